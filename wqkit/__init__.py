@@ -1,0 +1,3 @@
+"""wqkit: a research workbench for the Linux kernel's workqueues."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,169 @@
+"""The ``wqkit`` command line: a thin layer over the library.
+
+Every failure the user can act on is a WqkitError, printed as one line
+(``wqkit: error: ...``) with a non-zero exit status; Ctrl-C and SIGTERM stop
+the lab VM on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+from typing import Sequence
+
+from wqkit import __version__, kmod
+from wqkit.errors import WqkitError
+from wqkit.lab import LabSession, provision_debug_vmlinux, resolve_kernel
+from wqkit.lab.accel import ACCELS
+from wqkit.target import TARGETS, LabTarget, make_target
+
+
+def add_lab_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that boots the lab."""
+    group = parser.add_argument_group("lab VM")
+    group.add_argument("--kernel", metavar="K", help="lab kernel: 'stock' (default), a release in /boot, "
+                       "or a built kernel tree")
+    group.add_argument("--cpus", type=int, default=2, metavar="N", help="guest CPUs (default 2)")
+    group.add_argument("--memory", default="2G", metavar="M", help="guest memory (default 2G)")
+    group.add_argument("--accel", choices=ACCELS, default="auto",
+                       help="auto (default) uses KVM only when it really works, else TCG")
+
+
+def lab_options(args: argparse.Namespace) -> dict:
+    return dict(kernel=resolve_kernel(args.kernel), cpus=args.cpus, memory=args.memory, accel=args.accel)
+
+
+def cmd_lab_run(args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise WqkitError("wqkit lab run: give a command after --, e.g. wqkit lab run -- uname -r")
+    with LabSession(**lab_options(args), rwdirs=args.rwdir) as lab:
+        result = lab.run(shlex.join(command) if len(command) > 1 else command[0], timeout=args.timeout)
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        print(f"lab: exit status {result.returncode} ({lab.guest_release}, {lab.accel.upper()}, "
+              f"boot {lab.boot_seconds:.1f} s)", file=sys.stderr)
+        return result.returncode
+
+
+def cmd_lab_info(args: argparse.Namespace) -> int:
+    kernel = resolve_kernel(args.kernel)
+    info = {
+        "release": kernel.release,
+        "patched": kernel.patched,
+        "image": str(kernel.image),
+        "image_present": kernel.image.exists(),
+        "kbuild_dir": str(kernel.build_dir),
+        "kbuild_present": (kernel.build_dir / "Makefile").exists(),
+        "debug_vmlinux": str(kernel.debug_vmlinux),
+        "debug_vmlinux_present": kernel.debug_vmlinux.is_file(),
+    }
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def cmd_lab_provision(args: argparse.Namespace) -> int:
+    kernel = resolve_kernel(args.kernel)
+    kernel.check_bootable()
+    kernel.check_kbuild()
+    path = provision_debug_vmlinux(kernel, progress=lambda m: print(f"provision: {m}", file=sys.stderr))
+    print(f"lab kernel {kernel.label}: image {kernel.image}, Kbuild {kernel.build_dir}, debug vmlinux {path}")
+    return 0
+
+
+def cmd_lab_smoke(args: argparse.Namespace) -> int:
+    from wqkit.smoke import run_smoke
+
+    with LabTarget(**lab_options(args)) as target:
+        report = run_smoke(target, nr=args.nr, progress=_progress)
+    print(report.to_json() if args.json else report.summary())
+    return 0 if report.work_items_executed == report.work_items_queued else 1
+
+
+def cmd_module(args: argparse.Namespace) -> int:
+    if args.list or not args.name:
+        for spec in kmod.MODULES.values():
+            params = ", ".join(f"{n}={p.minimum}..{p.maximum}" for n, p in spec.params.items())
+            print(f"{spec.name:16} {spec.description} [{params}]")
+        return 0
+    params = dict(_parse_param(p) for p in args.params)
+    kmod.module_spec(args.name).insmod_args(params)  # refuse bad input before booting anything
+    with make_target(args.target, **(lab_options(args) if args.target == "lab" else {})) as target:
+        with kmod.loaded(target, args.name, params, progress=_progress) as module:
+            for line in module.dmesg():
+                print(line)
+    return 0
+
+
+def _parse_param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise WqkitError(f"module parameter {text!r} is not NAME=VALUE")
+    return name, value
+
+
+def _progress(message: str) -> None:
+    print(f"wqkit: {message}", file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wqkit", description="A research workbench for Linux workqueues.")
+    parser.add_argument("--version", action="version", version=f"wqkit {__version__}")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    lab = sub.add_parser("lab", help="the lab VM: provision kernels, run commands")
+    lab_sub = lab.add_subparsers(dest="lab_cmd", required=True, metavar="ACTION")
+    run = lab_sub.add_parser("run", help="boot the lab and run a command in it",
+                             usage="wqkit lab run [options] -- CMD [ARG ...]")
+    add_lab_options(run)
+    run.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                     help="kill the command (and fail) after S seconds (default 600)")
+    run.add_argument("--rwdir", action="append", default=[], metavar="DIR",
+                     help="host directory the guest may write, at the same path (repeatable)")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="the guest command")
+    run.set_defaults(func=cmd_lab_run)
+    info = lab_sub.add_parser("info", help="describe a lab kernel and what is provisioned")
+    info.add_argument("--kernel", metavar="K")
+    info.set_defaults(func=cmd_lab_info)
+    prov = lab_sub.add_parser("provision", help="fetch what a lab kernel needs (debug vmlinux), once")
+    prov.add_argument("--kernel", metavar="K")
+    prov.set_defaults(func=cmd_lab_provision)
+
+    smoke = lab_sub.add_parser("smoke", help="boot the lab, run a module and list workqueues with drgn")
+    add_lab_options(smoke)
+    smoke.add_argument("--nr", type=int, default=1000, help="work items wq_smoke queues (default 1000)")
+    smoke.add_argument("--json", action="store_true", help="print the report as JSON")
+    smoke.set_defaults(func=cmd_lab_smoke)
+
+    mod = sub.add_parser("module", help="load one of wqkit's modules, show its kernel log, unload it")
+    mod.add_argument("name", nargs="?", help="module name (see --list)")
+    mod.add_argument("params", nargs="*", metavar="PARAM=VALUE")
+    mod.add_argument("--list", action="store_true", help="list the modules and their parameters")
+    mod.add_argument("--target", choices=TARGETS, default="lab")
+    add_lab_options(mod)
+    mod.set_defaults(func=cmd_module)
+    return parser
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return args.func(args)
+    except WqkitError as exc:
+        print(f"wqkit: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("wqkit: interrupted; the lab VM was stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Kernel module control: build wqkit's modules for a target, load, always unload.
+
+Parameters are validated here before ``insmod`` (and again by the module
+itself, which answers ``-EINVAL`` with a ``pr_err``). :func:`loaded` unloads
+the module whatever happens in its ``with`` block and, when loading fails,
+puts the module's kernel log lines in the error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from shlex import quote
+from typing import Iterator, Mapping
+
+from wqkit.errors import WqkitError
+from wqkit.paths import MODULES_DIR, cache_dir
+from wqkit.target import Target
+
+
+@dataclass(frozen=True)
+class IntParam:
+    """An integer module parameter and its allowed range (inclusive)."""
+
+    minimum: int
+    maximum: int
+    help: str
+
+    def check(self, module: str, name: str, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise WqkitError(f"{module}: {name}={value!r} is not an integer")
+        try:
+            number = int(value, 0) if isinstance(value, str) else value
+        except ValueError:
+            raise WqkitError(f"{module}: {name}={value!r} is not an integer") from None
+        if not self.minimum <= number <= self.maximum:
+            raise WqkitError(f"{module}: {name}={number} is out of range ({self.minimum}..{self.maximum})")
+        return number
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """One module of ``modules/`` and the parameters it accepts."""
+
+    name: str
+    description: str
+    params: Mapping[str, IntParam] = field(default_factory=dict)
+
+    def insmod_args(self, values: Mapping[str, object]) -> list[str]:
+        """Validated ``name=value`` arguments for insmod, or a one-line error."""
+        args = []
+        for name, value in values.items():
+            if name not in self.params:
+                known = ", ".join(self.params) or "none"
+                raise WqkitError(f"{self.name}: unknown parameter {name!r} (known: {known})")
+            args.append(f"{name}={self.params[name].check(self.name, name, value)}")
+        return args
+
+
+MODULES: dict[str, ModuleSpec] = {
+    spec.name: spec for spec in (
+        ModuleSpec("wq_smoke", "queue nr work items on a workqueue of its own and count them",
+                   {"nr": IntParam(1, 100_000, "number of work items")}),
+    )
+}
+
+
+def module_spec(name: str) -> ModuleSpec:
+    """The spec of a wqkit module, or a one-line error listing the known ones."""
+    try:
+        return MODULES[name]
+    except KeyError:
+        raise WqkitError(f"unknown module {name!r} (known: {', '.join(MODULES)})") from None
+
+
+def build(target: Target, progress=print) -> Path:
+    """Build every module of ``modules/`` for the target's kernel; return the build dir.
+
+    Sources are copied to ``CACHE/modules/RELEASE`` and built there with
+    ``make KDIR=...``; an unchanged source tree is not rebuilt.
+    """
+    kbuild = target.kbuild_dir
+    build_dir = cache_dir() / "modules" / target.release
+    sources = sorted(p for p in MODULES_DIR.iterdir() if p.is_file())
+    digest = hashlib.sha256(str(kbuild).encode())
+    for src in sources:
+        digest.update(src.name.encode() + src.read_bytes())
+    stamp = build_dir / ".wqkit-sources"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return build_dir
+    progress(f"building modules for {target.release}")
+    shutil.rmtree(build_dir, ignore_errors=True)
+    build_dir.mkdir(parents=True)
+    for src in sources:
+        shutil.copy2(src, build_dir)
+    proc = subprocess.run(["make", "-C", str(build_dir), f"KDIR={kbuild}"], capture_output=True, text=True)
+    if proc.returncode:
+        errors = [ln for ln in proc.stdout.splitlines() + proc.stderr.splitlines() if "error" in ln.lower()]
+        raise WqkitError(f"module build failed for {target.release}: {(errors or ['see make output'])[0].strip()}")
+    stamp.write_text(digest.hexdigest())
+    return build_dir
+
+
+@dataclass
+class LoadedModule:
+    """A module loaded on a target; ``dmesg()`` gives its kernel log since loading."""
+
+    target: Target
+    name: str
+    params: dict[str, str]
+    _dmesg_mark: int
+
+    def dmesg(self) -> list[str]:
+        return kernel_log(self.target)[self._dmesg_mark:]
+
+
+def kernel_log(target: Target) -> list[str]:
+    """The target's kernel log, one line per entry."""
+    return target.run("dmesg", check=True).stdout.splitlines()
+
+
+def is_loaded(target: Target, name: str) -> bool:
+    """Whether ``name`` is in the target's module list."""
+    return target.run(f"grep -q '^{name} ' /proc/modules").returncode == 0
+
+
+@contextmanager
+def loaded(target: Target, name: str, params: Mapping[str, object] | None = None,
+           progress=print) -> Iterator[LoadedModule]:
+    """Build, load and (always) unload module ``name`` with ``params`` on ``target``."""
+    spec = module_spec(name)
+    args = spec.insmod_args(params or {})
+    ko = build(target, progress) / f"{name}.ko"
+    if is_loaded(target, name):
+        raise WqkitError(f"{name} is already loaded on the {target.name} target; unload it first")
+    mark = len(kernel_log(target))
+    result = target.run(" ".join(["insmod", quote(str(ko)), *args]))
+    if result.returncode:
+        log = kernel_log(target)[mark:]
+        reason = (result.stderr.strip().splitlines() or ["insmod failed"])[-1]
+        detail = f"; kernel log: {log[-1].strip()}" if log else ""
+        raise WqkitError(f"loading {name} {' '.join(args)} failed: {reason}{detail}")
+    module = LoadedModule(target, name, dict(a.split("=", 1) for a in args), mark)
+    try:
+        yield module
+    finally:
+        if is_loaded(target, name):
+            target.run(f"rmmod {name}", check=True)

@@ -1,0 +1,74 @@
+"""The guest side of a lab session: runs shell commands sent by the host.
+
+virtme-ng attaches this script's stdin and stdout to the host's pipes. The
+host sends one JSON object per line (``{"id": N, "cmd": "...", "timeout": S}``);
+the agent runs the command with ``/bin/sh -c``, kills its whole process group
+when the timeout expires, and answers one line ``@wqkit {json}``. Other output
+on stdout is ignored by the host. EOF on stdin (the host went away) ends the
+agent, which powers the guest off. Standard library only: it runs under the
+guest's /usr/bin/python3.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+PREFIX = "@wqkit "
+
+
+def reply(message: dict) -> None:
+    sys.stdout.write(PREFIX + json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def read_text(path: str) -> str:
+    with open(path, encoding="ascii") as f:
+        return f.read().strip()
+
+
+def run(cmd: str, timeout: float) -> dict:
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", cmd],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+    return {
+        "returncode": proc.returncode,
+        "stdout": out.decode(errors="replace"),
+        "stderr": err.decode(errors="replace"),
+        "seconds": time.monotonic() - start,
+        "timed_out": timed_out,
+    }
+
+
+def main() -> None:
+    reply({
+        "ready": True,
+        "release": os.uname().release,
+        "boot_id": read_text("/proc/sys/kernel/random/boot_id"),
+        "uptime": float(read_text("/proc/uptime").split()[0]),
+    })
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request.get("op") == "exit":
+            break
+        result = run(request["cmd"], float(request["timeout"]))
+        result["id"] = request["id"]
+        reply(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Lab kernels: the kernels the lab VM boots, as values.
+
+A :class:`LabKernel` names everything wqkit needs of one kernel: the image to
+boot, the modules directory, the Kbuild directory to build modules against, the
+DWARF ``vmlinux`` drgn needs, and whether it carries wqkit's measurement
+patches. The stock kernel is Debian's 6.12 LTS from bookworm-backports; a
+patched kernel built from a source tree is another value of the same type.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from wqkit.errors import WqkitError
+from wqkit.paths import cache_dir
+
+#: Debian's Linux 6.12 LTS from bookworm-backports, installed by scripts/setup.sh.
+STOCK_RELEASE = "6.12.95+deb12-amd64"
+
+
+@dataclass(frozen=True)
+class LabKernel:
+    """One bootable lab kernel and the files that go with it."""
+
+    release: str
+    image: Path
+    build_dir: Path
+    debug_vmlinux: Path
+    #: /lib/modules/RELEASE for a packaged kernel; None for a built tree,
+    #: whose modules virtme-ng takes from the tree itself.
+    modules_dir: Path | None = None
+    patched: bool = False
+    #: For a built tree: the tree, which is what virtme-ng boots.
+    tree: Path | None = None
+
+    @classmethod
+    def stock(cls, release: str = STOCK_RELEASE) -> LabKernel:
+        """A Debian packaged kernel installed on the host (image in /boot)."""
+        return cls(
+            release=release,
+            image=Path(f"/boot/vmlinuz-{release}"),
+            build_dir=Path(f"/lib/modules/{release}/build"),
+            modules_dir=Path(f"/lib/modules/{release}"),
+            debug_vmlinux=cache_dir() / "kernels" / release / "vmlinux",
+        )
+
+    @classmethod
+    def from_tree(cls, tree: Path, patched: bool = True) -> LabKernel:
+        """A kernel built in a source tree (``make bzImage modules``)."""
+        tree = tree.resolve()
+        release_file = tree / "include" / "config" / "kernel.release"
+        if not release_file.is_file():
+            raise WqkitError(f"{tree} is not a built kernel tree (no {release_file.relative_to(tree)})")
+        return cls(
+            release=release_file.read_text().strip(),
+            image=tree / "arch" / "x86" / "boot" / "bzImage",
+            build_dir=tree,
+            debug_vmlinux=tree / "vmlinux",
+            patched=patched,
+            tree=tree,
+        )
+
+    @property
+    def boot_target(self) -> Path:
+        """What ``vng --run`` is given: the tree for a built kernel, else the image."""
+        return self.tree or self.image
+
+    @property
+    def label(self) -> str:
+        """A short human name: release plus ``(patched)`` when it is."""
+        return f"{self.release} (patched)" if self.patched else self.release
+
+    def check_bootable(self) -> None:
+        """Fail with a hint when the image or its modules are missing."""
+        for path in (self.image, self.modules_dir):
+            if path is not None and not path.exists():
+                raise WqkitError(f"lab kernel {self.release}: {path} is missing; run `make setup`")
+
+    def check_kbuild(self) -> None:
+        """Fail with a hint when modules cannot be built against this kernel."""
+        if not (self.build_dir / "Makefile").exists():
+            raise WqkitError(f"lab kernel {self.release}: no Kbuild directory at {self.build_dir}; run `make setup`")
+
+    def check_debug_info(self) -> None:
+        """Fail with a hint when the DWARF vmlinux is not provisioned."""
+        if not self.debug_vmlinux.is_file():
+            raise WqkitError(
+                f"lab kernel {self.release}: no debug vmlinux at {self.debug_vmlinux}; "
+                "run `wqkit lab provision`")
+
+
+def resolve_kernel(spec: str | None) -> LabKernel:
+    """Turn a user's ``--kernel`` value into a LabKernel.
+
+    Accepts nothing or ``stock`` (the default), a Debian kernel release
+    installed under /boot, or the path of a built kernel tree.
+    """
+    if spec in (None, "", "stock"):
+        return LabKernel.stock()
+    if "/" in spec or Path(spec).is_dir():
+        return LabKernel.from_tree(Path(spec))
+    if Path(f"/boot/vmlinuz-{spec}").exists():
+        return LabKernel.stock(spec)
+    raise WqkitError(
+        f"unknown lab kernel {spec!r}: give 'stock' ({STOCK_RELEASE}), "
+        "an installed release from /boot, or a built kernel tree")
+
+
+def provision_debug_vmlinux(kernel: LabKernel, progress=print) -> Path:
+    """Download the ``-dbg`` package once and keep only its vmlinux.
+
+    The package is about 1 GB; only ``usr/lib/debug/boot/vmlinux-RELEASE``
+    (about 350 MB) is extracted into the cache, then the package is deleted.
+    """
+    if kernel.debug_vmlinux.is_file():
+        return kernel.debug_vmlinux
+    if kernel.tree is not None:
+        raise WqkitError(f"{kernel.debug_vmlinux} is missing: rebuild the tree {kernel.tree}")
+    dest = kernel.debug_vmlinux
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    package = f"linux-image-{kernel.release}-dbg"
+    member = f"./usr/lib/debug/boot/vmlinux-{kernel.release}"
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        progress(f"downloading {package} (about 1 GB, once)")
+        _run(["apt-get", "download", "-q", package], cwd=tmp)
+        deb = next(Path(tmp).glob("*.deb"))
+        progress(f"extracting {member} into {dest} (about a minute)")
+        partial = dest.with_suffix(".partial")
+        with open(partial, "wb") as out:
+            fsys = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+            tar = subprocess.run(["tar", "-xO", member], stdin=fsys.stdout, stdout=out, stderr=subprocess.PIPE)
+            fsys.stdout.close()
+            fsys.wait()
+        if fsys.returncode or tar.returncode or partial.stat().st_size == 0:
+            partial.unlink(missing_ok=True)
+            raise WqkitError(f"could not extract {member} from {deb.name}: {tar.stderr.decode().strip()}")
+        partial.rename(dest)
+    return dest
+
+
+def _run(cmd: list[str], cwd: str) -> None:
+    if shutil.which(cmd[0]) is None:
+        raise WqkitError(f"{cmd[0]} not found: wqkit provisions lab kernels from Debian packages")
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise WqkitError(f"{' '.join(cmd)} failed: {last}")

@@ -1,0 +1,292 @@
+"""The lab VM: boot a lab kernel with virtme-ng and run commands in it.
+
+A :class:`LabSession` boots once and then runs any number of commands in the
+same guest (one boot, many notebook cells). The guest runs
+``wqkit/lab/agent.py`` over virtme-ng's script stdin/stdout; the kernel
+console goes to ``console.log`` in the session directory. QEMU runs in its own
+process group, which :meth:`LabSession.close` always kills, so no VM outlives
+its session, whether it ends normally, by an exception or by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from wqkit.command import CommandResult
+from wqkit.errors import LabCrash, LabError, LabTimeout, WqkitError
+from wqkit.lab.accel import PROBE_TIMEOUT, choose_accel
+from wqkit.lab.kernel import LabKernel
+from wqkit.paths import SOURCE_DIR, cache_dir
+
+AGENT = Path(__file__).with_name("agent.py")
+AGENT_PREFIX = "@wqkit "
+#: Console lines that mean the guest kernel is in trouble, most serious first.
+CRASH_MARKERS = ("Kernel panic", "Oops", "BUG:", "general protection fault", "WARNING: CPU:")
+#: Host paths the guest does not see from the host's root (tmpfs in the guest).
+GUEST_MASKED = ("/tmp", "/run", "/var/tmp", "/var/log", "/var/cache", "/var/lib/apt")
+#: Seconds the host waits beyond a command's timeout before it declares the guest hung.
+HANG_GRACE = 30.0
+KEEP_SESSIONS = 20
+
+Progress = Callable[[str], None]
+
+
+def stderr_progress(message: str) -> None:
+    """Default progress sink: one line on stderr."""
+    print(f"lab: {message}", file=sys.stderr, flush=True)
+
+
+def crash_line(console: str) -> str | None:
+    """The first console line that reports a panic, oops, BUG or WARNING."""
+    for marker in CRASH_MARKERS:
+        for line in console.splitlines():
+            if marker in line:
+                return line.strip()
+    return None
+
+
+def guest_visible(path: Path) -> bool:
+    """Whether the guest sees a host path through the shared root file system."""
+    resolved = str(path.resolve())
+    return not any(resolved == m or resolved.startswith(m + "/") for m in GUEST_MASKED)
+
+
+@dataclass
+class LabSession:
+    """A lab VM that stays up for several commands.
+
+    Use as a context manager; ``run()`` executes a shell command in the
+    already-booted guest. ``shared_dir`` is a host directory the guest can
+    write at the same path, for results.
+    """
+
+    kernel: LabKernel = field(default_factory=LabKernel.stock)
+    cpus: int = 2
+    memory: str = "2G"
+    accel: str = "auto"
+    boot_timeout: float = 300.0
+    rwdirs: Sequence[Path] = ()
+    progress: Progress = stderr_progress
+
+    def __post_init__(self) -> None:
+        if self.cpus < 1 or self.cpus > 64:
+            raise WqkitError(f"--cpus must be between 1 and 64, not {self.cpus}")
+        self._proc: subprocess.Popen | None = None
+        self._messages: queue.Queue = queue.Queue()
+        self._next_id = 0
+        self.workdir = _new_session_dir()
+        self.shared_dir = self.workdir / "shared"
+        self.shared_dir.mkdir()
+        self.console_log = self.workdir / "console.log"
+        self.boot_id = ""
+        self.guest_release = ""
+        self.boot_seconds = 0.0
+
+    # -- lifecycle -------------------------------------------------------
+
+    def __enter__(self) -> LabSession:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Boot the guest and wait until its agent answers."""
+        self.kernel.check_bootable()
+        self.accel = choose_accel(self.accel, self._probe_kvm)
+        self.progress(f"booting {self.kernel.label} under {self.accel.upper()} "
+                      f"({self.cpus} CPUs, {self.memory}); console: {self.console_log}")
+        start = time.monotonic()
+        self._spawn(self._vng_command(self.accel, [sys_python(), str(AGENT)]))
+        hello = self._receive(self.boot_timeout, "boot")
+        self.boot_seconds = time.monotonic() - start
+        self.boot_id = hello["boot_id"]
+        self.guest_release = hello["release"]
+        self.progress(f"guest {self.guest_release} ready in {self.boot_seconds:.1f} s")
+
+    def close(self) -> None:
+        """Power the guest off (or kill it) and reap QEMU. Safe to call twice."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            if proc.poll() is None and proc.stdin:
+                proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
+                proc.stdin.flush()
+                proc.wait(timeout=30)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            _kill_group(proc)
+            _prune_sessions()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the VM is still running."""
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- commands --------------------------------------------------------
+
+    def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
+        """Run a shell command in the guest as root and return its result.
+
+        A command still running at ``timeout`` seconds is killed (its whole
+        process group) and LabTimeout is raised; the session stays usable. A
+        guest that stops answering is killed. A guest kernel panic raises
+        LabCrash naming the panic.
+        """
+        if not self.alive:
+            raise LabError("the lab session is not running")
+        self._next_id += 1
+        request = {"id": self._next_id, "cmd": command, "timeout": timeout}
+        try:
+            assert self._proc is not None and self._proc.stdin is not None
+            self._proc.stdin.write(json.dumps(request) + "\n")
+            self._proc.stdin.flush()
+        except OSError:
+            self._raise_dead("while sending a command")
+        answer = self._receive(timeout + HANG_GRACE, f"`{command}`")
+        if answer.get("timed_out"):
+            raise LabTimeout(f"`{command}` still ran after {timeout:g} s in the lab and was killed")
+        result = CommandResult.from_agent(command, answer)
+        return result.check() if check else result
+
+    def console(self) -> str:
+        """The guest's kernel console so far."""
+        try:
+            return self.console_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    # -- internals -------------------------------------------------------
+
+    def _vng_command(self, accel: str, guest_cmd: list[str]) -> list[str]:
+        vng = shutil.which("vng", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+        if vng is None:
+            raise WqkitError("vng (virtme-ng) not found; run `make setup`")
+        cmd = [vng, "--run", str(self.kernel.boot_target), "--user", "root",
+               "--cpus", str(self.cpus), "--memory", self.memory, "--verbose",
+               "--append", "oops=panic", "--rwdir", str(self.shared_dir)]
+        if accel == "tcg":
+            cmd.append("--disable-kvm")
+        for d in self.rwdirs:
+            cmd += ["--rwdir", str(Path(d).resolve())]
+        # The guest must see wqkit's sources, venv and cache at their host paths.
+        for d in (SOURCE_DIR, cache_dir()):
+            if not guest_visible(d):
+                cmd += ["--rodir", str(d.resolve())]
+        return cmd + ["--"] + guest_cmd
+
+    def _spawn(self, cmd: list[str]) -> None:
+        env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+        with open(self.console_log, "ab") as console:
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=console,
+                text=True, bufsize=1, env=env, cwd="/", start_new_session=True)
+        threading.Thread(target=self._read_stdout, args=(self._proc,), daemon=True).start()
+
+    def _read_stdout(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(AGENT_PREFIX):
+                self._messages.put(json.loads(line[len(AGENT_PREFIX):]))
+        self._messages.put(None)
+
+    def _receive(self, timeout: float, what: str) -> dict:
+        try:
+            message = self._messages.get(timeout=timeout)
+        except queue.Empty:
+            self.close()
+            raise LabTimeout(f"the lab guest did not finish {what} within {timeout:g} s; "
+                             f"VM killed (console: {self.console_log})") from None
+        if message is None:
+            self._raise_dead(f"during {what}")
+        return message
+
+    def _raise_dead(self, when: str) -> None:
+        proc = self._proc
+        if proc is not None:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.close()
+        console = self.console()
+        line = crash_line(console)
+        if line is not None:
+            raise LabCrash(f"the lab guest kernel crashed {when}: {line} (console: {self.console_log})")
+        tail = [ln for ln in console.strip().splitlines() if ln.strip()][-1:] or ["no console output"]
+        raise LabError(f"the lab VM stopped {when}: {tail[0].strip()} (console: {self.console_log})")
+
+    def _probe_kvm(self) -> bool:
+        """Boot once under KVM running `true`: the only reliable KVM test here."""
+        self.progress("probing KVM (once per host kernel and QEMU version)")
+        cmd = self._vng_command("kvm", ["true"])
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=PROBE_TIMEOUT, start_new_session=True)
+        except subprocess.TimeoutExpired:
+            return False
+        return proc.returncode == 0
+
+
+def sys_python() -> str:
+    """The guest's interpreter for the agent: Debian's, present on the shared root."""
+    return "/usr/bin/python3"
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill vng and the QEMU it forked (same process group), then reap."""
+    if proc.poll() is None or _group_alive(proc.pid):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                continue
+            if not _group_alive(proc.pid):
+                break
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            if stream:
+                stream.close()
+        except OSError:
+            pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _new_session_dir() -> Path:
+    root = cache_dir() / "lab"
+    root.mkdir(exist_ok=True)
+    path = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    path.mkdir()
+    return path
+
+
+def _prune_sessions() -> None:
+    """Keep the newest KEEP_SESSIONS session directories (console logs)."""
+    sessions = sorted((cache_dir() / "lab").iterdir(), key=lambda p: p.stat().st_mtime)
+    for old in sessions[:-KEEP_SESSIONS]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,64 @@
+"""The lab smoke run: boot, load a module, look at workqueues with drgn.
+
+It is what ``make demo`` runs until the experiments land, and what a
+newcomer's first contact with the lab shows: which kernel booted, under which
+accelerator, that a module's work items ran, and how many workqueues exist.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass
+
+from wqkit import kmod
+from wqkit.target import LabTarget
+
+
+@dataclass
+class SmokeReport:
+    """What the smoke run saw."""
+
+    release: str
+    accel: str
+    cpus: int
+    boot_seconds: float
+    work_items_queued: int
+    work_items_executed: int
+    workqueues: list[str]
+
+    def summary(self) -> str:
+        return (f"guest kernel {self.release} under {self.accel.upper()} ({self.cpus} CPUs), "
+                f"booted in {self.boot_seconds:.1f} s\n"
+                f"wq_smoke: {self.work_items_executed}/{self.work_items_queued} work items executed\n"
+                f"{len(self.workqueues)} workqueues (drgn): {', '.join(self.workqueues[:8])}, ...")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def run_smoke(target: LabTarget, nr: int = 1000, progress=print) -> SmokeReport:
+    """Run the smoke sequence on a lab target (booting it if needed)."""
+    with kmod.loaded(target, "wq_smoke", {"nr": nr}, progress=progress) as module:
+        executed = _executed_count(module.dmesg())
+    target.kernel.check_debug_info()
+    progress("listing workqueues with drgn in the guest (loads debug info: ~25 s under TCG)")
+    out = target.run(f"{sys.executable} -m wqkit.inspect --vmlinux {target.kernel.debug_vmlinux}",
+                     timeout=900, check=True).stdout
+    return SmokeReport(
+        release=target.session.guest_release,
+        accel=target.accel,
+        cpus=target.session.cpus,
+        boot_seconds=round(target.session.boot_seconds, 2),
+        work_items_queued=nr,
+        work_items_executed=executed,
+        workqueues=json.loads(out)["workqueues"],
+    )
+
+
+def _executed_count(log: list[str]) -> int:
+    """``executed=N`` from wq_smoke's report line (0 if absent)."""
+    for line in reversed(log):
+        if "wq_smoke: nr=" in line and "executed=" in line:
+            return int(line.rsplit("executed=", 1)[1])
+    return 0

@@ -1,0 +1,163 @@
+"""Where kernel-side steps run: the lab VM (default) or the running kernel.
+
+Both targets offer the same small interface: the kernel release and Kbuild
+directory, running a shell command as root, and copying a file back to the
+host. Module loading (``wqkit.kmod``) is written once on top of it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from abc import ABC, abstractmethod
+from pathlib import Path
+from shlex import quote
+
+from wqkit.command import CommandResult
+from wqkit.errors import WqkitError
+from wqkit.lab.agent import run as run_shell
+from wqkit.lab.kernel import LabKernel
+from wqkit.lab.vm import LabSession
+
+TARGETS = ("lab", "local")
+
+
+class Target(ABC):
+    """A kernel that wqkit can build modules for and run commands on."""
+
+    name: str
+
+    @property
+    @abstractmethod
+    def release(self) -> str:
+        """``uname -r`` of the target kernel."""
+
+    @property
+    @abstractmethod
+    def kbuild_dir(self) -> Path:
+        """The Kbuild directory modules are built against (on the host)."""
+
+    @property
+    @abstractmethod
+    def accel(self) -> str:
+        """How the target kernel runs: ``kvm``, ``tcg`` or ``bare metal``."""
+
+    @abstractmethod
+    def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
+        """Run a shell command as root on the target."""
+
+    @abstractmethod
+    def copy_back(self, path: str, dest: Path) -> Path:
+        """Copy a file or directory of the target to ``dest`` on the host."""
+
+    def close(self) -> None:
+        """Release what the target holds (the lab VM)."""
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class LabTarget(Target):
+    """The lab VM. Boots a session on first use unless one is given."""
+
+    name = "lab"
+
+    def __init__(self, session: LabSession | None = None, **lab_options) -> None:
+        self._owned = session is None
+        self.session = session if session is not None else LabSession(**lab_options)
+
+    @property
+    def kernel(self) -> LabKernel:
+        return self.session.kernel
+
+    @property
+    def release(self) -> str:
+        return self.kernel.release
+
+    @property
+    def kbuild_dir(self) -> Path:
+        self.kernel.check_kbuild()
+        return self.kernel.build_dir
+
+    @property
+    def accel(self) -> str:
+        self._ensure_started()
+        return self.session.accel
+
+    def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
+        self._ensure_started()
+        return self.session.run(command, timeout=timeout, check=check)
+
+    def copy_back(self, path: str, dest: Path) -> Path:
+        staged = self.session.shared_dir / f"copy-{os.getpid()}-{Path(path).name}"
+        self.run(f"cp -a {quote(path)} {quote(str(staged))}", check=True)
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(staged, dest)
+        return dest
+
+    def close(self) -> None:
+        if self._owned:
+            self.session.close()
+
+    def _ensure_started(self) -> None:
+        if not self.session.alive:
+            self.session.start()
+
+
+class LocalTarget(Target):
+    """The kernel this machine runs. Refuses early what cannot work."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        if os.geteuid() != 0:
+            raise WqkitError("--target local needs root (it loads kernel modules)")
+        if not Path("/proc/modules").exists():
+            raise WqkitError(f"--target local: the running kernel {self.release} has no module support "
+                             "(CONFIG_MODULES is off); use --target lab")
+
+    @property
+    def release(self) -> str:
+        return platform.release()
+
+    @property
+    def kbuild_dir(self) -> Path:
+        build = Path(f"/lib/modules/{self.release}/build")
+        if not (build / "Makefile").exists():
+            raise WqkitError(f"--target local: no Kbuild directory at {build}; "
+                             f"install the headers of {self.release}")
+        return build
+
+    @property
+    def accel(self) -> str:
+        return "bare metal"
+
+    def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
+        answer = run_shell(command, timeout)
+        if answer["timed_out"]:
+            raise WqkitError(f"`{command}` still ran after {timeout:g} s and was killed")
+        result = CommandResult.from_agent(command, answer)
+        return result.check("the local kernel") if check else result
+
+    def copy_back(self, path: str, dest: Path) -> Path:
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if Path(path).is_dir():
+            shutil.copytree(path, dest, dirs_exist_ok=True)
+        else:
+            shutil.copy2(path, dest)
+        return dest
+
+
+def make_target(name: str, **lab_options) -> Target:
+    """The target called ``name`` (``lab`` or ``local``)."""
+    if name == "lab":
+        return LabTarget(**lab_options)
+    if name == "local":
+        return LocalTarget()
+    raise WqkitError(f"unknown target {name!r}: choose one of {', '.join(TARGETS)}")
