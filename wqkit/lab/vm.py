@@ -85,6 +85,7 @@ class LabSession:
         self._proc: subprocess.Popen | None = None
         self._messages: queue.Queue = queue.Queue()
         self._next_id = 0
+        self._in_flight = False
         self.workdir = _new_session_dir()
         self.shared_dir = self.workdir / "shared"
         self.shared_dir.mkdir()
@@ -122,7 +123,8 @@ class LabSession:
         if proc is None:
             return
         try:
-            if proc.poll() is None and proc.stdin:
+            # Ask the agent to power off only when it is up and idle; else kill.
+            if proc.poll() is None and proc.stdin and self.boot_id and not self._in_flight:
                 proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
                 proc.stdin.flush()
                 proc.wait(timeout=30)
@@ -157,7 +159,9 @@ class LabSession:
             self._proc.stdin.flush()
         except OSError:
             self._raise_dead("while sending a command")
+        self._in_flight = True
         answer = self._receive(timeout + HANG_GRACE, f"`{command}`")
+        self._in_flight = False
         if answer.get("timed_out"):
             raise LabTimeout(f"`{command}` still ran after {timeout:g} s in the lab and was killed")
         result = CommandResult.from_agent(command, answer)

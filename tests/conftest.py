@@ -1,0 +1,39 @@
+"""Shared fixtures: one lab boot for every test that can share it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from wqkit.lab import LabSession
+from wqkit.target import LabTarget
+
+
+def qemu_processes(marker: Path) -> list[int]:
+    """PIDs of live QEMU processes whose command line mentions ``marker``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "qemu-system" in cmdline and str(marker) in cmdline and int(proc.name) != os.getpid():
+            pids.append(int(proc.name))
+    return pids
+
+
+@pytest.fixture(scope="session")
+def lab() -> LabSession:
+    """A lab session booted once for the whole test run."""
+    with LabSession() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def lab_target(lab: LabSession) -> LabTarget:
+    """The shared lab session as a Target (not closed by the tests that use it)."""
+    return LabTarget(session=lab)

@@ -1,0 +1,41 @@
+"""Bad input on the command line: a one-line error and a non-zero exit, no traceback."""
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wqkit.errors import WqkitError
+from wqkit.target import LocalTarget
+
+WQKIT = [sys.executable, "-m", "wqkit.cli"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["lab", "run", "--kernel", "9.9.9", "--", "true"], "unknown lab kernel '9.9.9'"),
+    (["lab", "run", "--"], "give a command after --"),
+    (["lab", "run", "--cpus", "0", "--", "true"], "--cpus must be between 1 and 64"),
+    (["module", "wq_smoke", "nr=0"], "nr=0 is out of range (1..100000)"),
+    (["module", "wq_smoke", "nr"], "module parameter 'nr' is not NAME=VALUE"),
+    (["module", "wq_smoke", "depth=3"], "unknown parameter 'depth'"),
+    (["module", "no_such_module"], "unknown module 'no_such_module'"),
+])
+def test_bad_input_is_one_line_and_non_zero(args, message):
+    proc = subprocess.run([*WQKIT, *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"wqkit: error: {proc.stderr.strip()[len('wqkit: error: '):]}"]
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_local_target_refuses_a_kernel_without_modules_or_works():
+    if Path("/proc/modules").exists():
+        assert LocalTarget().release == platform.release()
+        return
+    # Our machines: CONFIG_MODULES is off.
+    with pytest.raises(WqkitError, match=r"has no module support \(CONFIG_MODULES is off\); use --target lab"):
+        LocalTarget()
+    proc = subprocess.run([*WQKIT, "module", "wq_smoke", "--target", "local"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "no module support" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,44 @@
+"""The lab VM, on one shared boot: kernel, accelerator, sessions, timeouts."""
+
+import pytest
+
+from wqkit.errors import LabTimeout
+from wqkit.lab import LabKernel
+
+pytestmark = pytest.mark.lab
+
+
+def test_guest_runs_the_lab_kernel(lab):
+    assert lab.run("uname -r", check=True).stdout.strip() == LabKernel.stock().release
+    assert lab.guest_release == LabKernel.stock().release
+
+
+def test_recorded_accelerator_is_the_one_that_ran(lab):
+    assert lab.accel in ("kvm", "tcg")
+    kvm_seen = "Hypervisor detected: KVM" in lab.run("dmesg", check=True).stdout
+    assert kvm_seen == (lab.accel == "kvm")
+
+
+def test_one_boot_serves_several_commands(lab):
+    boot_ids = {lab.run("cat /proc/sys/kernel/random/boot_id", check=True).stdout.strip() for _ in range(3)}
+    assert boot_ids == {lab.boot_id}
+    uptimes = [float(lab.run("cut -d' ' -f1 /proc/uptime", check=True).stdout) for _ in range(2)]
+    assert uptimes[1] > uptimes[0]
+
+
+def test_command_output_and_status_come_back(lab):
+    result = lab.run("echo out; echo err >&2; exit 7")
+    assert (result.returncode, result.stdout, result.stderr) == (7, "out\n", "err\n")
+
+
+def test_hanging_command_is_killed_at_its_timeout(lab):
+    with pytest.raises(LabTimeout, match="sleep 4242"):
+        lab.run("sleep 4242", timeout=3)
+    # The command's whole process group is gone, and the session still works.
+    assert lab.run("pgrep -x sleep").returncode == 1
+    assert lab.run("cat /proc/sys/kernel/random/boot_id", check=True).stdout.strip() == lab.boot_id
+
+
+def test_shared_dir_is_writable_from_the_guest(lab):
+    lab.run(f"echo from-guest > {lab.shared_dir}/probe.txt", check=True)
+    assert (lab.shared_dir / "probe.txt").read_text() == "from-guest\n"

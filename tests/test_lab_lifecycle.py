@@ -1,0 +1,70 @@
+"""Ways a lab VM ends: panic, boot timeout, Ctrl-C, and the CLI's exit status.
+
+Each test boots its own VM (they kill it) and checks that no QEMU outlives it.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import qemu_processes
+from wqkit.errors import LabCrash, LabTimeout
+from wqkit.lab import LabSession
+
+pytestmark = pytest.mark.lab
+WQKIT = [sys.executable, "-m", "wqkit.cli"]
+
+
+def test_guest_panic_is_a_clear_error_and_leaves_no_qemu():
+    session = LabSession()
+    session.start()
+    try:
+        with pytest.raises(LabCrash, match=r"crashed .*Kernel panic - not syncing"):
+            session.run("echo c > /proc/sysrq-trigger")
+    finally:
+        session.close()
+    assert not session.alive
+    assert "sysrq" in session.console().lower()
+    assert qemu_processes(session.shared_dir) == []
+
+
+def test_boot_past_its_timeout_kills_the_vm():
+    session = LabSession(boot_timeout=2)
+    with pytest.raises(LabTimeout, match="did not finish boot within 2 s; VM killed"):
+        session.start()
+    assert qemu_processes(session.shared_dir) == []
+
+
+def test_cli_returns_the_guest_command_status():
+    proc = subprocess.run([*WQKIT, "lab", "run", "--", "sh", "-c", "echo hello; exit 3"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 3
+    assert proc.stdout == "hello\n"
+    assert "exit status 3" in proc.stderr
+
+
+def test_ctrl_c_stops_the_vm():
+    proc = subprocess.Popen([*WQKIT, "lab", "run", "--", "sleep", "600"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    console = None
+    deadline = time.monotonic() + 600
+    for line in proc.stderr:
+        match = re.search(r"console: (\S+)", line)
+        console = Path(match.group(1)) if match else console
+        if "ready in" in line or time.monotonic() > deadline:
+            break
+    assert console is not None
+    session_dir = console.parent
+    assert qemu_processes(session_dir) != []
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted" in err
+    assert "Traceback" not in err
+    assert qemu_processes(session_dir) == []
