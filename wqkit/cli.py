@@ -16,6 +16,7 @@ from typing import Sequence
 
 from wqkit import __version__, kmod
 from wqkit.errors import WqkitError
+from wqkit.kernel_source import checkpatch
 from wqkit.lab import LabSession, provision_debug_vmlinux, resolve_kernel
 from wqkit.lab.accel import ACCELS
 from wqkit.target import TARGETS, LabTarget, make_target
@@ -69,8 +70,9 @@ def cmd_lab_provision(args: argparse.Namespace) -> int:
     kernel = resolve_kernel(args.kernel)
     kernel.check_bootable()
     kernel.check_kbuild()
-    path = provision_debug_vmlinux(kernel, progress=lambda m: print(f"provision: {m}", file=sys.stderr))
+    path = provision_debug_vmlinux(kernel, progress=_progress)
     print(f"lab kernel {kernel.label}: image {kernel.image}, Kbuild {kernel.build_dir}, debug vmlinux {path}")
+    print(f"checkpatch: {checkpatch(progress=_progress)}")
     return 0
 
 
@@ -128,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = lab_sub.add_parser("info", help="describe a lab kernel and what is provisioned")
     info.add_argument("--kernel", metavar="K")
     info.set_defaults(func=cmd_lab_info)
-    prov = lab_sub.add_parser("provision", help="fetch what a lab kernel needs (debug vmlinux), once")
+    prov = lab_sub.add_parser("provision", help="fetch what a lab kernel needs (debug vmlinux, checkpatch), once")
     prov.add_argument("--kernel", metavar="K")
     prov.set_defaults(func=cmd_lab_provision)
 

@@ -9,12 +9,10 @@ patched kernel built from a source tree is another value of the same type.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from wqkit.debian import extract_from_package
 from wqkit.errors import WqkitError
 from wqkit.paths import cache_dir
 
@@ -114,38 +112,12 @@ def provision_debug_vmlinux(kernel: LabKernel, progress=print) -> Path:
     """Download the ``-dbg`` package once and keep only its vmlinux.
 
     The package is about 1 GB; only ``usr/lib/debug/boot/vmlinux-RELEASE``
-    (about 350 MB) is extracted into the cache, then the package is deleted.
+    (about 350 MB, a minute to extract) goes into the cache.
     """
     if kernel.debug_vmlinux.is_file():
         return kernel.debug_vmlinux
     if kernel.tree is not None:
         raise WqkitError(f"{kernel.debug_vmlinux} is missing: rebuild the tree {kernel.tree}")
-    dest = kernel.debug_vmlinux
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    package = f"linux-image-{kernel.release}-dbg"
-    member = f"./usr/lib/debug/boot/vmlinux-{kernel.release}"
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        progress(f"downloading {package} (about 1 GB, once)")
-        _run(["apt-get", "download", "-q", package], cwd=tmp)
-        deb = next(Path(tmp).glob("*.deb"))
-        progress(f"extracting {member} into {dest} (about a minute)")
-        partial = dest.with_suffix(".partial")
-        with open(partial, "wb") as out:
-            fsys = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-            tar = subprocess.run(["tar", "-xO", member], stdin=fsys.stdout, stdout=out, stderr=subprocess.PIPE)
-            fsys.stdout.close()
-            fsys.wait()
-        if fsys.returncode or tar.returncode or partial.stat().st_size == 0:
-            partial.unlink(missing_ok=True)
-            raise WqkitError(f"could not extract {member} from {deb.name}: {tar.stderr.decode().strip()}")
-        partial.rename(dest)
-    return dest
-
-
-def _run(cmd: list[str], cwd: str) -> None:
-    if shutil.which(cmd[0]) is None:
-        raise WqkitError(f"{cmd[0]} not found: wqkit provisions lab kernels from Debian packages")
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if proc.returncode:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise WqkitError(f"{' '.join(cmd)} failed: {last}")
+    return extract_from_package(f"linux-image-{kernel.release}-dbg",
+                                f"./usr/lib/debug/boot/vmlinux-{kernel.release}",
+                                kernel.debug_vmlinux, progress)

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * wq_insert_exec - how long a work item waits between queue_work_on() and
+ * the first instruction of its work function.
+ *
+ * A runner thread queues @nr work items on a workqueue of the module's own
+ * (flags, max_active and target CPU from the parameters), either in a burst,
+ * one every @gap_us microseconds, or one at a time (@serial: wait for each
+ * before queueing the next). Per item it records the TSC just before
+ * queue_work_on() and at the start of the work function, with both CPUs.
+ * @calibrate=1 instead records @nr back-to-back timestamp pairs: the cost of
+ * the measurement itself, which the analysis subtracts.
+ *
+ * Samples and counters are in /sys/kernel/debug/wqkit/insert_exec/.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/delay.h>
+#include <linux/kthread.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/sched.h>
+#include <asm/msr.h>
+
+#include "wqkit_experiment.h"
+
+#define NR_MAX		10000000
+#define GAP_US_MAX	1000000
+
+static unsigned int nr = 1000;
+module_param(nr, uint, 0444);
+MODULE_PARM_DESC(nr, "work items to queue (1..10000000)");
+static unsigned int wq_flags;
+module_param(wq_flags, uint, 0444);
+MODULE_PARM_DESC(wq_flags, "0x1 unbound, 0x2 highpri, 0x4 cpu_intensive");
+static int max_active;
+module_param(max_active, int, 0444);
+MODULE_PARM_DESC(max_active, "workqueue max_active (0 = default, ..512)");
+static int cpu = -1;
+module_param(cpu, int, 0444);
+MODULE_PARM_DESC(cpu, "CPU to queue on and run the runner on (-1 = any)");
+static unsigned int gap_us;
+module_param(gap_us, uint, 0444);
+MODULE_PARM_DESC(gap_us, "microseconds between two inserts (0 = burst)");
+static bool serial;
+module_param(serial, bool, 0444);
+MODULE_PARM_DESC(serial, "wait for each work item before queueing the next");
+static bool calibrate;
+module_param(calibrate, bool, 0444);
+MODULE_PARM_DESC(calibrate, "record back-to-back timestamp pairs only");
+
+struct insert_exec_item {
+	struct work_struct work;
+	u64 t0;
+	u32 seq;
+	u16 cpu_queue;
+};
+
+static struct wqkit_experiment xp;
+
+static void insert_exec_work_fn(struct work_struct *work)
+{
+	u64 t1 = rdtsc_ordered();
+	struct insert_exec_item *item = container_of(work, struct insert_exec_item, work);
+	struct wqkit_sample sample = {
+		.t0 = item->t0,
+		.t1 = t1,
+		.seq = item->seq,
+		.pid = current->pid,
+		.cpu_queue = item->cpu_queue,
+		.cpu_exec = raw_smp_processor_id(),
+	};
+
+	wqkit_recorder_put(&xp.rec, &sample);
+}
+
+static void insert_exec_calibrate_one(u32 seq)
+{
+	struct wqkit_sample sample = { .seq = seq, .pid = current->pid };
+
+	preempt_disable();
+	sample.t0 = rdtsc_ordered();
+	sample.t1 = rdtsc_ordered();
+	sample.cpu_queue = smp_processor_id();
+	sample.cpu_exec = sample.cpu_queue;
+	preempt_enable();
+	wqkit_recorder_put(&xp.rec, &sample);
+}
+
+static void insert_exec_queue_one(struct insert_exec_item *item, int target)
+{
+	preempt_disable();
+	item->cpu_queue = smp_processor_id();
+	item->t0 = rdtsc_ordered();
+	queue_work_on(target, xp.wq, &item->work);
+	preempt_enable();
+}
+
+static void insert_exec_pace(void)
+{
+	if (gap_us >= 10)
+		usleep_range(gap_us, gap_us + gap_us / 8);
+	else if (gap_us)
+		udelay(gap_us);
+}
+
+static int insert_exec_run(void *unused)
+{
+	struct insert_exec_item *items = xp.items;
+	int target = cpu >= 0 ? cpu : WORK_CPU_UNBOUND;
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		struct insert_exec_item *item = &items[i];
+
+		if (kthread_should_stop())
+			break;
+		if (calibrate) {
+			insert_exec_calibrate_one(i);
+		} else {
+			INIT_WORK(&item->work, insert_exec_work_fn);
+			item->seq = i;
+			insert_exec_queue_one(item, target);
+			if (serial)
+				flush_work(&item->work);
+			else
+				insert_exec_pace();
+		}
+		if (!(i % 256))
+			cond_resched();
+	}
+	flush_workqueue(xp.wq);
+	wqkit_recorder_finish(&xp.rec, i == nr ? 0 : -EINTR);
+	return 0;
+}
+
+static int __init insert_exec_init(void)
+{
+	const struct wqkit_experiment_desc desc = {
+		.name = "insert_exec",
+		.nr = nr,
+		.item_size = sizeof(struct insert_exec_item),
+		.wq_flags = wq_flags,
+		.max_active = max_active,
+		.cpu = cpu,
+		.run = insert_exec_run,
+	};
+	int ret;
+
+	ret = wqkit_check_range("nr", nr, 1, NR_MAX) ?:
+	      wqkit_check_range("max_active", max_active, 0, WQ_MAX_ACTIVE) ?:
+	      wqkit_check_range("gap_us", gap_us, 0, GAP_US_MAX) ?:
+	      wqkit_check_cpu(cpu) ?:
+	      wqkit_check_wq_flags(wq_flags);
+	if (ret)
+		return ret;
+	if (serial && gap_us) {
+		pr_err("serial=1 and gap_us=%u exclude each other\n", gap_us);
+		return -EINVAL;
+	}
+	ret = wqkit_experiment_start(&xp, &desc);
+	if (ret)
+		return ret;
+	pr_info("started: nr=%u wq_flags=0x%x max_active=%d cpu=%d gap_us=%u serial=%d calibrate=%d\n",
+		nr, wq_flags, max_active, cpu, gap_us, serial, calibrate);
+	return 0;
+}
+
+static void __exit insert_exec_exit(void)
+{
+	wqkit_experiment_stop(&xp);
+	pr_info("unloaded\n");
+}
+
+module_init(insert_exec_init);
+module_exit(insert_exec_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("wqkit: queue_work_on() to execution latency in TSC cycles");

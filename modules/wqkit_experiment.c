@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * wqkit_experiment - see wqkit_experiment.h. Linked into every experiment module.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cpumask.h>
+#include <linux/err.h>
+#include <linux/kthread.h>
+#include <linux/printk.h>
+#include <linux/sched/task.h>
+#include <linux/vmalloc.h>
+
+#include "wqkit_experiment.h"
+
+/**
+ * wqkit_check_range - -EINVAL and a pr_err naming @name unless min <= value <= max
+ */
+int wqkit_check_range(const char *name, long value, long min, long max)
+{
+	if (value >= min && value <= max)
+		return 0;
+	pr_err("%s=%ld is out of range (%ld..%ld)\n", name, value, min, max);
+	return -EINVAL;
+}
+
+/**
+ * wqkit_check_cpu - accept -1 (any CPU) or an online CPU
+ */
+int wqkit_check_cpu(int cpu)
+{
+	if (cpu == -1 || (cpu >= 0 && cpu < nr_cpu_ids && cpu_online(cpu)))
+		return 0;
+	pr_err("cpu=%d is not an online CPU (-1 for any, 0..%u)\n", cpu, nr_cpu_ids - 1);
+	return -EINVAL;
+}
+
+/**
+ * wqkit_check_wq_flags - -EINVAL and a pr_err for bits wqkit does not define
+ */
+int wqkit_check_wq_flags(unsigned int wqkit_flags)
+{
+	if (!(wqkit_flags & ~WQKIT_WQ_ALL))
+		return 0;
+	pr_err("wq_flags=0x%x has unknown bits (allowed mask 0x%x)\n", wqkit_flags, WQKIT_WQ_ALL);
+	return -EINVAL;
+}
+
+static unsigned int wqkit_kernel_wq_flags(unsigned int wqkit_flags)
+{
+	unsigned int flags = 0;
+
+	if (wqkit_flags & WQKIT_WQ_UNBOUND)
+		flags |= WQ_UNBOUND;
+	if (wqkit_flags & WQKIT_WQ_HIGHPRI)
+		flags |= WQ_HIGHPRI;
+	if (wqkit_flags & WQKIT_WQ_CPU_INTENSIVE)
+		flags |= WQ_CPU_INTENSIVE;
+	return flags;
+}
+
+/**
+ * wqkit_experiment_start - set an experiment up and start its runner thread
+ *
+ * On failure everything allocated so far is released. The runner holds a
+ * task reference so that wqkit_experiment_stop() is safe whether it has
+ * already returned or is still running.
+ */
+int wqkit_experiment_start(struct wqkit_experiment *xp, const struct wqkit_experiment_desc *desc)
+{
+	struct task_struct *runner;
+	int ret;
+
+	ret = wqkit_recorder_init(&xp->rec, desc->name, desc->nr);
+	if (ret)
+		return ret;
+	ret = -ENOMEM;
+	xp->items = vzalloc(array_size(desc->nr, desc->item_size));
+	if (!xp->items)
+		goto err_recorder;
+	xp->wq = alloc_workqueue("%s", wqkit_kernel_wq_flags(desc->wq_flags), desc->max_active,
+				 desc->name);
+	if (!xp->wq)
+		goto err_items;
+	runner = kthread_create(desc->run, xp, "wqkit_%s", desc->name);
+	if (IS_ERR(runner)) {
+		ret = PTR_ERR(runner);
+		goto err_wq;
+	}
+	if (desc->cpu >= 0)
+		kthread_bind(runner, desc->cpu);
+	xp->runner = get_task_struct(runner);
+	wake_up_process(runner);
+	return 0;
+
+err_wq:
+	destroy_workqueue(xp->wq);
+err_items:
+	vfree(xp->items);
+err_recorder:
+	wqkit_recorder_destroy(&xp->rec);
+	return ret;
+}
+
+/**
+ * wqkit_experiment_stop - stop the runner (early if still running), drain the
+ * workqueue and free everything
+ */
+void wqkit_experiment_stop(struct wqkit_experiment *xp)
+{
+	kthread_stop(xp->runner);
+	put_task_struct(xp->runner);
+	destroy_workqueue(xp->wq);
+	vfree(xp->items);
+	wqkit_recorder_destroy(&xp->rec);
+}

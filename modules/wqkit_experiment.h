@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * wqkit_experiment - the skeleton every experiment module shares: parameter
+ * checks that name the parameter, wqkit's own workqueue flag bits (so user
+ * space does not depend on one kernel's WQ_* values), and the life cycle of
+ * an experiment: a sample recorder, an array of per-item state, a workqueue
+ * and a runner thread that drives the experiment after module_init returns.
+ */
+#ifndef _WQKIT_EXPERIMENT_H
+#define _WQKIT_EXPERIMENT_H
+
+#include <linux/types.h>
+#include <linux/workqueue.h>
+
+#include "wqkit_samples.h"
+
+/* wq_flags bits, mirrored in wqkit/experiments.py */
+#define WQKIT_WQ_UNBOUND	0x1
+#define WQKIT_WQ_HIGHPRI	0x2
+#define WQKIT_WQ_CPU_INTENSIVE	0x4
+#define WQKIT_WQ_ALL		0x7
+
+int wqkit_check_range(const char *name, long value, long min, long max);
+int wqkit_check_cpu(int cpu);
+int wqkit_check_wq_flags(unsigned int wqkit_flags);
+
+struct wqkit_experiment {
+	struct wqkit_recorder rec;
+	struct workqueue_struct *wq;
+	struct task_struct *runner;
+	void *items;		/* nr * item_size bytes, zeroed */
+};
+
+/**
+ * struct wqkit_experiment_desc - what an experiment needs set up
+ * @name: debugfs directory, workqueue and runner thread name
+ * @nr: number of samples (and items)
+ * @item_size: size of one item's state
+ * @wq_flags: WQKIT_WQ_* bits (already checked)
+ * @max_active: workqueue max_active (0 for the default)
+ * @cpu: CPU the runner is bound to, -1 for none
+ * @run: the runner; it must call wqkit_recorder_finish() and then return
+ */
+struct wqkit_experiment_desc {
+	const char *name;
+	u32 nr;
+	size_t item_size;
+	unsigned int wq_flags;
+	int max_active;
+	int cpu;
+	int (*run)(void *xp);
+};
+
+int wqkit_experiment_start(struct wqkit_experiment *xp, const struct wqkit_experiment_desc *desc);
+void wqkit_experiment_stop(struct wqkit_experiment *xp);
+
+#endif /* _WQKIT_EXPERIMENT_H */
