@@ -5,7 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit
+# Modules by the seed's target names, built against the lab kernel by default.
+KDIR ?= /lib/modules/$(shell $(BIN)/python -c 'from wqkit.lab import STOCK_RELEASE; print(STOCK_RELEASE)')/build
+MODULE_TARGETS := wq-smoke wq-insert-exec wq-exec-time-pred wq-exec-time-red wq-new-worker
+
+.PHONY: setup demo test test-unit modules $(MODULE_TARGETS)
 
 setup:
 	bash scripts/setup.sh
@@ -20,3 +24,9 @@ test: setup
 # The fast tests only: no lab boot.
 test-unit: setup
 	$(BIN)/pytest -m "not lab" $(PYTEST_ARGS)
+
+modules:
+	$(MAKE) -C modules KDIR=$(KDIR)
+
+$(MODULE_TARGETS):
+	$(MAKE) -C modules $@ KDIR=$(KDIR)

@@ -12,10 +12,12 @@ import json
 import shlex
 import signal
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from wqkit import __version__, kmod
 from wqkit.errors import WqkitError
+from wqkit.experiments import EXPERIMENTS
 from wqkit.kernel_source import checkpatch
 from wqkit.lab import LabSession, provision_debug_vmlinux, resolve_kernel
 from wqkit.lab.accel import ACCELS
@@ -85,6 +87,21 @@ def cmd_lab_smoke(args: argparse.Namespace) -> int:
     return 0 if report.work_items_executed == report.work_items_queued else 1
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from wqkit.run import run_experiment
+
+    exp = EXPERIMENTS[args.experiment]
+    values = {o.param: getattr(args, o.param) for o in exp.options}
+    options = lab_options(args) if args.target == "lab" else {}
+    path = run_experiment(exp.name, values, target_name=args.target, out=Path(args.out),
+                          timeout=args.timeout, progress=_progress, **options)
+    meta = json.loads((path / "meta.json").read_text())
+    samples = meta["samples"]
+    print(f"{path}: {samples['collected']}/{samples['expected']} samples, {samples['dropped']} dropped, "
+          f"{meta['kernel_release']} under {meta['accel'].upper()}")
+    return 0
+
+
 def cmd_module(args: argparse.Namespace) -> int:
     if args.list or not args.name:
         for spec in kmod.MODULES.values():
@@ -139,6 +156,23 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument("--nr", type=int, default=1000, help="work items wq_smoke queues (default 1000)")
     smoke.add_argument("--json", action="store_true", help="print the report as JSON")
     smoke.set_defaults(func=cmd_lab_smoke)
+
+    run_parser = sub.add_parser("run", help="run an experiment and write a run directory")
+    run_sub = run_parser.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    for exp in EXPERIMENTS.values():
+        p = run_sub.add_parser(exp.name, help=exp.description, description=exp.description)
+        for option in exp.options:
+            if option.kind == "bool":
+                p.add_argument(option.flag, dest=option.param, action="store_true", help=option.help)
+            else:
+                p.add_argument(option.flag, dest=option.param, type=int if option.kind == "int" else str,
+                               metavar="N" if option.kind == "int" else "FLAGS", help=option.help)
+        p.add_argument("--target", choices=TARGETS, default="lab")
+        p.add_argument("--out", default="runs", metavar="DIR", help="where run directories go (default runs/)")
+        p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
+                       help="stop the run, keep what it measured and mark it failed after S seconds")
+        add_lab_options(p)
+        p.set_defaults(func=cmd_run)
 
     mod = sub.add_parser("module", help="load one of wqkit's modules, show its kernel log, unload it")
     mod.add_argument("name", nargs="?", help="module name (see --list)")

@@ -17,7 +17,7 @@ from pathlib import Path
 from shlex import quote
 from typing import Iterator, Mapping
 
-from wqkit.errors import WqkitError
+from wqkit.errors import LabError, WqkitError
 from wqkit.paths import MODULES_DIR, cache_dir
 from wqkit.target import Target
 
@@ -61,10 +61,28 @@ class ModuleSpec:
         return args
 
 
+_CPU = IntParam(-1, 4095, "CPU (-1: any); the module also requires it online")
+_WQ_FLAGS = IntParam(0, 0x7, "wqkit workqueue flag bits")
+_BOOL = IntParam(0, 1, "0 or 1")
+
+#: Mirrors the parameter checks of modules/*.c (which remain the authority).
 MODULES: dict[str, ModuleSpec] = {
     spec.name: spec for spec in (
         ModuleSpec("wq_smoke", "queue nr work items on a workqueue of its own and count them",
                    {"nr": IntParam(1, 100_000, "number of work items")}),
+        ModuleSpec("wq_insert_exec", "queue_work_on() to execution latency",
+                   {"nr": IntParam(1, 10_000_000, "work items"), "wq_flags": _WQ_FLAGS,
+                    "max_active": IntParam(0, 512, "max_active (0: default)"), "cpu": _CPU,
+                    "gap_us": IntParam(0, 1_000_000, "µs between inserts"),
+                    "serial": _BOOL, "calibrate": _BOOL}),
+        ModuleSpec("wq_exec_time_pred", "execution-time stability of one work function",
+                   {"nr": IntParam(1, 10_000_000, "executions"), "wq_flags": _WQ_FLAGS, "cpu": _CPU,
+                    "loops": IntParam(0, 1_000_000_000, "busy-loop iterations"),
+                    "mem_kb": IntParam(0, 256 * 1024, "KiB written per execution")}),
+        ModuleSpec("wq_new_worker", "flood a worker pool so that it creates workers",
+                   {"nr_work_max": IntParam(1, 100_000, "work items"), "delay": IntParam(0, 10_000, "ms"),
+                    "hold_ms": IntParam(1, 60_000, "ms each item sleeps"),
+                    "cpu": IntParam(0, 4095, "CPU whose pool gets the load")}),
     )
 }
 
@@ -148,5 +166,14 @@ def loaded(target: Target, name: str, params: Mapping[str, object] | None = None
     try:
         yield module
     finally:
+        _unload(target, name)
+
+
+def _unload(target: Target, name: str) -> None:
+    """rmmod if loaded; a lab VM that died (panic, hang) took the module with it."""
+    try:
         if is_loaded(target, name):
             target.run(f"rmmod {name}", check=True)
+    except LabError:
+        if target.alive:
+            raise

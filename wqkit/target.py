@@ -43,6 +43,11 @@ class Target(ABC):
     def accel(self) -> str:
         """How the target kernel runs: ``kvm``, ``tcg`` or ``bare metal``."""
 
+    @property
+    def alive(self) -> bool:
+        """Whether commands can still run (a lab VM may have died)."""
+        return True
+
     @abstractmethod
     def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
         """Run a shell command as root on the target."""
@@ -88,13 +93,19 @@ class LabTarget(Target):
         self._ensure_started()
         return self.session.accel
 
+    @property
+    def alive(self) -> bool:
+        return self.session.alive
+
     def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
         self._ensure_started()
         return self.session.run(command, timeout=timeout, check=check)
 
     def copy_back(self, path: str, dest: Path) -> Path:
         staged = self.session.shared_dir / f"copy-{os.getpid()}-{Path(path).name}"
-        self.run(f"cp -a {quote(path)} {quote(str(staged))}", check=True)
+        # cat, not cp: debugfs and procfs files report a size of 0.
+        self.run(f"if [ -d {quote(path)} ]; then cp -a {quote(path)} {quote(str(staged))}; "
+                 f"else cat {quote(path)} > {quote(str(staged))}; fi", check=True)
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(staged, dest)

@@ -1,0 +1,12 @@
+"""Kernel C follows kernel coding style: checkpatch.pl of the 6.12 tree finds no error."""
+
+from wqkit.kernel_source import run_checkpatch
+from wqkit.paths import MODULES_DIR, SOURCE_DIR
+
+
+def test_modules_and_patches_pass_checkpatch():
+    files = sorted(MODULES_DIR.glob("*.[ch]")) + sorted((SOURCE_DIR / "linux_patch_exp").glob("*.patch"))
+    assert files
+    result = run_checkpatch(files)
+    errors = [line for line in result.stdout.splitlines() if ": ERROR:" in line]
+    assert errors == [], "\n".join(errors)

@@ -1,0 +1,137 @@
+"""Experiments in the lab: lossless samples, complete metadata, clean failures."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from wqkit import kmod
+from wqkit.errors import WqkitError
+from wqkit.run import run_experiment
+
+pytestmark = pytest.mark.lab
+
+META_KEYS = {"experiment", "module", "parameters", "kernel_release", "patched", "accel", "cpu_model",
+             "cpus", "tsc_khz", "started_at", "ended_at", "wqkit", "samples", "status", "error"}
+
+
+def run(lab_target, tmp_path, name, **values):
+    path = run_experiment(name, values, target=lab_target, out=tmp_path, progress=lambda m: None)
+    meta = json.loads((path / "meta.json").read_text())
+    return path, meta, pd.read_parquet(path / "samples.parquet")
+
+
+def assert_lossless(meta, frame, expected):
+    assert meta["status"] == "ok" and meta["error"] is None
+    assert META_KEYS <= meta.keys()
+    assert meta["samples"]["expected"] == meta["samples"]["produced"] == meta["samples"]["collected"] == expected
+    assert meta["samples"]["dropped"] == 0
+    assert meta["samples"]["exported"] == expected
+    assert len(frame) == expected and list(frame["seq"]) == list(range(expected))
+    assert (frame["cycles"] > 0).all()
+
+
+def test_insert_exec_run_directory(lab_target, tmp_path):
+    path, meta, frame = run(lab_target, tmp_path, "insert_exec", nr=3000, gap_us=5)
+    assert_lossless(meta, frame, 3000)
+    assert meta["parameters"]["nr"] == "3000" and meta["parameters"]["gap_us"] == "5"
+    assert meta["kernel_release"] == lab_target.release and meta["accel"] == lab_target.accel
+    assert meta["tsc_khz"] > 0
+    assert "wq_insert_exec: started: nr=3000" in (path / "dmesg.txt").read_text()
+    calibration = pd.read_parquet(path / "calibration.parquet")
+    assert len(calibration) == meta["calibration"]["samples"] == 3000
+    assert meta["calibration"]["median_cycles"] < frame["cycles"].median()
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+    assert not kmod.is_loaded(lab_target, "wq_insert_exec")
+
+
+def test_insert_exec_one_million_items_lose_nothing(lab_target, tmp_path):
+    _, meta, frame = run(lab_target, tmp_path, "insert_exec", nr=1_000_000)
+    assert_lossless(meta, frame, 1_000_000)
+
+
+@pytest.mark.parametrize("flags", ["percpu", "unbound"])
+def test_bound_run_executes_on_the_requested_cpu(lab_target, tmp_path, flags):
+    _, meta, frame = run(lab_target, tmp_path, "insert_exec", nr=2000, cpu=1, wq_flags=flags)
+    assert_lossless(meta, frame, 2000)
+    assert set(frame["cpu_queue"]) == {1}
+    if flags == "percpu":
+        assert set(frame["cpu_exec"]) == {1}
+
+
+def test_exec_time_pred_busy_loop_scales(lab_target, tmp_path):
+    medians = {}
+    for loops in (20_000, 40_000):
+        _, meta, frame = run(lab_target, tmp_path, "exec_time_pred", nr=300, loops=loops, cpu=0)
+        assert_lossless(meta, frame, 300)
+        medians[loops] = frame["cycles"].median()
+    assert medians[40_000] > 1.5 * medians[20_000]
+
+
+def test_exec_time_pred_memory_payload(lab_target, tmp_path):
+    _, meta, frame = run(lab_target, tmp_path, "exec_time_pred", nr=100, loops=0, mem_kb=1024)
+    assert_lossless(meta, frame, 100)
+    assert meta["parameters"]["mem_kb"] == "1024"
+
+
+def test_new_worker_makes_the_pool_create_workers(lab_target, tmp_path):
+    _, meta, frame = run(lab_target, tmp_path, "new_worker", nr_work_max=24, delay=20, hold_ms=500, cpu=0)
+    assert_lossless(meta, frame, 24)
+    # Items sleep 500 ms and arrive every 20 ms: many must run at once, each in its own kworker.
+    assert frame["pid"].nunique() >= 8
+    assert set(frame["cpu_exec"]) == {0}
+
+
+@pytest.mark.parametrize("module, args, message", [
+    ("wq_insert_exec", "nr=0", "nr=0 is out of range"),
+    ("wq_insert_exec", "wq_flags=8", "wq_flags=0x8 has unknown bits"),
+    ("wq_insert_exec", "cpu=77", "cpu=77 is not an online CPU"),
+    ("wq_insert_exec", "serial=1 gap_us=10", "serial=1 and gap_us=10 exclude each other"),
+    ("wq_insert_exec", "max_active=513", "max_active=513 is out of range"),
+    ("wq_exec_time_pred", "mem_kb=262145", "mem_kb=262145 is out of range"),
+    ("wq_new_worker", "delay=10001", "delay=10001 is out of range"),
+    ("wq_new_worker", "nr_work_max=0", "nr_work_max=0 is out of range"),
+])
+def test_modules_refuse_invalid_parameters_themselves(lab_target, module, args, message):
+    ko = kmod.build(lab_target) / f"{module}.ko"
+    before = len(kmod.kernel_log(lab_target))
+    result = lab_target.run(f"insmod {ko} {args}")
+    assert result.returncode != 0
+    assert any(message in line for line in kmod.kernel_log(lab_target)[before:])
+    assert not kmod.is_loaded(lab_target, module)
+
+
+@pytest.mark.parametrize("name, values, message", [
+    ("insert_exec", {"nr": 0}, "nr=0 is out of range"),
+    ("insert_exec", {"nr": 10, "wq_flags": "unbound,fast"}, "unknown workqueue flag 'fast'"),
+    ("exec_time_pred", {"loops": -1}, "loops=-1 is out of range"),
+    ("new_worker", {"delay": 20_000}, "delay=20000 is out of range"),
+    ("kserver", {}, "unknown experiment 'kserver'"),
+])
+def test_wqkit_refuses_invalid_parameters_before_loading(tmp_path, name, values, message):
+    # No target given and none needed: the refusal comes before any boot.
+    with pytest.raises(WqkitError, match=message):
+        run_experiment(name, values, target=None, out=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cpu_beyond_the_target_is_refused_before_loading(lab_target, tmp_path):
+    with pytest.raises(WqkitError, match="cpu=5 does not exist on the target"):
+        run_experiment("insert_exec", {"nr": 10, "cpu": 5}, target=lab_target, out=tmp_path,
+                       progress=lambda m: None)
+    (path,) = tmp_path.iterdir()
+    assert json.loads((path / "meta.json").read_text())["status"] == "failed"
+    assert not kmod.is_loaded(lab_target, "wq_insert_exec")
+
+
+def test_run_stopped_mid_way_is_kept_and_marked_failed(lab_target, tmp_path):
+    with pytest.raises(WqkitError, match="still ran after 4 s"):
+        run_experiment("new_worker", {"nr_work_max": 200, "delay": 100, "hold_ms": 10}, target=lab_target,
+                       out=tmp_path, timeout=4, progress=lambda m: None)
+    (path,) = tmp_path.iterdir()
+    meta = json.loads((path / "meta.json").read_text())
+    frame = pd.read_parquet(path / "samples.parquet")
+    assert meta["status"] == "failed" and "still ran after 4 s" in meta["error"]
+    assert 0 < meta["samples"]["collected"] == len(frame) < 200
+    assert meta["samples"]["produced"] >= len(frame)
+    assert not kmod.is_loaded(lab_target, "wq_new_worker")

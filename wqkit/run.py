@@ -1,0 +1,193 @@
+"""Running an experiment end to end and writing its self-describing run directory.
+
+``run_experiment`` builds the experiment's module for the target, loads it,
+follows its progress, collects every sample, unloads it and writes::
+
+    RUN_DIR/meta.json          provenance, parameters, sample counts, status
+    RUN_DIR/samples.parquet    the samples (schema in wqkit.samples)
+    RUN_DIR/calibration.parquet  insert_exec only: back-to-back timestamp pairs
+    RUN_DIR/dmesg.txt          the kernel log of the run
+
+The directory is written as ``.NAME.partial`` and renamed at the end, so a
+half-written run never looks complete. A failed or interrupted run keeps what
+it collected, is marked ``"status": "failed"`` with the reason, and leaves no
+module loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Callable, Mapping
+
+import pandas as pd
+from tqdm import tqdm
+
+from wqkit import kmod
+from wqkit.errors import WqkitError
+from wqkit.experiments import Experiment, experiment, module_params
+from wqkit.provenance import target_provenance, wqkit_provenance
+from wqkit.samples import RecorderStats, parse_samples
+from wqkit.target import Target, make_target
+
+CALIBRATION_NR = 10_000
+POLL_SECONDS = 1.0
+
+
+class RunDirectory:
+    """A run directory being written: ``.NAME.partial`` until :meth:`finish`."""
+
+    def __init__(self, out: Path, name: str) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = f"{name}-{stamp}"
+        suffix = 0
+        while (out / base).exists() or (out / f".{base}.partial").exists():
+            suffix += 1
+            base = f"{name}-{stamp}-{suffix}"
+        self.final = out / base
+        self.path = out / f".{base}.partial"
+        self.path.mkdir()
+
+    def write_meta(self, meta: dict) -> None:
+        tmp = self.path / "meta.json.tmp"
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        tmp.rename(self.path / "meta.json")
+
+    def finish(self) -> Path:
+        os.rename(self.path, self.final)
+        return self.final
+
+
+def run_experiment(name: str, values: Mapping[str, object], *, target: Target | None = None,
+                   target_name: str = "lab", out: Path = Path("runs"), timeout: float = 3600.0,
+                   progress: Callable[[str], None] = print, **lab_options) -> Path:
+    """Run experiment ``name`` with option values keyed by module parameter; return the run dir.
+
+    ``target`` may be an open target (a notebook's lab session); otherwise
+    one is made from ``target_name`` and closed at the end. Raises WqkitError
+    (or KeyboardInterrupt) after writing a run directory marked failed.
+    """
+    exp = experiment(name)
+    params = module_params(exp, values)
+    kmod.module_spec(exp.module).insmod_args(params)      # refuse bad input before booting
+    run_dir = RunDirectory(Path(out), exp.name)
+    started = time.time()
+    meta: dict = {"experiment": exp.name, "module": exp.module, "requested_parameters": params,
+                  "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
+                  "started_at": _iso(started), "run_dir": run_dir.final.name}
+    try:
+        with ExitStack() as stack:
+            if target is None:
+                target = stack.enter_context(make_target(target_name, **lab_options))
+            meta.update(target_provenance(target))
+            _check_cpu(params, meta["cpus"])
+            _measure(exp, target, params, run_dir.path, meta, timeout, progress)
+            if exp.name == "insert_exec" and not params.get("calibrate"):
+                _calibrate(target, run_dir.path, meta, progress)
+    except (WqkitError, KeyboardInterrupt) as exc:
+        meta["status"] = "failed"
+        meta["error"] = str(exc) or type(exc).__name__
+        raise
+    finally:
+        meta["ended_at"] = _iso(time.time())
+        meta["duration_s"] = round(time.time() - started, 3)
+        run_dir.write_meta(meta)
+        path = run_dir.finish()
+        progress(f"run directory {path} ({meta['status']})")
+    return path
+
+
+def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: dict,
+             timeout: float, progress: Callable[[str], None]) -> None:
+    """Load, follow, collect, unload; fill ``meta`` and raise on any loss or failure."""
+    target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
+    failure: BaseException | None = None
+    with kmod.loaded(target, exp.module, params, progress=progress) as module:
+        meta["parameters"] = _module_parameters(target, exp.module)
+        expected = int(meta["parameters"][exp.count_param])
+        try:
+            stats = follow(exp, target, expected, timeout)
+        except (WqkitError, KeyboardInterrupt) as exc:
+            failure = exc
+        frame = collect(exp, target, dest)
+        stats = _read_stats(exp, target)
+        (dest / "dmesg.txt").write_text("\n".join(module.dmesg()) + "\n")
+    meta["tsc_khz"] = stats.tsc_khz
+    meta["samples"] = {"expected": expected, "produced": stats.produced, "collected": len(frame),
+                       "dropped": stats.dropped, "exported": stats.exported, "recorder_state": stats.state}
+    if failure is not None:
+        raise failure
+    problems = []
+    if stats.state != "done":
+        problems.append(f"the module ended {stats.state} (error {stats.error})")
+    if stats.dropped:
+        problems.append(f"{stats.dropped} samples dropped in the kernel")
+    if not expected == stats.produced == len(frame):
+        problems.append(f"expected {expected} samples, kernel produced {stats.produced}, collected {len(frame)}")
+    if problems:
+        raise WqkitError(f"{exp.name}: " + "; ".join(problems))
+    meta["status"], meta["error"] = "ok", None
+
+
+def follow(exp: Experiment, target: Target, expected: int, timeout: float) -> RecorderStats:
+    """Poll the recorder until the experiment ends, with a progress bar."""
+    deadline = time.monotonic() + timeout
+    with tqdm(total=expected, desc=exp.name, unit="item", mininterval=1.0, leave=True) as bar:
+        while True:
+            stats = _read_stats(exp, target)
+            bar.update(stats.produced - bar.n)
+            if stats.state != "running":
+                return stats
+            if time.monotonic() > deadline:
+                raise WqkitError(f"{exp.name} still ran after {timeout:g} s "
+                                 f"({stats.produced}/{expected} samples); stopped")
+            time.sleep(POLL_SECONDS)
+
+
+def _read_stats(exp: Experiment, target: Target) -> RecorderStats:
+    return RecorderStats.parse(target.run(f"cat {exp.debugfs_dir}/stats", check=True).stdout)
+
+
+def collect(exp: Experiment, target: Target, dest: Path, name: str = "samples") -> pd.DataFrame:
+    """Copy the sample array to the host and store its valid records as Parquet."""
+    raw = target.copy_back(f"{exp.debugfs_dir}/samples", dest / f"{name}.bin")
+    frame = parse_samples(raw.read_bytes())
+    frame.to_parquet(dest / f"{name}.parquet", index=False)
+    raw.unlink()
+    return frame
+
+
+def _calibrate(target: Target, dest: Path, meta: dict, progress: Callable[[str], None]) -> None:
+    """Measure the cost of the timestamp pair itself, for the analysis to subtract."""
+    exp = experiment("insert_exec")
+    nr = min(CALIBRATION_NR, int(meta["parameters"]["nr"]))
+    cpu = int(meta["parameters"]["cpu"])
+    params = {"nr": nr, "calibrate": 1, **({"cpu": cpu} if cpu >= 0 else {})}
+    progress(f"calibrating the timestamp pair ({nr} pairs)")
+    with kmod.loaded(target, exp.module, params, progress=progress):
+        follow(exp, target, nr, timeout=600)
+        frame = collect(exp, target, dest, name="calibration")
+        stats = _read_stats(exp, target)
+    meta["calibration"] = {"samples": len(frame), "dropped": stats.dropped,
+                           "median_cycles": float(frame["cycles"].median()),
+                           "min_cycles": int(frame["cycles"].min())}
+
+
+def _module_parameters(target: Target, module: str) -> dict[str, str]:
+    """Every parameter of a loaded module as the kernel reports it (/sys/module)."""
+    out = target.run(f"cd /sys/module/{module}/parameters && grep -H . *", check=True).stdout
+    return dict(line.split(":", 1) for line in out.splitlines())
+
+
+def _check_cpu(params: dict, cpus: int) -> None:
+    cpu = int(params.get("cpu", -1))
+    if cpu >= cpus:
+        raise WqkitError(f"cpu={cpu} does not exist on the target ({cpus} CPUs: 0..{cpus - 1})")
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(timestamp))

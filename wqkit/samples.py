@@ -1,0 +1,72 @@
+"""Samples as the modules hand them over, and as wqkit stores them.
+
+The kernel side (``modules/wqkit_samples.h``) exports an array of 32-byte
+little-endian records through debugfs, plus a ``stats`` line of counters.
+wqkit keeps the valid records, sorted by ``seq``, in ``samples.parquet``:
+
+========== ======= =============================================================
+column     type    meaning
+========== ======= =============================================================
+seq        uint32  work item index, 0..N-1
+t0         uint64  TSC at the first timestamp (before queue_work_on(), or start)
+t1         uint64  TSC at the second timestamp (work function start, or end)
+cycles     int64   t1 - t0: the measured difference, in TSC cycles
+cpu_queue  uint16  CPU that queued the work item
+cpu_exec   uint16  CPU that executed it
+pid        uint32  task (kworker) that executed it
+========== ======= =============================================================
+
+Cycles are the source of truth; nanoseconds are derived with the run's
+``tsc_khz`` at analysis time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from wqkit.errors import WqkitError
+
+SAMPLE_VALID = 0x1
+SAMPLE_DTYPE = np.dtype([
+    ("t0", "<u8"), ("t1", "<u8"), ("seq", "<u4"), ("pid", "<u4"),
+    ("cpu_queue", "<u2"), ("cpu_exec", "<u2"), ("flags", "<u4"),
+])
+assert SAMPLE_DTYPE.itemsize == 32
+COLUMNS = ["seq", "t0", "t1", "cycles", "cpu_queue", "cpu_exec", "pid"]
+
+
+@dataclass(frozen=True)
+class RecorderStats:
+    """The kernel recorder's counters (the ``stats`` debugfs file)."""
+
+    state: str
+    capacity: int
+    produced: int
+    dropped: int
+    exported: int
+    error: int
+    tsc_khz: int
+
+    @classmethod
+    def parse(cls, text: str) -> RecorderStats:
+        try:
+            fields = dict(item.split("=", 1) for item in text.split())
+            return cls(state=fields["state"], **{k: int(fields[k]) for k in
+                       ("capacity", "produced", "dropped", "exported", "error", "tsc_khz")})
+        except (KeyError, ValueError) as exc:
+            raise WqkitError(f"unreadable recorder stats {text.strip()!r}: {exc}") from None
+
+
+def parse_samples(raw: bytes) -> pd.DataFrame:
+    """The valid records of a ``samples`` dump, as a DataFrame sorted by seq."""
+    if len(raw) % SAMPLE_DTYPE.itemsize:
+        raise WqkitError(f"sample dump of {len(raw)} bytes is not a whole number of "
+                         f"{SAMPLE_DTYPE.itemsize}-byte records")
+    records = np.frombuffer(raw, dtype=SAMPLE_DTYPE)
+    records = records[(records["flags"] & SAMPLE_VALID) != 0]
+    frame = pd.DataFrame({name: records[name] for name in ("seq", "t0", "t1", "cpu_queue", "cpu_exec", "pid")})
+    frame["cycles"] = (frame["t1"].astype(np.int64) - frame["t0"].astype(np.int64))
+    return frame[COLUMNS].sort_values("seq", ignore_index=True)
