@@ -102,6 +102,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from wqkit.analysis.report_files import analyze, format_table
+
+    data_dir = Path(args.data_dir)
+    out = Path(args.output_dir) if args.output_dir else Path("wqkit-analysis") / data_dir.resolve().name
+    runs, summary, files = analyze(data_dir, out)
+    for origin in sorted({run.origin for run in runs}):
+        print(f"# {origin}")
+    print(format_table(summary))
+    print(f"wrote {len(files)} files to {out}")
+    return 0
+
+
 def cmd_module(args: argparse.Namespace) -> int:
     if args.list or not args.name:
         for spec in kmod.MODULES.values():
@@ -173,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop the run, keep what it measured and mark it failed after S seconds")
         add_lab_options(p)
         p.set_defaults(func=cmd_run)
+
+    analyze = sub.add_parser("analyze", help="summarise and plot run directories (the seed's analyze_wq_cycles.py)",
+                             description="Analyze workqueue cycle measurements (start/end differences)")
+    analyze.add_argument("data_dir", help="a run directory, or a directory of run directories")
+    analyze.add_argument("--output-dir", help="output directory for plots and analysis "
+                         "(default wqkit-analysis/NAME)")
+    analyze.set_defaults(func=cmd_analyze)
 
     mod = sub.add_parser("module", help="load one of wqkit's modules, show its kernel log, unload it")
     mod.add_argument("name", nargs="?", help="module name (see --list)")

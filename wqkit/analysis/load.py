@@ -1,0 +1,150 @@
+"""Loading run directories: samples, provenance, and cycles converted to ns.
+
+A run is refused with a one-line error naming the file when it is not a run
+directory, or when its meta.json or Parquet files are corrupt or truncated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from wqkit.errors import WqkitError
+from wqkit.samples import COLUMNS
+
+#: What each experiment's cycles measure, for titles and tables.
+MEASURES = {
+    "insert_exec": "queue_work_on() → work start",
+    "exec_time_pred": "work execution time",
+    "new_worker": "queue → work start under worker creation",
+}
+
+
+@dataclass
+class Run:
+    """One run directory, loaded."""
+
+    path: Path
+    meta: dict
+    samples: pd.DataFrame
+    calibration: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def experiment(self) -> str:
+        return self.meta["experiment"]
+
+    @property
+    def tsc_khz(self) -> int:
+        return int(self.meta["tsc_khz"])
+
+    @property
+    def overhead_cycles(self) -> float:
+        """The calibrated cost of the timestamp pair (0 when the run has none)."""
+        return float(self.meta.get("calibration", {}).get("median_cycles", 0.0))
+
+    @property
+    def is_tcg(self) -> bool:
+        return self.meta.get("accel") == "tcg"
+
+    @cached_property
+    def cycles(self) -> np.ndarray:
+        """Measured cycles minus the calibrated overhead, as float64."""
+        return self.samples["cycles"].to_numpy(dtype=np.float64) - self.overhead_cycles
+
+    @cached_property
+    def ns(self) -> np.ndarray:
+        """:attr:`cycles` in nanoseconds, via the run's tsc_khz (cycles * 10^6 / tsc_khz)."""
+        return self.cycles * (1e6 / self.tsc_khz)
+
+    @cached_property
+    def sorted_ns(self) -> np.ndarray:
+        """:attr:`ns` sorted once, shared by every percentile, CDF and histogram."""
+        return np.sort(self.ns)
+
+    @property
+    def label(self) -> str:
+        """A short legend label: experiment and its distinctive parameters."""
+        p = self.meta.get("parameters", {})
+        keys = [k for k in ("nr", "nr_work_max", "wq_flags", "cpu", "gap_us", "serial", "loops", "mem_kb",
+                            "delay") if k in p and p[k] not in ("0", "N", "-1")]
+        patched = " patched" if self.meta.get("patched") else ""
+        return f"{self.experiment}{patched} " + " ".join(f"{k}={p[k]}" for k in keys)
+
+    @property
+    def origin(self) -> str:
+        """Kernel and accelerator, with the TCG warning: what every plot must say."""
+        m = self.meta
+        patched = " (patched)" if m.get("patched") else ""
+        accel = m.get("accel", "?").upper()
+        warning = " — emulation timings, not hardware timings" if self.is_tcg else ""
+        return f"{m.get('kernel_release', '?')}{patched} under {accel}{warning}"
+
+    @property
+    def provenance(self) -> str:
+        """One line: kernel, accelerator (with the TCG warning), CPU and tsc_khz."""
+        m = self.meta
+        return (f"{self.origin}; {m.get('cpus', '?')} CPUs ({m.get('cpu_model', '?')}), "
+                f"tsc_khz={m.get('tsc_khz', '?')}")
+
+
+def load_run(path: str | Path) -> Run:
+    """Load one run directory, refusing clearly what is not one."""
+    path = Path(path)
+    meta_file = path / "meta.json"
+    if not path.is_dir():
+        raise WqkitError(f"{path}: no such run directory")
+    if not meta_file.is_file():
+        raise WqkitError(f"{path}: not a run directory (no meta.json)")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WqkitError(f"{meta_file}: corrupt JSON ({exc})") from None
+    missing = {"experiment", "tsc_khz", "samples"} - meta.keys()
+    if missing:
+        raise WqkitError(f"{meta_file}: not a complete run description (missing {', '.join(sorted(missing))})")
+    samples = _read_parquet(path / "samples.parquet")
+    expected = meta["samples"].get("collected")
+    if expected is not None and expected != len(samples):
+        raise WqkitError(f"{path / 'samples.parquet'}: {len(samples)} samples, meta.json says {expected}")
+    calibration_file = path / "calibration.parquet"
+    calibration = _read_parquet(calibration_file) if calibration_file.exists() else None
+    return Run(path, meta, samples, calibration)
+
+
+def _read_parquet(file: Path) -> pd.DataFrame:
+    if not file.is_file():
+        raise WqkitError(f"{file}: missing")
+    try:
+        frame = pq.read_table(file).to_pandas()
+    except Exception as exc:  # pyarrow raises several types for truncated files
+        raise WqkitError(f"{file}: unreadable Parquet ({str(exc).splitlines()[0]})") from None
+    if list(frame.columns) != COLUMNS:
+        raise WqkitError(f"{file}: unexpected columns {list(frame.columns)}")
+    return frame
+
+
+def find_runs(path: str | Path) -> list[Path]:
+    """A run directory itself, or every run directory directly under ``path``, sorted."""
+    path = Path(path)
+    if (path / "meta.json").exists():
+        return [path]
+    runs = sorted(p for p in path.iterdir() if (p / "meta.json").exists() and not p.name.startswith(".")) \
+        if path.is_dir() else []
+    if not runs:
+        raise WqkitError(f"{path}: neither a run directory nor a directory of runs")
+    return runs
+
+
+def load_runs(*paths: str | Path) -> list[Run]:
+    """Every run found under the given paths (see :func:`find_runs`)."""
+    return [load_run(p) for path in paths for p in find_runs(path)]

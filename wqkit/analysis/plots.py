@@ -1,0 +1,170 @@
+"""Plots of runs. Every figure's title names the kernel, the accelerator (with
+a warning for TCG) and the parameters; large runs are drawn from summaries
+(log-binned counts, decimated envelopes), never point by point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files and notebooks; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from wqkit.analysis.load import MEASURES, Run  # noqa: E402
+from wqkit.analysis.stats import outlier_threshold, percentile  # noqa: E402
+
+#: At most this many points per curve; above, curves are decimated.
+MAX_POINTS = 4000
+TIMESERIES_BUCKETS = 1000
+
+
+def _title(fig: Figure, what: str, runs: list[Run]) -> None:
+    measures = " / ".join(sorted({MEASURES.get(r.experiment, r.experiment) for r in runs}))
+    labels = runs[0].label if len(runs) == 1 else f"{len(runs)} runs"
+    origins = "; ".join(sorted({r.origin for r in runs}))
+    fig.suptitle(f"{what}: {measures} — {labels}\n{origins}", fontsize=8)
+
+
+def _xlabel(runs: list[Run]) -> str:
+    overhead = " (timestamp overhead subtracted)" if any(r.overhead_cycles for r in runs) else ""
+    return f"ns{overhead}"
+
+
+def _positive(values: np.ndarray) -> np.ndarray:
+    return values[values > 0]
+
+
+def plot_histogram(runs: list[Run], bins: int = 120) -> Figure:
+    """Histogram of each run on log-spaced bins (log x axis)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for run in runs:
+        values = _positive(run.sorted_ns)
+        edges = np.geomspace(values[0], values[-1] * 1.0001, bins + 1)
+        counts = np.diff(np.searchsorted(values, edges))
+        ax.stairs(counts, edges, label=run.label, fill=len(runs) == 1, alpha=0.7)
+    ax.set_xscale("log")
+    ax.set_xlabel(_xlabel(runs))
+    ax.set_ylabel("work items")
+    ax.legend(fontsize=7)
+    _title(fig, "Distribution", runs)
+    return fig
+
+
+def _ecdf(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """(values, cumulative fraction), decimated to about MAX_POINTS points but keeping the tail."""
+    values = run.sorted_ns
+    n = len(values)
+    if n <= MAX_POINTS:
+        idx = np.arange(n)
+    else:
+        body = np.linspace(0, n - 1, MAX_POINTS // 2).astype(np.int64)
+        tail = n - 1 - np.unique(np.geomspace(1, n, MAX_POINTS // 2).astype(np.int64) - 1)
+        idx = np.unique(np.concatenate([body, tail]))
+    return values[idx], (idx + 1) / n
+
+
+def plot_cdf(runs: list[Run]) -> Figure:
+    """Empirical CDF of each run (log x axis): compare runs at a glance."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for run in runs:
+        x, y = _ecdf(run)
+        ax.step(x, y, where="post", label=run.label)
+    ax.set_xscale("log")
+    ax.set_xlabel(_xlabel(runs))
+    ax.set_ylabel("fraction of work items ≤ x")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    _title(fig, "CDF", runs)
+    return fig
+
+
+def plot_ccdf(runs: list[Run]) -> Figure:
+    """Tail: 1 - CDF on log-log axes, where p99.9 and beyond become visible."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for run in runs:
+        x, y = _ecdf(run)
+        keep = y < 1
+        ax.step(x[keep], 1 - y[keep], where="post", label=run.label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(_xlabel(runs))
+    ax.set_ylabel("fraction of work items > x")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    _title(fig, "Tail (CCDF)", runs)
+    return fig
+
+
+def plot_timeseries(run: Run, k: float = 10.0) -> Figure:
+    """Samples in run order: warm-up, drift and periodic spikes.
+
+    Above TIMESERIES_BUCKETS samples, each bucket of consecutive items is
+    drawn as its median with a min-max band; outliers (median + k·MAD) are
+    marked individually when few enough to see.
+    """
+    fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
+    values = run.ns
+    n = len(values)
+    if n <= TIMESERIES_BUCKETS * 2:
+        ax.plot(np.arange(n), values, ".", markersize=2, label="sample")
+    else:
+        per = n // TIMESERIES_BUCKETS
+        used = values[: per * TIMESERIES_BUCKETS].reshape(TIMESERIES_BUCKETS, per)
+        x = (np.arange(TIMESERIES_BUCKETS) + 0.5) * per
+        ax.fill_between(x, used.min(axis=1), used.max(axis=1), alpha=0.3, step="mid", label="min–max per bucket")
+        ax.plot(x, np.median(used, axis=1), linewidth=1, label=f"median per {per} items")
+    threshold = outlier_threshold(run, k)
+    outliers = np.flatnonzero(values > threshold)
+    if 0 < len(outliers) <= MAX_POINTS:
+        ax.plot(outliers, values[outliers], "x", color="red", markersize=4,
+                label=f"{len(outliers)} outliers (> median + {k:g}·MAD)")
+    ax.axhline(threshold, color="red", linewidth=0.5, linestyle="--")
+    ax.set_yscale("log")
+    ax.set_xlabel("work item (seq)")
+    ax.set_ylabel(_xlabel([run]))
+    ax.legend(fontsize=7)
+    _title(fig, "Samples in run order", [run])
+    return fig
+
+
+def plot_per_cpu(run: Run) -> Figure:
+    """Box plot per (queuing CPU → executing CPU) pair, from computed quartiles."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    q, e, ns = run.samples["cpu_queue"].to_numpy(), run.samples["cpu_exec"].to_numpy(), run.ns
+    pair = q.astype(np.int64) << 16 | e
+    stats = []
+    for code in np.unique(pair):
+        cq, ce = int(code) >> 16, int(code) & 0xFFFF
+        values = np.sort(ns[pair == code])
+        stats.append({"label": f"{cq}→{ce}\n(n={len(values)})", "med": percentile(values, 50),
+                      "q1": percentile(values, 25), "q3": percentile(values, 75),
+                      "whislo": percentile(values, 1), "whishi": percentile(values, 99), "fliers": []})
+    ax.bxp(stats, showfliers=False)
+    ax.set_yscale("log")
+    ax.set_xlabel("queuing CPU → executing CPU (whiskers: p1 and p99)")
+    ax.set_ylabel(_xlabel([run]))
+    _title(fig, "Per-CPU", [run])
+    return fig
+
+
+def write_plots(runs: list[Run], out: Path) -> list[Path]:
+    """Write every plot of every run (and the comparisons when several) as PNG."""
+    out.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Figure] = {}
+    for run in runs:
+        figures[f"{run.name}-histogram.png"] = plot_histogram([run])
+        figures[f"{run.name}-timeseries.png"] = plot_timeseries(run)
+        figures[f"{run.name}-per-cpu.png"] = plot_per_cpu(run)
+    figures["cdf.png"] = plot_cdf(runs)
+    figures["ccdf.png"] = plot_ccdf(runs)
+    paths = []
+    for name, fig in figures.items():
+        path = out / name
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
