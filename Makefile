@@ -9,14 +9,22 @@ PYTEST_ARGS ?=
 KDIR ?= /lib/modules/$(shell $(BIN)/python -c 'from wqkit.lab import STOCK_RELEASE; print(STOCK_RELEASE)')/build
 MODULE_TARGETS := wq-smoke wq-insert-exec wq-exec-time-pred wq-exec-time-red wq-new-worker
 
-.PHONY: setup demo test test-unit modules $(MODULE_TARGETS)
+.PHONY: setup demo test test-unit report modules $(MODULE_TARGETS)
 
 setup:
 	bash scripts/setup.sh
 	$(BIN)/wqkit lab provision
 
+# The smoke run, then the insert_exec report from a fresh lab run.
 demo: setup
 	$(BIN)/wqkit lab smoke
+	$(MAKE) report
+
+# An HTML report (reports/) of a notebook: make report NOTEBOOK=exec_time_pred NR=5000
+NOTEBOOK ?= insert_exec
+NR ?= 1000
+report: setup
+	$(BIN)/wqkit report notebooks/$(NOTEBOOK).ipynb -p nr $(NR)
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -103,6 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    import matplotlib
+    matplotlib.use("Agg")  # files only: never open windows
     from wqkit.analysis.report_files import analyze, format_table
 
     data_dir = Path(args.data_dir)
@@ -113,6 +115,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(format_table(summary))
     print(f"wrote {len(files)} files to {out}")
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from wqkit.report import make_report
+
+    parameters = {name: _literal(value) for name, value in args.parameters}
+    page = make_report(Path(args.notebook), parameters, Path(args.out), with_code=args.with_code)
+    print(f"report: {page} (index: {page.parent / 'index.html'})")
+    return 0
+
+
+def _literal(text: str) -> object:
+    """A -p value as papermill takes it: a Python literal when it is one, else the string."""
+    import ast
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def cmd_module(args: argparse.Namespace) -> int:
@@ -193,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--output-dir", help="output directory for plots and analysis "
                          "(default wqkit-analysis/NAME)")
     analyze.set_defaults(func=cmd_analyze)
+
+    report = sub.add_parser("report", help="execute a notebook with papermill and export a self-contained HTML report")
+    report.add_argument("notebook", help="e.g. notebooks/insert_exec.ipynb")
+    report.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), help="a notebook parameter (repeatable), as papermill -p")
+    report.add_argument("--out", default="reports", metavar="DIR", help="where reports go (default reports/)")
+    report.add_argument("--with-code", action="store_true", help="keep the code cells in the HTML")
+    report.set_defaults(func=cmd_report)
 
     mod = sub.add_parser("module", help="load one of wqkit's modules, show its kernel log, unload it")
     mod.add_argument("name", nargs="?", help="module name (see --list)")

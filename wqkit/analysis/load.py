@@ -97,6 +97,22 @@ class Run:
                 f"tsc_khz={m.get('tsc_khz', '?')}")
 
 
+def df_provenance(run: Run) -> pd.DataFrame:
+    """Where the run came from and every module parameter, one row per fact."""
+    m = run.meta
+    facts = {
+        "run": run.name, "status": m.get("status"), "kernel": m.get("kernel_release"),
+        "patched": m.get("patched"), "accelerator": m.get("accel"), "timing note": m.get("timing_note", ""),
+        "CPU model": m.get("cpu_model"), "CPUs": m.get("cpus"), "tsc_khz": m.get("tsc_khz"),
+        "target": m.get("target"), "started": m.get("started_at"),
+        "wqkit": f"{m.get('wqkit', {}).get('version')} ({m.get('wqkit', {}).get('revision')})",
+        "samples": ", ".join(f"{k} {v}" for k, v in m.get("samples", {}).items()),
+        "timestamp overhead (cycles)": run.overhead_cycles,
+        **{f"param {k}": v for k, v in m.get("parameters", {}).items()},
+    }
+    return pd.DataFrame({"value": [str(v) for v in facts.values()]}, index=list(facts))
+
+
 def load_run(path: str | Path) -> Run:
     """Load one run directory, refusing clearly what is not one."""
     path = Path(path)

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files and notebooks; no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from wqkit.analysis.load import MEASURES, Run  # noqa: E402
-from wqkit.analysis.stats import outlier_threshold, percentile  # noqa: E402
+from wqkit.analysis.load import MEASURES, Run
+from wqkit.analysis.stats import outlier_threshold, percentile
 
 #: At most this many points per curve; above, curves are decimated.
 MAX_POINTS = 4000

@@ -1,0 +1,85 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+nr = 1000               # executions to time
+flags = "percpu"        # percpu, or a list of unbound,highpri,cpu_intensive
+cpu = -1                # CPU to queue on (-1: any)
+loops = 10000           # busy-loop iterations per execution
+mem_kb = 0              # KiB of memory written per execution
+target = "lab"          # "lab" or "local"
+data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring
+out = "runs"            # where a new run directory goes
+
+# %% [markdown]
+# # Execution-time stability of one work function
+#
+# The same work function runs `nr` times, one execution at a time; each
+# sample is its duration from first to last instruction, in TSC cycles
+# converted to ns with the run's `tsc_khz`. A low coefficient of variation means a predictable execution time.
+
+# %%
+from wqkit import analysis
+from wqkit.notebook import measure_or_load
+
+run = measure_or_load("exec_time_pred", data_dir, target=target, out=out,
+                      nr=nr, wq_flags=flags, cpu=cpu, loops=loops, mem_kb=mem_kb)
+print(run.path)
+print(run.provenance)
+
+# %% [markdown]
+# ## Provenance and parameters
+
+# %%
+analysis.df_provenance(run)
+
+# %% [markdown]
+# ## Summary (ns)
+
+# %%
+analysis.df_summary([run]).T
+
+# %% [markdown]
+# ## Distribution
+
+# %%
+analysis.plot_histogram([run]);
+
+# %%
+analysis.plot_cdf([run]);
+
+# %%
+analysis.plot_ccdf([run]);
+
+# %% [markdown]
+# ## In run order: warm-up, drift, periodic spikes
+
+# %%
+analysis.plot_timeseries(run);
+
+# %% [markdown]
+# ## Per CPU (queuing → executing)
+
+# %%
+analysis.df_per_cpu(run)
+
+# %%
+analysis.plot_per_cpu(run);
+
+# %% [markdown]
+# ## Outliers (above median + 10·MAD)
+
+# %%
+outliers = analysis.df_outliers(run)
+print(f"{len(outliers)} outliers above {outliers.attrs['threshold_ns']:,.0f} ns")
+outliers.head(20)

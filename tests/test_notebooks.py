@@ -1,0 +1,109 @@
+"""Notebooks (papermill), HTML reports and `wqkit analyze` on the reference runs of data/."""
+
+import json
+import subprocess
+import sys
+
+import jupytext
+import nbformat
+import pandas as pd
+import papermill
+import pytest
+
+from wqkit.analysis import find_runs
+from wqkit.paths import SOURCE_DIR
+from wqkit.report import make_report
+
+NOTEBOOKS = sorted((SOURCE_DIR / "notebooks").glob("*.ipynb"))
+DATA = SOURCE_DIR / "data"
+WQKIT = [sys.executable, "-m", "wqkit.cli"]
+
+
+def outputs_text(path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", "") + out.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def test_there_are_the_two_experiment_notebooks():
+    assert {p.stem for p in NOTEBOOKS} >= {"insert_exec", "exec_time_pred"}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_clean_and_paired(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "strip outputs (nbstripout)"
+    assert "parameters" in nb.cells[0].metadata.get("tags", [])
+    assert nb.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+    paired = jupytext.read(notebook.with_suffix(".py"))
+    assert [c.source for c in paired.cells] == [c.source for c in nb.cells], "run jupytext --sync"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_on_reference_data(notebook, tmp_path):
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(notebook), str(out), parameters={"data_dir": str(DATA)},
+                               cwd=str(SOURCE_DIR), progress_bar=False)
+    text = outputs_text(out)
+    assert "p50_ns" in text and "p99.9_ns" in text
+    assert "emulation timings" in text
+    assert str(DATA) in text
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_with_a_live_lab_run(notebook, tmp_path):
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(notebook), str(out), parameters={"nr": 1000, "out": str(tmp_path / "runs")},
+                               cwd=str(SOURCE_DIR), progress_bar=False)
+    (run,) = (tmp_path / "runs").iterdir()
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "ok" and meta["samples"]["collected"] == 1000
+    text = outputs_text(out)
+    assert "p50_ns" in text and run.name in text
+
+
+def test_html_report_embeds_images_and_parameters(tmp_path):
+    page = make_report(SOURCE_DIR / "notebooks" / "insert_exec.ipynb", {"data_dir": str(DATA)}, tmp_path)
+    html = page.read_text()
+    assert html.count("data:image/png;base64,") >= 5
+    assert "param nr" in html and "param wq_flags" in html
+    assert "measure_or_load" not in html          # code hidden by default
+    assert "<img src=\"http" not in html and "src=\"insert_exec" not in html
+    index = (tmp_path / "index.html").read_text()
+    assert page.name in index and "data_dir" in index
+    with_code = make_report(SOURCE_DIR / "notebooks" / "insert_exec.ipynb", {"data_dir": str(DATA)}, tmp_path,
+                            with_code=True)
+    assert "measure_or_load" in with_code.read_text()
+    assert (tmp_path / "index.html").read_text().count("<tr><td>") == 2
+
+
+def test_analyze_writes_summary_and_plots(tmp_path):
+    proc = subprocess.run([*WQKIT, "analyze", str(DATA), "--output-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    runs = find_runs(DATA)
+    summary = pd.read_csv(tmp_path / "summary.csv", index_col="run")
+    assert sorted(summary.index) == sorted(r.name for r in runs)
+    assert json.loads((tmp_path / "summary.json").read_text()).keys() == set(summary.index)
+    for run in runs:
+        for suffix in ("histogram.png", "timeseries.png", "per-cpu.png", "per-cpu.csv", "outliers.csv"):
+            assert (tmp_path / f"{run.name}-{suffix}").stat().st_size > 0
+        assert run.name in proc.stdout
+    assert (tmp_path / "cdf.png").exists() and (tmp_path / "ccdf.png").exists()
+    assert "emulation timings" in proc.stdout
+
+
+def test_analyze_refuses_a_truncated_run_in_one_line(tmp_path):
+    run = tmp_path / "broken"
+    subprocess.run(["cp", "-r", str(find_runs(DATA)[0]), str(run)], check=True)
+    samples = run / "samples.parquet"
+    samples.write_bytes(samples.read_bytes()[: samples.stat().st_size // 2])
+    proc = subprocess.run([*WQKIT, "analyze", str(run)], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == proc.stderr.strip().splitlines()[0]
+    assert "samples.parquet: unreadable Parquet" in proc.stderr and "Traceback" not in proc.stderr
