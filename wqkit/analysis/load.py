@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from wqkit.errors import WqkitError
+from wqkit.experiments import WQ_FLAGS
 from wqkit.samples import COLUMNS
 
 #: What each experiment's cycles measure, for titles and tables.
@@ -71,14 +72,42 @@ class Run:
         """:attr:`ns` sorted once, shared by every percentile, CDF and histogram."""
         return np.sort(self.ns)
 
+    @cached_property
+    def cpu_pair_stats(self) -> dict[tuple[int, int], dict[str, float]]:
+        """Count, mean and p1/p25/p50/p75/p99 (ns) per (queuing CPU, executing CPU) pair.
+
+        Percentiles by partitioning each pair's values (O(n)), not by sorting them.
+        """
+        code = (self.samples["cpu_queue"].to_numpy().astype(np.int64) << 16) | self.samples["cpu_exec"].to_numpy()
+        stats = {}
+        for c in (np.flatnonzero(np.bincount(code)) if len(code) else []):
+            values = self.ns[code == c]
+            p1, p25, p50, p75, p99 = np.percentile(values, [1, 25, 50, 75, 99])
+            stats[(int(c) >> 16, int(c) & 0xFFFF)] = {
+                "count": len(values), "mean": float(values.mean()),
+                "p1": p1, "p25": p25, "p50": p50, "p75": p75, "p99": p99}
+        return stats
+
+    @cached_property
+    def mad_ns(self) -> float:
+        """Median absolute deviation of :attr:`ns` (unscaled)."""
+        median = float(self.sorted_ns[len(self.sorted_ns) // 2])
+        return float(np.median(np.abs(self.ns - median)))
+
     @property
     def label(self) -> str:
-        """A short legend label: experiment and its distinctive parameters."""
+        """A short legend label: experiment and the parameters that differ from defaults."""
         p = self.meta.get("parameters", {})
-        keys = [k for k in ("nr", "nr_work_max", "wq_flags", "cpu", "gap_us", "serial", "loops", "mem_kb",
-                            "delay") if k in p and p[k] not in ("0", "N", "-1")]
+        shown = []
+        for key in ("nr", "nr_work_max", "wq_flags", "cpu", "gap_us", "serial", "loops", "mem_kb", "delay"):
+            value = p.get(key)
+            if value is None or value in ("N", "-1") or (value == "0" and key != "cpu"):
+                continue
+            if key == "wq_flags":
+                value = ",".join(name for name, bit in WQ_FLAGS.items() if int(value) & bit)
+            shown.append(f"{key}={value}")
         patched = " patched" if self.meta.get("patched") else ""
-        return f"{self.experiment}{patched} " + " ".join(f"{k}={p[k]}" for k in keys)
+        return f"{self.experiment}{patched} " + " ".join(shown)
 
     @property
     def origin(self) -> str:

@@ -96,23 +96,16 @@ def migration_rate(run: Run) -> float:
 
 
 def df_per_cpu(run: Run) -> pd.DataFrame:
-    """Count, median, p99 and mean per (queuing CPU, executing CPU) pair, in ns."""
-    frame = pd.DataFrame({"cpu_queue": run.samples["cpu_queue"].to_numpy(),
-                          "cpu_exec": run.samples["cpu_exec"].to_numpy(), "ns": run.ns})
-    grouped = frame.groupby(["cpu_queue", "cpu_exec"])["ns"]
-    table = grouped.agg(count="count", mean_ns="mean")
-    table["p50_ns"] = grouped.median()
-    table["p99_ns"] = grouped.quantile(0.99)
-    table["share"] = table["count"] / len(frame)
-    return table[["count", "share", "p50_ns", "p99_ns", "mean_ns"]]
+    """Count, share, median, p99 and mean per (queuing CPU, executing CPU) pair, in ns."""
+    rows = [{"cpu_queue": q, "cpu_exec": e, "count": s["count"], "share": s["count"] / len(run.ns),
+             "p50_ns": s["p50"], "p99_ns": s["p99"], "mean_ns": s["mean"]}
+            for (q, e), s in run.cpu_pair_stats.items()]
+    return pd.DataFrame(rows).set_index(["cpu_queue", "cpu_exec"])
 
 
 def outlier_threshold(run: Run, k: float = 10.0) -> float:
     """median + k * MAD (MAD scaled by 1.4826 to estimate sigma), in ns."""
-    values = run.sorted_ns
-    median = percentile(values, 50)
-    mad = float(np.median(np.abs(run.ns - median))) * 1.4826
-    return median + k * mad
+    return percentile(run.sorted_ns, 50) + k * 1.4826 * run.mad_ns
 
 
 def df_outliers(run: Run, k: float = 10.0) -> pd.DataFrame:
