@@ -39,3 +39,14 @@ def test_local_target_refuses_a_kernel_without_modules_or_works():
         LocalTarget()
     proc = subprocess.run([*WQKIT, "module", "wq_smoke", "--target", "local"], capture_output=True, text=True)
     assert proc.returncode == 1 and "no module support" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["monitor", "--core", "/nonexistent.vmcore"], "/nonexistent.vmcore: no such vmcore"),
+    (["monitor", "--core", __file__], "not a readable vmcore"),
+    (["monitor", "-i", "-1", "--core", __file__], "must not be negative"),
+    (["monitor", "-s", "SOMETIMES"], "invalid choice"),
+])
+def test_monitor_bad_input(args, message):
+    proc = subprocess.run([*WQKIT, *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr

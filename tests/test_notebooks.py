@@ -15,6 +15,7 @@ from wqkit.paths import SOURCE_DIR
 from wqkit.report import make_report
 
 NOTEBOOKS = sorted((SOURCE_DIR / "notebooks").glob("*.ipynb"))
+EXPERIMENT_NOTEBOOKS = [SOURCE_DIR / "notebooks" / f"{name}.ipynb" for name in ("insert_exec", "exec_time_pred")]
 DATA = SOURCE_DIR / "data"
 WQKIT = [sys.executable, "-m", "wqkit.cli"]
 
@@ -29,7 +30,7 @@ def outputs_text(path) -> str:
 
 
 def test_there_are_the_two_experiment_notebooks():
-    assert {p.stem for p in NOTEBOOKS} >= {"insert_exec", "exec_time_pred"}
+    assert {p.stem for p in NOTEBOOKS} >= {"insert_exec", "exec_time_pred", "monitor"}
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
@@ -43,7 +44,7 @@ def test_notebook_is_committed_clean_and_paired(notebook):
     assert [c.source for c in paired.cells] == [c.source for c in nb.cells], "run jupytext --sync"
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", EXPERIMENT_NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_on_reference_data(notebook, tmp_path):
     out = tmp_path / "out.ipynb"
     papermill.execute_notebook(str(notebook), str(out), parameters={"data_dir": str(DATA)},
@@ -55,7 +56,7 @@ def test_notebook_on_reference_data(notebook, tmp_path):
 
 
 @pytest.mark.lab
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", EXPERIMENT_NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_with_a_live_lab_run(notebook, tmp_path):
     out = tmp_path / "out.ipynb"
     papermill.execute_notebook(str(notebook), str(out), parameters={"nr": 1000, "out": str(tmp_path / "runs")},
@@ -107,3 +108,17 @@ def test_analyze_refuses_a_truncated_run_in_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip() == proc.stderr.strip().splitlines()[0]
     assert "samples.parquet: unreadable Parquet" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.lab
+def test_monitor_notebook_renders_static_snapshots(tmp_path):
+    out = tmp_path / "monitor.ipynb"
+    papermill.execute_notebook(str(SOURCE_DIR / "notebooks" / "monitor.ipynb"), str(out),
+                               parameters={"snapshots": 3, "interval": 1.0}, cwd=str(SOURCE_DIR),
+                               progress_bar=False)
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
+    assert sum("text/html" in o.get("data", {}) for o in outputs) >= 4
+    text = outputs_text(out)
+    assert "3 snapshots of" in text and " ├─flags=0x" in text and "rate started=" in text

@@ -135,6 +135,36 @@ def _literal(text: str) -> object:
         return text
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from wqkit.inspect.monitor import monitor
+    from wqkit.inspect.snapshot import take_snapshot
+    from wqkit.inspect.source import open_program
+
+    if args.interval < 0 or args.max_iterations < 0:
+        raise WqkitError("--interval and --max-iterations must not be negative")
+    with ExitStack() as stack:
+        out = stack.enter_context(open(args.output, "w")) if args.output else sys.stdout
+        if args.core or args.target == "local":
+            vmlinux = Path(args.vmlinux) if args.vmlinux else None
+            prog = open_program(core=Path(args.core) if args.core else None, vmlinux=vmlinux)
+            take = lambda: take_snapshot(prog)  # noqa: E731
+        else:
+            from wqkit.inspect.lab import LabInspector, vmcore_snapshot
+
+            target = stack.enter_context(LabTarget(**lab_options(args)))
+            if args.via == "vmcore":
+                dump = target.session.workdir / "monitor.vmcore"
+                take = lambda: vmcore_snapshot(target, dump)  # noqa: E731
+            else:
+                _progress("loading the lab kernel's debug info in the guest (~25 s under TCG)")
+                take = LabInspector(target).snapshot
+        monitor(take, out, names=args.workqueues, interval=args.interval, max_iterations=args.max_iterations,
+                scenario=args.scenario, verbose=args.verbose, active_only=args.show_active_pool, fmt=args.format)
+    return 0
+
+
 def cmd_module(args: argparse.Namespace) -> int:
     if args.list or not args.name:
         for spec in kmod.MODULES.values():
@@ -221,6 +251,33 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="reports", metavar="DIR", help="where reports go (default reports/)")
     report.add_argument("--with-code", action="store_true", help="keep the code cells in the HTML")
     report.set_defaults(func=cmd_report)
+
+    from wqkit.inspect.monitor import FORMATS
+    from wqkit.inspect.text import SCENARIOS
+
+    mon = sub.add_parser("monitor", help="print workqueue information (the seed's drgn wq_monitor.py)",
+                         description="Print workqueue information.")
+    mon.add_argument("workqueues", nargs="*", metavar="WORKQUEUE",
+                     help='a name of the workqueue, can be multiple, e.g. "wq1 wq2", if not specified, '
+                     "all workqueues will be printed")
+    mon.add_argument("-i", "--interval", type=float, default=0.0, metavar="SECS",
+                     help="Monitoring interval (0 to print once and exit)")
+    mon.add_argument("-m", "--max-iterations", type=int, default=0, metavar="N",
+                     help="Maximum number of iterations (0 for infinite)")
+    mon.add_argument("-v", "--verbose", action="store_true", help="Print verbose information")
+    mon.add_argument("-o", "--output", metavar="FILE", help="Output file to write the results (default: stdout)")
+    mon.add_argument("-a", "--show-active-pool", action="store_true",
+                     help="Show active worker pools, only works with --scenario=all_poolworkqueues")
+    mon.add_argument("-s", "--scenario", choices=SCENARIOS, default="NORMAL", type=str.upper,
+                     help="Scenario to run")
+    mon.add_argument("--format", choices=FORMATS, default="text", help="text (the seed's layout), json or csv")
+    mon.add_argument("--target", choices=TARGETS, default="lab")
+    mon.add_argument("--core", metavar="FILE", help="read a vmcore instead of a running kernel")
+    mon.add_argument("--vmlinux", metavar="FILE", help="the kernel's debug vmlinux (for --core or local)")
+    mon.add_argument("--via", choices=("live", "vmcore"), default="live",
+                     help="lab only: drgn inside the guest (live, default) or on a memory dump read on the host")
+    add_lab_options(mon)
+    mon.set_defaults(func=cmd_monitor)
 
     mod = sub.add_parser("module", help="load one of wqkit's modules, show its kernel log, unload it")
     mod.add_argument("name", nargs="?", help="module name (see --list)")

@@ -83,6 +83,8 @@ MODULES: dict[str, ModuleSpec] = {
                    {"nr_work_max": IntParam(1, 100_000, "work items"), "delay": IntParam(0, 10_000, "ms"),
                     "hold_ms": IntParam(1, 60_000, "ms each item sleeps"),
                     "cpu": IntParam(0, 4095, "CPU whose pool gets the load")}),
+        ModuleSpec("wq_fixture", "workqueues of known flags and max_active; write N to its run parameter",
+                   {"max_active": IntParam(1, 512, "max_active of two of its workqueues")}),
     )
 }
 

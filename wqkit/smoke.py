@@ -8,10 +8,10 @@ accelerator, that a module's work items ran, and how many workqueues exist.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass
 
 from wqkit import kmod
+from wqkit.inspect.lab import LabInspector
 from wqkit.target import LabTarget
 
 
@@ -41,10 +41,8 @@ def run_smoke(target: LabTarget, nr: int = 1000, progress=print) -> SmokeReport:
     """Run the smoke sequence on a lab target (booting it if needed)."""
     with kmod.loaded(target, "wq_smoke", {"nr": nr}, progress=progress) as module:
         executed = _executed_count(module.dmesg())
-    target.kernel.check_debug_info()
     progress("listing workqueues with drgn in the guest (loads debug info: ~25 s under TCG)")
-    out = target.run(f"{sys.executable} -m wqkit.inspect --vmlinux {target.kernel.debug_vmlinux}",
-                     timeout=900, check=True).stdout
+    snapshot = LabInspector(target).snapshot()
     return SmokeReport(
         release=target.session.guest_release,
         accel=target.accel,
@@ -52,7 +50,7 @@ def run_smoke(target: LabTarget, nr: int = 1000, progress=print) -> SmokeReport:
         boot_seconds=round(target.session.boot_seconds, 2),
         work_items_queued=nr,
         work_items_executed=executed,
-        workqueues=json.loads(out)["workqueues"],
+        workqueues=[wq.name for wq in snapshot.workqueues],
     )
 
 

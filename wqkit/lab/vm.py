@@ -15,6 +15,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -90,6 +91,7 @@ class LabSession:
         self.shared_dir = self.workdir / "shared"
         self.shared_dir.mkdir()
         self.console_log = self.workdir / "console.log"
+        self.qmp_socket = self.workdir / "qmp.sock"
         self.boot_id = ""
         self.guest_release = ""
         self.boot_seconds = 0.0
@@ -167,6 +169,30 @@ class LabSession:
         result = CommandResult.from_agent(command, answer)
         return result.check() if check else result
 
+    def dump_vmcore(self, dest: Path, timeout: float = 600.0) -> Path:
+        """Dump the guest's memory as an ELF vmcore (QEMU dump-guest-memory) for drgn."""
+        if not self.alive:
+            raise LabError("the lab session is not running")
+        dest = Path(dest).resolve()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(str(self.qmp_socket))
+            stream = conn.makefile("rw")
+            stream.readline()  # greeting
+            for command in ({"execute": "qmp_capabilities"},
+                            {"execute": "dump-guest-memory",
+                             "arguments": {"paging": False, "protocol": f"file:{dest}"}}):
+                stream.write(json.dumps(command) + "\n")
+                stream.flush()
+                while True:
+                    reply = json.loads(stream.readline())
+                    if "error" in reply:
+                        raise LabError(f"QEMU refused {command['execute']}: {reply['error'].get('desc')}")
+                    if "return" in reply:
+                        break
+        return dest
+
     def console(self) -> str:
         """The guest's kernel console so far."""
         try:
@@ -182,7 +208,10 @@ class LabSession:
             raise WqkitError("vng (virtme-ng) not found; run `make setup`")
         cmd = [vng, "--run", str(self.kernel.boot_target), "--user", "root",
                "--cpus", str(self.cpus), "--memory", self.memory, "--verbose",
-               "--append", "oops=panic", "--rwdir", str(self.shared_dir)]
+               "--append", "oops=panic", "--rwdir", str(self.shared_dir),
+               # QMP for memory dumps; vmcoreinfo lets drgn find the KASLR offset in them.
+               f"--qemu-opts=-qmp unix:{self.qmp_socket},server=on,wait=off",
+               "--qemu-opts=-device vmcoreinfo"]
         if accel == "tcg":
             cmd.append("--disable-kvm")
         for d in self.rwdirs:

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * wq_fixture - workqueues of known shape, for checking what wqkit reports.
+ *
+ * At load time it allocates three workqueues:
+ *   wqkit_fx_percpu   per-CPU, max_active = @max_active
+ *   wqkit_fx_unbound  WQ_UNBOUND | WQ_HIGHPRI, max_active = @max_active
+ *   wqkit_fx_ordered  an ordered workqueue
+ * Writing N to /sys/module/wq_fixture/parameters/run queues N work items on
+ * each of them and waits until they have all run, so that each workqueue's
+ * started and completed counters move by exactly N.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
+
+#define RUN_MAX		100000
+#define NR_FIXTURES	3
+
+static int max_active = 7;
+module_param(max_active, int, 0444);
+MODULE_PARM_DESC(max_active, "max_active of the per-CPU and unbound workqueues (1..512, default 7)");
+
+static struct workqueue_struct *fixtures[NR_FIXTURES];
+static DEFINE_MUTEX(fixture_lock);
+static unsigned int total_run;
+
+static void fixture_work_fn(struct work_struct *work)
+{
+}
+
+static int fixture_run(unsigned int n)
+{
+	struct work_struct *works;
+	unsigned int i, w;
+
+	works = kvcalloc(n, sizeof(*works), GFP_KERNEL);
+	if (!works)
+		return -ENOMEM;
+	mutex_lock(&fixture_lock);
+	for (w = 0; w < NR_FIXTURES; w++) {
+		for (i = 0; i < n; i++) {
+			INIT_WORK(&works[i], fixture_work_fn);
+			queue_work(fixtures[w], &works[i]);
+		}
+		flush_workqueue(fixtures[w]);
+	}
+	total_run += n;
+	mutex_unlock(&fixture_lock);
+	kvfree(works);
+	pr_info("ran %u work items on each workqueue (%u in all)\n", n, total_run);
+	return 0;
+}
+
+static int fixture_run_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int n;
+	int ret;
+
+	ret = kstrtouint(val, 0, &n);
+	if (ret)
+		return ret;
+	if (n < 1 || n > RUN_MAX) {
+		pr_err("run=%u is out of range (1..%u)\n", n, RUN_MAX);
+		return -EINVAL;
+	}
+	return fixture_run(n);
+}
+
+static int fixture_run_get(char *buffer, const struct kernel_param *kp)
+{
+	return sysfs_emit(buffer, "%u\n", total_run);
+}
+
+static const struct kernel_param_ops fixture_run_ops = {
+	.set = fixture_run_set,
+	.get = fixture_run_get,
+};
+module_param_cb(run, &fixture_run_ops, NULL, 0644);
+MODULE_PARM_DESC(run, "write N: queue N work items on each workqueue and wait for them");
+
+static void fixture_destroy(void)
+{
+	int w;
+
+	for (w = 0; w < NR_FIXTURES; w++) {
+		if (fixtures[w])
+			destroy_workqueue(fixtures[w]);
+		fixtures[w] = NULL;
+	}
+}
+
+static int __init fixture_init(void)
+{
+	if (max_active < 1 || max_active > WQ_MAX_ACTIVE) {
+		pr_err("max_active=%d is out of range (1..%d)\n", max_active, WQ_MAX_ACTIVE);
+		return -EINVAL;
+	}
+	fixtures[0] = alloc_workqueue("wqkit_fx_percpu", 0, max_active);
+	fixtures[1] = alloc_workqueue("wqkit_fx_unbound", WQ_UNBOUND | WQ_HIGHPRI, max_active);
+	fixtures[2] = alloc_ordered_workqueue("wqkit_fx_ordered", 0);
+	if (!fixtures[0] || !fixtures[1] || !fixtures[2]) {
+		fixture_destroy();
+		return -ENOMEM;
+	}
+	pr_info("created 3 workqueues, max_active=%d\n", max_active);
+	return 0;
+}
+
+static void __exit fixture_exit(void)
+{
+	fixture_destroy();
+}
+
+module_init(fixture_init);
+module_exit(fixture_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("wqkit: workqueues of known flags and max_active, and a known number of work items");

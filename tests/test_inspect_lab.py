@@ -1,0 +1,94 @@
+"""drgn inspection of the lab guest: known workqueues, real kworkers, vmcores, the CLI."""
+
+import re
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from wqkit import kmod
+from wqkit.inspect.lab import LabInspector, vmcore_snapshot
+from wqkit.lab import LabKernel
+
+pytestmark = pytest.mark.lab
+WQKIT = [sys.executable, "-m", "wqkit.cli"]
+
+
+@pytest.fixture(scope="module")
+def inspector(lab_target):
+    return LabInspector(lab_target)
+
+
+def test_fixture_workqueues_and_their_counters(lab_target, inspector):
+    with kmod.loaded(lab_target, "wq_fixture", {"max_active": 5}):
+        before = inspector.snapshot()
+        lab_target.run("echo 321 > /sys/module/wq_fixture/parameters/run", check=True)
+        after = inspector.snapshot()
+    expected = {"wqkit_fx_percpu": ("percpu", 5), "wqkit_fx_unbound": ("unbound", 5),
+                "wqkit_fx_ordered": ("ordered", 1)}
+    for name, (kind, max_active) in expected.items():
+        wq, old = after.workqueue(name), before.workqueue(name)
+        assert (wq.type, wq.max_active) == (kind, max_active)
+        assert wq.started - old.started == 321 and wq.completed - old.completed == 321
+        assert wq.nr_active == 0
+    assert {"unbound", "highpri"} <= set(after.workqueue("wqkit_fx_unbound").flag_names)
+    assert after.workqueue("wqkit_fx_unbound").node_nr_active   # 6.9+ per-node accounting is read
+    assert after.missing_fields == []
+
+
+def test_every_worker_is_a_kworker_of_the_guest(lab_target, inspector):
+    snap = inspector.snapshot()
+    pids = [w.pid for w in snap.workers if w.pid is not None]
+    comms = lab_target.run("for p in " + " ".join(map(str, pids)) + "; do cat /proc/$p/comm; done",
+                           check=True).stdout.split()
+    assert len(comms) == len(pids)
+    assert all(comm.startswith("kworker/") for comm in comms), comms
+
+
+def test_workers_per_cpu_match_the_kworkers_bound_to_it(lab_target, inspector):
+    for _ in range(3):   # kworkers come and go; an idle guest settles
+        snap = inspector.snapshot()
+        comms = lab_target.run("ps -e -o comm=", check=True).stdout.split()
+        seen = Counter(int(m.group(1)) for m in (re.match(r"kworker/(\d+):", c) for c in comms) if m)
+        reported = Counter(w.cpu for w in snap.workers if w.pid is not None and w.cpu >= 0)
+        if seen == reported:
+            break
+    assert reported == seen and sum(seen.values()) > 0
+
+
+def test_vmcore_read_on_the_host_matches_the_live_guest(lab_target, inspector, tmp_path):
+    vmcore = lab_target.session.workdir / "test.vmcore"
+    try:
+        live = inspector.snapshot()
+        dumped = vmcore_snapshot(lab_target, vmcore)
+        assert [wq.name for wq in dumped.workqueues] == [wq.name for wq in live.workqueues]
+        assert [p.id for p in dumped.pools] == [p.id for p in live.pools]
+        # The same dump without its debug info is a one-line error.
+        proc = subprocess.run([*WQKIT, "monitor", "--core", str(vmcore), "--vmlinux", str(tmp_path / "none")],
+                              capture_output=True, text=True)
+        assert proc.returncode == 1 and "no such debug vmlinux" in proc.stderr
+        proc = subprocess.run([*WQKIT, "monitor", "--core", str(vmcore), "--vmlinux",
+                               str(LabKernel.stock().debug_vmlinux), "-s", "ALL_POOLWORKQUEUES"],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0 and proc.stdout.count("pool[") == len(dumped.pools)
+    finally:
+        vmcore.unlink(missing_ok=True)
+
+
+def test_monitor_cli_in_the_lab():
+    proc = subprocess.run([*WQKIT, "monitor", "--target", "lab", "events", "-v", "-i", "1", "-m", "2"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("Iteration: ") == 2
+    assert re.search(r"^ ├─pool\[\d{2}\] flags=0x", proc.stdout, re.M)
+    assert re.search(r" ├─rate started= +[\d.]+/s", proc.stdout)
+
+
+def test_smoke_run_reports_its_work_items_and_the_workqueues(lab_target, inspector):
+    from wqkit.smoke import run_smoke
+
+    report = run_smoke(lab_target, nr=777, progress=lambda m: None)
+    assert report.work_items_executed == report.work_items_queued == 777
+    assert report.release == lab_target.release and report.accel == lab_target.accel
+    assert report.workqueues == [wq.name for wq in inspector.snapshot().workqueues]
