@@ -4,12 +4,15 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from wqkit import kmod
 from wqkit.inspect.lab import LabInspector, vmcore_snapshot
+from wqkit.inspect.text import pool_line
 from wqkit.lab import LabKernel
+from wqkit.paths import SOURCE_DIR
 
 pytestmark = pytest.mark.lab
 WQKIT = [sys.executable, "-m", "wqkit.cli"]
@@ -72,6 +75,12 @@ def test_vmcore_read_on_the_host_matches_the_live_guest(lab_target, inspector, t
                                str(LabKernel.stock().debug_vmlinux), "-s", "ALL_POOLWORKQUEUES"],
                               capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0 and proc.stdout.count("pool[") == len(dumped.pools)
+        # The seed's entry point, run by drgn's own command line on the same dump.
+        proc = subprocess.run([str(Path(sys.executable).parent / "drgn"), "-q", "-c", str(vmcore), "-s",
+                               str(LabKernel.stock().debug_vmlinux), str(SOURCE_DIR / "scripts" / "wq_monitor.py"),
+                               "-s", "ALL_POOLWORKQUEUES"], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines()[:-1] == [pool_line(p) for p in dumped.pools]
     finally:
         vmcore.unlink(missing_ok=True)
 

@@ -191,6 +191,25 @@ def _progress(message: str) -> None:
     print(f"wqkit: {message}", file=sys.stderr, flush=True)
 
 
+def add_monitor_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the seed's ``wq_monitor.py``, with their meanings."""
+    from wqkit.inspect.text import SCENARIOS
+
+    parser.add_argument("workqueues", nargs="*", metavar="WORKQUEUE",
+                        help='a name of the workqueue, can be multiple, e.g. "wq1 wq2", if not specified, '
+                        "all workqueues will be printed")
+    parser.add_argument("-i", "--interval", type=float, default=0.0, metavar="SECS",
+                        help="Monitoring interval (0 to print once and exit)")
+    parser.add_argument("-m", "--max-iterations", type=int, default=0, metavar="N",
+                        help="Maximum number of iterations (0 for infinite)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Print verbose information")
+    parser.add_argument("-o", "--output", metavar="FILE", help="Output file to write the results (default: stdout)")
+    parser.add_argument("-a", "--show-active-pool", action="store_true",
+                        help="Show active worker pools, only works with --scenario=all_poolworkqueues")
+    parser.add_argument("-s", "--scenario", choices=SCENARIOS, default="NORMAL", type=str.upper,
+                        help="Scenario to run")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wqkit", description="A research workbench for Linux workqueues.")
     parser.add_argument("--version", action="version", version=f"wqkit {__version__}")
@@ -253,23 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     from wqkit.inspect.monitor import FORMATS
-    from wqkit.inspect.text import SCENARIOS
 
     mon = sub.add_parser("monitor", help="print workqueue information (the seed's drgn wq_monitor.py)",
                          description="Print workqueue information.")
-    mon.add_argument("workqueues", nargs="*", metavar="WORKQUEUE",
-                     help='a name of the workqueue, can be multiple, e.g. "wq1 wq2", if not specified, '
-                     "all workqueues will be printed")
-    mon.add_argument("-i", "--interval", type=float, default=0.0, metavar="SECS",
-                     help="Monitoring interval (0 to print once and exit)")
-    mon.add_argument("-m", "--max-iterations", type=int, default=0, metavar="N",
-                     help="Maximum number of iterations (0 for infinite)")
-    mon.add_argument("-v", "--verbose", action="store_true", help="Print verbose information")
-    mon.add_argument("-o", "--output", metavar="FILE", help="Output file to write the results (default: stdout)")
-    mon.add_argument("-a", "--show-active-pool", action="store_true",
-                     help="Show active worker pools, only works with --scenario=all_poolworkqueues")
-    mon.add_argument("-s", "--scenario", choices=SCENARIOS, default="NORMAL", type=str.upper,
-                     help="Scenario to run")
+    add_monitor_options(mon)
     mon.add_argument("--format", choices=FORMATS, default="text", help="text (the seed's layout), json or csv")
     mon.add_argument("--target", choices=TARGETS, default="lab")
     mon.add_argument("--core", metavar="FILE", help="read a vmcore instead of a running kernel")

@@ -66,36 +66,33 @@ def _ecdf(run: Run) -> tuple[np.ndarray, np.ndarray]:
     return values[idx], (idx + 1) / n
 
 
-def plot_cdf(runs: list[Run]) -> Figure:
-    """Empirical CDF of each run (log x axis): compare runs at a glance."""
+def _plot_ecdf(runs: list[Run], tail: bool) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for run in runs:
         x, y = _ecdf(run)
+        if tail:
+            keep = y < 1
+            x, y = x[keep], 1 - y[keep]
         ax.step(x, y, where="post", label=run.label)
     ax.set_xscale("log")
+    if tail:
+        ax.set_yscale("log")
     ax.set_xlabel(_xlabel(runs))
-    ax.set_ylabel("fraction of work items ≤ x")
+    ax.set_ylabel("fraction of work items > x" if tail else "fraction of work items ≤ x")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    _title(fig, "CDF", runs)
+    _title(fig, "Tail (CCDF)" if tail else "CDF", runs)
     return fig
+
+
+def plot_cdf(runs: list[Run]) -> Figure:
+    """Empirical CDF of each run (log x axis): compare runs at a glance."""
+    return _plot_ecdf(runs, tail=False)
 
 
 def plot_ccdf(runs: list[Run]) -> Figure:
     """Tail: 1 - CDF on log-log axes, where p99.9 and beyond become visible."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for run in runs:
-        x, y = _ecdf(run)
-        keep = y < 1
-        ax.step(x[keep], 1 - y[keep], where="post", label=run.label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(_xlabel(runs))
-    ax.set_ylabel("fraction of work items > x")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    _title(fig, "Tail (CCDF)", runs)
-    return fig
+    return _plot_ecdf(runs, tail=True)
 
 
 def plot_timeseries(run: Run, k: float = 10.0) -> Figure:

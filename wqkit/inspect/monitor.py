@@ -19,7 +19,7 @@ def select_workqueues(snap: Snapshot, names: list[str]) -> list[WorkqueueInfo]:
     """The named workqueues (all when none is named); an unknown name is a one-line error."""
     if not names:
         return snap.workqueues
-    known = [wq.name for wq in snap.workqueues]
+    known = list(dict.fromkeys(wq.name for wq in snap.workqueues))
     for name in names:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=4, cutoff=0.5)
