@@ -49,29 +49,11 @@ static bool calibrate;
 module_param(calibrate, bool, 0444);
 MODULE_PARM_DESC(calibrate, "record back-to-back timestamp pairs only");
 
-struct insert_exec_item {
-	struct work_struct work;
-	u64 t0;
-	u32 seq;
-	u16 cpu_queue;
-};
-
 static struct wqkit_experiment xp;
 
 static void insert_exec_work_fn(struct work_struct *work)
 {
-	u64 t1 = rdtsc_ordered();
-	struct insert_exec_item *item = container_of(work, struct insert_exec_item, work);
-	struct wqkit_sample sample = {
-		.t0 = item->t0,
-		.t1 = t1,
-		.seq = item->seq,
-		.pid = current->pid,
-		.cpu_queue = item->cpu_queue,
-		.cpu_exec = raw_smp_processor_id(),
-	};
-
-	wqkit_recorder_put(&xp.rec, &sample);
+	wqkit_timed_work_started(&xp.rec, work, rdtsc_ordered());
 }
 
 static void insert_exec_calibrate_one(u32 seq)
@@ -87,15 +69,6 @@ static void insert_exec_calibrate_one(u32 seq)
 	wqkit_recorder_put(&xp.rec, &sample);
 }
 
-static void insert_exec_queue_one(struct insert_exec_item *item, int target)
-{
-	preempt_disable();
-	item->cpu_queue = smp_processor_id();
-	item->t0 = rdtsc_ordered();
-	queue_work_on(target, xp.wq, &item->work);
-	preempt_enable();
-}
-
 static void insert_exec_pace(void)
 {
 	if (gap_us >= 10)
@@ -106,12 +79,12 @@ static void insert_exec_pace(void)
 
 static int insert_exec_run(void *unused)
 {
-	struct insert_exec_item *items = xp.items;
+	struct wqkit_timed_work *items = xp.items;
 	int target = cpu >= 0 ? cpu : WORK_CPU_UNBOUND;
 	unsigned int i;
 
 	for (i = 0; i < nr; i++) {
-		struct insert_exec_item *item = &items[i];
+		struct wqkit_timed_work *item = &items[i];
 
 		if (kthread_should_stop())
 			break;
@@ -120,7 +93,7 @@ static int insert_exec_run(void *unused)
 		} else {
 			INIT_WORK(&item->work, insert_exec_work_fn);
 			item->seq = i;
-			insert_exec_queue_one(item, target);
+			wqkit_timed_work_queue(item, xp.wq, target);
 			if (serial)
 				flush_work(&item->work);
 			else
@@ -139,7 +112,7 @@ static int __init insert_exec_init(void)
 	const struct wqkit_experiment_desc desc = {
 		.name = "insert_exec",
 		.nr = nr,
-		.item_size = sizeof(struct insert_exec_item),
+		.item_size = sizeof(struct wqkit_timed_work),
 		.wq_flags = wq_flags,
 		.max_active = max_active,
 		.cpu = cpu,

@@ -18,7 +18,6 @@
 #include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
-#include <linux/sched.h>
 #include <asm/msr.h>
 
 #include "wqkit_experiment.h"
@@ -40,45 +39,25 @@ static int cpu;
 module_param(cpu, int, 0444);
 MODULE_PARM_DESC(cpu, "CPU whose pool receives the load (default 0)");
 
-struct new_worker_item {
-	struct work_struct work;
-	u64 t0;
-	u32 seq;
-	u16 cpu_queue;
-};
-
 static struct wqkit_experiment xp;
 
 static void new_worker_work_fn(struct work_struct *work)
 {
-	u64 t1 = rdtsc_ordered();
-	struct new_worker_item *item = container_of(work, struct new_worker_item, work);
-	struct wqkit_sample sample = {
-		.t0 = item->t0,
-		.t1 = t1,
-		.seq = item->seq,
-		.pid = current->pid,
-		.cpu_queue = item->cpu_queue,
-		.cpu_exec = raw_smp_processor_id(),
-	};
-
-	wqkit_recorder_put(&xp.rec, &sample);
+	wqkit_timed_work_started(&xp.rec, work, rdtsc_ordered());
 	msleep(hold_ms);
 }
 
 static int new_worker_run(void *unused)
 {
-	struct new_worker_item *items = xp.items;
+	struct wqkit_timed_work *items = xp.items;
 	unsigned int i;
 
 	for (i = 0; i < nr_work_max && !kthread_should_stop(); i++) {
-		struct new_worker_item *item = &items[i];
+		struct wqkit_timed_work *item = &items[i];
 
 		INIT_WORK(&item->work, new_worker_work_fn);
 		item->seq = i;
-		item->cpu_queue = raw_smp_processor_id();
-		item->t0 = rdtsc_ordered();
-		queue_work_on(cpu, xp.wq, &item->work);
+		wqkit_timed_work_queue(item, xp.wq, cpu);
 		if (delay)
 			msleep(delay);
 		else
@@ -94,7 +73,7 @@ static int __init new_worker_init(void)
 	const struct wqkit_experiment_desc desc = {
 		.name = "new_worker",
 		.nr = nr_work_max,
-		.item_size = sizeof(struct new_worker_item),
+		.item_size = sizeof(struct wqkit_timed_work),
 		.max_active = WQ_MAX_ACTIVE,
 		.cpu = cpu,
 		.run = new_worker_run,

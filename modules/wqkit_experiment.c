@@ -8,8 +8,10 @@
 #include <linux/err.h>
 #include <linux/kthread.h>
 #include <linux/printk.h>
+#include <linux/sched.h>
 #include <linux/sched/task.h>
 #include <linux/vmalloc.h>
+#include <asm/msr.h>
 
 #include "wqkit_experiment.h"
 
@@ -57,6 +59,43 @@ static unsigned int wqkit_kernel_wq_flags(unsigned int wqkit_flags)
 	if (wqkit_flags & WQKIT_WQ_CPU_INTENSIVE)
 		flags |= WQ_CPU_INTENSIVE;
 	return flags;
+}
+
+/**
+ * wqkit_timed_work_queue - timestamp and queue @tw on @cpu (WORK_CPU_UNBOUND: local)
+ *
+ * Preemption is off between the timestamp and queue_work_on() so that
+ * cpu_queue is the CPU that really queued the item.
+ */
+void wqkit_timed_work_queue(struct wqkit_timed_work *tw, struct workqueue_struct *wq, int cpu)
+{
+	preempt_disable();
+	tw->cpu_queue = smp_processor_id();
+	tw->t0 = rdtsc_ordered();
+	queue_work_on(cpu, wq, &tw->work);
+	preempt_enable();
+}
+
+/**
+ * wqkit_timed_work_started - record the sample of a timed work item
+ * @rec: the experiment's recorder
+ * @work: the work item, embedded in a struct wqkit_timed_work
+ * @t1: rdtsc_ordered() taken by the caller at the first instruction of its
+ *	work function
+ */
+void wqkit_timed_work_started(struct wqkit_recorder *rec, struct work_struct *work, u64 t1)
+{
+	struct wqkit_timed_work *tw = container_of(work, struct wqkit_timed_work, work);
+	struct wqkit_sample sample = {
+		.t0 = tw->t0,
+		.t1 = t1,
+		.seq = tw->seq,
+		.pid = current->pid,
+		.cpu_queue = tw->cpu_queue,
+		.cpu_exec = raw_smp_processor_id(),
+	};
+
+	wqkit_recorder_put(rec, &sample);
 }
 
 /**

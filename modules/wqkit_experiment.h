@@ -24,6 +24,17 @@ int wqkit_check_range(const char *name, long value, long min, long max);
 int wqkit_check_cpu(int cpu);
 int wqkit_check_wq_flags(unsigned int wqkit_flags);
 
+/* A work item timed from queue_work_on() to the first instruction of its function. */
+struct wqkit_timed_work {
+	struct work_struct work;
+	u64 t0;			/* TSC just before queue_work_on() */
+	u32 seq;
+	u16 cpu_queue;
+};
+
+void wqkit_timed_work_queue(struct wqkit_timed_work *tw, struct workqueue_struct *wq, int cpu);
+void wqkit_timed_work_started(struct wqkit_recorder *rec, struct work_struct *work, u64 t1);
+
 struct wqkit_experiment {
 	struct wqkit_recorder rec;
 	struct workqueue_struct *wq;
