@@ -1,33 +1,33 @@
 """Taking a :class:`~wqkit.inspect.model.Snapshot` of a kernel with drgn.
 
-Fields are read by name from the attached kernel's debug info. A field that
-does not exist on that kernel (e.g. ``min_active`` before 6.9, pwq stats
-before 6.3) becomes None and is listed in ``Snapshot.missing_fields``
-instead of failing.
+The layout of every structure is read from the attached kernel's debug info.
+A field that does not exist on that kernel (e.g. ``min_active`` before 6.9,
+pwq stats before 6.3) becomes None and is listed in
+``Snapshot.missing_fields`` instead of failing.
 
-Each kernel structure is read from memory once (``read_()``) and its fields
-are then taken from that copy: on a live kernel every separate read is a
-trip through /proc/kcore, and they dominate the cost of a snapshot.
+The hot loops (workqueues, pool_workqueues, workers) read each structure once
+and decode it with :mod:`wqkit.inspect.layout`; the few pools go through
+ordinary drgn Objects.
 """
 
 from __future__ import annotations
 
+import struct
 import time
+from typing import Iterator
 
 from drgn import Object, Program, offsetof
 from drgn.helpers.linux.cpumask import for_each_cpu
 from drgn.helpers.linux.list import list_count_nodes
 
-from wqkit.inspect.helpers import constant, decode_flags, for_each_pool, list_for_each_entry_read
+from wqkit.inspect.helpers import constant, decode_flags, for_each_pool
+from wqkit.inspect.layout import StructLayout, cstr
 from wqkit.inspect.model import PWQ_STATS, PoolInfo, PwqInfo, Snapshot, WorkerInfo, WorkqueueInfo
 
 
 class _Kernel:
-    """What snapshots need to know about one kernel, looked up once per program.
-
-    Type, constant and offset lookups cost little on the host but a lot
-    under TCG, so they are cached for the life of the program.
-    """
+    """What snapshots need to know about one kernel, looked up once per program
+    (type and offset lookups are cheap on the host, not under TCG)."""
 
     def __init__(self, prog: Program) -> None:
         self.prog = prog
@@ -35,11 +35,23 @@ class _Kernel:
         self.wq_bh = constant(prog, "WQ_BH", 0) or 0
         self.wq_ordered = constant(prog, "__WQ_ORDERED", 0) or 0
         self.nr_node_ids = prog["nr_node_ids"].value_()
-        self.types = {name: prog.type(f"struct {name}") for name in
-                      ("workqueue_struct", "pool_workqueue", "worker_pool", "worker")}
-        self.offsets = {("workqueue_struct", "pwqs"): offsetof(self.types["workqueue_struct"], "pwqs"),
-                        ("worker_pool", "workers"): offsetof(self.types["worker_pool"], "workers")}
-        self.missing: set[str] = set()   # fields this kernel lacks, found while reading
+        self.wq = StructLayout(prog, "struct workqueue_struct", {
+            "next": "list.next", "pwqs": "pwqs.next", "name": "name", "flags": "flags",
+            "max_active": "max_active", "min_active": "min_active", "rescuer": "rescuer"})
+        self.pwq = StructLayout(prog, "struct pool_workqueue", {
+            "next": "pwqs_node.next", "pool": "pool", "nr_active": "nr_active", "stats": "stats"})
+        self.worker = StructLayout(prog, "struct worker", {
+            "next": "node.next", "current_work": "current_work", "current_func": "current_func",
+            "task": "task", "last_active": "last_active", "flags": "flags", "id": "id", "desc": "desc"})
+        task = prog.type("struct task_struct")
+        self.task_pid = offsetof(task, "pid")
+        self.task_comm = offsetof(task, "comm")
+        self.comm_len = task.member("comm").type.length
+        self.has_node_nr_active = self.wq.type.has_member("node_nr_active")
+        if self.has_node_nr_active:
+            self.nna = StructLayout(prog, "struct wq_node_nr_active", {"max": "max", "nr": "nr"})
+            self.nna_array = offsetof(self.wq.type, "node_nr_active")
+        self.missing = sorted(self.wq.missing + self.pwq.missing + self.worker.missing)
         self._flag_names: dict[tuple[str, int], list[str]] = {}
 
     def flags(self, value: int, enum_name: str, prefix: str) -> list[str]:
@@ -48,15 +60,13 @@ class _Kernel:
             self._flag_names[key] = decode_flags(self.prog, value, enum_name, prefix)
         return self._flag_names[key]
 
-    def member(self, obj: Object, name: str) -> Object | None:
-        try:
-            return obj.member_(name)
-        except LookupError:
-            self.missing.add(f"{obj.type_.type_name().rstrip(' *')}.{name}")
-            return None
-
-    def entries(self, type_name: str, head_address: int, first: int, member: str):
-        return list_for_each_entry_read(self.prog, self.types[type_name], head_address, first, member)
+    def task_pid_comm(self, task: int) -> tuple[int, str]:
+        """pid and comm of a task_struct, from one read spanning both fields."""
+        start = min(self.task_pid, self.task_comm)
+        end = max(self.task_pid + 4, self.task_comm + self.comm_len)
+        raw = self.prog.read(task + start, end - start)
+        pid = int.from_bytes(raw[self.task_pid - start:self.task_pid - start + 4], "little", signed=True)
+        return pid, cstr(raw[self.task_comm - start:self.task_comm - start + self.comm_len])
 
     def workqueue_type(self, flags: int) -> str:
         if flags & self.wq_bh:
@@ -73,30 +83,35 @@ def _kernel(prog: Program) -> _Kernel:
     return prog.cache["wqkit.inspect"]
 
 
+def _entries(layout: StructLayout, head: int, first: int, node: str) -> Iterator[tuple[int, dict]]:
+    """(address, fields) of each entry of a list, one read per entry."""
+    node_offset = layout.offset(node)
+    position = first
+    while position != head:
+        address = position - node_offset
+        fields = layout.read(address)
+        yield address, fields
+        position = fields["next"]
+
+
 def take_snapshot(prog: Program) -> Snapshot:
     """Every workqueue, pool and worker of the kernel ``prog`` is attached to."""
     kernel = _kernel(prog)
     pool_ids: dict[int, int] = {}   # pool address -> id, for the pwqs
     pools, workers = [], []
     for ptr in for_each_pool(prog):
-        pool_value = ptr[0].read_()
-        pool = _pool(kernel, ptr, pool_value)
+        pool = _pool(kernel, ptr)
         pool_ids[ptr.value_()] = pool.id
         pools.append(pool)
-        workers += [_worker(kernel, value, pool) for _, value in kernel.entries(
-            "worker", ptr.value_() + kernel.offsets["worker_pool", "workers"], pool_value.workers.next.value_(),
-            "node")]
+        head = ptr.workers.address_of_().value_()
+        workers += [_worker(kernel, fields, pool)
+                    for _, fields in _entries(kernel.worker, head, ptr.workers.next.value_(), "node")]
     head = prog["workqueues"]
-    workqueues = [_workqueue(kernel, ptr, value, pool_ids) for ptr, value in kernel.entries(
-        "workqueue_struct", head.address_, head.next.value_(), "list")]
+    workqueues = [_workqueue(kernel, address, fields, pool_ids) for address, fields in
+                  _entries(kernel.wq, head.address_, head.next.value_(), "list")]
     release = prog["init_uts_ns"].name.release.string_().decode()
     return Snapshot(time=time.time(), kernel_release=release, workqueues=workqueues, pools=pools,
-                    workers=workers, missing_fields=sorted(kernel.missing))
-
-
-def _cstr(array: Object) -> str:
-    """A NUL-terminated char array as text, from one copy of its bytes."""
-    return array.to_bytes_().split(b"\0", 1)[0].decode(errors="replace")
+                    workers=workers, missing_fields=kernel.missing)
 
 
 def workqueue_type(prog: Program, flags: int) -> str:
@@ -104,43 +119,43 @@ def workqueue_type(prog: Program, flags: int) -> str:
     return _kernel(prog).workqueue_type(flags)
 
 
-def _workqueue(kernel: _Kernel, ptr: Object, wq: Object, pool_ids: dict[int, int]) -> WorkqueueInfo:
-    flags = wq.flags.value_()
-    pwqs = [_pwq(kernel, value, pool_ids) for _, value in kernel.entries(
-        "pool_workqueue", ptr.value_() + kernel.offsets["workqueue_struct", "pwqs"], wq.pwqs.next.value_(),
-        "pwqs_node")]
+def _workqueue(kernel: _Kernel, address: int, wq: dict, pool_ids: dict[int, int]) -> WorkqueueInfo:
+    flags = wq["flags"]
+    pwqs = [_pwq(kernel, fields, pool_ids) for _, fields in
+            _entries(kernel.pwq, address + kernel.wq.offset("pwqs"), wq["pwqs"], "pwqs_node")]
     stats = None
     if pwqs and all(p.stats is not None for p in pwqs):
         stats = dict(zip(PWQ_STATS, map(sum, zip(*(p.stats.values() for p in pwqs)))))
     node_nr_active = None
-    if flags & kernel.wq_unbound and kernel.member(wq, "node_nr_active") is not None:
+    if flags & kernel.wq_unbound and kernel.has_node_nr_active:
         node_nr_active = []
-        for node in range(kernel.nr_node_ids + 1):   # the last entry serves NUMA_NO_NODE
-            nna = ptr.node_nr_active[node]
+        # One pointer per node, the last one serving NUMA_NO_NODE.
+        raw = kernel.prog.read(address + kernel.nna_array, 8 * (kernel.nr_node_ids + 1))
+        for node, nna in enumerate(struct.unpack(f"<{kernel.nr_node_ids + 1}Q", raw)):
             if nna:
-                nna = nna[0].read_()
+                fields = kernel.nna.read(nna)
                 node_nr_active.append({"node": node if node < kernel.nr_node_ids else -1,
-                                       "nr": nna.nr.counter.value_(), "max": nna.max.value_()})
-    min_active = kernel.member(wq, "min_active")
-    rescuer = wq.rescuer
+                                       "nr": fields["nr"], "max": fields["max"]})
+    rescuer_pid = None
+    if wq["rescuer"]:
+        rescuer_pid = Object(kernel.prog, "struct worker *", wq["rescuer"]).task.pid.value_()
     return WorkqueueInfo(
-        name=_cstr(wq.name), flags=flags,
-        flag_names=kernel.flags(flags, "wq_flags", "WQ_"), type=kernel.workqueue_type(flags),
-        max_active=wq.max_active.value_(), min_active=None if min_active is None else min_active.value_(),
+        name=cstr(wq["name"]), flags=flags, flag_names=kernel.flags(flags, "wq_flags", "WQ_"),
+        type=kernel.workqueue_type(flags), max_active=wq["max_active"], min_active=wq["min_active"],
         nr_active=sum(p.nr_active for p in pwqs), node_nr_active=node_nr_active, stats=stats,
-        rescuer_pid=rescuer.task.pid.value_() if rescuer else None, pwqs=pwqs)
+        rescuer_pid=rescuer_pid, pwqs=pwqs)
 
 
-def _pwq(kernel: _Kernel, pwq: Object, pool_ids: dict[int, int]) -> PwqInfo:
-    raw = kernel.member(pwq, "stats")
-    stats = None if raw is None else dict(zip(PWQ_STATS, raw.value_()))
-    pool_id = pool_ids.get(pwq.pool.value_())
+def _pwq(kernel: _Kernel, pwq: dict, pool_ids: dict[int, int]) -> PwqInfo:
+    stats = None if pwq["stats"] is None else dict(zip(PWQ_STATS, pwq["stats"]))
+    pool_id = pool_ids.get(pwq["pool"])
     if pool_id is None:   # a pool created since the pools were read
-        pool_id = pwq.pool.id.value_()
-    return PwqInfo(pool_id=pool_id, nr_active=pwq.nr_active.value_(), stats=stats)
+        pool_id = Object(kernel.prog, "struct worker_pool *", pwq["pool"]).id.value_()
+    return PwqInfo(pool_id=pool_id, nr_active=pwq["nr_active"], stats=stats)
 
 
-def _pool(kernel: _Kernel, ptr: Object, pool: Object) -> PoolInfo:
+def _pool(kernel: _Kernel, ptr: Object) -> PoolInfo:
+    pool = ptr[0].read_()
     attrs = pool.attrs[0].read_()
     bits = sum(1 << cpu for cpu in for_each_cpu(attrs.cpumask))
     worklist = ptr.worklist.address_of_()
@@ -153,19 +168,17 @@ def _pool(kernel: _Kernel, ptr: Object, pool: Object) -> PoolInfo:
         nr_running=pool.nr_running.value_(), nr_pending=pending, cpumask=f"{bits:08x}")
 
 
-def _worker(kernel: _Kernel, worker: Object, pool: PoolInfo) -> WorkerInfo:
+def _worker(kernel: _Kernel, worker: dict, pool: PoolInfo) -> WorkerInfo:
     current = None
-    if worker.current_work:
-        func = worker.current_func.value_()
+    if worker["current_work"]:
         try:
-            current = kernel.prog.symbol(func).name
+            current = kernel.prog.symbol(worker["current_func"]).name
         except LookupError:
-            current = hex(func)
-    flags = worker.flags.value_()
-    task = worker.task
+            current = hex(worker["current_func"])
     # A BH pool's worker runs in softirq context: it has no task.
+    pid, comm = kernel.task_pid_comm(worker["task"]) if worker["task"] else (None, "[bh]")
+    flags = worker["flags"]
     return WorkerInfo(
-        pid=task.pid.value_() if task else None, id=worker.id.value_(), pool_id=pool.id, cpu=pool.cpu,
-        comm=_cstr(task.comm) if task else "[bh]", desc=_cstr(worker.desc), current_func=current,
-        last_active=worker.last_active.value_(), flags=flags,
+        pid=pid, id=worker["id"], pool_id=pool.id, cpu=pool.cpu, comm=comm, desc=cstr(worker["desc"]),
+        current_func=current, last_active=worker["last_active"], flags=flags,
         flag_names=kernel.flags(flags, "worker_flags", "WORKER_"))
