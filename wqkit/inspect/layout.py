@@ -59,6 +59,11 @@ class StructLayout:
             self._fields.append((name, offsetof(self.type, designator), struct.Struct("<" + fmt),
                                  fmt[0].isdigit() and not fmt.endswith("s")))
         self._absent = {name: None for name in fields if name not in {f[0] for f in self._fields}}
+        # Read only the span that holds the wanted fields: under TCG every byte copied costs.
+        self._start = min((offset for _, offset, _, _ in self._fields), default=0)
+        self._length = max((offset + codec.size for _, offset, codec, _ in self._fields), default=0) - self._start
+        self._fields = [(name, offset - self._start, codec, is_array)
+                        for name, offset, codec, is_array in self._fields]
 
     def _member_type(self, designator: str) -> drgn.Type | None:
         t = self.type
@@ -74,7 +79,7 @@ class StructLayout:
 
     def read(self, address: int) -> dict:
         """The fields of the structure at ``address``, from one read of kernel memory."""
-        raw = self.prog.read(address, self.size)
+        raw = self.prog.read(address + self._start, self._length)
         values = dict(self._absent)
         for name, offset, codec, is_array in self._fields:
             decoded = codec.unpack_from(raw, offset)

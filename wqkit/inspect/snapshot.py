@@ -35,6 +35,8 @@ class _Kernel:
         self.wq_bh = constant(prog, "WQ_BH", 0) or 0
         self.wq_ordered = constant(prog, "__WQ_ORDERED", 0) or 0
         self.nr_node_ids = prog["nr_node_ids"].value_()
+        self.release = prog["init_uts_ns"].name.release.string_().decode()
+        self.workqueues = prog["workqueues"].address_
         self.wq = StructLayout(prog, "struct workqueue_struct", {
             "next": "list.next", "pwqs": "pwqs.next", "name": "name", "flags": "flags",
             "max_active": "max_active", "min_active": "min_active", "rescuer": "rescuer"})
@@ -106,11 +108,10 @@ def take_snapshot(prog: Program) -> Snapshot:
         head = ptr.workers.address_of_().value_()
         workers += [_worker(kernel, fields, pool)
                     for _, fields in _entries(kernel.worker, head, ptr.workers.next.value_(), "node")]
-    head = prog["workqueues"]
+    first = int.from_bytes(prog.read(kernel.workqueues, 8), "little")   # workqueues.next
     workqueues = [_workqueue(kernel, address, fields, pool_ids) for address, fields in
-                  _entries(kernel.wq, head.address_, head.next.value_(), "list")]
-    release = prog["init_uts_ns"].name.release.string_().decode()
-    return Snapshot(time=time.time(), kernel_release=release, workqueues=workqueues, pools=pools,
+                  _entries(kernel.wq, kernel.workqueues, first, "list")]
+    return Snapshot(time=time.time(), kernel_release=kernel.release, workqueues=workqueues, pools=pools,
                     workers=workers, missing_fields=kernel.missing)
 
 
