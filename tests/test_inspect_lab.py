@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from wqkit import kmod
+from wqkit.inspect.helpers import (find_workqueue, for_each_pool, for_each_pool_worker, for_each_pwq,
+                                   for_each_workqueue, pool_nr_pending, workqueue_name)
 from wqkit.inspect.lab import LabInspector, vmcore_snapshot
+from wqkit.inspect.source import open_program
 from wqkit.inspect.text import pool_line
 from wqkit.lab import LabKernel
 from wqkit.paths import SOURCE_DIR
@@ -67,6 +70,14 @@ def test_vmcore_read_on_the_host_matches_the_live_guest(lab_target, inspector, t
         dumped = vmcore_snapshot(lab_target, vmcore)
         assert [wq.name for wq in dumped.workqueues] == [wq.name for wq in live.workqueues]
         assert [p.id for p in dumped.pools] == [p.id for p in live.pools]
+        # The drgn helpers agree with the snapshot taken from the same dump.
+        prog = open_program(core=vmcore, vmlinux=LabKernel.stock().debug_vmlinux)
+        assert [workqueue_name(wq) for wq in for_each_workqueue(prog)] == [wq.name for wq in dumped.workqueues]
+        events = find_workqueue(prog, "events")
+        assert events is not None and len(list(for_each_pwq(events))) == len(dumped.workqueue("events").pwqs)
+        for pool, info in zip(for_each_pool(prog), dumped.pools):
+            assert pool.id.value_() == info.id and pool_nr_pending(pool) == info.nr_pending
+            assert len(list(for_each_pool_worker(pool))) == sum(w.pool_id == info.id for w in dumped.workers)
         # The same dump without its debug info is a one-line error.
         proc = subprocess.run([*WQKIT, "monitor", "--core", str(vmcore), "--vmlinux", str(tmp_path / "none")],
                               capture_output=True, text=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import drgn
-from drgn import Object, Program, cast, offsetof
+from drgn import Object, Program, cast
 from drgn.helpers.linux.idr import idr_for_each
 from drgn.helpers.linux.list import list_count_nodes, list_for_each_entry
 
@@ -43,28 +43,6 @@ def for_each_pool(prog: Program) -> Iterator[Object]:
 def for_each_pool_worker(pool: Object) -> Iterator[Object]:
     """Iterate over the ``struct worker *`` attached to a pool."""
     return list_for_each_entry("struct worker", pool.workers.address_of_(), "node")
-
-
-def list_for_each_entry_read(prog: Program, entry_type: str | drgn.Type, head_address: int, first: int,
-                             member: str) -> Iterator[tuple[Object, Object]]:
-    """Like ``list_for_each_entry``, reading each entry from memory only once.
-
-    Yields ``(pointer, value)``: the entry's address as a pointer Object and a
-    value copy of the whole structure, whose ``member.next`` gives the next
-    entry without another read. ``first`` is the head's ``next`` pointer.
-    On a live kernel each read is a trip through /proc/kcore, so halving the
-    reads halves the cost of a walk.
-    """
-    if isinstance(entry_type, str):
-        entry_type = prog.type(entry_type)
-    pointer_type = prog.pointer_type(entry_type)
-    offset = offsetof(entry_type, member)
-    position = first
-    while position != head_address:
-        pointer = Object(prog, pointer_type, position - offset)
-        value = pointer[0].read_()
-        yield pointer, value
-        position = value.member_(member).next.value_()
 
 
 def pool_nr_pending(pool: Object) -> int:

@@ -18,9 +18,8 @@ from typing import Iterator
 
 from drgn import Object, Program, offsetof
 from drgn.helpers.linux.cpumask import for_each_cpu
-from drgn.helpers.linux.list import list_count_nodes
 
-from wqkit.inspect.helpers import constant, decode_flags, for_each_pool
+from wqkit.inspect.helpers import constant, decode_flags, for_each_pool, pool_nr_pending
 from wqkit.inspect.layout import StructLayout, cstr
 from wqkit.inspect.model import PWQ_STATS, PoolInfo, PwqInfo, Snapshot, WorkerInfo, WorkqueueInfo
 
@@ -115,11 +114,6 @@ def take_snapshot(prog: Program) -> Snapshot:
                     workers=workers, missing_fields=kernel.missing)
 
 
-def workqueue_type(prog: Program, flags: int) -> str:
-    """percpu, unbound, ordered or bh, from a workqueue's flags."""
-    return _kernel(prog).workqueue_type(flags)
-
-
 def _workqueue(kernel: _Kernel, address: int, wq: dict, pool_ids: dict[int, int]) -> WorkqueueInfo:
     flags = wq["flags"]
     pwqs = [_pwq(kernel, fields, pool_ids) for _, fields in
@@ -159,8 +153,8 @@ def _pool(kernel: _Kernel, ptr: Object) -> PoolInfo:
     pool = ptr[0].read_()
     attrs = pool.attrs[0].read_()
     bits = sum(1 << cpu for cpu in for_each_cpu(attrs.cpumask))
-    worklist = ptr.worklist.address_of_()
-    pending = 0 if pool.worklist.next.value_() == worklist.value_() else list_count_nodes(worklist)
+    empty = pool.worklist.next.value_() == ptr.worklist.address_of_().value_()
+    pending = 0 if empty else pool_nr_pending(ptr)
     flags = pool.flags.value_()
     return PoolInfo(
         id=pool.id.value_(), cpu=pool.cpu.value_(), node=pool.node.value_(), nice=attrs.nice.value_(),

@@ -31,6 +31,8 @@ from wqkit.lab.kernel import LabKernel
 from wqkit.paths import SOURCE_DIR, cache_dir
 
 AGENT = Path(__file__).with_name("agent.py")
+#: The agent's interpreter in the guest: Debian's, on the shared root (stdlib only).
+GUEST_PYTHON = "/usr/bin/python3"
 AGENT_PREFIX = "@wqkit "
 #: Console lines that mean the guest kernel is in trouble, most serious first.
 CRASH_MARKERS = ("Kernel panic", "Oops", "BUG:", "general protection fault", "WARNING: CPU:")
@@ -112,7 +114,7 @@ class LabSession:
         self.progress(f"booting {self.kernel.label} under {self.accel.upper()} "
                       f"({self.cpus} CPUs, {self.memory}); console: {self.console_log}")
         start = time.monotonic()
-        self._spawn(self._vng_command(self.accel, [sys_python(), str(AGENT)]))
+        self._spawn(self._vng_command(self.accel, [GUEST_PYTHON, str(AGENT)]))
         hello = self._receive(self.boot_timeout, "boot")
         self.boot_seconds = time.monotonic() - start
         self.boot_id = hello["boot_id"]
@@ -273,11 +275,6 @@ class LabSession:
         except subprocess.TimeoutExpired:
             return False
         return proc.returncode == 0
-
-
-def sys_python() -> str:
-    """The guest's interpreter for the agent: Debian's, present on the shared root."""
-    return "/usr/bin/python3"
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
