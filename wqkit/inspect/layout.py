@@ -42,6 +42,8 @@ class StructLayout:
     """Some fields of one kernel struct, decodable from a raw copy.
 
     ``fields`` maps a result name to a member designator (``"pwqs.next"``).
+    All fields are decoded by a single ``struct`` format with padding between
+    them, from one read of the span that holds them.
     """
 
     def __init__(self, prog: Program, type_name: str, fields: dict[str, str]) -> None:
@@ -49,21 +51,24 @@ class StructLayout:
         self.type = prog.type(type_name)
         self.size = sizeof(self.type)
         self.missing: list[str] = []
-        self._fields: list[tuple[str, int, struct.Struct, bool]] = []
+        present = []   # (offset, name, format)
         for name, designator in fields.items():
             member_type = self._member_type(designator)
             if member_type is None:
                 self.missing.append(f"{type_name.split()[-1]}.{designator}")
-                continue
-            fmt = _format(member_type)
-            self._fields.append((name, offsetof(self.type, designator), struct.Struct("<" + fmt),
-                                 fmt[0].isdigit() and not fmt.endswith("s")))
-        self._absent = {name: None for name in fields if name not in {f[0] for f in self._fields}}
+            else:
+                present.append((offsetof(self.type, designator), name, _format(member_type)))
+        present.sort()
+        self._absent = {name: None for name in fields if name not in {n for _, n, _ in present}}
         # Read only the span that holds the wanted fields: under TCG every byte copied costs.
-        self._start = min((offset for _, offset, _, _ in self._fields), default=0)
-        self._length = max((offset + codec.size for _, offset, codec, _ in self._fields), default=0) - self._start
-        self._fields = [(name, offset - self._start, codec, is_array)
-                        for name, offset, codec, is_array in self._fields]
+        self._start = present[0][0] if present else 0
+        fmt, position, self._slices = "<", self._start, []
+        for offset, name, field_fmt in present:
+            fmt += f"{offset - position}x{field_fmt}" if offset > position else field_fmt
+            count = 1 if field_fmt.endswith("s") or not field_fmt[0].isdigit() else int(field_fmt[:-1])
+            self._slices.append((name, count, field_fmt[0].isdigit() and not field_fmt.endswith("s")))
+            position = offset + struct.calcsize("<" + field_fmt)
+        self._codec = struct.Struct(fmt)
 
     def _member_type(self, designator: str) -> drgn.Type | None:
         t = self.type
@@ -79,11 +84,12 @@ class StructLayout:
 
     def read(self, address: int) -> dict:
         """The fields of the structure at ``address``, from one read of kernel memory."""
-        raw = self.prog.read(address + self._start, self._length)
+        flat = self._codec.unpack(self.prog.read(address + self._start, self._codec.size))
         values = dict(self._absent)
-        for name, offset, codec, is_array in self._fields:
-            decoded = codec.unpack_from(raw, offset)
-            values[name] = decoded if is_array else decoded[0]
+        index = 0
+        for name, count, is_array in self._slices:
+            values[name] = flat[index:index + count] if is_array else flat[index]
+            index += count
         return values
 
 

@@ -116,11 +116,12 @@ def take_snapshot(prog: Program) -> Snapshot:
 
 def _workqueue(kernel: _Kernel, address: int, wq: dict, pool_ids: dict[int, int]) -> WorkqueueInfo:
     flags = wq["flags"]
-    pwqs = [_pwq(kernel, fields, pool_ids) for _, fields in
-            _entries(kernel.pwq, address + kernel.wq.offset("pwqs"), wq["pwqs"], "pwqs_node")]
+    raw_pwqs = [fields for _, fields in
+                _entries(kernel.pwq, address + kernel.wq.offset("pwqs"), wq["pwqs"], "pwqs_node")]
+    pwqs = [_pwq(kernel, fields, pool_ids) for fields in raw_pwqs]
     stats = None
-    if pwqs and all(p.stats is not None for p in pwqs):
-        stats = dict(zip(PWQ_STATS, map(sum, zip(*(p.stats.values() for p in pwqs)))))
+    if raw_pwqs and all(f["stats"] is not None for f in raw_pwqs):
+        stats = dict(zip(PWQ_STATS, map(sum, zip(*(f["stats"] for f in raw_pwqs)))))
     node_nr_active = None
     if flags & kernel.wq_unbound and kernel.has_node_nr_active:
         node_nr_active = []
