@@ -16,6 +16,8 @@ import drgn
 from drgn import Program, TypeKind, offsetof, sizeof
 
 _INTEGERS = {1: "b", 2: "h", 4: "i", 8: "q"}
+#: Fields further apart than this are read separately rather than copied across.
+MAX_GAP = 128
 
 
 def _format(type_: drgn.Type) -> str:
@@ -51,6 +53,7 @@ class StructLayout:
         self.type = prog.type(type_name)
         self.size = sizeof(self.type)
         self.missing: list[str] = []
+        self._offsets: dict[str, int] = {}
         present = []   # (offset, name, format)
         for name, designator in fields.items():
             member_type = self._member_type(designator)
@@ -60,15 +63,31 @@ class StructLayout:
                 present.append((offsetof(self.type, designator), name, _format(member_type)))
         present.sort()
         self._absent = {name: None for name in fields if name not in {n for _, n, _ in present}}
-        # Read only the span that holds the wanted fields: under TCG every byte copied costs.
-        self._start = present[0][0] if present else 0
-        fmt, position, self._slices = "<", self._start, []
-        for offset, name, field_fmt in present:
+        # Read only the spans that hold the wanted fields (fields further apart
+        # than MAX_GAP bytes are read separately): under TCG every byte copied costs.
+        self._reads: list[tuple[int, struct.Struct, list[tuple[str, int, bool]]]] = []
+        cluster: list[tuple[int, str, str]] = []
+        for field in present:
+            if cluster and field[0] - self._end(cluster[-1]) > MAX_GAP:
+                self._reads.append(self._compile(cluster))
+                cluster = []
+            cluster.append(field)
+        if cluster:
+            self._reads.append(self._compile(cluster))
+
+    @staticmethod
+    def _end(field: tuple[int, str, str]) -> int:
+        return field[0] + struct.calcsize("<" + field[2])
+
+    def _compile(self, cluster: list[tuple[int, str, str]]) -> tuple[int, struct.Struct, list]:
+        """One read: its start offset, a struct with padding between fields, and how to slice it."""
+        fmt, position, slices = "<", cluster[0][0], []
+        for offset, name, field_fmt in cluster:
             fmt += f"{offset - position}x{field_fmt}" if offset > position else field_fmt
-            count = 1 if field_fmt.endswith("s") or not field_fmt[0].isdigit() else int(field_fmt[:-1])
-            self._slices.append((name, count, field_fmt[0].isdigit() and not field_fmt.endswith("s")))
-            position = offset + struct.calcsize("<" + field_fmt)
-        self._codec = struct.Struct(fmt)
+            is_array = field_fmt[0].isdigit() and not field_fmt.endswith("s")
+            slices.append((name, int(field_fmt[:-1]) if is_array else 1, is_array))
+            position = self._end((offset, name, field_fmt))
+        return cluster[0][0], struct.Struct(fmt), slices
 
     def _member_type(self, designator: str) -> drgn.Type | None:
         t = self.type
@@ -80,16 +99,20 @@ class StructLayout:
         return t
 
     def offset(self, designator: str) -> int:
-        return offsetof(self.type, designator)
+        """offsetof(), cached: drgn computes it anew each call."""
+        if designator not in self._offsets:
+            self._offsets[designator] = offsetof(self.type, designator)
+        return self._offsets[designator]
 
     def read(self, address: int) -> dict:
-        """The fields of the structure at ``address``, from one read of kernel memory."""
-        flat = self._codec.unpack(self.prog.read(address + self._start, self._codec.size))
+        """The fields of the structure at ``address``, from one read of kernel memory per span."""
         values = dict(self._absent)
-        index = 0
-        for name, count, is_array in self._slices:
-            values[name] = flat[index:index + count] if is_array else flat[index]
-            index += count
+        for start, codec, slices in self._reads:
+            flat = codec.unpack(self.prog.read(address + start, codec.size))
+            index = 0
+            for name, count, is_array in slices:
+                values[name] = flat[index:index + count] if is_array else flat[index]
+                index += count
         return values
 
 

@@ -44,15 +44,16 @@ class _Kernel:
         self.worker = StructLayout(prog, "struct worker", {
             "next": "node.next", "current_work": "current_work", "current_func": "current_func",
             "task": "task", "last_active": "last_active", "flags": "flags", "id": "id", "desc": "desc"})
-        task = prog.type("struct task_struct")
-        self.task_pid = offsetof(task, "pid")
-        self.task_comm = offsetof(task, "comm")
-        self.comm_len = task.member("comm").type.length
+        self.task = StructLayout(prog, "struct task_struct", {"pid": "pid", "comm": "comm"})
+        self.pool = StructLayout(prog, "struct worker_pool", {
+            "id": "id", "cpu": "cpu", "node": "node", "flags": "flags", "nr_running": "nr_running",
+            "worklist": "worklist.next", "nr_workers": "nr_workers", "nr_idle": "nr_idle",
+            "workers": "workers.next", "attrs": "attrs", "refcnt": "refcnt"})
         self.has_node_nr_active = self.wq.type.has_member("node_nr_active")
         if self.has_node_nr_active:
             self.nna = StructLayout(prog, "struct wq_node_nr_active", {"max": "max", "nr": "nr"})
             self.nna_array = offsetof(self.wq.type, "node_nr_active")
-        self.missing = sorted(self.wq.missing + self.pwq.missing + self.worker.missing)
+        self.missing = sorted(self.wq.missing + self.pwq.missing + self.worker.missing + self.pool.missing)
         self._flag_names: dict[tuple[str, int], list[str]] = {}
 
     def flags(self, value: int, enum_name: str, prefix: str) -> list[str]:
@@ -60,14 +61,6 @@ class _Kernel:
         if key not in self._flag_names:
             self._flag_names[key] = decode_flags(self.prog, value, enum_name, prefix)
         return self._flag_names[key]
-
-    def task_pid_comm(self, task: int) -> tuple[int, str]:
-        """pid and comm of a task_struct, from one read spanning both fields."""
-        start = min(self.task_pid, self.task_comm)
-        end = max(self.task_pid + 4, self.task_comm + self.comm_len)
-        raw = self.prog.read(task + start, end - start)
-        pid = int.from_bytes(raw[self.task_pid - start:self.task_pid - start + 4], "little", signed=True)
-        return pid, cstr(raw[self.task_comm - start:self.task_comm - start + self.comm_len])
 
     def workqueue_type(self, flags: int) -> str:
         if flags & self.wq_bh:
@@ -101,12 +94,12 @@ def take_snapshot(prog: Program) -> Snapshot:
     pool_ids: dict[int, int] = {}   # pool address -> id, for the pwqs
     pools, workers = [], []
     for ptr in for_each_pool(prog):
-        pool = _pool(kernel, ptr)
-        pool_ids[ptr.value_()] = pool.id
+        address = ptr.value_()
+        pool, first_worker = _pool(kernel, address)
+        pool_ids[address] = pool.id
         pools.append(pool)
-        head = ptr.workers.address_of_().value_()
-        workers += [_worker(kernel, fields, pool)
-                    for _, fields in _entries(kernel.worker, head, ptr.workers.next.value_(), "node")]
+        head = address + kernel.pool.offset("workers")
+        workers += [_worker(kernel, fields, pool) for _, fields in _entries(kernel.worker, head, first_worker, "node")]
     first = int.from_bytes(prog.read(kernel.workqueues, 8), "little")   # workqueues.next
     workqueues = [_workqueue(kernel, address, fields, pool_ids) for address, fields in
                   _entries(kernel.wq, kernel.workqueues, first, "list")]
@@ -150,18 +143,21 @@ def _pwq(kernel: _Kernel, pwq: dict, pool_ids: dict[int, int]) -> PwqInfo:
     return PwqInfo(pool_id=pool_id, nr_active=pwq["nr_active"], stats=stats)
 
 
-def _pool(kernel: _Kernel, ptr: Object) -> PoolInfo:
-    pool = ptr[0].read_()
-    attrs = pool.attrs[0].read_()
+def _pool(kernel: _Kernel, address: int) -> tuple[PoolInfo, int]:
+    """A pool, and the first entry of its workers list."""
+    pool = kernel.pool.read(address)
+    attrs = Object(kernel.prog, "struct workqueue_attrs *", pool["attrs"])
     bits = sum(1 << cpu for cpu in for_each_cpu(attrs.cpumask))
-    empty = pool.worklist.next.value_() == ptr.worklist.address_of_().value_()
-    pending = 0 if empty else pool_nr_pending(ptr)
-    flags = pool.flags.value_()
-    return PoolInfo(
-        id=pool.id.value_(), cpu=pool.cpu.value_(), node=pool.node.value_(), nice=attrs.nice.value_(),
+    worklist = address + kernel.pool.offset("worklist")
+    pending = 0 if pool["worklist"] == worklist else pool_nr_pending(
+        Object(kernel.prog, "struct worker_pool *", address))
+    flags = pool["flags"]
+    info = PoolInfo(
+        id=pool["id"], cpu=pool["cpu"], node=pool["node"], nice=attrs.nice.value_(),
         flags=flags, flag_names=kernel.flags(flags, "worker_pool_flags", "POOL_"),
-        refcnt=pool.refcnt.value_(), nr_workers=pool.nr_workers.value_(), nr_idle=pool.nr_idle.value_(),
-        nr_running=pool.nr_running.value_(), nr_pending=pending, cpumask=f"{bits:08x}")
+        refcnt=pool["refcnt"], nr_workers=pool["nr_workers"], nr_idle=pool["nr_idle"],
+        nr_running=pool["nr_running"], nr_pending=pending, cpumask=f"{bits:08x}")
+    return info, pool["workers"]
 
 
 def _worker(kernel: _Kernel, worker: dict, pool: PoolInfo) -> WorkerInfo:
@@ -172,7 +168,8 @@ def _worker(kernel: _Kernel, worker: dict, pool: PoolInfo) -> WorkerInfo:
         except LookupError:
             current = hex(worker["current_func"])
     # A BH pool's worker runs in softirq context: it has no task.
-    pid, comm = kernel.task_pid_comm(worker["task"]) if worker["task"] else (None, "[bh]")
+    task = kernel.task.read(worker["task"]) if worker["task"] else {"pid": None, "comm": b"[bh]"}
+    pid, comm = task["pid"], cstr(task["comm"])
     flags = worker["flags"]
     return WorkerInfo(
         pid=pid, id=worker["id"], pool_id=pool.id, cpu=pool.cpu, comm=comm, desc=cstr(worker["desc"]),
