@@ -126,8 +126,8 @@ def _workqueue(kernel: _Kernel, address: int, wq: dict, pool_ids: dict[int, int]
                 node_nr_active.append({"node": node if node < kernel.nr_node_ids else -1,
                                        "nr": fields["nr"], "max": fields["max"]})
     rescuer_pid = None
-    if wq["rescuer"]:
-        rescuer_pid = Object(kernel.prog, "struct worker *", wq["rescuer"]).task.pid.value_()
+    if wq["rescuer"]:   # WQ_MEM_RECLAIM workqueues have a rescuer worker of their own
+        rescuer_pid = kernel.task.read(kernel.worker.read(wq["rescuer"])["task"])["pid"]
     return WorkqueueInfo(
         name=cstr(wq["name"]), flags=flags, flag_names=kernel.flags(flags, "wq_flags", "WQ_"),
         type=kernel.workqueue_type(flags), max_active=wq["max_active"], min_active=wq["min_active"],
