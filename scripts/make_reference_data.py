@@ -6,7 +6,6 @@ It replaces data/*; the runs are a few MB and record their own provenance.
 """
 
 import shutil
-from pathlib import Path
 
 from wqkit.paths import SOURCE_DIR
 from wqkit.run import run_experiment

@@ -3,7 +3,6 @@
 Each test boots its own VM (they kill it) and checks that no QEMU outlives it.
 """
 
-import os
 import re
 import signal
 import subprocess

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from wqkit.analysis.load import MEASURES, Run
-from wqkit.analysis.stats import outlier_threshold, percentile
+from wqkit.analysis.stats import outlier_threshold
 
 #: At most this many points per curve; above, curves are decimated.
 MAX_POINTS = 4000
