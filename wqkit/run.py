@@ -105,16 +105,10 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
              timeout: float, progress: Callable[[str], None]) -> None:
     """Load, follow, collect, unload; fill ``meta`` and raise on any loss or failure."""
     target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
-    failure: BaseException | None = None
     with kmod.loaded(target, exp.module, params, progress=progress) as module:
         meta["parameters"] = _module_parameters(target, exp.module)
         expected = int(meta["parameters"][exp.count_param])
-        try:
-            stats = follow(exp, target, expected, timeout)
-        except (WqkitError, KeyboardInterrupt) as exc:
-            failure = exc
-        frame = collect(exp, target, dest)
-        stats = _read_stats(exp, target)
+        frame, stats, failure = _follow_and_collect(exp, target, expected, dest, "samples", timeout)
         (dest / "dmesg.txt").write_text("\n".join(module.dmesg()) + "\n")
     meta["tsc_khz"] = stats.tsc_khz
     meta["samples"] = {"expected": expected, "produced": stats.produced, "collected": len(frame),
@@ -131,6 +125,19 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
     if problems:
         raise WqkitError(f"{exp.name}: " + "; ".join(problems))
     meta["status"], meta["error"] = "ok", None
+
+
+def _follow_and_collect(exp: Experiment, target: Target, expected: int, dest: Path, name: str,
+                        timeout: float) -> tuple[pd.DataFrame, RecorderStats, BaseException | None]:
+    """Follow a loaded experiment to its end, then collect what it produced, even when
+    following failed (timeout, Ctrl-C): the failure is returned for the caller to raise."""
+    failure: BaseException | None = None
+    try:
+        follow(exp, target, expected, timeout)
+    except (WqkitError, KeyboardInterrupt) as exc:
+        failure = exc
+    frame = collect(exp, target, dest, name)
+    return frame, _read_stats(exp, target), failure
 
 
 def follow(exp: Experiment, target: Target, expected: int, timeout: float) -> RecorderStats:
@@ -169,9 +176,9 @@ def _calibrate(target: Target, dest: Path, meta: dict, progress: Callable[[str],
     params = {"nr": nr, "calibrate": 1, **({"cpu": cpu} if cpu >= 0 else {})}
     progress(f"calibrating the timestamp pair ({nr} pairs)")
     with kmod.loaded(target, exp.module, params, progress=progress):
-        follow(exp, target, nr, timeout=600)
-        frame = collect(exp, target, dest, name="calibration")
-        stats = _read_stats(exp, target)
+        frame, stats, failure = _follow_and_collect(exp, target, nr, dest, "calibration", timeout=600)
+    if failure is not None:
+        raise failure
     meta["calibration"] = {"samples": len(frame), "dropped": stats.dropped,
                            "median_cycles": float(frame["cycles"].median()),
                            "min_cycles": int(frame["cycles"].min())}

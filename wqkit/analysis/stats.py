@@ -68,18 +68,19 @@ def summary(run: Run) -> dict:
     mean = float(values.mean())
     std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     ci_lo, ci_hi = median_ci(values)
+    quantiles = {f"{name}_ns": percentile(values, q) for name, q in PERCENTILES.items()}
     return {
         "run": run.name, "experiment": run.experiment, "measure": MEASURES.get(run.experiment, ""),
         "accel": run.meta.get("accel"), "kernel": run.meta.get("kernel_release"),
         "patched": bool(run.meta.get("patched")), "count": len(values),
         "overhead_cycles": run.overhead_cycles,
         "min_ns": float(values[0]),
-        **{f"{name}_ns": percentile(values, q) for name, q in PERCENTILES.items()},
+        **quantiles,
         "max_ns": float(values[-1]), "mean_ns": mean, "std_ns": std,
         "cv": std / mean if mean else float("nan"),
         "p50_ci_low_ns": ci_lo, "p50_ci_high_ns": ci_hi,
         # ns is a linear map of cycles, so percentiles map back exactly.
-        "p50_cycles": percentile(values, 50) * run.tsc_khz / 1e6,
+        "p50_cycles": quantiles["p50_ns"] * run.tsc_khz / 1e6,
         "migration_rate": migration_rate(run),
     }
 
