@@ -31,7 +31,7 @@ def run(snapshots, **kw) -> str:
 
 
 def test_recorded_snapshot_round_trips(snap):
-    assert snap.to_dict() == RECORDED
+    assert json.loads(json.dumps(snap.to_dict())) == RECORDED
     assert snap.kernel_release == "6.12.95+deb12-amd64"
 
 
@@ -93,8 +93,8 @@ def test_per_cpu_scenarios_add_up(snap):
 def test_rates_between_two_snapshots(snap):
     later = Snapshot.from_dict(copy.deepcopy(RECORDED))
     later.time = snap.time + 2.0
-    later.workqueue("wqkit_fx_percpu").stats["started"] += 100
-    later.workqueue("wqkit_fx_percpu").stats["completed"] += 100
+    pwq = later.workqueue("wqkit_fx_percpu").pwqs[0]
+    pwq.stats = pwq.stats._replace(started=pwq.stats.started + 100, completed=pwq.stats.completed + 100)
     text = run([snap, later], names=["wqkit_fx_percpu"], interval=0.01, max_iterations=2)
     assert re.search(r"rate started= +50\.0/s completed= +50\.0/s", text)
     lines = run([snap, later], names=["wqkit_fx_percpu"], interval=0.01, max_iterations=2, fmt="json").splitlines()

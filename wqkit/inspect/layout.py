@@ -11,13 +11,14 @@ have decodes as None and is reported as missing.
 from __future__ import annotations
 
 import struct
+from typing import Callable
 
 import drgn
 from drgn import Program, TypeKind, offsetof, sizeof
 
 _INTEGERS = {1: "b", 2: "h", 4: "i", 8: "q"}
 #: Fields further apart than this are read separately rather than copied across.
-MAX_GAP = 128
+MAX_GAP = 1024
 
 
 def _format(type_: drgn.Type) -> str:
@@ -63,9 +64,10 @@ class StructLayout:
                 present.append((offsetof(self.type, designator), name, _format(member_type)))
         present.sort()
         self._absent = {name: None for name in fields if name not in {n for _, n, _ in present}}
+        self._arrays: dict[str, Callable[[bytes], tuple[int, ...]]] = {}
         # Read only the spans that hold the wanted fields (fields further apart
         # than MAX_GAP bytes are read separately): under TCG every byte copied costs.
-        self._reads: list[tuple[int, struct.Struct, list[tuple[str, int, bool]]]] = []
+        self._reads: list[tuple[int, struct.Struct, tuple[str, ...]]] = []
         cluster: list[tuple[int, str, str]] = []
         for field in present:
             if cluster and field[0] - self._end(cluster[-1]) > MAX_GAP:
@@ -79,15 +81,24 @@ class StructLayout:
     def _end(field: tuple[int, str, str]) -> int:
         return field[0] + struct.calcsize("<" + field[2])
 
-    def _compile(self, cluster: list[tuple[int, str, str]]) -> tuple[int, struct.Struct, list]:
-        """One read: its start offset, a struct with padding between fields, and how to slice it."""
-        fmt, position, slices = "<", cluster[0][0], []
+    def _compile(self, cluster: list[tuple[int, str, str]]) -> tuple[int, struct.Struct, tuple[str, ...]]:
+        """One read: its start offset, a struct with padding between fields, and the field names.
+
+        Arrays of integers are copied as bytes here and unpacked by their own
+        struct afterwards, so every field is one item of the unpacked tuple.
+        """
+        fmt, position, names = "<", cluster[0][0], []
         for offset, name, field_fmt in cluster:
-            fmt += f"{offset - position}x{field_fmt}" if offset > position else field_fmt
-            is_array = field_fmt[0].isdigit() and not field_fmt.endswith("s")
-            slices.append((name, int(field_fmt[:-1]) if is_array else 1, is_array))
+            if offset > position:
+                fmt += f"{offset - position}x"
+            if field_fmt[0].isdigit() and not field_fmt.endswith("s"):
+                self._arrays[name] = struct.Struct("<" + field_fmt).unpack
+                fmt += f"{struct.calcsize('<' + field_fmt)}s"
+            else:
+                fmt += field_fmt
+            names.append(name)
             position = self._end((offset, name, field_fmt))
-        return cluster[0][0], struct.Struct(fmt), slices
+        return cluster[0][0], struct.Struct(fmt), tuple(names)
 
     def _member_type(self, designator: str) -> drgn.Type | None:
         t = self.type
@@ -105,14 +116,16 @@ class StructLayout:
         return self._offsets[designator]
 
     def read(self, address: int) -> dict:
-        """The fields of the structure at ``address``, from one read of kernel memory per span."""
+        """The fields of the structure at ``address``, from one read of kernel memory per span.
+
+        Decoding is a single ``unpack`` and a ``zip`` per span: under TCG a
+        Python loop over the fields would cost more than the read itself.
+        """
         values = dict(self._absent)
-        for start, codec, slices in self._reads:
-            flat = codec.unpack(self.prog.read(address + start, codec.size))
-            index = 0
-            for name, count, is_array in slices:
-                values[name] = flat[index:index + count] if is_array else flat[index]
-                index += count
+        for start, codec, names in self._reads:
+            values.update(zip(names, codec.unpack(self.prog.read(address + start, codec.size))))
+        for name, unpack in self._arrays.items():
+            values[name] = unpack(values[name])
         return values
 
 

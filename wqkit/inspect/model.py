@@ -7,14 +7,25 @@ lab guest sends it to the host that way) and compared across time.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # pandas is imported only when a DataFrame is asked for (slow under TCG)
     import pandas as pd
 
-#: pool_workqueue stats (enum pool_workqueue_stats), in kernel order.
-PWQ_STATS = ("started", "completed", "cpu_time", "cpu_intensive", "cm_wakeup", "repatriated", "mayday",
-             "rescued")
+class PwqStats(NamedTuple):
+    """A pool_workqueue's ``stats[]`` (enum pool_workqueue_stats), in kernel order."""
+
+    started: int
+    completed: int
+    cpu_time: int        # microseconds
+    cpu_intensive: int
+    cm_wakeup: int
+    repatriated: int
+    mayday: int
+    rescued: int
+
+
+PWQ_STATS = PwqStats._fields
 
 
 @dataclass
@@ -23,7 +34,7 @@ class PwqInfo:
 
     pool_id: int
     nr_active: int
-    stats: dict[str, int] | None  # None on kernels without pwq->stats
+    stats: PwqStats | None  # None on kernels without pwq->stats (before 6.3)
 
 
 @dataclass
@@ -36,19 +47,32 @@ class WorkqueueInfo:
     type: str                        # percpu, unbound, ordered or bh
     max_active: int
     min_active: int | None           # None before Linux 6.9
-    nr_active: int                   # summed over pwqs
     node_nr_active: list[dict] | None  # unbound, 6.9+: [{"node", "nr", "max"}]
-    stats: dict[str, int] | None     # pwq stats summed
     rescuer_pid: int | None
     pwqs: list[PwqInfo] = field(default_factory=list)
 
+    # The workqueue's totals are derived from its pwqs, not stored twice.
+    @property
+    def nr_active(self) -> int:
+        """Active work items, summed over the pwqs."""
+        return sum(p.nr_active for p in self.pwqs)
+
+    @property
+    def stats(self) -> PwqStats | None:
+        """The pwq stats summed over the pwqs (None on kernels without them)."""
+        if not self.pwqs or self.pwqs[0].stats is None:
+            return None
+        return PwqStats._make(map(sum, zip(*(p.stats for p in self.pwqs))))
+
     @property
     def started(self) -> int | None:
-        return None if self.stats is None else self.stats["started"]
+        stats = self.stats
+        return None if stats is None else stats.started
 
     @property
     def completed(self) -> int | None:
-        return None if self.stats is None else self.stats["completed"]
+        stats = self.stats
+        return None if stats is None else stats.completed
 
     @property
     def nr_active_nodes(self) -> int:
@@ -130,10 +154,11 @@ class Snapshot:
         import pandas as pd
         rows = []
         for wq in self.workqueues:
-            row = {k: v for k, v in asdict(wq).items() if k not in ("pwqs", "stats", "node_nr_active")}
+            row = {k: v for k, v in asdict(wq).items() if k not in ("pwqs", "node_nr_active")}
             row["flag_names"] = ",".join(wq.flag_names)
+            row["nr_active"] = wq.nr_active
             row["nr_pwqs"] = len(wq.pwqs)
-            row.update({s: (wq.stats or {}).get(s) for s in PWQ_STATS})
+            row.update(zip(PWQ_STATS, wq.stats or [None] * len(PWQ_STATS)))
             rows.append(row)
         return pd.DataFrame(rows).set_index("name")
 
@@ -156,9 +181,14 @@ class Snapshot:
     def from_dict(cls, data: dict) -> Snapshot:
         return cls(
             time=data["time"], kernel_release=data["kernel_release"],
-            workqueues=[WorkqueueInfo(**{**wq, "pwqs": [PwqInfo(**p) for p in wq["pwqs"]]})
+            workqueues=[WorkqueueInfo(**{**wq, "pwqs": [_pwq_from_dict(p) for p in wq["pwqs"]]})
                         for wq in data["workqueues"]],
             pools=[PoolInfo(**p) for p in data["pools"]],
             workers=[WorkerInfo(**w) for w in data["workers"]],
             missing_fields=data.get("missing_fields", []),
         )
+
+
+def _pwq_from_dict(data: dict) -> PwqInfo:
+    stats = data["stats"]
+    return PwqInfo(data["pool_id"], data["nr_active"], None if stats is None else PwqStats._make(stats))

@@ -16,12 +16,11 @@ import struct
 import time
 from typing import Iterator
 
-from drgn import Object, Program, offsetof
-from drgn.helpers.linux.cpumask import for_each_cpu
+from drgn import Object, Program, TypeKind, offsetof
 
 from wqkit.inspect.helpers import constant, decode_flags, for_each_pool, pool_nr_pending
 from wqkit.inspect.layout import StructLayout, cstr
-from wqkit.inspect.model import PWQ_STATS, PoolInfo, PwqInfo, Snapshot, WorkerInfo, WorkqueueInfo
+from wqkit.inspect.model import PoolInfo, PwqInfo, PwqStats, Snapshot, WorkerInfo, WorkqueueInfo
 
 
 class _Kernel:
@@ -39,20 +38,35 @@ class _Kernel:
         self.wq = StructLayout(prog, "struct workqueue_struct", {
             "next": "list.next", "pwqs": "pwqs.next", "name": "name", "flags": "flags",
             "max_active": "max_active", "min_active": "min_active", "rescuer": "rescuer"})
+        self.wq_pwqs = self.wq.offset("pwqs")
         self.pwq = StructLayout(prog, "struct pool_workqueue", {
             "next": "pwqs_node.next", "pool": "pool", "nr_active": "nr_active", "stats": "stats"})
         self.worker = StructLayout(prog, "struct worker", {
             "next": "node.next", "current_work": "current_work", "current_func": "current_func",
             "task": "task", "last_active": "last_active", "flags": "flags", "id": "id", "desc": "desc"})
         self.task = StructLayout(prog, "struct task_struct", {"pid": "pid", "comm": "comm"})
+        self.worker_task = StructLayout(prog, "struct worker", {"task": "task"})
+        self.task_pid = StructLayout(prog, "struct task_struct", {"pid": "pid"})
         self.pool = StructLayout(prog, "struct worker_pool", {
             "id": "id", "cpu": "cpu", "node": "node", "flags": "flags", "nr_running": "nr_running",
             "worklist": "worklist.next", "nr_workers": "nr_workers", "nr_idle": "nr_idle",
             "workers": "workers.next", "attrs": "attrs", "refcnt": "refcnt"})
+        self.pool_worklist = self.pool.offset("worklist")
+        self.attrs = StructLayout(prog, "struct workqueue_attrs", {"nice": "nice"})
+        # attrs->cpumask is a cpumask_var_t: a pointer with CONFIG_CPUMASK_OFFSTACK
+        # (Debian), else inline. Only the words holding possible CPUs are read.
+        nr_cpu_ids = prog["nr_cpu_ids"].value_()
+        self.cpumask_offset = offsetof(self.attrs.type, "cpumask")
+        self.cpumask_is_pointer = self.attrs.type.member("cpumask").type.unaliased().kind == TypeKind.POINTER
+        self.cpumask_size = 8 * ((nr_cpu_ids + 63) // 64)
+        self.cpumask_valid = (1 << nr_cpu_ids) - 1
         self.has_node_nr_active = self.wq.type.has_member("node_nr_active")
         if self.has_node_nr_active:
-            self.nna = StructLayout(prog, "struct wq_node_nr_active", {"max": "max", "nr": "nr"})
+            self.nna = StructLayout(prog, "struct wq_node_nr_active", {"nr": "nr", "max": "max"})
             self.nna_array = offsetof(self.wq.type, "node_nr_active")
+            # One pointer per node, then one for NUMA_NO_NODE (shown as node -1).
+            self.nna_pointers = struct.Struct(f"<{self.nr_node_ids + 1}Q")
+            self.nna_nodes = [*range(self.nr_node_ids), -1]
         self.missing = sorted(self.wq.missing + self.pwq.missing + self.worker.missing + self.pool.missing)
         self._flag_names: dict[tuple[str, int], list[str]] = {}
 
@@ -62,12 +76,22 @@ class _Kernel:
             self._flag_names[key] = decode_flags(self.prog, value, enum_name, prefix)
         return self._flag_names[key]
 
-    def workqueue_type(self, flags: int) -> str:
+    def workqueue_flags(self, flags: int) -> tuple[list[str], str]:
+        """A workqueue's flag names and type (percpu, unbound, ordered or bh)."""
         if flags & self.wq_bh:
-            return "bh"
-        if flags & self.wq_unbound:
-            return "ordered" if flags & self.wq_ordered else "unbound"
-        return "percpu"
+            wq_type = "bh"
+        elif flags & self.wq_unbound:
+            wq_type = "ordered" if flags & self.wq_ordered else "unbound"
+        else:
+            wq_type = "percpu"
+        return self.flags(flags, "wq_flags", "WQ_"), wq_type
+
+    def cpumask(self, attrs: int) -> int:
+        """The CPUs of a ``struct workqueue_attrs`` as a bitmask."""
+        cpumask = attrs + self.cpumask_offset
+        if self.cpumask_is_pointer:
+            cpumask = int.from_bytes(self.prog.read(cpumask, 8), "little")
+        return int.from_bytes(self.prog.read(cpumask, self.cpumask_size), "little") & self.cpumask_valid
 
 
 def _kernel(prog: Program) -> _Kernel:
@@ -109,54 +133,40 @@ def take_snapshot(prog: Program) -> Snapshot:
 
 def _workqueue(kernel: _Kernel, address: int, wq: dict, pool_ids: dict[int, int]) -> WorkqueueInfo:
     flags = wq["flags"]
-    raw_pwqs = [fields for _, fields in
-                _entries(kernel.pwq, address + kernel.wq.offset("pwqs"), wq["pwqs"], "pwqs_node")]
-    pwqs = [_pwq(kernel, fields, pool_ids) for fields in raw_pwqs]
-    stats = None
-    if raw_pwqs and all(f["stats"] is not None for f in raw_pwqs):
-        stats = dict(zip(PWQ_STATS, map(sum, zip(*(f["stats"] for f in raw_pwqs)))))
+    pwqs = [_pwq(kernel, fields, pool_ids) for _, fields in
+            _entries(kernel.pwq, address + kernel.wq_pwqs, wq["pwqs"], "pwqs_node")]
     node_nr_active = None
     if flags & kernel.wq_unbound and kernel.has_node_nr_active:
-        node_nr_active = []
         # One pointer per node, the last one serving NUMA_NO_NODE.
-        raw = kernel.prog.read(address + kernel.nna_array, 8 * (kernel.nr_node_ids + 1))
-        for node, nna in enumerate(struct.unpack(f"<{kernel.nr_node_ids + 1}Q", raw)):
-            if nna:
-                fields = kernel.nna.read(nna)
-                node_nr_active.append({"node": node if node < kernel.nr_node_ids else -1,
-                                       "nr": fields["nr"], "max": fields["max"]})
+        nodes = kernel.nna_pointers.unpack(kernel.prog.read(address + kernel.nna_array, kernel.nna_pointers.size))
+        node_nr_active = [{"node": node, **kernel.nna.read(nna)} for node, nna in zip(kernel.nna_nodes, nodes) if nna]
     rescuer_pid = None
     if wq["rescuer"]:   # WQ_MEM_RECLAIM workqueues have a rescuer worker of their own
-        rescuer_pid = kernel.task.read(kernel.worker.read(wq["rescuer"])["task"])["pid"]
-    return WorkqueueInfo(
-        name=cstr(wq["name"]), flags=flags, flag_names=kernel.flags(flags, "wq_flags", "WQ_"),
-        type=kernel.workqueue_type(flags), max_active=wq["max_active"], min_active=wq["min_active"],
-        nr_active=sum(p.nr_active for p in pwqs), node_nr_active=node_nr_active, stats=stats,
-        rescuer_pid=rescuer_pid, pwqs=pwqs)
+        rescuer_pid = kernel.task_pid.read(kernel.worker_task.read(wq["rescuer"])["task"])["pid"]
+    flag_names, wq_type = kernel.workqueue_flags(flags)
+    return WorkqueueInfo(cstr(wq["name"]), flags, flag_names, wq_type, wq["max_active"], wq["min_active"],
+                         node_nr_active, rescuer_pid, pwqs)
 
 
 def _pwq(kernel: _Kernel, pwq: dict, pool_ids: dict[int, int]) -> PwqInfo:
-    stats = None if pwq["stats"] is None else dict(zip(PWQ_STATS, pwq["stats"]))
+    stats = pwq["stats"]
     pool_id = pool_ids.get(pwq["pool"])
     if pool_id is None:   # a pool created since the pools were read
         pool_id = Object(kernel.prog, "struct worker_pool *", pwq["pool"]).id.value_()
-    return PwqInfo(pool_id=pool_id, nr_active=pwq["nr_active"], stats=stats)
+    return PwqInfo(pool_id, pwq["nr_active"], None if stats is None else PwqStats._make(stats))
 
 
 def _pool(kernel: _Kernel, address: int) -> tuple[PoolInfo, int]:
     """A pool, and the first entry of its workers list."""
     pool = kernel.pool.read(address)
-    attrs = Object(kernel.prog, "struct workqueue_attrs *", pool["attrs"])
-    bits = sum(1 << cpu for cpu in for_each_cpu(attrs.cpumask))
-    worklist = address + kernel.pool.offset("worklist")
-    pending = 0 if pool["worklist"] == worklist else pool_nr_pending(
+    pending = 0 if pool["worklist"] == address + kernel.pool_worklist else pool_nr_pending(
         Object(kernel.prog, "struct worker_pool *", address))
     flags = pool["flags"]
     info = PoolInfo(
-        id=pool["id"], cpu=pool["cpu"], node=pool["node"], nice=attrs.nice.value_(),
+        id=pool["id"], cpu=pool["cpu"], node=pool["node"], nice=kernel.attrs.read(pool["attrs"])["nice"],
         flags=flags, flag_names=kernel.flags(flags, "worker_pool_flags", "POOL_"),
         refcnt=pool["refcnt"], nr_workers=pool["nr_workers"], nr_idle=pool["nr_idle"],
-        nr_running=pool["nr_running"], nr_pending=pending, cpumask=f"{bits:08x}")
+        nr_running=pool["nr_running"], nr_pending=pending, cpumask=f"{kernel.cpumask(pool['attrs']):08x}")
     return info, pool["workers"]
 
 
@@ -169,9 +179,6 @@ def _worker(kernel: _Kernel, worker: dict, pool: PoolInfo) -> WorkerInfo:
             current = hex(worker["current_func"])
     # A BH pool's worker runs in softirq context: it has no task.
     task = kernel.task.read(worker["task"]) if worker["task"] else {"pid": None, "comm": b"[bh]"}
-    pid, comm = task["pid"], cstr(task["comm"])
     flags = worker["flags"]
-    return WorkerInfo(
-        pid=pid, id=worker["id"], pool_id=pool.id, cpu=pool.cpu, comm=comm, desc=cstr(worker["desc"]),
-        current_func=current, last_active=worker["last_active"], flags=flags,
-        flag_names=kernel.flags(flags, "worker_flags", "WORKER_"))
+    return WorkerInfo(task["pid"], worker["id"], pool.id, pool.cpu, cstr(task["comm"]), cstr(worker["desc"]),
+                      current, worker["last_active"], flags, kernel.flags(flags, "worker_flags", "WORKER_"))
