@@ -76,6 +76,8 @@ class StructLayout:
             cluster.append(field)
         if cluster:
             self._reads.append(self._compile(cluster))
+        #: read(address) -> the fields of the structure at ``address`` (a dict), one read per span.
+        self.read = self._reader()
 
     @staticmethod
     def _end(field: tuple[int, str, str]) -> int:
@@ -115,18 +117,27 @@ class StructLayout:
             self._offsets[designator] = offsetof(self.type, designator)
         return self._offsets[designator]
 
-    def read(self, address: int) -> dict:
-        """The fields of the structure at ``address``, from one read of kernel memory per span.
+    def _reader(self) -> Callable[[int], dict]:
+        """The decoder of this layout, as a closure over local names.
 
-        Decoding is a single ``unpack`` and a ``zip`` per span: under TCG a
-        Python loop over the fields would cost more than the read itself.
+        Decoding is one ``unpack`` and one ``zip`` per span: under TCG, a
+        Python loop over the fields, or even attribute look-ups, cost more than
+        the read of kernel memory itself.
         """
-        values = dict(self._absent)
-        for start, codec, names in self._reads:
-            values.update(zip(names, codec.unpack(self.prog.read(address + start, codec.size))))
-        for name, unpack in self._arrays.items():
-            values[name] = unpack(values[name])
-        return values
+        prog_read, absent, arrays = self.prog.read, self._absent, tuple(self._arrays.items())
+        reads = [(start, codec.unpack, codec.size, names) for start, codec, names in self._reads]
+        if len(reads) == 1 and not absent and not arrays:
+            ((start, unpack, size, names),) = reads
+            return lambda address: dict(zip(names, unpack(prog_read(address + start, size))))
+
+        def read(address: int) -> dict:
+            values = dict(absent)
+            for start, unpack, size, names in reads:
+                values.update(zip(names, unpack(prog_read(address + start, size))))
+            for name, unpack_array in arrays:
+                values[name] = unpack_array(values[name])
+            return values
+        return read
 
 
 def cstr(raw: bytes) -> str:

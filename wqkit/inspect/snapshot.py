@@ -18,7 +18,7 @@ from typing import Iterator
 
 from drgn import Object, Program, TypeKind, offsetof
 
-from wqkit.inspect.helpers import constant, decode_flags, for_each_pool, pool_nr_pending
+from wqkit.inspect.helpers import constant, decode_flags, pool_nr_pending
 from wqkit.inspect.layout import StructLayout, cstr
 from wqkit.inspect.model import PoolInfo, PwqInfo, PwqStats, Snapshot, WorkerInfo, WorkqueueInfo
 
@@ -52,6 +52,9 @@ class _Kernel:
             "worklist": "worklist.next", "nr_workers": "nr_workers", "nr_idle": "nr_idle",
             "workers": "workers.next", "attrs": "attrs", "refcnt": "refcnt"})
         self.pool_worklist = self.pool.offset("worklist")
+        # worker_pool_idr's XArray, walked raw (see _pool_addresses).
+        self.pool_idr_head = prog["worker_pool_idr"].address_ + offsetof(prog.type("struct idr"), "idr_rt.xa_head")
+        self.xa_node = StructLayout(prog, "struct xa_node", {"slots": "slots"})
         self.attrs = StructLayout(prog, "struct workqueue_attrs", {"nice": "nice"})
         # attrs->cpumask is a cpumask_var_t: a pointer with CONFIG_CPUMASK_OFFSTACK
         # (Debian), else inline. Only the words holding possible CPUs are read.
@@ -112,13 +115,28 @@ def _entries(layout: StructLayout, head: int, first: int, node: str) -> Iterator
         position = fields["next"]
 
 
+def _pool_addresses(kernel: _Kernel) -> Iterator[int]:
+    """Each pool's address, by ID, as :func:`~wqkit.inspect.helpers.for_each_pool` gives them.
+
+    The IDR's XArray is walked one node at a time (one read of its 64 slots)
+    rather than one slot Object at a time: a millisecond less under TCG.
+    """
+    stack = [int.from_bytes(kernel.prog.read(kernel.pool_idr_head, 8), "little")]
+    while stack:
+        entry = stack.pop()
+        if entry & 3 == 2:    # an internal entry: a node (above 4096) or a sibling/retry/zero marker
+            if entry > 4096:
+                stack.extend(reversed(kernel.xa_node.read(entry - 2)["slots"]))
+        elif entry:
+            yield entry
+
+
 def take_snapshot(prog: Program) -> Snapshot:
     """Every workqueue, pool and worker of the kernel ``prog`` is attached to."""
     kernel = _kernel(prog)
     pool_ids: dict[int, int] = {}   # pool address -> id, for the pwqs
     pools, workers = [], []
-    for ptr in for_each_pool(prog):
-        address = ptr.value_()
+    for address in _pool_addresses(kernel):
         pool, first_worker = _pool(kernel, address)
         pool_ids[address] = pool.id
         pools.append(pool)
