@@ -75,7 +75,11 @@ def test_vmcore_read_on_the_host_matches_the_live_guest(lab_target, inspector, t
         assert [workqueue_name(wq) for wq in for_each_workqueue(prog)] == [wq.name for wq in dumped.workqueues]
         events = find_workqueue(prog, "events")
         assert events is not None and len(list(for_each_pwq(events))) == len(dumped.workqueue("events").pwqs)
-        for pool, info in zip(for_each_pool(prog), dumped.pools):
+        started = sum(pwq.stats[0].value_() for pwq in for_each_pwq(events))   # PWQ_STAT_STARTED
+        assert started == dumped.workqueue("events").started > 0
+        pools = list(for_each_pool(prog))   # the raw IDR walk finds the same pools, in the same order
+        assert [pool.id.value_() for pool in pools] == [info.id for info in dumped.pools]
+        for pool, info in zip(pools, dumped.pools):
             assert pool.id.value_() == info.id and pool_nr_pending(pool) == info.nr_pending
             assert len(list(for_each_pool_worker(pool))) == sum(w.pool_id == info.id for w in dumped.workers)
         # The same dump without its debug info is a one-line error.

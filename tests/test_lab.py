@@ -42,3 +42,15 @@ def test_hanging_command_is_killed_at_its_timeout(lab):
 def test_shared_dir_is_writable_from_the_guest(lab):
     lab.run(f"echo from-guest > {lab.shared_dir}/probe.txt", check=True)
     assert (lab.shared_dir / "probe.txt").read_text() == "from-guest\n"
+
+
+def test_ask_reaches_a_guest_socket_server_and_waits_for_it(lab):
+    # The server binds only after a delay: ask() waits for it, then relays one line each way.
+    server = ("import socket, time; time.sleep(1); s = socket.socket(socket.AF_UNIX); "
+              "s.bind('/run/wqkit-test.sock'); s.listen(1); c, _ = s.accept(); f = c.makefile('rw'); "
+              "f.write(f.readline().strip()[::-1] + '\\n'); f.flush()")
+    lab.run(f"rm -f /run/wqkit-test.sock; setsid python3 -c \"{server}\" >/dev/null 2>&1 </dev/null &", check=True)
+    assert lab.ask("/run/wqkit-test.sock", "hello", timeout=60) == "olleh\n"
+    with pytest.raises(LabTimeout, match="no server on /run/wqkit-none.sock"):
+        lab.ask("/run/wqkit-none.sock", "hello", timeout=1)
+    assert lab.run("true").returncode == 0   # the session is still usable

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from wqkit.errors import WqkitError
+from wqkit.inspect.guest import SOCKET
 from wqkit.inspect.model import Snapshot
 from wqkit.inspect.snapshot import take_snapshot
 from wqkit.inspect.source import open_program
@@ -39,7 +40,7 @@ class LabInspector:
         kernel.check_debug_info()
         # One server per guest, whichever inspector starts it first.
         self.target.run("[ -e /run/wqkit-inspect.started ] || { touch /run/wqkit-inspect.started; "
-                        f"setsid {GUEST} serve --vmlinux {kernel.debug_vmlinux} "
+                        f"setsid {GUEST} --vmlinux {kernel.debug_vmlinux} "
                         "> /run/wqkit-inspect.log 2>&1 < /dev/null & }", check=True)
         self._started = True
 
@@ -47,7 +48,7 @@ class LabInspector:
         """Send ``snapshot`` or ``walk`` to the guest server; its answer carries
         ``seconds`` (time in the guest) and ``load_seconds`` (debug info load)."""
         self.start()
-        out = self.target.run(f"{GUEST} {op} --timeout {timeout:g}", timeout=timeout + 60, check=True).stdout
+        out = self.target.session.ask(str(SOCKET), op, timeout)
         try:
             data = json.loads(out)
         except json.JSONDecodeError:

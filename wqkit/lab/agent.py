@@ -3,7 +3,10 @@
 virtme-ng attaches this script's stdin and stdout to the host's pipes. The
 host sends one JSON object per line (``{"id": N, "cmd": "...", "timeout": S}``);
 the agent runs the command with ``/bin/sh -c``, kills its whole process group
-when the timeout expires, and answers one line ``@wqkit {json}``. Other output
+when the timeout expires, and answers one line ``@wqkit {json}``. A request
+``{"id": N, "socket": PATH, "line": "...", "timeout": S}`` instead sends one
+line to a guest unix-socket server (waiting for it to come up) and answers
+its reply line: no process to start, which costs seconds under TCG. Other output
 on stdout is ignored by the host. EOF on stdin (the host went away) ends the
 agent, which powers the guest off. Standard library only: it runs under the
 guest's /usr/bin/python3.
@@ -12,6 +15,7 @@ guest's /usr/bin/python3.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -54,6 +58,27 @@ def run(cmd: str, timeout: float) -> dict:
     }
 
 
+def ask(path: str, line: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(max(0.1, deadline - time.monotonic()))
+                conn.connect(path)
+                with conn.makefile("rw") as stream:
+                    stream.write(line + "\n")
+                    stream.flush()
+                    return {"reply": stream.readline()}
+        except (FileNotFoundError, ConnectionRefusedError):
+            if time.monotonic() > deadline:
+                return {"error": f"no server on {path} after {timeout:g} s", "timed_out": True}
+            time.sleep(0.2)
+        except socket.timeout:
+            return {"error": f"no reply from {path} within {timeout:g} s", "timed_out": True}
+        except OSError as exc:
+            return {"error": f"{path}: {exc.strerror or exc}"}
+
+
 def main() -> None:
     reply({
         "ready": True,
@@ -65,7 +90,10 @@ def main() -> None:
         request = json.loads(line)
         if request.get("op") == "exit":
             break
-        result = run(request["cmd"], float(request["timeout"]))
+        if "socket" in request:
+            result = ask(request["socket"], request["line"], float(request["timeout"]))
+        else:
+            result = run(request["cmd"], float(request["timeout"]))
         result["id"] = request["id"]
         reply(result)
 

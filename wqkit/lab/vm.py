@@ -153,23 +153,25 @@ class LabSession:
         guest that stops answering is killed. A guest kernel panic raises
         LabCrash naming the panic.
         """
-        if not self.alive:
-            raise LabError("the lab session is not running")
-        self._next_id += 1
-        request = {"id": self._next_id, "cmd": command, "timeout": timeout}
-        try:
-            assert self._proc is not None and self._proc.stdin is not None
-            self._proc.stdin.write(json.dumps(request) + "\n")
-            self._proc.stdin.flush()
-        except OSError:
-            self._raise_dead("while sending a command")
-        self._in_flight = True
-        answer = self._receive(timeout + HANG_GRACE, f"`{command}`")
-        self._in_flight = False
+        answer = self._request({"cmd": command, "timeout": timeout}, timeout, f"`{command}`")
         if answer.get("timed_out"):
             raise LabTimeout(f"`{command}` still ran after {timeout:g} s in the lab and was killed")
         result = CommandResult.from_agent(command, answer)
         return result.check() if check else result
+
+    def ask(self, socket_path: str, line: str, timeout: float = 600.0) -> str:
+        """Send one line to a unix-socket server in the guest and return its reply line.
+
+        The agent connects (waiting up to ``timeout`` for the server to come
+        up), so no guest process is started per request.
+        """
+        answer = self._request({"socket": socket_path, "line": line, "timeout": timeout},
+                               timeout, f"a request to {socket_path}")
+        if answer.get("timed_out"):
+            raise LabTimeout(f"lab guest: {answer['error']}")
+        if "error" in answer:
+            raise LabError(f"lab guest: {answer['error']}")
+        return answer["reply"]
 
     def dump_vmcore(self, dest: Path, timeout: float = 600.0) -> Path:
         """Dump the guest's memory as an ELF vmcore (QEMU dump-guest-memory) for drgn."""
@@ -203,6 +205,22 @@ class LabSession:
             return ""
 
     # -- internals -------------------------------------------------------
+
+    def _request(self, request: dict, timeout: float, what: str) -> dict:
+        """Send one request to the guest agent and wait for its answer."""
+        if not self.alive:
+            raise LabError("the lab session is not running")
+        self._next_id += 1
+        try:
+            assert self._proc is not None and self._proc.stdin is not None
+            self._proc.stdin.write(json.dumps({"id": self._next_id, **request}) + "\n")
+            self._proc.stdin.flush()
+        except OSError:
+            self._raise_dead(f"while sending {what}")
+        self._in_flight = True
+        answer = self._receive(timeout + HANG_GRACE, what)
+        self._in_flight = False
+        return answer
 
     def _vng_command(self, accel: str, guest_cmd: list[str]) -> list[str]:
         vng = shutil.which("vng", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
