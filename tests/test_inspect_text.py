@@ -4,6 +4,7 @@ import copy
 import io
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,9 @@ def test_json_and_csv_formats(snap):
     data = json.loads(run([snap], names=["events", "kblockd"], fmt="json"))
     expected = [wq.name for wq in snap.workqueues if wq.name in ("events", "kblockd")]
     assert [w["name"] for w in data["workqueues"]] == expected and data["iteration"] == 0
+    events = data["workqueues"][0]   # totals over the pwqs, stats by name
+    assert events["stats"]["started"] == sum(pwq["stats"]["started"] for pwq in events["pwqs"]) > 0
+    assert events["nr_active"] == sum(pwq["nr_active"] for pwq in events["pwqs"])
     rows = run([snap], fmt="csv").splitlines()
     assert rows[0].startswith("iteration,time,name,") and len(rows) == 1 + len(snap.workqueues)
 
@@ -113,3 +117,17 @@ def test_unknown_workqueue_names_close_ones(snap):
     with pytest.raises(WqkitError, match=r"unknown workqueue 'evnts' \(close: events") as info:
         run([snap], names=["evnts"])
     assert "\n" not in str(info.value)
+
+
+def test_interval_counts_from_the_first_snapshot_even_a_slow_one(snap):
+    # The first snapshot of a lab session waits for the debug info: the next one
+    # must still come a full interval after it, not at once.
+    taken = []
+
+    def take():
+        time.sleep(0.3 if not taken else 0.0)
+        taken.append(time.monotonic())
+        return snap
+
+    monitor(take, io.StringIO(), names=["events"], interval=0.2, max_iterations=3)
+    assert len(taken) == 3 and all(t - taken[0] >= 0.2 * k for k, t in enumerate(taken))

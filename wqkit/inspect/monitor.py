@@ -9,7 +9,7 @@ import time
 from typing import Callable, TextIO
 
 from wqkit.errors import WqkitError
-from wqkit.inspect.model import Snapshot, WorkqueueInfo
+from wqkit.inspect.model import PWQ_STATS, Snapshot, WorkqueueInfo
 from wqkit.inspect.text import iteration_text, scenario_lines
 
 FORMATS = ("text", "json", "csv")
@@ -40,16 +40,18 @@ def monitor(take: Callable[[], Snapshot], out: TextIO, names: list[str] | None =
     previous: Snapshot | None = None
     writer = None
     iteration = 0
+    due = None   # when the next snapshot is due; counted from the first one, which may load debug info
     while True:
-        start = time.monotonic()
         snap = take()
+        due = time.monotonic() if due is None else due
         workqueues = select_workqueues(snap, names or [])
         if fmt == "text":
             lines = scenario_lines(snap, scenario, workqueues, verbose, active_only, previous)
             out.write(iteration_text(iteration, lines, scenario))
         elif fmt == "json":
             data = snap.to_dict()
-            data["workqueues"] = [w for w, wq in zip(data["workqueues"], snap.workqueues) if wq in workqueues]
+            data["workqueues"] = [workqueue_record(w, wq) for w, wq in zip(data["workqueues"], snap.workqueues)
+                                  if wq in workqueues]
             data["iteration"] = iteration
             data["rates"] = rates(previous, snap, workqueues)
             out.write(json.dumps(data) + "\n")
@@ -67,7 +69,16 @@ def monitor(take: Callable[[], Snapshot], out: TextIO, names: list[str] | None =
         previous = snap
         if interval <= 0 or (max_iterations and iteration >= max_iterations):
             return iteration
-        time.sleep(max(0.0, interval - (time.monotonic() - start)))
+        due = max(due + interval, time.monotonic())
+        time.sleep(due - time.monotonic())
+
+
+def workqueue_record(data: dict, wq: WorkqueueInfo) -> dict:
+    """A workqueue's JSON record: its fields, its totals over the pwqs, stats named."""
+    stats = wq.stats
+    return {**data, "nr_active": wq.nr_active, "stats": None if stats is None else stats._asdict(),
+            "pwqs": [{**pwq, "stats": None if pwq["stats"] is None else dict(zip(PWQ_STATS, pwq["stats"]))}
+                     for pwq in data["pwqs"]]}
 
 
 def rates(previous: Snapshot | None, snap: Snapshot, workqueues: list[WorkqueueInfo]) -> dict[str, dict]:
