@@ -14,6 +14,7 @@ MODULE_TARGETS := wq-smoke wq-insert-exec wq-exec-time-pred wq-exec-time-red wq-
 setup:
 	bash scripts/setup.sh
 	$(BIN)/wqkit lab provision
+	$(BIN)/wqkit lab provision --kernel 6.1
 
 # The smoke run, then the insert_exec report from a fresh lab run.
 demo: setup

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything wqkit needs on a Debian 12 machine, idempotently.
 #
-#   scripts/setup.sh            apt packages, backports suite, lab kernel, .venv
+#   scripts/setup.sh            apt packages, backports suite, lab kernels, .venv
 #
 # A second run only checks and costs seconds. The debug vmlinux (353 MB, cached
 # under $WQKIT_CACHE) is provisioned by `wqkit lab provision`, called from the
@@ -30,6 +30,9 @@ apt_packages=(
 	python3-venv python3-dev zstd xz-utils
 )
 lab_packages=("linux-image-$lab_release" "linux-headers-$lab_release")
+# The stable suite's own kernel (Linux 6.1), a second lab kernel on which the
+# inspection is checked against an older layout (`--kernel 6.1`).
+old_kernel_packages=(linux-image-amd64 linux-headers-amd64)
 
 # Derive the backports suite from the machine's own Debian entry, so that no
 # registry host is ever written here.
@@ -75,7 +78,9 @@ sources_changed=no
 add_backports
 mapfile -t need < <(missing_packages "${apt_packages[@]}")
 mapfile -t need_lab < <(missing_packages "${lab_packages[@]}")
-if [ "${#need[@]}" -gt 0 ] || [ "${#need_lab[@]}" -gt 0 ] || [ "$sources_changed" = yes ]; then
+mapfile -t need_old < <(missing_packages "${old_kernel_packages[@]}")
+if [ "${#need[@]}" -gt 0 ] || [ "${#need_lab[@]}" -gt 0 ] || [ "${#need_old[@]}" -gt 0 ] \
+	|| [ "$sources_changed" = yes ]; then
 	step "apt-get update"
 	apt-get update -qq
 fi
@@ -91,6 +96,11 @@ if [ "${#need_lab[@]}" -gt 0 ]; then
 	# are not upgraded along the way.
 	apt-get install -y -qq --no-install-recommends "${need_lab[@]/%//$codename-backports}" >/dev/null \
 		|| apt-get install -y -qq --no-install-recommends -t "$codename-backports" "${need_lab[@]}" >/dev/null
+fi
+if [ "${#need_old[@]}" -gt 0 ]; then
+	# The candidate is the stable suite's (backports has a lower priority).
+	step "installing $codename's own kernel (${need_old[*]}), the older lab kernel"
+	apt-get install -y -qq --no-install-recommends "${need_old[@]}" >/dev/null
 fi
 
 # The venv sees Debian's site-packages so that `import bcc` works.

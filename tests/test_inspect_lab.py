@@ -1,5 +1,6 @@
 """drgn inspection of the lab guest: known workqueues, real kworkers, vmcores, the CLI."""
 
+import json
 import re
 import subprocess
 import sys
@@ -116,3 +117,22 @@ def test_smoke_run_reports_its_work_items_and_the_workqueues(lab_target, inspect
     assert report.work_items_executed == report.work_items_queued == 777
     assert report.release == lab_target.release and report.accel == lab_target.accel
     assert report.workqueues == [wq.name for wq in inspector.snapshot().workqueues]
+
+
+def test_linux_6_1_reports_what_it_lacks_instead_of_failing():
+    # Debian 12's own kernel (installed by `make setup`): no pwq stats (6.3+),
+    # no min_active or per-node nr_active (6.9+), max_active is saved_max_active,
+    # and its worker flags are an anonymous enum.
+    proc = subprocess.run([*WQKIT, "monitor", "--kernel", "6.1", "--format", "json", "-m", "1"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    snap = json.loads(proc.stdout)
+    assert snap["kernel_release"].startswith("6.1.")
+    assert snap["missing_fields"] == ["pool_workqueue.stats", "workqueue_struct.min_active",
+                                      "workqueue_struct.node_nr_active"]
+    events = next(wq for wq in snap["workqueues"] if wq["name"] == "events")
+    assert (events["type"], events["max_active"], events["stats"], events["min_active"]) == ("percpu", 256, None, None)
+    kblockd = next(wq for wq in snap["workqueues"] if wq["name"] == "kblockd")
+    assert {"mem_reclaim", "highpri"} <= set(kblockd["flag_names"]) and kblockd["rescuer_pid"] > 0
+    assert snap["workers"] and all(w["comm"].startswith("kworker/") for w in snap["workers"])
+    assert not [name for w in snap["workers"] for name in w["flag_names"] if name.startswith("0x")]

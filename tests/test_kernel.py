@@ -15,6 +15,15 @@ def test_stock_kernel_is_debian_6_12_with_its_files():
     assert kernel.boot_target == kernel.image
 
 
+def test_a_series_names_its_installed_release():
+    # make setup installs Debian 12's own 6.1 kernel next to the 6.12 lab kernel.
+    assert resolve_kernel("6.12") == LabKernel.stock()
+    old = resolve_kernel("6.1")
+    assert old.release.startswith("6.1.") and old.image.is_file() and (old.build_dir / "Makefile").exists()
+    with pytest.raises(WqkitError, match=r"unknown lab kernel '6\.99'"):
+        resolve_kernel("6.99")
+
+
 def test_unknown_release_is_a_one_line_error():
     with pytest.raises(WqkitError, match=r"unknown lab kernel '9\.9\.9'") as info:
         resolve_kernel("9.9.9")

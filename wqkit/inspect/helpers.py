@@ -50,14 +50,16 @@ def pool_nr_pending(pool: Object) -> int:
     return list_count_nodes(pool.worklist.address_of_())
 
 
-def decode_flags(prog: Program, value: int, enum_name: str, prefix: str) -> list[str]:
-    """Names of the bits of ``value`` per the kernel's ``enum_name`` (lower case, prefix removed).
+def decode_flags(prog: Program, value: int, known_flag: str, prefix: str) -> list[str]:
+    """Names of the bits of ``value`` (lower case, prefix removed), per the enum that defines ``known_flag``.
 
-    Bits the enum does not name are shown in hex, so nothing is hidden.
+    The enum is found through one of its flags because its name varies:
+    ``enum worker_flags`` on 6.12 is an anonymous enum on 6.1. Bits the enum
+    does not name are shown in hex, so nothing is hidden.
     """
     try:
-        enumerators = prog.type(f"enum {enum_name}").enumerators or ()
-    except LookupError:
+        enumerators = prog[known_flag].type_.enumerators or ()
+    except (KeyError, LookupError, AttributeError):
         enumerators = ()
     names, known = [], 0
     for name, bit in enumerators:

@@ -44,24 +44,28 @@ def _format(type_: drgn.Type) -> str:
 class StructLayout:
     """Some fields of one kernel struct, decodable from a raw copy.
 
-    ``fields`` maps a result name to a member designator (``"pwqs.next"``).
+    ``fields`` maps a result name to a member designator (``"pwqs.next"``),
+    or to a tuple of designators of which the first this kernel has is read.
     All fields are decoded by a single ``struct`` format with padding between
     them, from one read of the span that holds them.
     """
 
-    def __init__(self, prog: Program, type_name: str, fields: dict[str, str]) -> None:
+    def __init__(self, prog: Program, type_name: str, fields: dict[str, str | tuple[str, ...]]) -> None:
         self.prog = prog
         self.type = prog.type(type_name)
         self.size = sizeof(self.type)
         self.missing: list[str] = []
         self._offsets: dict[str, int] = {}
         present = []   # (offset, name, format)
-        for name, designator in fields.items():
-            member_type = self._member_type(designator)
-            if member_type is None:
-                self.missing.append(f"{type_name.split()[-1]}.{designator}")
-            else:
+        for name, designators in fields.items():
+            # A tuple names the member as it was called across kernel versions.
+            designators = (designators,) if isinstance(designators, str) else designators
+            found = [(d, t) for d, t in ((d, self._member_type(d)) for d in designators) if t is not None]
+            if found:
+                designator, member_type = found[0]
                 present.append((offsetof(self.type, designator), name, _format(member_type)))
+            else:
+                self.missing.append(f"{type_name.split()[-1]}.{designators[0]}")
         present.sort()
         self._absent = {name: None for name in fields if name not in {n for _, n, _ in present}}
         self._arrays: dict[str, Callable[[bytes], tuple[int, ...]]] = {}

@@ -40,7 +40,8 @@ class _Kernel:
         self.workqueues = prog["workqueues"].address_
         self.wq = StructLayout(prog, "struct workqueue_struct", {
             "next": "list.next", "pwqs": "pwqs.next", "name": "name", "flags": "flags",
-            "max_active": "max_active", "min_active": "min_active", "rescuer": "rescuer"})
+            # Before 6.9 the max_active a workqueue was given is saved_max_active.
+            "max_active": ("max_active", "saved_max_active"), "min_active": "min_active", "rescuer": "rescuer"})
         self.wq_pwqs = self.wq.offset("pwqs")
         self.pwq = StructLayout(prog, "struct pool_workqueue", {
             "next": "pwqs_node.next", "pool": "pool", "nr_active": "nr_active", "stats": "stats"})
@@ -74,13 +75,14 @@ class _Kernel:
             # One pointer per node, then one for NUMA_NO_NODE (shown as node -1).
             self.nna_pointers = struct.Struct(f"<{self.nr_node_ids + 1}Q")
             self.nna_nodes = [*range(self.nr_node_ids), -1]
-        self.missing = sorted(self.wq.missing + self.pwq.missing + self.worker.missing + self.pool.missing)
+        self.missing = sorted(self.wq.missing + self.pwq.missing + self.worker.missing + self.pool.missing
+                              + ([] if self.has_node_nr_active else ["workqueue_struct.node_nr_active"]))
         self._flag_names: dict[tuple[str, int], list[str]] = {}
 
-    def flags(self, value: int, enum_name: str, prefix: str) -> list[str]:
-        key = (enum_name, value)
+    def flags(self, value: int, known_flag: str, prefix: str) -> list[str]:
+        key = (known_flag, value)
         if key not in self._flag_names:
-            self._flag_names[key] = decode_flags(self.prog, value, enum_name, prefix)
+            self._flag_names[key] = decode_flags(self.prog, value, known_flag, prefix)
         return self._flag_names[key]
 
     def workqueue_flags(self, flags: int) -> tuple[list[str], str]:
@@ -91,7 +93,7 @@ class _Kernel:
             wq_type = "ordered" if flags & self.wq_ordered else "unbound"
         else:
             wq_type = "percpu"
-        return self.flags(flags, "wq_flags", "WQ_"), wq_type
+        return self.flags(flags, "WQ_UNBOUND", "WQ_"), wq_type
 
     def cpumask(self, attrs: int) -> int:
         """The CPUs of a ``struct workqueue_attrs`` as a bitmask."""
@@ -191,7 +193,7 @@ def _pool(kernel: _Kernel, address: int) -> tuple[PoolInfo, int]:
     flags = pool["flags"]
     info = PoolInfo(
         id=pool["id"], cpu=pool["cpu"], node=pool["node"], nice=kernel.attrs.read(pool["attrs"])["nice"],
-        flags=flags, flag_names=kernel.flags(flags, "worker_pool_flags", "POOL_"),
+        flags=flags, flag_names=kernel.flags(flags, "POOL_DISASSOCIATED", "POOL_"),
         refcnt=pool["refcnt"], nr_workers=pool["nr_workers"], nr_idle=pool["nr_idle"],
         nr_running=pool["nr_running"], nr_pending=pending, cpumask=f"{kernel.cpumask(pool['attrs']):08x}")
     return info, pool["workers"]
@@ -208,4 +210,4 @@ def _worker(kernel: _Kernel, worker: dict, pool: PoolInfo) -> WorkerInfo:
     task = kernel.task.read(worker["task"]) if worker["task"] else {"pid": None, "comm": b"[bh]"}
     flags = worker["flags"]
     return WorkerInfo(task["pid"], worker["id"], pool.id, pool.cpu, cstr(task["comm"]), cstr(worker["desc"]),
-                      current, worker["last_active"], flags, kernel.flags(flags, "worker_flags", "WORKER_"))
+                      current, worker["last_active"], flags, kernel.flags(flags, "WORKER_IDLE", "WORKER_"))

@@ -9,6 +9,7 @@ patched kernel built from a source tree is another value of the same type.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +96,8 @@ def resolve_kernel(spec: str | None) -> LabKernel:
     """Turn a user's ``--kernel`` value into a LabKernel.
 
     Accepts nothing or ``stock`` (the default), a Debian kernel release
-    installed under /boot, or the path of a built kernel tree.
+    installed under /boot, a series such as ``6.1`` (its newest release
+    installed under /boot), or the path of a built kernel tree.
     """
     if spec in (None, "", "stock"):
         return LabKernel.stock()
@@ -103,9 +105,13 @@ def resolve_kernel(spec: str | None) -> LabKernel:
         return LabKernel.from_tree(Path(spec))
     if Path(f"/boot/vmlinuz-{spec}").exists():
         return LabKernel.stock(spec)
+    series = sorted((image.name.removeprefix("vmlinuz-") for image in Path("/boot").glob(f"vmlinuz-{spec}.*")),
+                    key=lambda release: [int(n) for n in re.findall(r"\d+", release)])
+    if re.fullmatch(r"\d+\.\d+", spec) and series:
+        return LabKernel.stock(series[-1])
     raise WqkitError(
-        f"unknown lab kernel {spec!r}: give 'stock' ({STOCK_RELEASE}), "
-        "an installed release from /boot, or a built kernel tree")
+        f"unknown lab kernel {spec!r}: give 'stock' ({STOCK_RELEASE}), an installed release from /boot "
+        "or its series (6.1), or a built kernel tree")
 
 
 def provision_debug_vmlinux(kernel: LabKernel, progress=print) -> Path:
