@@ -1,8 +1,10 @@
 """The lab VM, on one shared boot: kernel, accelerator, sessions, timeouts."""
 
+import time
+
 import pytest
 
-from wqkit.errors import LabTimeout
+from wqkit.errors import LabError, LabTimeout
 from wqkit.lab import LabKernel
 
 pytestmark = pytest.mark.lab
@@ -53,4 +55,10 @@ def test_ask_reaches_a_guest_socket_server_and_waits_for_it(lab):
     assert lab.ask("/run/wqkit-test.sock", "hello", timeout=60) == "olleh\n"
     with pytest.raises(LabTimeout, match="no server on /run/wqkit-none.sock"):
         lab.ask("/run/wqkit-none.sock", "hello", timeout=1)
+    # A server that died before binding fails the request at once, not at its timeout.
+    lab.run("sh -c 'exit 3' & echo $! > /run/wqkit-dead.pid; wait", check=True)
+    start = time.monotonic()
+    with pytest.raises(LabError, match=r"the server of /run/wqkit-none.sock \(pid \d+\) has exited"):
+        lab.ask("/run/wqkit-none.sock", "hello", timeout=300, pid_file="/run/wqkit-dead.pid")
+    assert time.monotonic() - start < 60
     assert lab.run("true").returncode == 0   # the session is still usable

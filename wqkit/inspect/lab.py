@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from wqkit.errors import WqkitError
+from wqkit.errors import LabCrash, LabError, WqkitError
 from wqkit.inspect.guest import SOCKET
 from wqkit.inspect.model import Snapshot
 from wqkit.inspect.snapshot import take_snapshot
@@ -23,6 +23,8 @@ from wqkit.inspect.source import open_program
 from wqkit.target import LabTarget
 
 GUEST = f"{sys.executable} -m wqkit.inspect.guest"
+PID_FILE = "/run/wqkit-inspect.pid"
+LOG_FILE = "/run/wqkit-inspect.log"
 
 
 class LabInspector:
@@ -39,24 +41,31 @@ class LabInspector:
         kernel = self.target.kernel
         kernel.check_debug_info()
         # One server per guest, whichever inspector starts it first.
-        self.target.run("[ -e /run/wqkit-inspect.started ] || { touch /run/wqkit-inspect.started; "
-                        f"setsid {GUEST} --vmlinux {kernel.debug_vmlinux} "
-                        "> /run/wqkit-inspect.log 2>&1 < /dev/null & }", check=True)
+        self.target.run(f"[ -e {PID_FILE} ] || {{ setsid {GUEST} --vmlinux {kernel.debug_vmlinux} "
+                        f"> {LOG_FILE} 2>&1 < /dev/null & echo $! > {PID_FILE}; }}", check=True)
         self._started = True
 
     def request(self, op: str, timeout: float = 900.0) -> dict:
         """Send ``snapshot`` or ``walk`` to the guest server; its answer carries
         ``seconds`` (time in the guest) and ``load_seconds`` (debug info load)."""
         self.start()
-        out = self.target.session.ask(str(SOCKET), op, timeout)
         try:
+            out = self.target.session.ask(str(SOCKET), op, timeout, pid_file=PID_FILE)
             data = json.loads(out)
-        except json.JSONDecodeError:
-            raise WqkitError(f"no answer from the guest's inspect server; see /run/wqkit-inspect.log there "
-                             f"(got {out[:80]!r})") from None
+        except LabCrash:
+            raise
+        except (LabError, json.JSONDecodeError) as exc:
+            raise WqkitError(f"no answer from the guest's inspect server ({exc}); {self._log_tail()}") from None
         if "error" in data:
             raise WqkitError(f"{op} failed in the guest: {data['error']}")
         return data
+
+    def _log_tail(self) -> str:
+        """The last line the guest server logged (its traceback's last line, if it died)."""
+        if not self.target.alive:
+            return "the lab VM has stopped"
+        line = self.target.run(f"tail -n 1 {LOG_FILE}").stdout.strip()
+        return f"last line of {LOG_FILE} in the guest: {line or '(empty)'}"
 
     def snapshot(self, timeout: float = 900.0) -> Snapshot:
         """One snapshot; the first waits for the debug info to load."""

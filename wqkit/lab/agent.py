@@ -4,9 +4,10 @@ virtme-ng attaches this script's stdin and stdout to the host's pipes. The
 host sends one JSON object per line (``{"id": N, "cmd": "...", "timeout": S}``);
 the agent runs the command with ``/bin/sh -c``, kills its whole process group
 when the timeout expires, and answers one line ``@wqkit {json}``. A request
-``{"id": N, "socket": PATH, "line": "...", "timeout": S}`` instead sends one
-line to a guest unix-socket server (waiting for it to come up) and answers
-its reply line: no process to start, which costs seconds under TCG. Other output
+``{"id": N, "socket": PATH, "line": "...", "timeout": S, "pid_file": F}``
+instead sends one line to a guest unix-socket server (waiting for it to come
+up, unless the process named in the optional pid file has exited) and
+answers its reply line: no process to start, which costs seconds under TCG. Other output
 on stdout is ignored by the host. EOF on stdin (the host went away) ends the
 agent, which powers the guest off. Standard library only: it runs under the
 guest's /usr/bin/python3.
@@ -58,7 +59,16 @@ def run(cmd: str, timeout: float) -> dict:
     }
 
 
-def ask(path: str, line: str, timeout: float) -> dict:
+def exited(pid_file: str | None) -> str | None:
+    """The pid of the server named in ``pid_file`` if it has exited, else None."""
+    try:
+        pid = read_text(pid_file) if pid_file else ""
+    except OSError:
+        return None
+    return pid if pid and not os.path.exists(f"/proc/{pid}") else None
+
+
+def ask(path: str, line: str, timeout: float, pid_file: str | None = None) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -70,6 +80,9 @@ def ask(path: str, line: str, timeout: float) -> dict:
                     stream.flush()
                     return {"reply": stream.readline()}
         except (FileNotFoundError, ConnectionRefusedError):
+            pid = exited(pid_file)
+            if pid:
+                return {"error": f"the server of {path} (pid {pid}) has exited"}
             if time.monotonic() > deadline:
                 return {"error": f"no server on {path} after {timeout:g} s", "timed_out": True}
             time.sleep(0.2)
@@ -91,7 +104,7 @@ def main() -> None:
         if request.get("op") == "exit":
             break
         if "socket" in request:
-            result = ask(request["socket"], request["line"], float(request["timeout"]))
+            result = ask(request["socket"], request["line"], float(request["timeout"]), request.get("pid_file"))
         else:
             result = run(request["cmd"], float(request["timeout"]))
         result["id"] = request["id"]

@@ -159,13 +159,14 @@ class LabSession:
         result = CommandResult.from_agent(command, answer)
         return result.check() if check else result
 
-    def ask(self, socket_path: str, line: str, timeout: float = 600.0) -> str:
+    def ask(self, socket_path: str, line: str, timeout: float = 600.0, pid_file: str | None = None) -> str:
         """Send one line to a unix-socket server in the guest and return its reply line.
 
         The agent connects (waiting up to ``timeout`` for the server to come
-        up), so no guest process is started per request.
+        up, but failing at once if the process whose pid ``pid_file`` holds
+        has exited), so no guest process is started per request.
         """
-        answer = self._request({"socket": socket_path, "line": line, "timeout": timeout},
+        answer = self._request({"socket": socket_path, "line": line, "timeout": timeout, "pid_file": pid_file},
                                timeout, f"a request to {socket_path}")
         if answer.get("timed_out"):
             raise LabTimeout(f"lab guest: {answer['error']}")
