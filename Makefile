@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 # Modules by the seed's target names, built against the lab kernel by default.
-KDIR ?= /lib/modules/$(shell $(BIN)/python -c 'from wqkit.lab import STOCK_RELEASE; print(STOCK_RELEASE)')/build
+KDIR ?= /lib/modules/$(shell $(BIN)/python -c 'from wqkit.lab import LabKernel; print(LabKernel.stock().release)')/build
 MODULE_TARGETS := wq-smoke wq-insert-exec wq-exec-time-pred wq-exec-time-red wq-new-worker wq-fixture
 
 .PHONY: setup demo test test-unit report modules $(MODULE_TARGETS)

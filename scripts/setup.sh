@@ -10,7 +10,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv="$here/.venv"
-lab_release="${WQKIT_LAB_RELEASE:-6.12.95+deb12-amd64}"
+tested_release=6.12.95+deb12-amd64     # wqkit.lab.kernel.STOCK_RELEASE
 backports_file=/etc/apt/sources.list.d/wqkit-backports.sources
 
 die() { echo "setup: $*" >&2; exit 1; }
@@ -29,7 +29,29 @@ apt_packages=(
 	bpftrace bpfcc-tools python3-bpfcc         # tracers (BCC for /usr/bin/python3)
 	python3-venv python3-dev zstd xz-utils
 )
-lab_packages=("linux-image-$lab_release" "linux-headers-$lab_release")
+# The lab kernel: $WQKIT_LAB_RELEASE, else the tested release while installed
+# or still in the archive, else the release backports' linux-image-amd64 now
+# depends on (backports keeps only its newest upload).
+# Sets lab_release; may update the apt lists to see what the archive holds.
+choose_lab_release() {
+	lab_release=${WQKIT_LAB_RELEASE:-}
+	if [ -z "$lab_release" ] && [ -z "$(missing_packages "linux-image-$tested_release")" ]; then
+		lab_release=$tested_release
+	fi
+	[ -n "$lab_release" ] && return 0
+	apt_update
+	if apt-cache show "linux-image-$tested_release" >/dev/null 2>&1; then
+		lab_release=$tested_release
+		return 0
+	fi
+	local version
+	version=$(apt-cache madison linux-image-amd64 | awk -v s="$codename-backports/" '$0 ~ s { print $3; exit }')
+	[ -n "$version" ] || die "neither linux-image-$tested_release nor linux-image-amd64 in $codename-backports"
+	lab_release=$(apt-cache show "linux-image-amd64=$version" \
+		| sed -n 's/^Depends:.*linux-image-\([^ ,]*\).*/\1/p' | head -n 1)
+	[ -n "$lab_release" ] || die "could not tell which kernel linux-image-amd64=$version installs"
+	step "linux-image-$tested_release is gone from $codename-backports; the lab kernel is $lab_release"
+}
 # The stable suite's own kernel (Linux 6.1), a second lab kernel on which the
 # inspection is checked against an older layout (`--kernel 6.1`).
 old_kernel_packages=(linux-image-amd64 linux-headers-amd64)
@@ -74,15 +96,24 @@ missing_packages() {
 	done
 }
 
+updated=no
+apt_update() {
+	[ "$updated" = yes ] && return 0
+	step "apt-get update"
+	apt-get update -qq
+	updated=yes
+}
+
 sources_changed=no
 add_backports
+[ "$sources_changed" = yes ] && apt_update
+choose_lab_release
+lab_packages=("linux-image-$lab_release" "linux-headers-$lab_release")
 mapfile -t need < <(missing_packages "${apt_packages[@]}")
 mapfile -t need_lab < <(missing_packages "${lab_packages[@]}")
 mapfile -t need_old < <(missing_packages "${old_kernel_packages[@]}")
-if [ "${#need[@]}" -gt 0 ] || [ "${#need_lab[@]}" -gt 0 ] || [ "${#need_old[@]}" -gt 0 ] \
-	|| [ "$sources_changed" = yes ]; then
-	step "apt-get update"
-	apt-get update -qq
+if [ "${#need[@]}" -gt 0 ] || [ "${#need_lab[@]}" -gt 0 ] || [ "${#need_old[@]}" -gt 0 ]; then
+	apt_update
 fi
 export DEBIAN_FRONTEND=noninteractive
 if [ "${#need[@]}" -gt 0 ]; then

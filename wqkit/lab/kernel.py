@@ -9,6 +9,7 @@ patched kernel built from a source tree is another value of the same type.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,29 @@ from wqkit.debian import extract_from_package
 from wqkit.errors import WqkitError
 from wqkit.paths import cache_dir
 
-#: Debian's Linux 6.12 LTS from bookworm-backports, installed by scripts/setup.sh.
+#: Debian's Linux 6.12 LTS from bookworm-backports that wqkit is tested on,
+#: installed by scripts/setup.sh while the archive still has it.
 STOCK_RELEASE = "6.12.95+deb12-amd64"
+STOCK_SERIES = "6.12"
+
+
+def stock_release() -> str:
+    """The lab's default kernel release.
+
+    ``$WQKIT_LAB_RELEASE`` if set; else STOCK_RELEASE if installed; else the
+    newest installed 6.12 (what setup installs once backports has moved on).
+    """
+    if os.environ.get("WQKIT_LAB_RELEASE"):
+        return os.environ["WQKIT_LAB_RELEASE"]
+    if Path(f"/boot/vmlinuz-{STOCK_RELEASE}").exists():
+        return STOCK_RELEASE
+    return (installed_series(STOCK_SERIES) or [STOCK_RELEASE])[-1]
+
+
+def installed_series(series: str) -> list[str]:
+    """The Debian kernel releases of ``series`` (e.g. ``6.1``) under /boot, oldest first."""
+    releases = (image.name.removeprefix("vmlinuz-") for image in Path("/boot").glob(f"vmlinuz-{series}.*"))
+    return sorted(releases, key=lambda release: [int(n) for n in re.findall(r"\d+", release)])
 
 
 @dataclass(frozen=True)
@@ -37,8 +59,9 @@ class LabKernel:
     tree: Path | None = None
 
     @classmethod
-    def stock(cls, release: str = STOCK_RELEASE) -> LabKernel:
-        """A Debian packaged kernel installed on the host (image in /boot)."""
+    def stock(cls, release: str | None = None) -> LabKernel:
+        """A Debian packaged kernel installed on the host (image in /boot); by default the lab's."""
+        release = release or stock_release()
         return cls(
             release=release,
             image=Path(f"/boot/vmlinuz-{release}"),
@@ -105,12 +128,11 @@ def resolve_kernel(spec: str | None) -> LabKernel:
         return LabKernel.from_tree(Path(spec))
     if Path(f"/boot/vmlinuz-{spec}").exists():
         return LabKernel.stock(spec)
-    series = sorted((image.name.removeprefix("vmlinuz-") for image in Path("/boot").glob(f"vmlinuz-{spec}.*")),
-                    key=lambda release: [int(n) for n in re.findall(r"\d+", release)])
-    if re.fullmatch(r"\d+\.\d+", spec) and series:
+    series = installed_series(spec) if re.fullmatch(r"\d+\.\d+", spec) else []
+    if series:
         return LabKernel.stock(series[-1])
     raise WqkitError(
-        f"unknown lab kernel {spec!r}: give 'stock' ({STOCK_RELEASE}), an installed release from /boot "
+        f"unknown lab kernel {spec!r}: give 'stock' ({stock_release()}), an installed release from /boot "
         "or its series (6.1), or a built kernel tree")
 
 
