@@ -45,7 +45,6 @@ class _Kernel:
         self.wq_pwqs = self.wq.offset("pwqs")
         self.pwq = StructLayout(prog, "struct pool_workqueue", {
             "next": "pwqs_node.next", "pool": "pool", "nr_active": "nr_active", "stats": "stats"})
-        self.pwq_node = self.pwq.offset("pwqs_node")
         self.worker = StructLayout(prog, "struct worker", {
             "next": "node.next", "current_work": "current_work", "current_func": "current_func",
             "task": "task", "last_active": "last_active", "flags": "flags", "id": "id", "desc": "desc"})
@@ -110,15 +109,27 @@ def _kernel(prog: Program) -> _Kernel:
     return prog.cache["wqkit.inspect"]
 
 
-def _entries(layout: StructLayout, head: int, first: int, node: str) -> Iterator[tuple[int, dict]]:
-    """(address, fields) of each entry of a list, one read per entry."""
-    node_offset = layout.offset(node)
-    position = first
+def _entries(layout: StructLayout, head: int, first: int, node: str) -> list[dict]:
+    """The fields of each entry of a kernel list, its ``"address"`` included, one read per entry."""
+    read, node_offset, entries, position = layout.read, layout.offset(node), [], first
     while position != head:
-        address = position - node_offset
-        fields = layout.read(address)
-        yield address, fields
+        fields = read(position - node_offset)
+        fields["address"] = position - node_offset
+        entries.append(fields)
         position = fields["next"]
+    return entries
+
+
+class _PoolIds(dict):
+    """Pool address -> pool ID, filled from the pools read; a pool created
+    since then (a pwq may already point to it) is looked up in the kernel."""
+
+    def __init__(self, prog: Program) -> None:
+        super().__init__()
+        self.prog = prog
+
+    def __missing__(self, address: int) -> int:
+        return Object(self.prog, "struct worker_pool *", address).id.value_()
 
 
 def _pool_addresses(kernel: _Kernel) -> Iterator[int]:
@@ -140,24 +151,26 @@ def _pool_addresses(kernel: _Kernel) -> Iterator[int]:
 def take_snapshot(prog: Program) -> Snapshot:
     """Every workqueue, pool and worker of the kernel ``prog`` is attached to."""
     kernel = _kernel(prog)
-    pool_ids: dict[int, int] = {}   # pool address -> id, for the pwqs
+    pool_ids = _PoolIds(prog)
     pools, workers = [], []
     for address in _pool_addresses(kernel):
         pool, first_worker = _pool(kernel, address)
         pool_ids[address] = pool.id
         pools.append(pool)
         head = address + kernel.pool.offset("workers")
-        workers += [_worker(kernel, fields, pool) for _, fields in _entries(kernel.worker, head, first_worker, "node")]
+        workers += [_worker(kernel, fields, pool) for fields in _entries(kernel.worker, head, first_worker, "node")]
     first = int.from_bytes(prog.read(kernel.workqueues, 8), "little")   # workqueues.next
-    workqueues = [_workqueue(kernel, address, fields, pool_ids) for address, fields in
-                  _entries(kernel.wq, kernel.workqueues, first, "list")]
+    workqueues = [_workqueue(kernel, fields, pool_ids)
+                  for fields in _entries(kernel.wq, kernel.workqueues, first, "list")]
     return Snapshot(time=time.time(), kernel_release=kernel.release, workqueues=workqueues, pools=pools,
                     workers=workers, missing_fields=kernel.missing)
 
 
-def _workqueue(kernel: _Kernel, address: int, wq: dict, pool_ids: dict[int, int]) -> WorkqueueInfo:
-    flags = wq["flags"]
-    pwqs = _pwqs(kernel, address + kernel.wq_pwqs, wq["pwqs"], pool_ids)
+def _workqueue(kernel: _Kernel, wq: dict, pool_ids: _PoolIds) -> WorkqueueInfo:
+    flags, address = wq["flags"], wq["address"]
+    pwqs = [PwqInfo(pool_ids[pwq["pool"]], pwq["nr_active"],
+                    None if pwq["stats"] is None else PwqStats._make(pwq["stats"]))
+            for pwq in _entries(kernel.pwq, address + kernel.wq_pwqs, wq["pwqs"], "pwqs_node")]
     node_nr_active = None
     if flags & kernel.wq_unbound and kernel.has_node_nr_active:
         # One pointer per node, the last one serving NUMA_NO_NODE.
@@ -169,20 +182,6 @@ def _workqueue(kernel: _Kernel, address: int, wq: dict, pool_ids: dict[int, int]
     flag_names, wq_type = kernel.workqueue_flags(flags)
     return WorkqueueInfo(cstr(wq["name"]), flags, flag_names, wq_type, wq["max_active"], wq["min_active"],
                          node_nr_active, rescuer_pid, pwqs)
-
-
-def _pwqs(kernel: _Kernel, head: int, first: int, pool_ids: dict[int, int]) -> list[PwqInfo]:
-    """A workqueue's pool_workqueues, one read each (a plain loop: there are many)."""
-    read, node_offset, pwqs, position = kernel.pwq.read, kernel.pwq_node, [], first
-    while position != head:
-        pwq = read(position - node_offset)
-        pool_id = pool_ids.get(pwq["pool"])
-        if pool_id is None:   # a pool created since the pools were read
-            pool_id = Object(kernel.prog, "struct worker_pool *", pwq["pool"]).id.value_()
-        stats = pwq["stats"]
-        pwqs.append(PwqInfo(pool_id, pwq["nr_active"], None if stats is None else PwqStats._make(stats)))
-        position = pwq["next"]
-    return pwqs
 
 
 def _pool(kernel: _Kernel, address: int) -> tuple[PoolInfo, int]:
