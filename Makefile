@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-# Modules by the seed's target names, built against the lab kernel by default.
-KDIR ?= /lib/modules/$(shell $(BIN)/python -c 'from wqkit.lab import LabKernel; print(LabKernel.stock().release)')/build
+# Modules by the seed's target names, built against the lab kernel (its Kbuild
+# tree, provisioned in the cache) by default.
+KDIR ?= $(shell $(BIN)/python -c 'from wqkit.lab import LabKernel; print(LabKernel.stock().build_dir)')
 MODULE_TARGETS := wq-smoke wq-insert-exec wq-exec-time-pred wq-exec-time-red wq-new-worker wq-fixture
 
 .PHONY: setup demo test test-unit report modules $(MODULE_TARGETS)

@@ -1,20 +1,48 @@
-"""Lab kernels as values, and how a user's --kernel is resolved."""
+"""Lab kernels as values, provisioned into the cache (never installed), and --kernel resolution."""
+
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from wqkit.errors import WqkitError
-from wqkit.lab.kernel import STOCK_RELEASE, LabKernel, installed_series, resolve_kernel
+from wqkit.lab.kernel import STOCK_RELEASE, LabKernel, kernels_dir, provisioned_releases, resolve_kernel
+from wqkit.lab.provision import kernel_packages, resolve_release
 
 
-def test_stock_kernel_is_debian_6_12_with_its_files():
+def test_stock_kernel_is_debian_6_12_extracted_in_the_cache():
     kernel = resolve_kernel(None)
     assert kernel == resolve_kernel("stock") == LabKernel.stock()
-    # The tested release while the archive has it, else the newest 6.12 that setup installed.
+    # The tested release while the archive has it, else the newest 6.12 that provisioning took.
     assert kernel.release.startswith("6.12.") and not kernel.patched
-    assert kernel.release == STOCK_RELEASE or STOCK_RELEASE not in installed_series("6.12")
-    assert kernel.image.name == f"vmlinuz-{kernel.release}" and kernel.image.is_file()
-    assert kernel.build_dir.as_posix() == f"/lib/modules/{kernel.release}/build"
+    assert kernel.release == STOCK_RELEASE or STOCK_RELEASE not in provisioned_releases("6.12")
+    assert kernel.image.is_file() and kernel.image.is_relative_to(kernels_dir())
     assert kernel.boot_target == kernel.image
+    # depmod ran on the extracted modules: virtme-ng and modprobe in the guest need modules.dep.
+    assert (kernel.modules_dir / "modules.dep").stat().st_size > 0
+
+
+def test_kbuild_links_point_into_the_cache_not_at_the_hosts_usr_src():
+    kernel = LabKernel.stock()
+    # What BCC and bpftrace open in the guest (/lib/modules/RELEASE/build) is the Kbuild tree
+    # modules are built against on the host, and its Makefile includes the cached common headers.
+    assert (kernel.modules_dir / "build").resolve() == kernel.build_dir.resolve()
+    include = (kernel.build_dir / "Makefile").read_text()
+    assert "include " + str(kernels_dir()) in include and "/usr/src/linux-headers" not in include.split(
+        str(kernels_dir()))[0]
+    common = Path(include.split()[1])
+    assert common.is_file() and (kernel.build_dir / "scripts" / "mod" / "modpost").exists()
+
+
+def test_provisioning_never_touches_the_hosts_boot_or_package_list():
+    releases = provisioned_releases()
+    assert {r.split(".")[0] + "." + r.split(".")[1] for r in releases} >= {"6.12", "6.1"}
+    installed = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Status}\n", "linux-image-*"],
+                               capture_output=True, text=True).stdout
+    for release in releases:
+        assert f"linux-image-{release} install ok installed" not in installed
+        assert not list(Path("/boot").glob(f"*{release}*")), f"/boot holds a file of {release}"
+        assert not Path(f"/lib/modules/{release}").exists()
 
 
 def test_the_lab_release_can_be_chosen_by_environment(monkeypatch):
@@ -23,19 +51,34 @@ def test_the_lab_release_can_be_chosen_by_environment(monkeypatch):
     assert LabKernel.stock().release == resolve_kernel(None).release == old
 
 
-def test_a_series_names_its_installed_release():
-    # make setup installs Debian 12's own 6.1 kernel next to the 6.12 lab kernel.
-    assert resolve_kernel("6.12").release == installed_series("6.12")[-1]
+def test_a_series_names_its_newest_provisioned_release():
+    assert resolve_kernel("6.12").release == provisioned_releases("6.12")[-1]
     old = resolve_kernel("6.1")
     assert old.release.startswith("6.1.") and old.image.is_file() and (old.build_dir / "Makefile").exists()
     with pytest.raises(WqkitError, match=r"unknown lab kernel '6\.99'"):
         resolve_kernel("6.99")
 
 
+def test_apt_names_the_release_and_packages_to_provision():
+    # Read from apt's own lists (no download): the stock spec and a series resolve to real packages.
+    assert resolve_release("stock").startswith("6.12.")
+    assert resolve_release("6.1").startswith("6.1.")
+    packages = kernel_packages(resolve_release("6.1"))
+    assert packages[0].startswith("linux-image-6.1.") and any(p.startswith("linux-kbuild-") for p in packages)
+    with pytest.raises(WqkitError, match="apt knows no linux-headers-9.9.9"):
+        kernel_packages("9.9.9")
+
+
 def test_unknown_release_is_a_one_line_error():
     with pytest.raises(WqkitError, match=r"unknown lab kernel '9\.9\.9'") as info:
         resolve_kernel("9.9.9")
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and "wqkit lab provision" in str(info.value)
+
+
+def test_a_kernel_that_is_not_provisioned_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("WQKIT_CACHE", str(tmp_path))
+    with pytest.raises(WqkitError, match=r"is not provisioned .*`wqkit lab provision"):
+        LabKernel.stock().check_bootable()
 
 
 def test_a_directory_that_is_no_built_tree_is_refused(tmp_path):

@@ -19,7 +19,7 @@ from wqkit import __version__, kmod
 from wqkit.errors import WqkitError
 from wqkit.experiments import EXPERIMENTS
 from wqkit.kernel_source import checkpatch
-from wqkit.lab import LabSession, provision_debug_vmlinux, resolve_kernel
+from wqkit.lab import LabSession, provision_kernel, resolve_kernel, resolve_release
 from wqkit.lab.accel import ACCELS
 from wqkit.target import TARGETS, LabTarget, make_target
 
@@ -27,8 +27,8 @@ from wqkit.target import TARGETS, LabTarget, make_target
 def add_lab_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that boots the lab."""
     group = parser.add_argument_group("lab VM")
-    group.add_argument("--kernel", metavar="K", help="lab kernel: 'stock' (default), a release in /boot, "
-                       "or a built kernel tree")
+    group.add_argument("--kernel", metavar="K", help="lab kernel: 'stock' (default), a provisioned release "
+                       "or its series (6.1), or a built kernel tree")
     group.add_argument("--cpus", type=int, default=2, metavar="N", help="guest CPUs (default 2)")
     group.add_argument("--memory", default="2G", metavar="M", help="guest memory (default 2G)")
     group.add_argument("--accel", choices=ACCELS, default="auto",
@@ -69,11 +69,9 @@ def cmd_lab_info(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_provision(args: argparse.Namespace) -> int:
-    kernel = resolve_kernel(args.kernel)
-    kernel.check_bootable()
-    kernel.check_kbuild()
-    path = provision_debug_vmlinux(kernel, progress=_progress)
-    print(f"lab kernel {kernel.label}: image {kernel.image}, Kbuild {kernel.build_dir}, debug vmlinux {path}")
+    kernel = provision_kernel(resolve_release(args.kernel), progress=_progress)
+    print(f"lab kernel {kernel.label}: image {kernel.image}, Kbuild {kernel.build_dir}, "
+          f"debug vmlinux {kernel.debug_vmlinux}")
     print(f"checkpatch: {checkpatch(progress=_progress)}")
     return 0
 
@@ -229,8 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = lab_sub.add_parser("info", help="describe a lab kernel and what is provisioned")
     info.add_argument("--kernel", metavar="K")
     info.set_defaults(func=cmd_lab_info)
-    prov = lab_sub.add_parser("provision", help="fetch what a lab kernel needs (debug vmlinux, checkpatch), once")
-    prov.add_argument("--kernel", metavar="K")
+    prov = lab_sub.add_parser("provision", help="extract a Debian kernel, its headers and debug vmlinux "
+                              "into the cache (never installed), and checkpatch; once")
+    prov.add_argument("--kernel", metavar="K", help="'stock' (default), a series (6.1) or a Debian release")
     prov.set_defaults(func=cmd_lab_provision)
 
     smoke = lab_sub.add_parser("smoke", help="boot the lab, run a module and list workqueues with drgn")

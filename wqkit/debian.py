@@ -17,6 +17,19 @@ from typing import Callable
 from wqkit.errors import WqkitError
 
 
+def download_packages(packages: list[str], dest: Path) -> list[Path]:
+    """``apt-get download`` the packages into ``dest`` (no root needed); return the .deb files."""
+    if shutil.which("apt-get") is None:
+        raise WqkitError(f"apt-get not found: wqkit takes {', '.join(packages)} from Debian's archive")
+    proc = subprocess.run(["apt-get", "download", "-q", *packages], cwd=dest,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    debs = sorted(dest.glob("*.deb"))
+    if proc.returncode or len(debs) != len(packages):
+        errors = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith("W:")]
+        raise WqkitError(f"apt-get download {' '.join(packages)} failed: {(errors or ['no output'])[-1]}")
+    return debs
+
+
 def extract_from_package(package: str, member: str, dest: Path,
                          progress: Callable[[str], None] = print) -> Path:
     """Download ``package`` and extract its file ``member`` to ``dest`` (atomically).
@@ -26,25 +39,18 @@ def extract_from_package(package: str, member: str, dest: Path,
     """
     if dest.is_file():
         return dest
-    if shutil.which("apt-get") is None:
-        raise WqkitError(f"apt-get not found: wqkit takes {member} from Debian's {package}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
         progress(f"downloading {package}")
-        proc = subprocess.run(["apt-get", "download", "-q", package], cwd=tmp,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        debs = list(Path(tmp).glob("*.deb"))
-        if proc.returncode or not debs:
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise WqkitError(f"apt-get download {package} failed: {last}")
+        deb = download_packages([package], Path(tmp))[0]
         progress(f"extracting {member} into {dest}")
         partial = Path(tmp) / dest.name
         with open(partial, "wb") as out:
-            fsys = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(debs[0])], stdout=subprocess.PIPE)
+            fsys = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
             tar = subprocess.run(["tar", "-xO", member], stdin=fsys.stdout, stdout=out, stderr=subprocess.PIPE)
             fsys.stdout.close()
             fsys.wait()
         if fsys.returncode or tar.returncode or partial.stat().st_size == 0:
-            raise WqkitError(f"could not extract {member} from {debs[0].name}: {tar.stderr.decode().strip()}")
+            raise WqkitError(f"could not extract {member} from {deb.name}: {tar.stderr.decode().strip()}")
         partial.rename(dest)
     return dest

@@ -3,8 +3,10 @@
 A :class:`LabKernel` names everything wqkit needs of one kernel: the image to
 boot, the modules directory, the Kbuild directory to build modules against, the
 DWARF ``vmlinux`` drgn needs, and whether it carries wqkit's measurement
-patches. The stock kernel is Debian's 6.12 LTS from bookworm-backports; a
-patched kernel built from a source tree is another value of the same type.
+patches. Debian's packaged kernels are *provisioned*, never installed: their
+packages are extracted into ``CACHE/kernels/RELEASE/root`` (see
+:mod:`wqkit.lab.provision`), so the host's /boot and package list stay as they
+were. A kernel built from a source tree is another value of the same type.
 """
 
 from __future__ import annotations
@@ -14,33 +16,48 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from wqkit.debian import extract_from_package
 from wqkit.errors import WqkitError
 from wqkit.paths import cache_dir
 
 #: Debian's Linux 6.12 LTS from bookworm-backports that wqkit is tested on,
-#: installed by scripts/setup.sh while the archive still has it.
+#: provisioned while the archive still has it.
 STOCK_RELEASE = "6.12.95+deb12-amd64"
 STOCK_SERIES = "6.12"
+
+
+def kernels_dir() -> Path:
+    """Where provisioned kernels live: ``CACHE/kernels/RELEASE/``."""
+    return cache_dir() / "kernels"
+
+
+def release_key(release: str) -> list[int]:
+    """Sort key of a release string by its numbers (6.1.0-9 < 6.1.0-41)."""
+    return [int(n) for n in re.findall(r"\d+", release)]
+
+
+def provisioned_releases(series: str | None = None) -> list[str]:
+    """The provisioned Debian kernel releases (of ``series``, e.g. ``6.1``), oldest first."""
+    root = kernels_dir()
+    found = [d.name for d in root.iterdir() if (d / "root" / "boot" / f"vmlinuz-{d.name}").is_file()] \
+        if root.is_dir() else []
+    if series is not None:
+        found = [r for r in found if r.startswith(series + ".")]
+    return sorted(found, key=release_key)
 
 
 def stock_release() -> str:
     """The lab's default kernel release.
 
-    ``$WQKIT_LAB_RELEASE`` if set; else STOCK_RELEASE if installed; else the
-    newest installed 6.12 (what setup installs once backports has moved on).
+    ``$WQKIT_LAB_RELEASE`` if set; else STOCK_RELEASE if provisioned; else the
+    newest provisioned 6.12 (what provisioning picks once backports has moved
+    on); else STOCK_RELEASE, which then asks to be provisioned.
     """
     if os.environ.get("WQKIT_LAB_RELEASE"):
         return os.environ["WQKIT_LAB_RELEASE"]
-    if Path(f"/boot/vmlinuz-{STOCK_RELEASE}").exists():
+    provisioned = provisioned_releases(STOCK_SERIES)
+    if STOCK_RELEASE in provisioned:
         return STOCK_RELEASE
-    return (installed_series(STOCK_SERIES) or [STOCK_RELEASE])[-1]
-
-
-def installed_series(series: str) -> list[str]:
-    """The Debian kernel releases of ``series`` (e.g. ``6.1``) under /boot, oldest first."""
-    releases = (image.name.removeprefix("vmlinuz-") for image in Path("/boot").glob(f"vmlinuz-{series}.*"))
-    return sorted(releases, key=lambda release: [int(n) for n in re.findall(r"\d+", release)])
+    return (provisioned or [STOCK_RELEASE])[-1]
 
 
 @dataclass(frozen=True)
@@ -51,8 +68,8 @@ class LabKernel:
     image: Path
     build_dir: Path
     debug_vmlinux: Path
-    #: /lib/modules/RELEASE for a packaged kernel; None for a built tree,
-    #: whose modules virtme-ng takes from the tree itself.
+    #: The modules directory of a packaged kernel (in the cache); None for a
+    #: built tree, whose modules virtme-ng takes from the tree itself.
     modules_dir: Path | None = None
     patched: bool = False
     #: For a built tree: the tree, which is what virtme-ng boots.
@@ -60,14 +77,15 @@ class LabKernel:
 
     @classmethod
     def stock(cls, release: str | None = None) -> LabKernel:
-        """A Debian packaged kernel installed on the host (image in /boot); by default the lab's."""
+        """A provisioned Debian kernel (by default the lab's), extracted in the cache."""
         release = release or stock_release()
+        home = kernels_dir() / release
         return cls(
             release=release,
-            image=Path(f"/boot/vmlinuz-{release}"),
-            build_dir=Path(f"/lib/modules/{release}/build"),
-            modules_dir=Path(f"/lib/modules/{release}"),
-            debug_vmlinux=cache_dir() / "kernels" / release / "vmlinux",
+            image=home / "root" / "boot" / f"vmlinuz-{release}",
+            build_dir=home / "root" / "usr" / "src" / f"linux-headers-{release}",
+            modules_dir=home / "root" / "lib" / "modules" / release,
+            debug_vmlinux=home / "vmlinux",
         )
 
     @classmethod
@@ -88,7 +106,12 @@ class LabKernel:
 
     @property
     def boot_target(self) -> Path:
-        """What ``vng --run`` is given: the tree for a built kernel, else the image."""
+        """What ``vng --run`` is given: the tree for a built kernel, else the image.
+
+        virtme-ng finds a packaged image's modules by walking up from the
+        image to the directory holding ``lib/modules`` (our extracted root)
+        and links them at /lib/modules/RELEASE in the guest.
+        """
         return self.tree or self.image
 
     @property
@@ -99,13 +122,18 @@ class LabKernel:
     def check_bootable(self) -> None:
         """Fail with a hint when the image or its modules are missing."""
         for path in (self.image, self.modules_dir):
-            if path is not None and not path.exists():
-                raise WqkitError(f"lab kernel {self.release}: {path} is missing; run `make setup`")
+            if path is None or path.exists():
+                continue
+            if self.tree is not None:
+                raise WqkitError(f"lab kernel {self.release}: {path} is missing; build the tree {self.tree}")
+            raise WqkitError(f"lab kernel {self.release} is not provisioned ({path} is missing); "
+                             f"run `wqkit lab provision --kernel {self.release}` or `make setup`")
 
     def check_kbuild(self) -> None:
         """Fail with a hint when modules cannot be built against this kernel."""
         if not (self.build_dir / "Makefile").exists():
-            raise WqkitError(f"lab kernel {self.release}: no Kbuild directory at {self.build_dir}; run `make setup`")
+            raise WqkitError(f"lab kernel {self.release}: no Kbuild directory at {self.build_dir}; "
+                             "run `make setup`")
 
     def check_debug_info(self) -> None:
         """Fail with a hint when the DWARF vmlinux is not provisioned."""
@@ -118,34 +146,21 @@ class LabKernel:
 def resolve_kernel(spec: str | None) -> LabKernel:
     """Turn a user's ``--kernel`` value into a LabKernel.
 
-    Accepts nothing or ``stock`` (the default), a Debian kernel release
-    installed under /boot, a series such as ``6.1`` (its newest release
-    installed under /boot), or the path of a built kernel tree.
+    Accepts nothing or ``stock`` (the default), a provisioned Debian kernel
+    release, a series such as ``6.1`` (its newest provisioned release), or the
+    path of a built kernel tree.
     """
     if spec in (None, "", "stock"):
         return LabKernel.stock()
     if "/" in spec or Path(spec).is_dir():
         return LabKernel.from_tree(Path(spec))
-    if Path(f"/boot/vmlinuz-{spec}").exists():
+    if spec in provisioned_releases():
         return LabKernel.stock(spec)
-    series = installed_series(spec) if re.fullmatch(r"\d+\.\d+", spec) else []
+    series = provisioned_releases(spec) if re.fullmatch(r"\d+\.\d+", spec) else []
     if series:
         return LabKernel.stock(series[-1])
+    have = ", ".join(provisioned_releases()) or "none yet"
     raise WqkitError(
-        f"unknown lab kernel {spec!r}: give 'stock' ({stock_release()}), an installed release from /boot "
-        "or its series (6.1), or a built kernel tree")
-
-
-def provision_debug_vmlinux(kernel: LabKernel, progress=print) -> Path:
-    """Download the ``-dbg`` package once and keep only its vmlinux.
-
-    The package is about 1 GB; only ``usr/lib/debug/boot/vmlinux-RELEASE``
-    (about 350 MB, a minute to extract) goes into the cache.
-    """
-    if kernel.debug_vmlinux.is_file():
-        return kernel.debug_vmlinux
-    if kernel.tree is not None:
-        raise WqkitError(f"{kernel.debug_vmlinux} is missing: rebuild the tree {kernel.tree}")
-    return extract_from_package(f"linux-image-{kernel.release}-dbg",
-                                f"./usr/lib/debug/boot/vmlinux-{kernel.release}",
-                                kernel.debug_vmlinux, progress)
+        f"unknown lab kernel {spec!r}: give 'stock' ({stock_release()}), a provisioned release "
+        f"({have}) or its series (6.1), or a built kernel tree; "
+        f"`wqkit lab provision --kernel {spec}` fetches a Debian kernel")
