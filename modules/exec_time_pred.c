@@ -104,8 +104,11 @@ static int exec_time_run(void *unused)
 
 		INIT_WORK(&item->work, exec_time_work_fn);
 		item->seq = i;
-		item->cpu_queue = raw_smp_processor_id();
+		/* The CPU read and the queueing happen on the same CPU. */
+		preempt_disable();
+		item->cpu_queue = smp_processor_id();
 		queue_work_on(target, xp.wq, &item->work);
+		preempt_enable();
 		flush_work(&item->work);
 		cond_resched();
 	}

@@ -98,6 +98,18 @@ void wqkit_timed_work_started(struct wqkit_recorder *rec, struct work_struct *wo
 	wqkit_recorder_put(rec, &sample);
 }
 
+/* The recorder's stop: the runner first (it queues), then what it queued. */
+static void wqkit_experiment_stop_producers(struct wqkit_recorder *rec)
+{
+	struct wqkit_experiment *xp = container_of(rec, struct wqkit_experiment, rec);
+
+	if (!xp->runner)	/* written to "stop" while still starting */
+		return;
+	kthread_stop(xp->runner);
+	drain_workqueue(xp->wq);
+	xp->runner_stopped = true;
+}
+
 /**
  * wqkit_experiment_start - set an experiment up and start its runner thread
  *
@@ -110,7 +122,10 @@ int wqkit_experiment_start(struct wqkit_experiment *xp, const struct wqkit_exper
 	struct task_struct *runner;
 	int ret;
 
-	ret = wqkit_recorder_init(&xp->rec, desc->name, desc->nr);
+	xp->runner = NULL;
+	xp->runner_stopped = false;
+	xp->wq = NULL;
+	ret = wqkit_recorder_init(&xp->rec, desc->name, desc->nr, wqkit_experiment_stop_producers);
 	if (ret)
 		return ret;
 	ret = -ENOMEM;
@@ -134,6 +149,7 @@ int wqkit_experiment_start(struct wqkit_experiment *xp, const struct wqkit_exper
 
 err_wq:
 	destroy_workqueue(xp->wq);
+	xp->wq = NULL;
 err_items:
 	vfree(xp->items);
 err_recorder:
@@ -147,7 +163,9 @@ err_recorder:
  */
 void wqkit_experiment_stop(struct wqkit_experiment *xp)
 {
-	kthread_stop(xp->runner);
+	wqkit_recorder_stop(&xp->rec);
+	if (!xp->runner_stopped)
+		wqkit_experiment_stop_producers(&xp->rec);
 	put_task_struct(xp->runner);
 	destroy_workqueue(xp->wq);
 	vfree(xp->items);

@@ -39,6 +39,7 @@ struct wqkit_experiment {
 	struct wqkit_recorder rec;
 	struct workqueue_struct *wq;
 	struct task_struct *runner;
+	bool runner_stopped;
 	void *items;		/* nr * item_size bytes, zeroed */
 };
 

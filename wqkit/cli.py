@@ -21,6 +21,7 @@ from wqkit.experiments import EXPERIMENTS
 from wqkit.kernel_source import checkpatch
 from wqkit.lab import LabSession, provision_kernel, resolve_kernel, resolve_release
 from wqkit.lab.accel import ACCELS
+from wqkit.lab.vm import TCG_THREADS
 from wqkit.target import TARGETS, LabTarget, make_target
 
 
@@ -33,10 +34,14 @@ def add_lab_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--memory", default="2G", metavar="M", help="guest memory (default 2G)")
     group.add_argument("--accel", choices=ACCELS, default="auto",
                        help="auto (default) uses KVM only when it really works, else TCG")
+    group.add_argument("--tcg-threads", choices=TCG_THREADS, default="multi",
+                       help="TCG: one host thread per vCPU (multi, default) or vCPUs taking turns on one "
+                       "(single: no boot-time int3 race, but serialised vCPUs)")
 
 
 def lab_options(args: argparse.Namespace) -> dict:
-    return dict(kernel=resolve_kernel(args.kernel), cpus=args.cpus, memory=args.memory, accel=args.accel)
+    return dict(kernel=resolve_kernel(args.kernel), cpus=args.cpus, memory=args.memory, accel=args.accel,
+                tcg_threads=args.tcg_threads)
 
 
 def cmd_lab_run(args: argparse.Namespace) -> int:
@@ -107,10 +112,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     data_dir = Path(args.data_dir)
     out = Path(args.output_dir) if args.output_dir else Path("wqkit-analysis") / data_dir.resolve().name
-    runs, summary, files = analyze(data_dir, out)
+    runs, summary, files = analyze(data_dir, out, include_failed=args.include_failed)
+    for note in runs.notes:
+        _progress(note)
     for origin in sorted({run.origin for run in runs}):
         print(f"# {origin}")
-    print(format_table(summary))
+    print(format_table(runs))
     print(f"wrote {len(files)} files to {out}")
     return 0
 
@@ -244,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = run_sub.add_parser(exp.name, help=exp.description, description=exp.description)
         for option in exp.options:
             if option.kind == "bool":
-                p.add_argument(option.flag, dest=option.param, action="store_true", help=option.help)
+                p.add_argument(option.flag, dest=option.param, action="store_true", default=None, help=option.help)
             else:
                 p.add_argument(option.flag, dest=option.param, type=int if option.kind == "int" else str,
                                metavar="N" if option.kind == "int" else "FLAGS", help=option.help)
@@ -260,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("data_dir", help="a run directory, or a directory of run directories")
     analyze.add_argument("--output-dir", help="output directory for plots and analysis "
                          "(default wqkit-analysis/NAME)")
+    analyze.add_argument("--include-failed", action="store_true",
+                         help="also summarise runs marked failed (labelled FAILED)")
     analyze.set_defaults(func=cmd_analyze)
 
     report = sub.add_parser("report", help="execute a notebook with papermill and export a self-contained HTML report")

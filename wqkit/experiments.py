@@ -49,6 +49,8 @@ class Experiment:
     description: str
     count_param: str            # the parameter that sets how many samples are expected
     options: tuple[Option, ...]
+    #: Whether its samples are a timestamp pair whose own cost is calibrated and subtracted.
+    calibrated: bool = False
 
     @property
     def debugfs_dir(self) -> str:
@@ -71,6 +73,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
          Option("--gap-us", "gap_us", "microseconds between two inserts (0: burst)"),
          Option("--serial", "serial", "wait for each item before queueing the next", kind="bool"),
          Option("--calibrate", "calibrate", "only measure back-to-back timestamp pairs", kind="bool")),
+        calibrated=True,
     ),
     Experiment(
         "exec_time_pred", "wq_exec_time_pred",
@@ -79,6 +82,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         (Option("--nr", "nr", "executions to time"), *_COMMON,
          Option("--loops", "loops", "busy-loop iterations per execution"),
          Option("--mem-kb", "mem_kb", "KiB of memory written per execution")),
+        calibrated=True,
     ),
     Experiment(
         "new_worker", "wq_new_worker",
@@ -105,7 +109,7 @@ def module_params(exp: Experiment, values: Mapping[str, object]) -> dict[str, ob
     params: dict[str, object] = {}
     for option in exp.options:
         value = values.get(option.param)
-        if value is None or value is False:
+        if value is None:       # not given: the module's default (0 and False are values)
             continue
         if option.kind == "flags":
             value = parse_wq_flags(value)

@@ -83,6 +83,9 @@ MODULES: dict[str, ModuleSpec] = {
                    {"nr_work_max": IntParam(1, 100_000, "work items"), "delay": IntParam(0, 10_000, "ms"),
                     "hold_ms": IntParam(1, 60_000, "ms each item sleeps"),
                     "cpu": IntParam(0, 4095, "CPU whose pool gets the load")}),
+        ModuleSpec("wq_recorder_stress", "competing producers on the sample recorder (its stress test)",
+                   {"nr": IntParam(1, 1_000_000, "slots"), "producers": IntParam(1, 16, "threads"),
+                    "rounds": IntParam(1, 100_000, "times each producer offers every slot")}),
         ModuleSpec("wq_fixture", "workqueues of known flags and max_active; write N to its run parameter",
                    {"max_active": IntParam(1, 512, "max_active of two of its workqueues")}),
     )
@@ -145,7 +148,7 @@ def kernel_log(target: Target) -> list[str]:
 
 def is_loaded(target: Target, name: str) -> bool:
     """Whether ``name`` is in the target's module list."""
-    return target.run(f"grep -q '^{name} ' /proc/modules").returncode == 0
+    return target.run(f"grep -q {quote('^' + name + ' ')} /proc/modules").returncode == 0
 
 
 @contextmanager
@@ -175,7 +178,7 @@ def _unload(target: Target, name: str) -> None:
     """rmmod if loaded; a lab VM that died (panic, hang) took the module with it."""
     try:
         if is_loaded(target, name):
-            target.run(f"rmmod {name}", check=True)
+            target.run(f"rmmod {quote(name)}", check=True)
     except LabError:
         if target.alive:
             raise

@@ -34,10 +34,34 @@ def target_provenance(target: Target) -> dict:
         session = target.session
         info["patched"] = target.kernel.patched
         info["lab"] = {"kernel": target.kernel.label, "cpus": session.cpus, "memory": session.memory,
-                       "boot_seconds": round(session.boot_seconds, 2), "console_log": str(session.console_log)}
+                       "boot_seconds": round(session.boot_seconds, 2), "session": session.workdir.name,
+                       "tcg_threads": session.tcg_threads if info["accel"] == "tcg" else None,
+                       "failed_boots": session.failed_boots}
+    info["clock"] = clock_provenance(target)
     if info["accel"] == "tcg":
         info["timing_note"] = "TCG: emulation timings, not hardware timings"
     return info
+
+
+#: What makes TSC deltas comparable across CPUs and over time (shell, run on the target).
+CLOCK_FACTS = ("grep -m1 '^flags' /proc/cpuinfo; "
+               "echo; cat /sys/devices/system/clocksource/clocksource0/current_clocksource; "
+               "echo; dmesg | grep -iE 'tsc.*(unstable|reliable|synchroniz)' | tail -n 3")
+TSC_FLAGS = ("constant_tsc", "nonstop_tsc", "tsc_reliable", "tsc_known_freq")
+
+
+def clock_provenance(target: Target) -> dict:
+    """The TSC's CPU flags, the kernel's clocksource, and what the kernel said of the TSC."""
+    flags, clocksource, kernel_said = (target.run(CLOCK_FACTS, check=True).stdout.split("\n\n") + ["", ""])[:3]
+    present = set(flags.split(":", 1)[-1].split())
+    facts: dict = {flag: flag in present for flag in TSC_FLAGS}
+    facts["clocksource"] = clocksource.strip() or "unknown"
+    notes = [line.split("] ", 1)[-1].strip() for line in kernel_said.splitlines() if line.strip()]
+    facts["tsc_unstable"] = any("unstable" in n.lower() for n in notes)
+    facts["kernel_messages"] = notes
+    facts["comparable"] = (facts["constant_tsc"] and facts["nonstop_tsc"] and not facts["tsc_unstable"]
+                           and facts["clocksource"] == "tsc")
+    return facts
 
 
 def wqkit_provenance() -> dict:

@@ -5,8 +5,9 @@ follows its progress, collects every sample, unloads it and writes::
 
     RUN_DIR/meta.json          provenance, parameters, sample counts, status
     RUN_DIR/samples.parquet    the samples (schema in wqkit.samples)
-    RUN_DIR/calibration.parquet  insert_exec only: back-to-back timestamp pairs
+    RUN_DIR/calibration.parquet  calibrated experiments: back-to-back timestamp pairs
     RUN_DIR/dmesg.txt          the kernel log of the run
+    RUN_DIR/run.log            the progress lines of the run (boot, build, calibration)
 
 The directory is written as ``.NAME.partial`` and renamed at the end, so a
 half-written run never looks complete. A failed or interrupted run keeps what
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from shlex import quote
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable, Mapping
@@ -27,6 +29,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from wqkit import kmod
+from wqkit.console import progress_stream
 from wqkit.errors import WqkitError
 from wqkit.experiments import Experiment, experiment, module_params
 from wqkit.provenance import target_provenance, wqkit_provenance
@@ -52,6 +55,14 @@ class RunDirectory:
         self.path = out / f".{base}.partial"
         self.path.mkdir()
 
+    def logged(self, progress: Callable[[str], None]) -> Callable[[str], None]:
+        """``progress`` that also appends each line, timestamped, to the run's ``run.log``."""
+        def log(message: str) -> None:
+            with open(self.path / "run.log", "a") as f:
+                f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+            progress(message)
+        return log
+
     def write_meta(self, meta: dict) -> None:
         tmp = self.path / "meta.json.tmp"
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -59,6 +70,7 @@ class RunDirectory:
 
     def finish(self) -> Path:
         os.rename(self.path, self.final)
+        self.path = self.final
         return self.final
 
 
@@ -75,6 +87,9 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
     params = module_params(exp, values)
     kmod.module_spec(exp.module).insmod_args(params)      # refuse bad input before booting
     run_dir = RunDirectory(Path(out), exp.name)
+    progress = run_dir.logged(progress)
+    if target is None and target_name == "lab":
+        lab_options.setdefault("progress", progress)
     started = time.time()
     meta: dict = {"experiment": exp.name, "module": exp.module, "requested_parameters": params,
                   "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
@@ -86,8 +101,8 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
             meta.update(target_provenance(target))
             _check_cpu(params, meta["cpus"])
             _measure(exp, target, params, run_dir.path, meta, timeout, progress)
-            if exp.name == "insert_exec" and not params.get("calibrate"):
-                _calibrate(target, run_dir.path, meta, progress)
+            if exp.calibrated and not params.get("calibrate"):
+                _calibrate(exp, target, run_dir.path, meta, progress)
     except (WqkitError, KeyboardInterrupt) as exc:
         meta["status"] = "failed"
         meta["error"] = str(exc) or type(exc).__name__
@@ -111,39 +126,65 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
         frame, stats, failure = _follow_and_collect(exp, target, expected, dest, "samples", timeout)
         (dest / "dmesg.txt").write_text("\n".join(module.dmesg()) + "\n")
     meta["tsc_khz"] = stats.tsc_khz
-    meta["samples"] = {"expected": expected, "produced": stats.produced, "collected": len(frame),
-                       "dropped": stats.dropped, "exported": stats.exported, "recorder_state": stats.state}
+    meta["samples"] = sample_counts(expected, stats, frame)
     if failure is not None:
         raise failure
-    problems = []
-    if stats.state != "done":
-        problems.append(f"the module ended {stats.state} (error {stats.error})")
-    if stats.dropped:
-        problems.append(f"{stats.dropped} samples dropped in the kernel")
-    if not expected == stats.produced == len(frame):
-        problems.append(f"expected {expected} samples, kernel produced {stats.produced}, collected {len(frame)}")
+    problems = count_problems(meta["samples"], stats)
     if problems:
         raise WqkitError(f"{exp.name}: " + "; ".join(problems))
     meta["status"], meta["error"] = "ok", None
 
 
+def sample_counts(expected: int, stats: RecorderStats, frame: pd.DataFrame) -> dict:
+    """What meta.json records of a recorder's samples: expected, produced, collected, dropped, exported."""
+    return {"expected": expected, "produced": stats.produced, "collected": len(frame),
+            "dropped": stats.dropped, "exported": stats.exported, "recorder_state": stats.state}
+
+
+def count_problems(counts: dict, stats: RecorderStats) -> list[str]:
+    """Every way the counts say a sample is missing; empty when the run is whole.
+
+    The kernel counts every sample offered (produced) and every one refused
+    (dropped); the host counts the valid records it parsed (collected). Once
+    the producers have stopped, produced = collected + dropped must hold.
+    """
+    problems = []
+    if stats.state != "done":
+        problems.append(f"the module ended {stats.state} (error {stats.error})")
+    if counts["dropped"]:
+        problems.append(f"{counts['dropped']} samples dropped in the kernel")
+    if counts["produced"] != counts["collected"] + counts["dropped"]:
+        problems.append(f"produced {counts['produced']} != collected {counts['collected']} "
+                        f"+ dropped {counts['dropped']}")
+    if counts["exported"] != counts["collected"]:
+        problems.append(f"the kernel exported {counts['exported']} records, wqkit parsed {counts['collected']}")
+    if not counts["expected"] == counts["produced"] == counts["collected"]:
+        problems.append(f"expected {counts['expected']} samples, kernel produced {counts['produced']}, "
+                        f"collected {counts['collected']}")
+    return problems
+
+
 def _follow_and_collect(exp: Experiment, target: Target, expected: int, dest: Path, name: str,
                         timeout: float) -> tuple[pd.DataFrame, RecorderStats, BaseException | None]:
     """Follow a loaded experiment to its end, then collect what it produced, even when
-    following failed (timeout, Ctrl-C): the failure is returned for the caller to raise."""
+    following failed (timeout, Ctrl-C): the producers are then stopped first (the
+    recorder's stop file), so the counters read after collecting are final. The
+    failure is returned for the caller to raise."""
     failure: BaseException | None = None
     try:
         follow(exp, target, expected, timeout)
     except (WqkitError, KeyboardInterrupt) as exc:
         failure = exc
+        target.run(f"echo 1 > {exp.debugfs_dir}/stop", timeout=120)
     frame = collect(exp, target, dest, name)
     return frame, _read_stats(exp, target), failure
 
 
 def follow(exp: Experiment, target: Target, expected: int, timeout: float) -> RecorderStats:
-    """Poll the recorder until the experiment ends, with a progress bar."""
+    """Poll the recorder until the experiment ends, with a progress bar on the terminal."""
     deadline = time.monotonic() + timeout
-    with tqdm(total=expected, desc=exp.name, unit="item", mininterval=1.0, leave=True) as bar:
+    with tqdm(total=expected, desc=exp.name, unit="item", mininterval=1.0, leave=True,
+              file=progress_stream()) as bar:
         while True:
             stats = _read_stats(exp, target)
             bar.update(stats.produced - bar.n)
@@ -168,25 +209,34 @@ def collect(exp: Experiment, target: Target, dest: Path, name: str = "samples") 
     return frame
 
 
-def _calibrate(target: Target, dest: Path, meta: dict, progress: Callable[[str], None]) -> None:
-    """Measure the cost of the timestamp pair itself, for the analysis to subtract."""
-    exp = experiment("insert_exec")
-    nr = min(CALIBRATION_NR, int(meta["parameters"]["nr"]))
-    cpu = int(meta["parameters"]["cpu"])
+def _calibrate(exp: Experiment, target: Target, dest: Path, meta: dict, progress: Callable[[str], None]) -> None:
+    """Measure the cost of the timestamp pair itself, for the analysis to subtract.
+
+    The pair is the same ``rdtsc_ordered()`` pair every calibrated experiment
+    takes, so insert_exec's calibration mode measures it for all of them, on
+    the experiment's CPU. Its samples are checked for loss like the run's.
+    """
+    calib = experiment("insert_exec")
+    nr = min(CALIBRATION_NR, int(meta["parameters"][exp.count_param]))
+    cpu = int(meta["parameters"].get("cpu", -1))
     params = {"nr": nr, "calibrate": 1, **({"cpu": cpu} if cpu >= 0 else {})}
     progress(f"calibrating the timestamp pair ({nr} pairs)")
-    with kmod.loaded(target, exp.module, params, progress=progress):
-        frame, stats, failure = _follow_and_collect(exp, target, nr, dest, "calibration", timeout=600)
+    with kmod.loaded(target, calib.module, params, progress=progress):
+        frame, stats, failure = _follow_and_collect(calib, target, nr, dest, "calibration", timeout=600)
+    counts = sample_counts(nr, stats, frame)
+    meta["calibration"] = {**counts, "samples": len(frame)}
     if failure is not None:
         raise failure
-    meta["calibration"] = {"samples": len(frame), "dropped": stats.dropped,
-                           "median_cycles": float(frame["cycles"].median()),
-                           "min_cycles": int(frame["cycles"].min())}
+    problems = count_problems(counts, stats)
+    if problems:
+        raise WqkitError("calibration: " + "; ".join(problems))
+    meta["calibration"].update({"median_cycles": float(frame["cycles"].median()),
+                                "min_cycles": int(frame["cycles"].min())})
 
 
 def _module_parameters(target: Target, module: str) -> dict[str, str]:
     """Every parameter of a loaded module as the kernel reports it (/sys/module)."""
-    out = target.run(f"cd /sys/module/{module}/parameters && grep -H . *", check=True).stdout
+    out = target.run(f"cd {quote('/sys/module/' + module + '/parameters')} && grep -H . *", check=True).stdout
     return dict(line.split(":", 1) for line in out.splitlines())
 
 

@@ -6,14 +6,14 @@
     analysis.plot_cdf([run])
 """
 
-from wqkit.analysis.load import Run, df_provenance, find_runs, load_run, load_runs
+from wqkit.analysis.load import Run, RunList, df_provenance, find_runs, load_run, load_runs
 from wqkit.analysis.plots import (plot_ccdf, plot_cdf, plot_histogram, plot_per_cpu, plot_timeseries,
                                   write_plots)
-from wqkit.analysis.stats import (df_compare, df_outliers, df_per_cpu, df_summary, median_ci,
+from wqkit.analysis.stats import (df_compare, df_outliers, df_per_cpu, df_summary, df_summary_table, median_ci,
                                   migration_rate)
 
 __all__ = [
-    "Run", "df_provenance", "find_runs", "load_run", "load_runs",
-    "df_summary", "df_per_cpu", "df_outliers", "df_compare", "median_ci", "migration_rate",
+    "Run", "RunList", "df_provenance", "find_runs", "load_run", "load_runs",
+    "df_summary", "df_summary_table", "df_per_cpu", "df_outliers", "df_compare", "median_ci", "migration_rate",
     "plot_histogram", "plot_cdf", "plot_ccdf", "plot_timeseries", "plot_per_cpu", "write_plots",
 ]

@@ -2,6 +2,9 @@
 
 A run is refused with a one-line error naming the file when it is not a run
 directory, or when its meta.json or Parquet files are corrupt or truncated.
+Its status travels with it: :func:`load_runs` leaves failed runs out unless
+asked (they are then marked), and skips a run it cannot read instead of
+aborting the others; both are said in the returned list's ``notes``.
 """
 
 from __future__ import annotations
@@ -45,7 +48,19 @@ class Run:
         return self.meta["experiment"]
 
     @property
+    def status(self) -> str:
+        """``ok``, or ``failed`` (with ``meta["error"]``) for a run that did not complete."""
+        return self.meta.get("status", "failed")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
     def tsc_khz(self) -> int:
+        if not self.meta.get("tsc_khz"):
+            raise WqkitError(f"{self.name}: no tsc_khz in meta.json (the run {self.status}: "
+                             f"{self.meta.get('error') or 'no reason given'})")
         return int(self.meta["tsc_khz"])
 
     @property
@@ -107,7 +122,8 @@ class Run:
                 value = ",".join(name for name, bit in WQ_FLAGS.items() if int(value) & bit)
             shown.append(f"{key}={value}")
         patched = " patched" if self.meta.get("patched") else ""
-        return f"{self.experiment}{patched} " + " ".join(shown)
+        failed = "" if self.ok else " [FAILED]"
+        return f"{self.experiment}{patched}{failed} " + " ".join(shown)
 
     @property
     def origin(self) -> str:
@@ -134,6 +150,7 @@ def df_provenance(run: Run) -> pd.DataFrame:
         "patched": m.get("patched"), "accelerator": m.get("accel"), "timing note": m.get("timing_note", ""),
         "CPU model": m.get("cpu_model"), "CPUs": m.get("cpus"), "tsc_khz": m.get("tsc_khz"),
         "target": m.get("target"), "started": m.get("started_at"),
+        "clock": _clock_line(m.get("clock")),
         "wqkit": f"{m.get('wqkit', {}).get('version')} ({m.get('wqkit', {}).get('revision')})",
         "samples": ", ".join(f"{k} {v}" for k, v in m.get("samples", {}).items()),
         "timestamp overhead (cycles)": run.overhead_cycles,
@@ -142,8 +159,21 @@ def df_provenance(run: Run) -> pd.DataFrame:
     return pd.DataFrame({"value": [str(v) for v in facts.values()]}, index=list(facts))
 
 
+def _clock_line(clock: dict | None) -> str:
+    """The clock facts of a run in one line (runs before wqkit recorded them: unknown)."""
+    if not clock:
+        return "not recorded"
+    flags = " ".join(f for f in ("constant_tsc", "nonstop_tsc", "tsc_reliable") if clock.get(f)) or "no TSC flags"
+    verdict = "TSC deltas comparable" if clock.get("comparable") else "TSC deltas NOT known comparable"
+    return f"clocksource {clock.get('clocksource')}; {flags}; {verdict}"
+
+
 def load_run(path: str | Path) -> Run:
-    """Load one run directory, refusing clearly what is not one."""
+    """Load one run directory, refusing clearly what is not one.
+
+    A failed run may lack samples or tsc_khz (it stopped before measuring);
+    it loads with what it has.
+    """
     path = Path(path)
     meta_file = path / "meta.json"
     if not path.is_dir():
@@ -154,13 +184,18 @@ def load_run(path: str | Path) -> Run:
         meta = json.loads(meta_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise WqkitError(f"{meta_file}: corrupt JSON ({exc})") from None
-    missing = {"experiment", "tsc_khz", "samples"} - meta.keys()
+    required = {"experiment", "tsc_khz", "samples"} if meta.get("status") == "ok" else {"experiment"}
+    missing = required - meta.keys()
     if missing:
         raise WqkitError(f"{meta_file}: not a complete run description (missing {', '.join(sorted(missing))})")
-    samples = _read_parquet(path / "samples.parquet")
-    expected = meta["samples"].get("collected")
+    samples_file = path / "samples.parquet"
+    if meta.get("status") != "ok" and not samples_file.exists():
+        samples = pd.DataFrame({c: pd.Series(dtype="int64") for c in COLUMNS})
+    else:
+        samples = _read_parquet(samples_file)
+    expected = meta.get("samples", {}).get("collected")
     if expected is not None and expected != len(samples):
-        raise WqkitError(f"{path / 'samples.parquet'}: {len(samples)} samples, meta.json says {expected}")
+        raise WqkitError(f"{samples_file}: {len(samples)} samples, meta.json says {expected}")
     calibration_file = path / "calibration.parquet"
     calibration = _read_parquet(calibration_file) if calibration_file.exists() else None
     return Run(path, meta, samples, calibration)
@@ -190,6 +225,33 @@ def find_runs(path: str | Path) -> list[Path]:
     return runs
 
 
-def load_runs(*paths: str | Path) -> list[Run]:
-    """Every run found under the given paths (see :func:`find_runs`)."""
-    return [load_run(p) for path in paths for p in find_runs(path)]
+class RunList(list):
+    """A list of runs, with ``notes``: one line per run left out and why."""
+
+    def __init__(self, runs=(), notes=()) -> None:
+        super().__init__(runs)
+        self.notes: list[str] = list(notes)
+
+
+def load_runs(*paths: str | Path, include_failed: bool = False) -> RunList:
+    """Every run found under the given paths (see :func:`find_runs`).
+
+    Failed runs are left out unless ``include_failed`` (their label then says
+    FAILED); a run that cannot be read is skipped. Each is named in ``notes``.
+    """
+    runs = RunList()
+    for path in paths:
+        for run_dir in find_runs(path):
+            try:
+                run = load_run(run_dir)
+            except WqkitError as exc:
+                runs.notes.append(f"skipped {run_dir.name}: {exc}")
+                continue
+            if run.ok or include_failed:
+                runs.append(run)
+                if not run.ok:
+                    runs.notes.append(f"included FAILED run {run.name}: {run.meta.get('error')}")
+            else:
+                runs.notes.append(f"left out failed run {run.name}: {run.meta.get('error')} "
+                                  "(include it with --include-failed)")
+    return runs

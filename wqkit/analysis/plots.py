@@ -15,6 +15,7 @@ from matplotlib.ticker import LogFormatter, LogLocator
 
 from wqkit.analysis.load import MEASURES, Run
 from wqkit.analysis.stats import outlier_threshold
+from wqkit.analysis.units import unit_for
 
 #: At most this many points per curve; above, curves are decimated.
 MAX_POINTS = 4000
@@ -31,7 +32,7 @@ def _title(fig: Figure, what: str, runs: list[Run]) -> None:
 
 
 class PlainLogFormatter(LogFormatter):
-    """Log-axis tick labels as plain text (10³, 3×10³).
+    """Log-axis tick labels as plain numbers (0.5, 20, 1,000), powers of ten only far out.
 
     Matplotlib's default labels are mathtext, whose parsing costs about
     0.15 s for a run's five plots: a quarter of the whole analysis of 10^6
@@ -41,6 +42,8 @@ class PlainLogFormatter(LogFormatter):
     _SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
     def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        if 1e-3 <= x < 1e6:
+            return f"{x:,.3g}" if x < 1000 else f"{x:,.0f}"
         exponent = int(np.floor(np.log10(x) + 1e-9))
         mantissa = x / 10.0 ** exponent
         power = "10" + str(exponent).translate(self._SUPERSCRIPTS)
@@ -55,9 +58,16 @@ def _log_scale(axis: Axis) -> None:
     axis.set_minor_formatter(PlainLogFormatter())
 
 
-def _xlabel(runs: list[Run]) -> str:
+def _unit(runs: list[Run]) -> tuple[str, float]:
+    """The unit that fits the runs' medians (see wqkit.analysis.units)."""
+    return unit_for(float(r.sorted_ns[len(r.sorted_ns) // 2]) for r in runs if len(r.sorted_ns))
+
+
+def _xlabel(runs: list[Run], unit: str) -> str:
     overhead = " (timestamp overhead subtracted)" if any(r.overhead_cycles for r in runs) else ""
-    return f"ns{overhead}"
+    hidden = sum(int((r.ns <= 0).sum()) for r in runs)
+    left_out = f"; {hidden} samples ≤ 0 not on the log axis" if hidden else ""
+    return f"{unit}{overhead}{left_out}"
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -67,13 +77,14 @@ def _positive(values: np.ndarray) -> np.ndarray:
 def plot_histogram(runs: list[Run], bins: int = 120) -> Figure:
     """Histogram of each run on log-spaced bins (log x axis)."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    unit, scale = _unit(runs)
     for run in runs:
-        values = _positive(run.sorted_ns)
+        values = _positive(run.sorted_ns) / scale
         edges = np.geomspace(values[0], values[-1] * 1.0001, bins + 1)
         counts = np.diff(np.searchsorted(values, edges))
         ax.stairs(counts, edges, label=run.label, fill=len(runs) == 1, alpha=0.7)
     _log_scale(ax.xaxis)
-    ax.set_xlabel(_xlabel(runs))
+    ax.set_xlabel(_xlabel(runs, unit))
     ax.set_ylabel("work items")
     ax.legend(fontsize=7)
     _title(fig, "Distribution", runs)
@@ -95,8 +106,10 @@ def _ecdf(run: Run) -> tuple[np.ndarray, np.ndarray]:
 
 def _plot_ecdf(runs: list[Run], tail: bool) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    unit, scale = _unit(runs)
     for run in runs:
         x, y = _ecdf(run)
+        x = x / scale
         if tail:
             keep = y < 1
             x, y = x[keep], 1 - y[keep]
@@ -104,7 +117,7 @@ def _plot_ecdf(runs: list[Run], tail: bool) -> Figure:
     _log_scale(ax.xaxis)
     if tail:
         _log_scale(ax.yaxis)
-    ax.set_xlabel(_xlabel(runs))
+    ax.set_xlabel(_xlabel(runs, unit))
     ax.set_ylabel("fraction of work items > x" if tail else "fraction of work items ≤ x")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -130,7 +143,8 @@ def plot_timeseries(run: Run, k: float = 10.0) -> Figure:
     marked individually when few enough to see.
     """
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    values = run.ns
+    unit, scale = _unit([run])
+    values = run.ns / scale
     n = len(values)
     if n <= TIMESERIES_BUCKETS * 2:
         ax.plot(np.arange(n), values, ".", markersize=2, label="sample")
@@ -140,7 +154,7 @@ def plot_timeseries(run: Run, k: float = 10.0) -> Figure:
         x = (np.arange(TIMESERIES_BUCKETS) + 0.5) * per
         ax.fill_between(x, used.min(axis=1), used.max(axis=1), alpha=0.3, step="mid", label="min–max per bucket")
         ax.plot(x, np.median(used, axis=1), linewidth=1, label=f"median per {per} items")
-    threshold = outlier_threshold(run, k)
+    threshold = outlier_threshold(run, k) / scale
     outliers = np.flatnonzero(values > threshold)
     if 0 < len(outliers) <= MAX_POINTS:
         ax.plot(outliers, values[outliers], "x", color="red", markersize=4,
@@ -148,7 +162,7 @@ def plot_timeseries(run: Run, k: float = 10.0) -> Figure:
     ax.axhline(threshold, color="red", linewidth=0.5, linestyle="--")
     _log_scale(ax.yaxis)
     ax.set_xlabel("work item (seq)")
-    ax.set_ylabel(_xlabel([run]))
+    ax.set_ylabel(_xlabel([run], unit))
     ax.legend(fontsize=7)
     _title(fig, "Samples in run order", [run])
     return fig
@@ -157,13 +171,14 @@ def plot_timeseries(run: Run, k: float = 10.0) -> Figure:
 def plot_per_cpu(run: Run) -> Figure:
     """Box plot per (queuing CPU → executing CPU) pair, from computed quartiles."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    stats = [{"label": f"{q}→{e}\n(n={s['count']})", "med": s["p50"], "q1": s["p25"], "q3": s["p75"],
-              "whislo": s["p1"], "whishi": s["p99"], "fliers": []}
+    unit, scale = _unit([run])
+    stats = [{"label": f"{q}→{e}\n(n={s['count']})", "med": s["p50"] / scale, "q1": s["p25"] / scale,
+              "q3": s["p75"] / scale, "whislo": s["p1"] / scale, "whishi": s["p99"] / scale, "fliers": []}
              for (q, e), s in run.cpu_pair_stats.items()]
     ax.bxp(stats, showfliers=False)
     _log_scale(ax.yaxis)
     ax.set_xlabel("queuing CPU → executing CPU (whiskers: p1 and p99)")
-    ax.set_ylabel(_xlabel([run]))
+    ax.set_ylabel(_xlabel([run], unit))
     _title(fig, "Per-CPU", [run])
     return fig
 
@@ -172,6 +187,7 @@ def write_plots(runs: list[Run], out: Path) -> list[Path]:
     """Write every plot of every run (and the comparisons when several) as PNG."""
     out.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Figure] = {}
+    runs = [run for run in runs if len(run.samples)]
     for run in runs:
         figures[f"{run.name}-histogram.png"] = plot_histogram([run])
         figures[f"{run.name}-timeseries.png"] = plot_timeseries(run)

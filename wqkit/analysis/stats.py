@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from wqkit.analysis.load import MEASURES, Run
+from wqkit.analysis.units import significant, unit_for
 
 PERCENTILES = {"p50": 50, "p90": 90, "p99": 99, "p99.9": 99.9}
 #: Monte Carlo bootstrap up to this many samples; above, its exact large-n limit.
@@ -63,17 +64,29 @@ def _normal_quantile(p: float) -> float:
 
 
 def summary(run: Run) -> dict:
-    """Summary statistics of one run, in ns (after the calibrated overhead)."""
+    """Summary statistics of one run, in ns (after the calibrated overhead).
+
+    Samples ≤ 0 ns (clock skew between CPUs, or an overhead larger than the
+    interval) are kept in every statistic and counted in ``nonpositive``
+    (``nonpositive_cross_cpu``: those queued and run on different CPUs), so
+    that a log-scale plot leaving them out never hides them.
+    """
     values = run.sorted_ns
+    row = {"run": run.name, "status": run.status, "experiment": run.experiment,
+           "measure": MEASURES.get(run.experiment, ""), "accel": run.meta.get("accel"),
+           "kernel": run.meta.get("kernel_release"), "patched": bool(run.meta.get("patched")),
+           "count": len(values), "overhead_cycles": run.overhead_cycles,
+           "overhead_subtracted": bool(run.overhead_cycles)}
+    if not len(values):
+        return row
     mean = float(values.mean())
     std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     ci_lo, ci_hi = median_ci(values)
     quantiles = {f"{name}_ns": percentile(values, q) for name, q in PERCENTILES.items()}
+    nonpositive = run.ns <= 0
+    cross_cpu = run.samples["cpu_queue"].to_numpy() != run.samples["cpu_exec"].to_numpy()
     return {
-        "run": run.name, "experiment": run.experiment, "measure": MEASURES.get(run.experiment, ""),
-        "accel": run.meta.get("accel"), "kernel": run.meta.get("kernel_release"),
-        "patched": bool(run.meta.get("patched")), "count": len(values),
-        "overhead_cycles": run.overhead_cycles,
+        **row,
         "min_ns": float(values[0]),
         **quantiles,
         "max_ns": float(values[-1]), "mean_ns": mean, "std_ns": std,
@@ -82,12 +95,46 @@ def summary(run: Run) -> dict:
         # ns is a linear map of cycles, so percentiles map back exactly.
         "p50_cycles": quantiles["p50_ns"] * run.tsc_khz / 1e6,
         "migration_rate": migration_rate(run),
+        "nonpositive": int(nonpositive.sum()),
+        "nonpositive_cross_cpu": int((nonpositive & cross_cpu).sum()),
     }
 
 
 def df_summary(runs: list[Run]) -> pd.DataFrame:
-    """One row of summary statistics per run."""
+    """One row of summary statistics per run (durations in ns, full precision)."""
     return pd.DataFrame([summary(run) for run in runs]).set_index("run")
+
+
+#: The columns of :func:`df_summary_table`, in order, with their headers.
+TABLE_COLUMNS = {"status": "status", "experiment": "experiment", "accel": "accel", "count": "count",
+                 "min_ns": "min", "p50_ns": "p50", "p50_ci_low_ns": "p50 CI low", "p50_ci_high_ns": "p50 CI high",
+                 "p90_ns": "p90", "p99_ns": "p99", "p99.9_ns": "p99.9", "max_ns": "max", "mean_ns": "mean",
+                 "std_ns": "std", "cv": "CV", "migration_rate": "migrated", "nonpositive": "≤ 0 ns",
+                 "overhead_subtracted": "overhead subtracted"}
+
+
+def df_summary_table(runs: list[Run]) -> pd.DataFrame:
+    """:func:`df_summary` for reading: durations in one unit that fits, 4 significant digits.
+
+    The unit is chosen from the runs' medians and named in each header
+    (``p50 (µs)``); CV has 3 digits, migration is a percentage.
+    """
+    summary_frame = df_summary(runs)
+    name, scale = unit_for(summary_frame["p50_ns"].dropna() if "p50_ns" in summary_frame else [])
+    table = pd.DataFrame(index=summary_frame.index)
+    for column, header in TABLE_COLUMNS.items():
+        if column not in summary_frame:
+            continue
+        values = summary_frame[column]
+        if column.endswith("_ns"):
+            table[f"{header} ({name})"] = [significant(v / scale) for v in values]
+        elif column == "cv":
+            table[header] = [significant(v, 3) for v in values]
+        elif column == "migration_rate":
+            table[header] = [f"{v:.1%}" if v == v else "n/a" for v in values]
+        else:
+            table[header] = values
+    return table
 
 
 def migration_rate(run: Run) -> float:

@@ -6,12 +6,14 @@ is attached to (Linux 6.12 is the target). Iterators yield Objects.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import drgn
 from drgn import Object, Program, cast
 from drgn.helpers.linux.idr import idr_for_each
-from drgn.helpers.linux.list import list_count_nodes, list_for_each_entry
+from drgn.helpers.linux.list import list_for_each, list_for_each_entry
+
+from wqkit.errors import WqkitError
 
 
 def for_each_workqueue(prog: Program) -> Iterator[Object]:
@@ -45,9 +47,27 @@ def for_each_pool_worker(pool: Object) -> Iterator[Object]:
     return list_for_each_entry("struct worker", pool.workers.address_of_(), "node")
 
 
+#: A kernel list read from a live kernel may change under the reader (an entry
+#: freed and reused): no workqueue list is anywhere near this long, so a walk
+#: that gets here has lost its way and stops with ListChanged instead of looping.
+MAX_LIST_ENTRIES = 1_000_000
+
+
+class ListChanged(WqkitError):
+    """A kernel list did not lead back to its head: it changed while being read."""
+
+
+def bounded(entries: Iterable, what: str, limit: int = MAX_LIST_ENTRIES) -> Iterator:
+    """``entries``, failing with ListChanged past ``limit`` of them."""
+    for count, entry in enumerate(entries):
+        if count >= limit:
+            raise ListChanged(f"{what} did not end after {limit} entries: it changed while being read")
+        yield entry
+
+
 def pool_nr_pending(pool: Object) -> int:
-    """Work items waiting on the pool's worklist."""
-    return list_count_nodes(pool.worklist.address_of_())
+    """Work items waiting on the pool's worklist (a bounded walk, see MAX_LIST_ENTRIES)."""
+    return sum(1 for _ in bounded(list_for_each(pool.worklist.address_of_()), f"pool {pool.id.value_()} worklist"))
 
 
 def decode_flags(prog: Program, value: int, known_flag: str, prefix: str) -> list[str]:

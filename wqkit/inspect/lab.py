@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from shlex import quote
 
 from wqkit.errors import LabCrash, LabError, WqkitError
 from wqkit.inspect.guest import SOCKET
@@ -22,7 +23,7 @@ from wqkit.inspect.snapshot import take_snapshot
 from wqkit.inspect.source import open_program
 from wqkit.target import LabTarget
 
-GUEST = f"{sys.executable} -m wqkit.inspect.guest"
+GUEST = f"{quote(sys.executable)} -m wqkit.inspect.guest"
 PID_FILE = "/run/wqkit-inspect.pid"
 LOG_FILE = "/run/wqkit-inspect.log"
 
@@ -41,7 +42,7 @@ class LabInspector:
         kernel = self.target.kernel
         kernel.check_debug_info()
         # One server per guest, whichever inspector starts it first.
-        self.target.run(f"[ -e {PID_FILE} ] || {{ setsid {GUEST} --vmlinux {kernel.debug_vmlinux} "
+        self.target.run(f"[ -e {PID_FILE} ] || {{ setsid {GUEST} --vmlinux {quote(str(kernel.debug_vmlinux))} "
                         f"> {LOG_FILE} 2>&1 < /dev/null & echo $! > {PID_FILE}; }}", check=True)
         self._started = True
 

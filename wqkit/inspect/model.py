@@ -13,16 +13,17 @@ if TYPE_CHECKING:  # pandas is imported only when a DataFrame is asked for (slow
     import pandas as pd
 
 class PwqStats(NamedTuple):
-    """A pool_workqueue's ``stats[]`` (enum pool_workqueue_stats), in kernel order."""
+    """A pool_workqueue's ``stats[]``, read by the names of ``enum pool_workqueue_stats``
+    (PWQ_STAT_STARTED is ``started``); None for a stat this kernel lacks."""
 
-    started: int
-    completed: int
-    cpu_time: int        # microseconds
-    cpu_intensive: int
-    cm_wakeup: int
-    repatriated: int
-    mayday: int
-    rescued: int
+    started: int | None
+    completed: int | None
+    cpu_time: int | None        # microseconds
+    cpu_intensive: int | None
+    cm_wakeup: int | None
+    repatriated: int | None
+    mayday: int | None
+    rescued: int | None
 
 
 PWQ_STATS = PwqStats._fields
@@ -35,6 +36,8 @@ class PwqInfo:
     pool_id: int
     nr_active: int
     stats: PwqStats | None  # None on kernels without pwq->stats (before 6.3)
+    #: Stats of this kernel that wqkit does not know, under their kernel names.
+    extra_stats: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,7 +65,8 @@ class WorkqueueInfo:
         """The pwq stats summed over the pwqs (None on kernels without them)."""
         if not self.pwqs or self.pwqs[0].stats is None:
             return None
-        return PwqStats._make(map(sum, zip(*(p.stats for p in self.pwqs))))
+        return PwqStats._make(None if None in column else sum(column)
+                              for column in zip(*(p.stats for p in self.pwqs)))
 
     @property
     def started(self) -> int | None:
@@ -191,4 +195,5 @@ class Snapshot:
 
 def _pwq_from_dict(data: dict) -> PwqInfo:
     stats = data["stats"]
-    return PwqInfo(data["pool_id"], data["nr_active"], None if stats is None else PwqStats._make(stats))
+    return PwqInfo(data["pool_id"], data["nr_active"], None if stats is None else PwqStats._make(stats),
+                   data.get("extra_stats", {}))

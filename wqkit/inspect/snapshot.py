@@ -19,11 +19,11 @@ import struct
 import time
 from typing import Iterator
 
-from drgn import Object, Program, TypeKind, offsetof
+from drgn import FaultError, Object, Program, TypeKind, offsetof
 
-from wqkit.inspect.helpers import constant, decode_flags, pool_nr_pending
+from wqkit.inspect.helpers import MAX_LIST_ENTRIES, ListChanged, constant, decode_flags, pool_nr_pending
 from wqkit.inspect.layout import StructLayout, cstr
-from wqkit.inspect.model import PoolInfo, PwqInfo, PwqStats, Snapshot, WorkerInfo, WorkqueueInfo
+from wqkit.inspect.model import PWQ_STATS, PoolInfo, PwqInfo, PwqStats, Snapshot, WorkerInfo, WorkqueueInfo
 
 
 class _Kernel:
@@ -74,7 +74,11 @@ class _Kernel:
             # One pointer per node, then one for NUMA_NO_NODE (shown as node -1).
             self.nna_pointers = struct.Struct(f"<{self.nr_node_ids + 1}Q")
             self.nna_nodes = [*range(self.nr_node_ids), -1]
+        has_stats = "pool_workqueue.stats" not in self.pwq.missing
+        self.stat_index, self.extra_stats, missing_stats = _stat_indexes(prog) if has_stats else (
+            [None] * len(PWQ_STATS), {}, [])
         self.missing = sorted(self.wq.missing + self.pwq.missing + self.worker.missing + self.pool.missing
+                              + missing_stats
                               + ([] if self.has_node_nr_active else ["workqueue_struct.node_nr_active"]))
         self._flag_names: dict[tuple[str, int], list[str]] = {}
 
@@ -102,6 +106,31 @@ class _Kernel:
         return int.from_bytes(self.prog.read(cpumask, self.cpumask_size), "little") & self.cpumask_valid
 
 
+def _stat_indexes(prog: Program) -> tuple[list[int | None], dict[str, int], list[str]]:
+    """Where each pwq stat is in ``pwq->stats[]``, by the names of the kernel's own
+    ``enum pool_workqueue_stats`` (their number and order changed between 6.3 and 6.12).
+
+    Returns the index of each PwqStats field (None when this kernel lacks it),
+    the stats wqkit does not know (kernel name -> index), and the missing ones.
+    """
+    enumerators = prog.type("enum pool_workqueue_stats").enumerators or ()
+    by_name = {name.removeprefix("PWQ_STAT_").lower(): value for name, value in enumerators
+               if name.startswith("PWQ_STAT_")}
+    indexes = [by_name.get(field) for field in PWQ_STATS]
+    extra = {name: index for name, index in by_name.items() if name not in PWQ_STATS}
+    missing = [f"pool_workqueue.stats[PWQ_STAT_{field.upper()}]" for field, i in zip(PWQ_STATS, indexes)
+               if i is None]
+    return indexes, extra, missing
+
+
+def _pwq_stats(kernel: _Kernel, raw: tuple | None) -> tuple[PwqStats | None, dict[str, int]]:
+    """A pwq's stats by name, and the ones wqkit does not know under their kernel names."""
+    if raw is None:
+        return None, {}
+    stats = PwqStats._make(None if i is None else raw[i] for i in kernel.stat_index)
+    return stats, {name: raw[i] for name, i in kernel.extra_stats.items()}
+
+
 def _kernel(prog: Program) -> _Kernel:
     """The program's _Kernel, kept in drgn's per-program cache."""
     if "wqkit.inspect" not in prog.cache:
@@ -110,9 +139,15 @@ def _kernel(prog: Program) -> _Kernel:
 
 
 def _entries(layout: StructLayout, head: int, first: int, node: str) -> list[dict]:
-    """The fields of each entry of a kernel list, its ``"address"`` included, one read per entry."""
+    """The fields of each entry of a kernel list, its ``"address"`` included, one read per entry.
+
+    Bounded: a list that changes under a live read ends in ListChanged, never in an endless loop.
+    """
     read, node_offset, entries, position = layout.read, layout.offset(node), [], first
     while position != head:
+        if len(entries) >= MAX_LIST_ENTRIES:
+            raise ListChanged(f"the {layout.type.type_name()} list at {head:#x} did not end after "
+                              f"{MAX_LIST_ENTRIES} entries: it changed while being read")
         fields = read(position - node_offset)
         fields["address"] = position - node_offset
         entries.append(fields)
@@ -148,8 +183,26 @@ def _pool_addresses(kernel: _Kernel) -> Iterator[int]:
             yield entry
 
 
+#: A live read that met a list changing under it is taken again, this many times in all.
+SNAPSHOT_ATTEMPTS = 3
+
+
 def take_snapshot(prog: Program) -> Snapshot:
-    """Every workqueue, pool and worker of the kernel ``prog`` is attached to."""
+    """Every workqueue, pool and worker of the kernel ``prog`` is attached to.
+
+    On a live kernel a list may change while it is read; the snapshot is
+    then taken again (SNAPSHOT_ATTEMPTS in all) before giving up with ListChanged.
+    """
+    for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
+        try:
+            return _take_snapshot(prog)
+        except (ListChanged, FaultError) as exc:
+            if attempt == SNAPSHOT_ATTEMPTS:
+                raise ListChanged(f"no consistent snapshot in {attempt} attempts: {exc}") from None
+    raise AssertionError("unreachable")
+
+
+def _take_snapshot(prog: Program) -> Snapshot:
     kernel = _kernel(prog)
     pool_ids = _PoolIds(prog)
     pools, workers = [], []
@@ -168,8 +221,7 @@ def take_snapshot(prog: Program) -> Snapshot:
 
 def _workqueue(kernel: _Kernel, wq: dict, pool_ids: _PoolIds) -> WorkqueueInfo:
     flags, address = wq["flags"], wq["address"]
-    pwqs = [PwqInfo(pool_ids[pwq["pool"]], pwq["nr_active"],
-                    None if pwq["stats"] is None else PwqStats._make(pwq["stats"]))
+    pwqs = [PwqInfo(pool_ids[pwq["pool"]], pwq["nr_active"], *_pwq_stats(kernel, pwq["stats"]))
             for pwq in _entries(kernel.pwq, address + kernel.wq_pwqs, wq["pwqs"], "pwqs_node")]
     node_nr_active = None
     if flags & kernel.wq_unbound and kernel.has_node_nr_active:

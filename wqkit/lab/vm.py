@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from wqkit.command import CommandResult
+from wqkit.console import progress_line
 from wqkit.errors import LabCrash, LabError, LabTimeout, WqkitError
 from wqkit.lab.accel import PROBE_TIMEOUT, choose_accel
 from wqkit.lab.kernel import LabKernel
@@ -41,13 +42,15 @@ GUEST_MASKED = ("/tmp", "/run", "/var/tmp", "/var/log", "/var/cache", "/var/lib/
 #: Seconds the host waits beyond a command's timeout before it declares the guest hung.
 HANG_GRACE = 30.0
 KEEP_SESSIONS = 20
+MAX_BOOT_RETRIES = 2
+TCG_THREADS = ("multi", "single")
 
 Progress = Callable[[str], None]
 
 
 def stderr_progress(message: str) -> None:
-    """Default progress sink: one line on stderr."""
-    print(f"lab: {message}", file=sys.stderr, flush=True)
+    """Default progress sink: one line on the terminal (see wqkit.console)."""
+    progress_line(message, prefix="lab")
 
 
 def crash_line(console: str) -> str | None:
@@ -81,14 +84,29 @@ class LabSession:
     boot_timeout: float = 300.0
     rwdirs: Sequence[Path] = ()
     progress: Progress = stderr_progress
+    #: TCG only: "multi" (QEMU's default, one host thread per vCPU) or "single"
+    #: (vCPUs take turns on one thread). Multi-threaded TCG can oops at boot
+    #: while the kernel patches a static key with int3 (a vCPU runs a stale
+    #: translation of the patched code); single removes that race at its
+    #: root but serialises the vCPUs, which changes cross-CPU timings.
+    tcg_threads: str = "multi"
+    #: Boots that crash before the agent answers are retried this many times.
+    boot_retries: int = MAX_BOOT_RETRIES
+    #: Tests only: make the first N boot attempts panic before the agent starts.
+    inject_boot_crashes: int = 0
 
     def __post_init__(self) -> None:
         if self.cpus < 1 or self.cpus > 64:
             raise WqkitError(f"--cpus must be between 1 and 64, not {self.cpus}")
+        if self.tcg_threads not in TCG_THREADS:
+            raise WqkitError(f"--tcg-threads must be one of {', '.join(TCG_THREADS)}, not {self.tcg_threads!r}")
         self._proc: subprocess.Popen | None = None
         self._messages: queue.Queue = queue.Queue()
         self._next_id = 0
         self._in_flight = False
+        # One request at a time: the agent answers in order, and callers may
+        # be several threads (a dashboard's refresh and a notebook cell).
+        self._lock = threading.RLock()
         self.workdir = _new_session_dir()
         self.shared_dir = self.workdir / "shared"
         self.shared_dir.mkdir()
@@ -97,6 +115,8 @@ class LabSession:
         self.boot_id = ""
         self.guest_release = ""
         self.boot_seconds = 0.0
+        #: One line per boot attempt that crashed before the agent answered (then retried).
+        self.failed_boots: list[str] = []
 
     # -- lifecycle -------------------------------------------------------
 
@@ -108,13 +128,36 @@ class LabSession:
         self.close()
 
     def start(self) -> None:
-        """Boot the guest and wait until its agent answers."""
+        """Boot the guest and wait until its agent answers.
+
+        A boot whose kernel crashes before the agent answers is retried up to
+        ``boot_retries`` times, each said on the progress line and kept in
+        ``failed_boots`` (with its console log as ``console-bootN.log``); a
+        crash after the agent answered is never retried.
+        """
         self.kernel.check_bootable()
         self.accel = choose_accel(self.accel, self._probe_kvm)
-        self.progress(f"booting {self.kernel.label} under {self.accel.upper()} "
+        threads = f", {self.tcg_threads}-threaded" if self.accel == "tcg" else ""
+        self.progress(f"booting {self.kernel.label} under {self.accel.upper()}{threads} "
                       f"({self.cpus} CPUs, {self.memory}); console: {self.console_log}")
+        for attempt in range(1, self.boot_retries + 2):
+            try:
+                self._boot(crash=attempt <= self.inject_boot_crashes)
+                return
+            except LabCrash as exc:
+                if attempt > self.boot_retries:
+                    raise
+                kept = self.console_log.with_name(f"console-boot{attempt}.log")
+                self.console_log.rename(kept)
+                self.failed_boots.append(str(exc).replace(str(self.console_log), str(kept)))
+                self.progress(f"boot {attempt} crashed before the guest answered ({exc}); retrying")
+
+    def _boot(self, crash: bool = False) -> None:
+        """One boot attempt: spawn the VM and wait for the agent's hello."""
         start = time.monotonic()
-        self._spawn(self._vng_command(self.accel, [GUEST_PYTHON, str(AGENT)]))
+        self._messages = queue.Queue()
+        guest = ["/bin/sh", "-c", "echo c > /proc/sysrq-trigger"] if crash else [GUEST_PYTHON, str(AGENT)]
+        self._spawn(self._vng_command(self.accel, guest))
         hello = self._receive(self.boot_timeout, "boot")
         self.boot_seconds = time.monotonic() - start
         self.boot_id = hello["boot_id"]
@@ -208,20 +251,28 @@ class LabSession:
     # -- internals -------------------------------------------------------
 
     def _request(self, request: dict, timeout: float, what: str) -> dict:
-        """Send one request to the guest agent and wait for its answer."""
-        if not self.alive:
-            raise LabError("the lab session is not running")
-        self._next_id += 1
-        try:
-            assert self._proc is not None and self._proc.stdin is not None
-            self._proc.stdin.write(json.dumps({"id": self._next_id, **request}) + "\n")
-            self._proc.stdin.flush()
-        except OSError:
-            self._raise_dead(f"while sending {what}")
-        self._in_flight = True
-        answer = self._receive(timeout + HANG_GRACE, what)
-        self._in_flight = False
-        return answer
+        """Send one request to the guest agent and wait for the answer that carries its id."""
+        with self._lock:
+            if not self.alive:
+                raise LabError("the lab session is not running")
+            self._next_id += 1
+            request_id = self._next_id
+            try:
+                assert self._proc is not None and self._proc.stdin is not None
+                self._proc.stdin.write(json.dumps({"id": request_id, **request}) + "\n")
+                self._proc.stdin.flush()
+            except OSError:
+                self._raise_dead(f"while sending {what}")
+            self._in_flight = True
+            deadline = time.monotonic() + timeout + HANG_GRACE
+            while True:
+                answer = self._receive(max(0.0, deadline - time.monotonic()), what)
+                if answer.get("id") == request_id:
+                    break
+                # An answer to an earlier request that its caller gave up on: not ours.
+                self.progress(f"discarded a stale agent answer (id {answer.get('id')}, waiting for {request_id})")
+            self._in_flight = False
+            return answer
 
     def _vng_command(self, accel: str, guest_cmd: list[str]) -> list[str]:
         vng = shutil.which("vng", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
@@ -235,6 +286,8 @@ class LabSession:
                "--qemu-opts=-device vmcoreinfo"]
         if accel == "tcg":
             cmd.append("--disable-kvm")
+            if self.tcg_threads == "single":
+                cmd.append("--qemu-opts=-accel tcg,thread=single")
         for d in self.rwdirs:
             cmd += ["--rwdir", str(Path(d).resolve())]
         # The guest must see wqkit's sources, venv and cache at their host paths.
