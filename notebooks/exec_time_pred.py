@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -14,9 +16,9 @@
 # %% tags=["parameters"]
 nr = 1000               # executions to time
 flags = "percpu"        # percpu, or a list of unbound,highpri,cpu_intensive
-cpu = -1                # CPU to queue on (-1: any)
-loops = 10000           # busy-loop iterations per execution
-mem_kb = 0              # KiB of memory written per execution
+cpu = None              # CPU to queue on (None: any; 0 is CPU 0)
+loops = 10000           # busy-loop iterations per execution (0: none)
+mem_kb = None           # KiB of memory written per execution (None: the module's default)
 target = "lab"          # "lab" or "local"
 data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring
 out = "runs"            # where a new run directory goes
@@ -34,7 +36,7 @@ from wqkit.notebook import measure_or_load
 
 run = measure_or_load("exec_time_pred", data_dir, target=target, out=out,
                       nr=nr, wq_flags=flags, cpu=cpu, loops=loops, mem_kb=mem_kb)
-print(run.path)
+print(run.name)
 print(run.provenance)
 
 # %% [markdown]
@@ -44,10 +46,10 @@ print(run.provenance)
 analysis.df_provenance(run)
 
 # %% [markdown]
-# ## Summary (ns)
+# ## Summary
 
 # %%
-analysis.df_summary([run]).T
+analysis.df_summary_table([run]).T
 
 # %% [markdown]
 # ## Distribution
@@ -71,7 +73,7 @@ analysis.plot_timeseries(run);
 # ## Per CPU (queuing → executing)
 
 # %%
-analysis.df_per_cpu(run)
+analysis.readable(analysis.df_per_cpu(run))
 
 # %%
 analysis.plot_per_cpu(run);
@@ -81,5 +83,5 @@ analysis.plot_per_cpu(run);
 
 # %%
 outliers = analysis.df_outliers(run)
-print(f"{len(outliers)} outliers above {outliers.attrs['threshold_ns']:,.0f} ns")
-outliers.head(20)
+print(f"{len(outliers)} outliers above {analysis.format_duration(outliers.attrs['threshold_ns'])}")
+analysis.readable(outliers.head(20))

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -14,9 +16,10 @@
 # %% tags=["parameters"]
 nr = 1000               # work items to queue
 flags = "percpu"        # percpu, or a list of unbound,highpri,cpu_intensive
-cpu = -1                # CPU to queue on (-1: any)
-gap_us = 0              # µs between two inserts (0: burst)
-serial = False          # wait for each item before queueing the next
+cpu = None              # CPU to queue on (None: any; 0 is CPU 0)
+max_active = None       # workqueue max_active (None: the kernel's default)
+gap_us = None           # µs between two inserts (None or 0: burst)
+serial = None           # True: wait for each item before queueing the next
 target = "lab"          # "lab" or "local"
 data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring
 out = "runs"            # where a new run directory goes
@@ -33,8 +36,8 @@ from wqkit import analysis
 from wqkit.notebook import measure_or_load
 
 run = measure_or_load("insert_exec", data_dir, target=target, out=out,
-                      nr=nr, wq_flags=flags, cpu=cpu, gap_us=gap_us, serial=serial)
-print(run.path)
+                      nr=nr, wq_flags=flags, cpu=cpu, max_active=max_active, gap_us=gap_us, serial=serial)
+print(run.name)
 print(run.provenance)
 
 # %% [markdown]
@@ -44,10 +47,10 @@ print(run.provenance)
 analysis.df_provenance(run)
 
 # %% [markdown]
-# ## Summary (ns)
+# ## Summary
 
 # %%
-analysis.df_summary([run]).T
+analysis.df_summary_table([run]).T
 
 # %% [markdown]
 # ## Distribution
@@ -71,7 +74,7 @@ analysis.plot_timeseries(run);
 # ## Per CPU (queuing → executing)
 
 # %%
-analysis.df_per_cpu(run)
+analysis.readable(analysis.df_per_cpu(run))
 
 # %%
 analysis.plot_per_cpu(run);
@@ -81,5 +84,5 @@ analysis.plot_per_cpu(run);
 
 # %%
 outliers = analysis.df_outliers(run)
-print(f"{len(outliers)} outliers above {outliers.attrs['threshold_ns']:,.0f} ns")
-outliers.head(20)
+print(f"{len(outliers)} outliers above {analysis.format_duration(outliers.attrs['threshold_ns'])}")
+analysis.readable(outliers.head(20))

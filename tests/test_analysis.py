@@ -1,13 +1,18 @@
 """The analysis on synthetic samples of known distribution."""
 
+import json
 import math
 import re
+import subprocess
+import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from wqkit import analysis
 from wqkit.analysis.synthetic import write_synthetic_run
+from wqkit.analysis.units import significant, unit_for
 from wqkit.errors import WqkitError
 
 RNG = np.random.default_rng(7)
@@ -99,3 +104,78 @@ def test_damaged_run_directories_give_one_line_errors(tmp_path, damage, message)
     with pytest.raises(WqkitError, match=re.escape(message)) as info:
         analysis.load_run(path)
     assert "\n" not in str(info.value)
+
+
+def fail(path, keep_tsc=True, error="insert_exec still ran after 10 s; stopped"):
+    meta = json.loads((path / "meta.json").read_text())
+    meta.update(status="failed", error=error)
+    if not keep_tsc:
+        meta.pop("tsc_khz")
+    (path / "meta.json").write_text(json.dumps(meta))
+    return path
+
+
+def test_failed_runs_are_left_out_by_default_and_named(tmp_path):
+    write_synthetic_run(tmp_path / "good", RNG.integers(1000, 5000, 2000))
+    fail(write_synthetic_run(tmp_path / "timed-out", RNG.integers(1000, 5000, 300)))
+    # A run that failed before measuring has no tsc_khz: it must not abort the others.
+    fail(write_synthetic_run(tmp_path / "no-tsc", RNG.integers(1000, 5000, 10)), keep_tsc=False)
+    runs = analysis.load_runs(tmp_path)
+    assert [r.name for r in runs] == ["good"]
+    assert len(runs.notes) == 2 and all("left out failed run" in n for n in runs.notes)
+    assert any("timed-out: insert_exec still ran after 10 s" in n for n in runs.notes)
+    included = analysis.load_runs(tmp_path, include_failed=True)
+    assert sorted(r.name for r in included) == ["good", "no-tsc", "timed-out"]
+    assert "[FAILED]" in next(r for r in included if r.name == "timed-out").label
+    table = analysis.df_summary_table([r for r in included if r.name != "no-tsc"])
+    assert table.loc["timed-out", "status"] == "failed"
+
+
+def test_an_unreadable_run_is_skipped_not_fatal(tmp_path):
+    write_synthetic_run(tmp_path / "good", RNG.integers(1000, 5000, 2000))
+    bad = write_synthetic_run(tmp_path / "bad", RNG.integers(1000, 5000, 2000))
+    (bad / "samples.parquet").write_bytes(b"PAR1 truncated")
+    runs = analysis.load_runs(tmp_path)
+    assert [r.name for r in runs] == ["good"]
+    assert runs.notes == [f"skipped bad: {bad / 'samples.parquet'}: unreadable Parquet "
+                          f"({runs.notes[0].split('unreadable Parquet (', 1)[1]}"]
+
+
+def test_analyze_cli_names_left_out_runs_and_keeps_going(tmp_path):
+    data = tmp_path / "data"
+    write_synthetic_run(data / "good", RNG.integers(1000, 5000, 2000))
+    fail(write_synthetic_run(data / "failed", RNG.integers(1000, 5000, 300)), keep_tsc=False)
+    proc = subprocess.run([sys.executable, "-m", "wqkit.cli", "analyze", str(data), "--output-dir",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "left out failed run failed" in proc.stderr and "good" in proc.stdout
+    assert "failed" not in pd.read_csv(tmp_path / "out" / "summary.csv")["run"].tolist()
+
+
+@pytest.mark.parametrize("typical, unit, text", [
+    (19_624_737.467122, "ms", "19.62"), (850.0, "ns", "850.0"), (12_345.678, "µs", "12.35"),
+    (3.2e9, "s", "3.200")])
+def test_durations_read_in_a_unit_that_fits(typical, unit, text):
+    name, scale = unit_for([typical])
+    assert name == unit and significant(typical / scale) == text
+
+
+def test_summary_table_is_formatted_for_reading(tmp_path):
+    run = make(tmp_path, RNG.normal(19_624_737, 50_000, 5000).astype(np.int64), tsc_khz=1_000_000)
+    table = analysis.df_summary_table([run])
+    assert "p50 (ms)" in table.columns and "p99.9 (ms)" in table.columns
+    assert table.loc["run", "p50 (ms)"] == "19.62"
+    for value in table.loc["run", [c for c in table.columns if c.endswith("(ms)")]]:
+        digits = value.replace(",", "").replace(".", "").lstrip("-0")
+        assert len(digits) == 4, value     # 4 significant digits, never 19624737.467122
+    assert table.loc["run", "migrated"] == "0.0%"
+
+
+def test_nonpositive_samples_are_counted_not_hidden(tmp_path):
+    # Cross-CPU TSC skew can put t1 before t0: such samples stay in the statistics and are counted.
+    cycles = np.array([1000] * 97 + [-50, -20, 0])
+    cpu_exec = np.array([0] * 97 + [1, 1, 0])
+    run = make(tmp_path, cycles, tsc_khz=1_000_000, cpu_exec=cpu_exec)
+    row = analysis.df_summary([run]).loc["run"]
+    assert (row["count"], row["nonpositive"], row["nonpositive_cross_cpu"], row["min_ns"]) == (100, 3, 2, -50)
+    assert "3 samples ≤ 0 not on the log axis" in analysis.plot_histogram([run]).axes[0].get_xlabel()

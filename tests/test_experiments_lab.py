@@ -7,12 +7,13 @@ import pytest
 
 from wqkit import kmod
 from wqkit.errors import WqkitError
+from wqkit.notebook import measure_or_load
 from wqkit.run import run_experiment
 
 pytestmark = pytest.mark.lab
 
 META_KEYS = {"experiment", "module", "parameters", "kernel_release", "patched", "accel", "cpu_model",
-             "cpus", "tsc_khz", "started_at", "ended_at", "wqkit", "samples", "status", "error"}
+             "cpus", "tsc_khz", "started_at", "ended_at", "wqkit", "samples", "status", "error", "clock", "lab"}
 
 
 def run(lab_target, tmp_path, name, **values):
@@ -57,6 +58,37 @@ def test_bound_run_executes_on_the_requested_cpu(lab_target, tmp_path, flags):
     assert set(frame["cpu_queue"]) == {1}
     if flags == "percpu":
         assert set(frame["cpu_exec"]) == {1}
+
+
+def test_clock_facts_are_what_the_guest_reports(lab_target, tmp_path):
+    _, meta, _ = run(lab_target, tmp_path, "insert_exec", nr=100)
+    flags = lab_target.run("grep -m1 '^flags' /proc/cpuinfo", check=True).stdout.split()
+    clocksource = lab_target.run("cat /sys/devices/system/clocksource/clocksource0/current_clocksource",
+                                 check=True).stdout.strip()
+    clock = meta["clock"]
+    assert (clock["constant_tsc"], clock["nonstop_tsc"]) == ("constant_tsc" in flags, "nonstop_tsc" in flags)
+    assert clock["clocksource"] == clocksource
+    assert clock["comparable"] == (clock["constant_tsc"] and clock["nonstop_tsc"] and clocksource == "tsc"
+                                   and not clock["tsc_unstable"])
+
+
+def test_every_zero_or_false_notebook_parameter_reaches_the_kernel(lab_target, tmp_path):
+    # 0 and False are values, not "not given": cpu=0 pins to CPU 0 (the module's default is -1, any).
+    run_a = measure_or_load("insert_exec", target=lab_target, out=tmp_path, nr=200, wq_flags="percpu",
+                            cpu=0, max_active=0, gap_us=0, serial=False)
+    assert {k: run_a.meta["parameters"][k] for k in ("cpu", "max_active", "gap_us", "serial", "wq_flags")} == \
+        {"cpu": "0", "max_active": "0", "gap_us": "0", "serial": "N", "wq_flags": "0"}
+    assert set(run_a.samples["cpu_queue"]) == set(run_a.samples["cpu_exec"]) == {0}
+    # loops=0 is no busy loop at all (the module's default is 10000): far shorter than the default.
+    run_b = measure_or_load("exec_time_pred", target=lab_target, out=tmp_path, nr=100, cpu=0, loops=0, mem_kb=0)
+    assert {k: run_b.meta["parameters"][k] for k in ("cpu", "loops", "mem_kb")} == \
+        {"cpu": "0", "loops": "0", "mem_kb": "0"}
+    run_c = measure_or_load("exec_time_pred", target=lab_target, out=tmp_path, nr=100, cpu=0, loops=None)
+    assert run_c.meta["parameters"]["loops"] == "10000"
+    assert run_b.samples["cycles"].median() * 3 < run_c.samples["cycles"].median()
+    # exec_time_pred subtracts the timestamp pair's cost too, calibrated and checked for loss.
+    assert run_b.meta["calibration"]["collected"] == 100 and run_b.meta["calibration"]["dropped"] == 0
+    assert run_b.overhead_cycles == run_b.meta["calibration"]["median_cycles"]
 
 
 def test_exec_time_pred_busy_loop_scales(lab_target, tmp_path):
@@ -133,5 +165,6 @@ def test_run_stopped_mid_way_is_kept_and_marked_failed(lab_target, tmp_path):
     frame = pd.read_parquet(path / "samples.parquet")
     assert meta["status"] == "failed" and "still ran after 4 s" in meta["error"]
     assert 0 < meta["samples"]["collected"] == len(frame) < 200
-    assert meta["samples"]["produced"] >= len(frame)
+    # The producers were stopped before collecting: the kernel's counts are final and add up.
+    assert meta["samples"]["produced"] == len(frame) + meta["samples"]["dropped"]
     assert not kmod.is_loaded(lab_target, "wq_new_worker")

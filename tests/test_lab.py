@@ -1,5 +1,7 @@
 """The lab VM, on one shared boot: kernel, accelerator, sessions, timeouts."""
 
+import shlex
+import threading
 import time
 
 import pytest
@@ -62,3 +64,38 @@ def test_ask_reaches_a_guest_socket_server_and_waits_for_it(lab):
         lab.ask("/run/wqkit-none.sock", "hello", timeout=300, pid_file="/run/wqkit-dead.pid")
     assert time.monotonic() - start < 60
     assert lab.run("true").returncode == 0   # the session is still usable
+
+
+def test_the_guest_sees_the_provisioned_modules_and_kbuild_tree(lab):
+    # virtme-ng links the cache's modules at /lib/modules/RELEASE; BCC and bpftrace look for
+    # the headers through its build and source links, which lead into the cache.
+    release = lab.guest_release
+    kernel = LabKernel.stock()
+    out = lab.run(f"readlink -f /lib/modules/{release}/build; test -f /lib/modules/{release}/build/Makefile && "
+                  f"test -f /lib/modules/{release}/source/include/linux/kconfig.h && echo headers; "
+                  f"modprobe -n -v 9p >/dev/null && echo modprobe", check=True).stdout.split()
+    assert out == [str(kernel.build_dir.resolve()), "headers", "modprobe"]
+
+
+def test_concurrent_callers_each_get_their_own_answer(lab):
+    # A dashboard thread and a notebook cell share one session: answers must never cross.
+    results: dict[str, list[str]] = {"a": [], "b": []}
+
+    def caller(tag: str) -> None:
+        for i in range(8):
+            results[tag].append(lab.run(f"echo {tag}{i}", check=True).stdout.strip())
+
+    threads = [threading.Thread(target=caller, args=(tag,)) for tag in results]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert results == {tag: [f"{tag}{i}" for i in range(8)] for tag in results}
+
+
+def test_values_put_into_guest_commands_are_quoted(lab, tmp_path):
+    from wqkit.target import LabTarget
+    odd = "it's a $(reboot) file; name"
+    lab.run(f"printf x > {shlex.quote(str(lab.shared_dir / odd))}", check=True)
+    copied = LabTarget(session=lab).copy_back(str(lab.shared_dir / odd), tmp_path / "copy")
+    assert copied.read_text() == "x" and lab.run("true").returncode == 0

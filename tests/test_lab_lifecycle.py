@@ -33,6 +33,25 @@ def test_guest_panic_is_a_clear_error_and_leaves_no_qemu():
     assert qemu_processes(session.shared_dir) == []
 
 
+def test_a_boot_that_crashes_before_the_agent_answers_is_retried():
+    # The first boot panics on purpose (sysrq) before the agent starts: the session boots again.
+    with LabSession(inject_boot_crashes=1) as session:
+        assert session.run("true").returncode == 0
+        assert len(session.failed_boots) == 1 and "Kernel panic" in session.failed_boots[0]
+        kept = session.workdir / "console-boot1.log"
+        assert kept.is_file() and "sysrq" in kept.read_text().lower()
+        assert "console-boot1.log" in session.failed_boots[0]
+    assert qemu_processes(session.shared_dir) == []
+
+
+def test_a_boot_that_keeps_crashing_gives_up_after_its_retries():
+    session = LabSession(inject_boot_crashes=5, boot_retries=1)
+    with pytest.raises(LabCrash, match="Kernel panic"):
+        session.start()
+    assert len(session.failed_boots) == 1
+    assert qemu_processes(session.shared_dir) == []
+
+
 def test_boot_past_its_timeout_kills_the_vm():
     session = LabSession(boot_timeout=2)
     with pytest.raises(LabTimeout, match="did not finish boot within 2 s; VM killed"):

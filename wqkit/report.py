@@ -2,17 +2,22 @@
 
 Each report is ``REPORTS/NAME-STAMP.html`` (images embedded as data URIs, code
 hidden unless asked) next to the executed ``.ipynb``; ``index.html`` lists
-every report with its parameters and date.
+every report with its parameters and date. A report shows results only: the
+notebook runs with ``WQKIT_REPORT=1`` so that progress goes to the terminal
+(see wqkit.console), and anything a cell still wrote to stderr is moved from
+the page to ``NAME-STAMP.log`` beside it.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
 import time
 from pathlib import Path
 from typing import Mapping
 
+from wqkit.console import REPORT_ENV
 from wqkit.errors import WqkitError
 
 
@@ -23,12 +28,19 @@ def execute(notebook: Path, parameters: Mapping[str, object], executed: Path) ->
 
     if not notebook.is_file():
         raise WqkitError(f"{notebook}: no such notebook")
+    previous = os.environ.get(REPORT_ENV)
+    os.environ[REPORT_ENV] = "1"      # inherited by the notebook's kernel
     try:
         papermill.execute_notebook(str(notebook), str(executed), parameters=dict(parameters),
                                    cwd=str(Path.cwd()), progress_bar=False, log_output=False)
     except PapermillExecutionError as exc:
         raise WqkitError(f"{notebook.name} failed in cell {exc.exec_count}: {exc.ename}: "
                          f"{str(exc.evalue).splitlines()[0] if exc.evalue else ''}") from None
+    finally:
+        if previous is None:
+            del os.environ[REPORT_ENV]
+        else:
+            os.environ[REPORT_ENV] = previous
     return executed
 
 
@@ -39,7 +51,20 @@ def export_html(executed: Path, html_file: Path, with_code: bool = False) -> Pat
 
     exporter = HTMLExporter(exclude_input=not with_code, exclude_input_prompt=True,
                             exclude_output_prompt=True, embed_images=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    nb = nbformat.read(executed, as_version=4)
+    logged = []
+    for cell in nb.cells:
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                logged.append(output.get("text", ""))
+            else:
+                kept.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = kept
+    if logged:
+        html_file.with_suffix(".log").write_text("".join(logged))
+    body, _ = exporter.from_notebook_node(nb)
     html_file.write_text(body)
     return html_file
 

@@ -113,28 +113,32 @@ TABLE_COLUMNS = {"status": "status", "experiment": "experiment", "accel": "accel
                  "overhead_subtracted": "overhead subtracted"}
 
 
-def df_summary_table(runs: list[Run]) -> pd.DataFrame:
-    """:func:`df_summary` for reading: durations in one unit that fits, 4 significant digits.
-
-    The unit is chosen from the runs' medians and named in each header
-    (``p50 (µs)``); CV has 3 digits, migration is a percentage.
+def readable(frame: pd.DataFrame, headers: dict[str, str] | None = None) -> pd.DataFrame:
+    """A DataFrame for reading: ``*_ns`` columns in one unit that fits their medians,
+    with 4 significant digits and the unit in the header; ``cv`` with 3 digits and
+    ``migration_rate`` or ``share`` as percentages. ``headers`` renames (and selects) columns.
     """
-    summary_frame = df_summary(runs)
-    name, scale = unit_for(summary_frame["p50_ns"].dropna() if "p50_ns" in summary_frame else [])
-    table = pd.DataFrame(index=summary_frame.index)
-    for column, header in TABLE_COLUMNS.items():
-        if column not in summary_frame:
-            continue
-        values = summary_frame[column]
-        if column.endswith("_ns"):
+    columns = [c for c in (headers or dict.fromkeys(frame.columns)) if c in frame.columns]
+    durations = [c for c in columns if c.endswith("_ns") or c == "ns"]
+    name, scale = unit_for(frame[c].median() for c in durations) if durations else ("ns", 1.0)
+    table = pd.DataFrame(index=frame.index)
+    for column in columns:
+        header = (headers or {}).get(column) or ("value" if column == "ns" else column.removesuffix("_ns"))
+        values = frame[column]
+        if column in durations:
             table[f"{header} ({name})"] = [significant(v / scale) for v in values]
         elif column == "cv":
             table[header] = [significant(v, 3) for v in values]
-        elif column == "migration_rate":
+        elif column in ("migration_rate", "share"):
             table[header] = [f"{v:.1%}" if v == v else "n/a" for v in values]
         else:
             table[header] = values
     return table
+
+
+def df_summary_table(runs: list[Run]) -> pd.DataFrame:
+    """:func:`df_summary` for reading (see :func:`readable`): ``p50 (µs)``, 4 significant digits."""
+    return readable(df_summary(runs), TABLE_COLUMNS)
 
 
 def migration_rate(run: Run) -> float:
