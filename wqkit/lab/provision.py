@@ -12,6 +12,8 @@ carry, so that:
   and the Kbuild directory used on the host both lead to
   ``root/usr/src/linux-headers-RELEASE``, whose Makefile includes the common
   headers of the same root;
+* every path is relative, so the tree works wherever it lies (another
+  user's cache can hard-link it);
 * the DWARF vmlinux of the ``-dbg`` package is kept as ``CACHE/kernels/RELEASE/vmlinux``.
 """
 
@@ -92,7 +94,7 @@ def provision_kernel(release: str, progress: Progress = print) -> LabKernel:
             for deb in debs:
                 progress(f"extracting {deb.name}")
                 _run(["dpkg-deb", "-x", str(deb), str(partial)])
-            _relocate(partial, root, release)
+            _relocate(partial, release)
             partial.rename(root)
     provision_debug_vmlinux(kernel, progress)
     return kernel
@@ -113,19 +115,19 @@ def provision_debug_vmlinux(kernel: LabKernel, progress: Progress = print) -> Pa
                                 kernel.debug_vmlinux, progress)
 
 
-def _relocate(partial: Path, root: Path, release: str) -> None:
-    """Point the packages' absolute /usr/src paths at ``root`` (its final place) and run depmod."""
-    src = root / "usr" / "src"
+def _relocate(partial: Path, release: str) -> None:
+    """Make the packages' absolute /usr/src paths relative to the extracted root, and run depmod."""
     headers = partial / "usr" / "src" / f"linux-headers-{release}"
     commons = sorted((partial / "usr" / "src").glob("linux-headers-*-common"))
     if not headers.is_dir() or not commons:
         raise WqkitError(f"the packages of {release} hold no Kbuild headers")
     makefile = headers / "Makefile"
-    makefile.write_text(makefile.read_text().replace("/usr/src/", f"{src}/"))
+    # make -C resolves the directory, so $(CURDIR) is the real headers directory.
+    makefile.write_text(makefile.read_text().replace("/usr/src/", "$(CURDIR)/../"))
     moddir = partial / "lib" / "modules" / release
-    for link, target in (("build", src / headers.name), ("source", src / commons[0].name)):
+    for link, target in (("build", headers.name), ("source", commons[0].name)):
         (moddir / link).unlink(missing_ok=True)
-        (moddir / link).symlink_to(target)
+        (moddir / link).symlink_to(Path("../../../usr/src") / target)
     depmod = shutil.which("depmod", path="/usr/sbin:/sbin:/usr/bin:/bin")
     if depmod is None:
         raise WqkitError("depmod not found: install Debian's kmod (make setup)")

@@ -41,6 +41,8 @@ CRASH_MARKERS = ("Kernel panic", "Oops", "BUG:", "general protection fault", "WA
 GUEST_MASKED = ("/tmp", "/run", "/var/tmp", "/var/log", "/var/cache", "/var/lib/apt")
 #: Seconds the host waits beyond a command's timeout before it declares the guest hung.
 HANG_GRACE = 30.0
+#: The parts of wqkit's cache the guest reads: provisioned kernels and built modules.
+GUEST_CACHE_DIRS = ("kernels", "modules")
 KEEP_SESSIONS = 20
 MAX_BOOT_RETRIES = 2
 TCG_THREADS = ("multi", "single")
@@ -280,7 +282,7 @@ class LabSession:
             raise WqkitError("vng (virtme-ng) not found; run `make setup`")
         cmd = [vng, "--run", str(self.kernel.boot_target), "--user", "root",
                "--cpus", str(self.cpus), "--memory", self.memory, "--verbose",
-               "--append", "oops=panic", "--rwdir", str(self.shared_dir),
+               "--append", "oops=panic",
                # QMP for memory dumps; vmcoreinfo lets drgn find the KASLR offset in them.
                f"--qemu-opts=-qmp unix:{self.qmp_socket},server=on,wait=off",
                "--qemu-opts=-device vmcoreinfo"]
@@ -288,12 +290,16 @@ class LabSession:
             cmd.append("--disable-kvm")
             if self.tcg_threads == "single":
                 cmd.append("--qemu-opts=-accel tcg,thread=single")
-        for d in self.rwdirs:
-            cmd += ["--rwdir", str(Path(d).resolve())]
-        # The guest must see wqkit's sources, venv and cache at their host paths.
-        for d in (SOURCE_DIR, cache_dir()):
+        # The guest must see wqkit's sources and venv, and the cache's kernels and
+        # built modules, at their host paths. Only those parts of the cache are
+        # mounted: virtme-ng mounts read-only directories after the writable
+        # ones, so a read-only cache would hide the shared directory inside it.
+        for d in (SOURCE_DIR, *(cache_dir() / name for name in GUEST_CACHE_DIRS)):
             if not guest_visible(d):
+                d.mkdir(parents=True, exist_ok=True)
                 cmd += ["--rodir", str(d.resolve())]
+        for d in (self.shared_dir, *self.rwdirs):
+            cmd += ["--rwdir", str(Path(d).resolve())]
         return cmd + ["--"] + guest_cmd
 
     def _spawn(self, cmd: list[str]) -> None:
