@@ -11,16 +11,25 @@
  * @calibrate=1 instead records @nr back-to-back timestamp pairs: the cost of
  * the measurement itself, which the analysis subtracts.
  *
- * Samples and counters are in /sys/kernel/debug/wqkit/insert_exec/.
+ * Samples and counters are in /sys/kernel/debug/wqkit/insert_exec/. On a
+ * kernel built with CONFIG_WQ_MEASURE (wqkit's linux_patch_exp/), the
+ * module also marks its work items for the kernel's own timestamps along
+ * the workqueue code, exported as the binary array "phases": one struct
+ * wq_measure_stamps per work item, by seq, complete once the run is done.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/sched.h>
+#include <linux/vmalloc.h>
 #include <asm/msr.h>
+#ifdef CONFIG_WQ_MEASURE
+#include <linux/wq_measure.h>
+#endif
 
 #include "wqkit_experiment.h"
 
@@ -50,6 +59,58 @@ module_param(calibrate, bool, 0444);
 MODULE_PARM_DESC(calibrate, "record back-to-back timestamp pairs only");
 
 static struct wqkit_experiment xp;
+
+#ifdef CONFIG_WQ_MEASURE
+static struct wq_measure_region region;
+static struct debugfs_blob_wrapper phases;
+
+/* The stamps, allocated before the runner starts: it marks the items. */
+static int insert_exec_phases_alloc(void)
+{
+	if (calibrate)
+		return 0;
+	region.stamps = vzalloc(array_size(nr, sizeof(*region.stamps)));
+	return region.stamps ? 0 : -ENOMEM;
+}
+
+/* Publish the stamps next to the samples. */
+static void insert_exec_phases_publish(void)
+{
+	if (!region.stamps)
+		return;
+	phases.data = region.stamps;
+	phases.size = array_size(nr, sizeof(*region.stamps));
+	debugfs_create_blob("phases", 0400, xp.rec.dir, &phases);
+}
+
+static int insert_exec_phases_mark(struct wqkit_timed_work *items)
+{
+	if (!region.stamps)
+		return 0;
+	region.base = &items[0].work;
+	region.stride = sizeof(*items);
+	region.nr = nr;
+	return wq_measure_register(&region);
+}
+
+static void insert_exec_phases_unmark(void)
+{
+	if (region.stamps)
+		wq_measure_unregister(&region);
+}
+
+static void insert_exec_phases_free(void)
+{
+	vfree(region.stamps);
+	region.stamps = NULL;
+}
+#else
+static int insert_exec_phases_alloc(void) { return 0; }
+static void insert_exec_phases_publish(void) { }
+static int insert_exec_phases_mark(struct wqkit_timed_work *items) { return 0; }
+static void insert_exec_phases_unmark(void) { }
+static void insert_exec_phases_free(void) { }
+#endif
 
 static void insert_exec_work_fn(struct work_struct *work)
 {
@@ -82,7 +143,14 @@ static int insert_exec_run(void *unused)
 	struct wqkit_timed_work *items = xp.items;
 	int target = cpu >= 0 ? cpu : WORK_CPU_UNBOUND;
 	unsigned int i;
+	int ret;
 
+	ret = insert_exec_phases_mark(items);
+	if (ret) {
+		pr_err("cannot mark the work items for the kernel's timestamps (%d)\n", ret);
+		wqkit_recorder_finish(&xp.rec, ret);
+		return 0;
+	}
 	for (i = 0; i < nr; i++) {
 		struct wqkit_timed_work *item = &items[i];
 
@@ -103,6 +171,7 @@ static int insert_exec_run(void *unused)
 			cond_resched();
 	}
 	flush_workqueue(xp.wq);
+	insert_exec_phases_unmark();
 	wqkit_recorder_finish(&xp.rec, i == nr ? 0 : -EINTR);
 	return 0;
 }
@@ -131,9 +200,15 @@ static int __init insert_exec_init(void)
 		pr_err("serial=1 and gap_us=%u exclude each other\n", gap_us);
 		return -EINVAL;
 	}
-	ret = wqkit_experiment_start(&xp, &desc);
+	ret = insert_exec_phases_alloc();
 	if (ret)
 		return ret;
+	ret = wqkit_experiment_start(&xp, &desc);
+	if (ret) {
+		insert_exec_phases_free();
+		return ret;
+	}
+	insert_exec_phases_publish();
 	pr_info("started: nr=%u wq_flags=0x%x max_active=%d cpu=%d gap_us=%u serial=%d calibrate=%d\n",
 		nr, wq_flags, max_active, cpu, gap_us, serial, calibrate);
 	return 0;
@@ -142,6 +217,7 @@ static int __init insert_exec_init(void)
 static void __exit insert_exec_exit(void)
 {
 	wqkit_experiment_stop(&xp);
+	insert_exec_phases_free();
 	pr_info("unloaded\n");
 }
 

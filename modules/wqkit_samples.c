@@ -65,6 +65,7 @@ static ssize_t wqkit_samples_read(struct file *file, char __user *buf,
 		for (i = 0; i < n; i++) {
 			struct wqkit_sample *slot = &rec->samples[first + i];
 
+			/* Pairs with smp_store_release() in wqkit_recorder_put(). */
 			if (smp_load_acquire(&slot->flags) & WQKIT_SAMPLE_VALID) {
 				chunk[i] = *slot;
 				valid++;
@@ -192,6 +193,7 @@ void wqkit_recorder_put(struct wqkit_recorder *rec, const struct wqkit_sample *s
 drop:
 	atomic_inc(&rec->dropped);
 out:
+	/* The slot's stores are done before the seal's wait can see us leave. */
 	smp_mb__before_atomic();
 	atomic_dec(&rec->writers);
 	preempt_enable();

@@ -71,6 +71,20 @@ analysis.plot_ccdf([run]);
 analysis.plot_timeseries(run);
 
 # %% [markdown]
+# ## Inside the workqueue code
+#
+# On the patched lab kernel (`--kernel patched`, `linux_patch_exp/`), the
+# kernel timestamps each of this run's work items along its own code: the
+# wait splits into phases.
+
+# %%
+if analysis.load_phases(run) is not None:
+    display(analysis.readable(analysis.df_phase_summary(run)))
+    analysis.plot_phases(run);
+else:
+    print(f"{run.meta.get('kernel_release')} has no measurement points: run on --kernel patched to see the phases.")
+
+# %% [markdown]
 # ## Per CPU (queuing → executing)
 
 # %%

@@ -179,3 +179,35 @@ def test_nonpositive_samples_are_counted_not_hidden(tmp_path):
     row = analysis.df_summary([run]).loc["run"]
     assert (row["count"], row["nonpositive"], row["nonpositive_cross_cpu"], row["min_ns"]) == (100, 3, 2, -50)
     assert "3 samples ≤ 0 not on the log axis" in analysis.plot_histogram([run]).axes[0].get_xlabel()
+
+
+def write_phases(path, stamps):
+    pd.DataFrame({"seq": np.arange(len(stamps), dtype=np.uint32),
+                  **{name: np.array([s[i] for s in stamps], dtype=np.uint64)
+                     for i, name in enumerate(("queue", "insert", "activate", "wake", "start", "func"))}}
+                 ).to_parquet(path / "phases.parquet", index=False)
+
+
+def test_phases_split_the_wait_between_the_kernels_stamps(tmp_path):
+    # tsc_khz 10^6: 1 cycle = 1 ns. Item 0 went straight to the worklist and woke a worker;
+    # item 1 waited on the inactive list (activate) and no worker was woken for it.
+    path = write_synthetic_run(tmp_path / "run", np.array([1000, 5000]), tsc_khz=1_000_000)
+    write_phases(path, [(100, 150, 0, 170, 600, 640), (200, 260, 3000, 0, 3900, 3950)])
+    run = analysis.load_run(path)
+    phases = analysis.df_phases(run)
+    assert phases.loc[0, ["queue → insert", "insert → activate", "→ wake", "→ process start",
+                          "process start → function"]].tolist() == [50, 0, 20, 430, 40]
+    assert phases.loc[1, ["queue → insert", "insert → activate", "→ wake", "→ process start",
+                          "process start → function"]].tolist() == [60, 2740, 0, 900, 50]
+    assert phases["total"].tolist() == [540, 3750] and phases["module"].tolist() == [1000, 5000]
+    summary = analysis.df_phase_summary(run)
+    assert summary.loc["insert → activate", "items"] == 1
+    assert summary.loc[list(analysis.phases.PHASES), "share"].sum() == pytest.approx(1.0)
+    assert analysis.plot_phases(run).axes[0].get_ylabel().startswith("mean per item")
+
+
+def test_phase_stamps_that_go_backwards_are_refused(tmp_path):
+    path = write_synthetic_run(tmp_path / "run", np.array([1000]), tsc_khz=1_000_000)
+    write_phases(path, [(100, 150, 0, 140, 600, 640)])
+    with pytest.raises(WqkitError, match="work item 0: the wake stamp is before the previous one"):
+        analysis.df_phases(analysis.load_run(path))

@@ -81,6 +81,17 @@ def cmd_lab_provision(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab_kernel_build(args: argparse.Namespace) -> int:
+    from wqkit.lab.build import build_kernel
+
+    if args.jobs is not None and args.jobs < 1:
+        raise WqkitError("--jobs must be at least 1")
+    build = build_kernel("patched" if args.patched else "vanilla", jobs=args.jobs, config_only=args.config_only,
+                         progress=_progress)
+    print(build.out / ".config" if args.config_only else f"{build.kernel().label}: {build.out}")
+    return 0
+
+
 def cmd_lab_smoke(args: argparse.Namespace) -> int:
     from wqkit.smoke import run_smoke
 
@@ -238,6 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
                               "into the cache (never installed), and checkpatch; once")
     prov.add_argument("--kernel", metavar="K", help="'stock' (default), a series (6.1) or a Debian release")
     prov.set_defaults(func=cmd_lab_provision)
+
+    kernel = lab_sub.add_parser("kernel", help="build lab kernels from Debian's 6.12 source")
+    kernel_sub = kernel.add_subparsers(dest="kernel_cmd", required=True, metavar="ACTION")
+    kbuild = kernel_sub.add_parser("build", help="build the vanilla (default) or --patched lab kernel, once "
+                                   "(cached; boot it with --kernel vanilla|patched)")
+    kbuild.add_argument("--patched", action="store_true", help="apply linux_patch_exp/ and CONFIG_WQ_MEASURE")
+    kbuild.add_argument("--config-only", action="store_true", help="unpack, patch and configure only")
+    kbuild.add_argument("--jobs", type=int, metavar="N", help="make -j (default: CPUs + 1)")
+    kbuild.set_defaults(func=cmd_lab_kernel_build)
 
     smoke = lab_sub.add_parser("smoke", help="boot the lab, run a module and list workqueues with drgn")
     add_lab_options(smoke)

@@ -86,6 +86,8 @@ MODULES: dict[str, ModuleSpec] = {
         ModuleSpec("wq_recorder_stress", "competing producers on the sample recorder (its stress test)",
                    {"nr": IntParam(1, 1_000_000, "slots"), "producers": IntParam(1, 16, "threads"),
                     "rounds": IntParam(1, 100_000, "times each producer offers every slot")}),
+        ModuleSpec("wq_worker_death", "an unbound sysfs workqueue whose pool (and kworkers) die when unloaded; "
+                   "write N to its run parameter", {"hold_ms": IntParam(1, 10_000, "ms each work item sleeps")}),
         ModuleSpec("wq_fixture", "workqueues of known flags and max_active; write N to its run parameter",
                    {"max_active": IntParam(1, 512, "max_active of two of its workqueues")}),
     )

@@ -6,6 +6,7 @@ follows its progress, collects every sample, unloads it and writes::
     RUN_DIR/meta.json          provenance, parameters, sample counts, status
     RUN_DIR/samples.parquet    the samples (schema in wqkit.samples)
     RUN_DIR/calibration.parquet  calibrated experiments: back-to-back timestamp pairs
+    RUN_DIR/phases.parquet     on a CONFIG_WQ_MEASURE kernel: the kernel's timestamps per item
     RUN_DIR/dmesg.txt          the kernel log of the run
     RUN_DIR/run.log            the progress lines of the run (boot, build, calibration)
 
@@ -33,7 +34,7 @@ from wqkit.console import progress_stream
 from wqkit.errors import WqkitError
 from wqkit.experiments import Experiment, experiment, module_params
 from wqkit.provenance import target_provenance, wqkit_provenance
-from wqkit.samples import RecorderStats, parse_samples
+from wqkit.samples import PHASE_POINTS, RecorderStats, parse_phases, parse_samples
 from wqkit.target import Target, make_target
 
 CALIBRATION_NR = 10_000
@@ -124,6 +125,7 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
         meta["parameters"] = _module_parameters(target, exp.module)
         expected = int(meta["parameters"][exp.count_param])
         frame, stats, failure = _follow_and_collect(exp, target, expected, dest, "samples", timeout)
+        meta["phases"] = collect_phases(exp, target, dest, frame)
         (dest / "dmesg.txt").write_text("\n".join(module.dmesg()) + "\n")
     meta["tsc_khz"] = stats.tsc_khz
     meta["samples"] = sample_counts(expected, stats, frame)
@@ -207,6 +209,20 @@ def collect(exp: Experiment, target: Target, dest: Path, name: str = "samples") 
     frame.to_parquet(dest / f"{name}.parquet", index=False)
     raw.unlink()
     return frame
+
+
+def collect_phases(exp: Experiment, target: Target, dest: Path, samples: pd.DataFrame) -> dict | None:
+    """The kernel's own timestamps of the collected items, when the kernel has them
+    (a CONFIG_WQ_MEASURE kernel, linux_patch_exp/): ``phases.parquet``, and what meta.json says of it."""
+    phases_file = f"{exp.debugfs_dir}/phases"
+    if target.run(f"test -e {phases_file}").returncode:
+        return None
+    raw = target.copy_back(phases_file, dest / "phases.bin")
+    frame = parse_phases(raw.read_bytes(), samples["seq"].to_numpy())
+    raw.unlink()
+    frame.to_parquet(dest / "phases.parquet", index=False)
+    return {"points": list(PHASE_POINTS), "rows": len(frame), "unit": "TSC cycles (wq_timestamp)",
+            "source": "CONFIG_WQ_MEASURE stamps of the kernel's workqueue code"}
 
 
 def _calibrate(exp: Experiment, target: Target, dest: Path, meta: dict, progress: Callable[[str], None]) -> None:

@@ -70,3 +70,22 @@ def parse_samples(raw: bytes) -> pd.DataFrame:
     frame = pd.DataFrame({name: records[name] for name in ("seq", "t0", "t1", "cpu_queue", "cpu_exec", "pid")})
     frame["cycles"] = (frame["t1"].astype(np.int64) - frame["t0"].astype(np.int64))
     return frame[COLUMNS].sort_values("seq", ignore_index=True)
+
+
+#: The kernel's measurement points (CONFIG_WQ_MEASURE, linux_patch_exp/), in
+#: order: enum wq_measure_point of <linux/wq_measure.h>.
+PHASE_POINTS = ("queue", "insert", "activate", "wake", "start", "func")
+PHASE_DTYPE = np.dtype([(name, "<u8") for name in PHASE_POINTS])
+
+
+def parse_phases(raw: bytes, seqs: np.ndarray) -> pd.DataFrame:
+    """The kernel's timestamps of the work items ``seqs`` (one struct wq_measure_stamps
+    per seq in ``raw``), as a DataFrame with a ``seq`` column; 0 = point not passed."""
+    if len(raw) % PHASE_DTYPE.itemsize:
+        raise WqkitError(f"phases dump of {len(raw)} bytes is not a whole number of "
+                         f"{PHASE_DTYPE.itemsize}-byte records")
+    stamps = np.frombuffer(raw, dtype=PHASE_DTYPE)
+    seqs = seqs[seqs < len(stamps)]
+    frame = pd.DataFrame({name: stamps[name][seqs] for name in PHASE_POINTS})
+    frame.insert(0, "seq", seqs.astype(np.uint32))
+    return frame

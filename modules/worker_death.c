@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * wq_worker_death - make kworkers die on demand, without waiting minutes.
+ *
+ * Idle kworkers die after IDLE_WORKER_TIMEOUT (5 minutes) of idleness, or
+ * when their worker pool is destroyed. This module owns an unbound
+ * workqueue exposed in sysfs (/sys/devices/virtual/workqueue/wqkit_death):
+ * give it attributes no other workqueue has (e.g. write a nice value to its
+ * nice file) and it gets a worker pool of its own. Writing N to the run
+ * parameter queues N work items that each sleep @hold_ms at once, so the
+ * pool creates up to N workers. Unloading the module destroys the
+ * workqueue, then its pool and every worker of the pool.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/delay.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
+
+#define RUN_MAX		64
+#define HOLD_MS_MAX	10000
+
+static unsigned int hold_ms = 200;
+module_param(hold_ms, uint, 0444);
+MODULE_PARM_DESC(hold_ms, "ms each work item sleeps (1..10000, default 200)");
+
+static struct workqueue_struct *death_wq;
+static DEFINE_MUTEX(death_lock);
+static unsigned int total_run;
+
+static void death_work_fn(struct work_struct *work)
+{
+	msleep(hold_ms);
+}
+
+static int death_run(unsigned int n)
+{
+	struct work_struct *works;
+	unsigned int i;
+
+	works = kcalloc(n, sizeof(*works), GFP_KERNEL);
+	if (!works)
+		return -ENOMEM;
+	mutex_lock(&death_lock);
+	for (i = 0; i < n; i++) {
+		INIT_WORK(&works[i], death_work_fn);
+		queue_work(death_wq, &works[i]);
+	}
+	flush_workqueue(death_wq);
+	total_run += n;
+	mutex_unlock(&death_lock);
+	kfree(works);
+	pr_info("ran %u sleeping work items (%u in all)\n", n, total_run);
+	return 0;
+}
+
+static int death_run_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int n;
+	int ret;
+
+	ret = kstrtouint(val, 0, &n);
+	if (ret)
+		return ret;
+	if (n < 1 || n > RUN_MAX) {
+		pr_err("run=%u is out of range (1..%u)\n", n, RUN_MAX);
+		return -EINVAL;
+	}
+	return death_run(n);
+}
+
+static int death_run_get(char *buffer, const struct kernel_param *kp)
+{
+	return sysfs_emit(buffer, "%u\n", total_run);
+}
+
+static const struct kernel_param_ops death_run_ops = {
+	.set = death_run_set,
+	.get = death_run_get,
+};
+module_param_cb(run, &death_run_ops, NULL, 0644);
+MODULE_PARM_DESC(run, "write N (1..64): run N sleeping work items at once, then wait for them");
+
+static int __init death_init(void)
+{
+	if (hold_ms < 1 || hold_ms > HOLD_MS_MAX) {
+		pr_err("hold_ms=%u is out of range (1..%u)\n", hold_ms, HOLD_MS_MAX);
+		return -EINVAL;
+	}
+	death_wq = alloc_workqueue("wqkit_death", WQ_UNBOUND | WQ_SYSFS, RUN_MAX);
+	if (!death_wq)
+		return -ENOMEM;
+	pr_info("loaded: /sys/devices/virtual/workqueue/wqkit_death\n");
+	return 0;
+}
+
+static void __exit death_exit(void)
+{
+	destroy_workqueue(death_wq);
+	pr_info("unloaded: workqueue destroyed\n");
+}
+
+module_init(death_init);
+module_exit(death_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("wqkit: kworkers that die when asked, by destroying their pool");
