@@ -184,7 +184,8 @@ def apply_patch(src: Path, patch: Path) -> None:
                           capture_output=True, text=True)
     if proc.returncode:
         lines = (proc.stdout + proc.stderr).splitlines()
-        failing = next((ln for ln in lines if "FAILED" in ln or "malformed" in ln or "can't find" in ln),
+        failing = next((ln for ln in lines if any(w in ln for w in ("FAILED", "malformed", "can't find",
+                                                                     "previously applied"))),
                        lines[-1] if lines else "no output")
         raise WqkitError(f"{patch.name} does not apply: {failing.strip()}")
 
