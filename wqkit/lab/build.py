@@ -45,7 +45,7 @@ PATCHED_CONFIG = "CONFIG_WQ_MEASURE=y\n"
 VARIANTS = ("vanilla", "patched")
 MAKE_ENV = {
     # Reproducible version strings, so that ccache hits across builds.
-    "KBUILD_BUILD_TIMESTAMP": "wqkit", "KBUILD_BUILD_USER": "wqkit", "KBUILD_BUILD_HOST": "lab",
+    "KBUILD_BUILD_TIMESTAMP": "2026-01-01 00:00:00 UTC", "KBUILD_BUILD_USER": "wqkit", "KBUILD_BUILD_HOST": "lab",
 }
 
 Progress = Callable[[str], None]

@@ -119,6 +119,21 @@ class LabKernel:
         """A short human name: release plus ``(patched)`` when it is."""
         return f"{self.release} (patched)" if self.patched else self.release
 
+    def link_tree_sources(self) -> None:
+        """For a tree built with O=: give the guest's /lib/modules/RELEASE a ``source`` link.
+
+        virtme-ng links /lib/modules/RELEASE in the guest to the tree's
+        ``.virtme_mods/lib/modules/0.0.0``, whose ``build`` is the O= tree; the
+        headers BCC and bpftrace include are in the source tree beside it.
+        """
+        if self.tree is None or not (self.tree / "source").exists():
+            return
+        moddir = self.tree / ".virtme_mods" / "lib" / "modules" / "0.0.0"
+        moddir.mkdir(parents=True, exist_ok=True)
+        link = moddir / "source"
+        if not link.is_symlink():
+            link.symlink_to(Path("../../../../source"))
+
     def check_bootable(self) -> None:
         """Fail with a hint when the image or its modules are missing."""
         for path in (self.image, self.modules_dir):

@@ -138,6 +138,7 @@ class LabSession:
         crash after the agent answered is never retried.
         """
         self.kernel.check_bootable()
+        self.kernel.link_tree_sources()
         self.accel = choose_accel(self.accel, self._probe_kvm)
         threads = f", {self.tcg_threads}-threaded" if self.accel == "tcg" else ""
         self.progress(f"booting {self.kernel.label} under {self.accel.upper()}{threads} "
