@@ -1,9 +1,11 @@
-"""drgn inspection of the lab guest: known workqueues, real kworkers, vmcores, the CLI."""
+"""drgn inspection of the lab guest, from the host over QMP (the default), from inside the
+guest, and from vmcores: known workqueues, real kworkers, consistency, the CLI."""
 
 import json
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -12,10 +14,11 @@ import pytest
 from wqkit import kmod
 from wqkit.inspect.helpers import (find_workqueue, for_each_pool, for_each_pool_worker, for_each_pwq,
                                    for_each_workqueue, pool_nr_pending, workqueue_name)
-from wqkit.inspect.lab import LabInspector, vmcore_snapshot
+from wqkit.inspect.lab import LabInspector, QmpInspector, vmcore_snapshot
 from wqkit.inspect.source import open_program
 from wqkit.inspect.text import pool_line
 from wqkit.lab import LabKernel
+from wqkit.lab.kernel import resolve_kernel
 from wqkit.paths import SOURCE_DIR
 
 pytestmark = pytest.mark.lab
@@ -24,7 +27,65 @@ WQKIT = [sys.executable, "-m", "wqkit.cli"]
 
 @pytest.fixture(scope="module")
 def inspector(lab_target):
-    return LabInspector(lab_target)
+    """The lab's default inspector: drgn on the host, reading the guest over QMP."""
+    return QmpInspector.for_lab(lab_target)
+
+
+def flat(snapshot) -> dict:
+    """Every value of a snapshot by a stable path (workqueues by name and occurrence, pools by id,
+    workers by pid), so that two snapshots compare field by field."""
+    data = snapshot.to_dict()
+    out, seen = {}, Counter()
+    for wq in data["workqueues"]:
+        key = (wq["name"], seen[wq["name"]])
+        seen[wq["name"]] += 1
+        for field, value in wq.items():
+            if field == "pwqs":
+                for i, pwq in enumerate(value):
+                    for name, v in pwq.items():
+                        out[("wq", key, "pwq", i, name)] = json.dumps(v)
+            else:
+                out[("wq", key, field)] = json.dumps(value)
+    for pool in data["pools"]:
+        out.update({("pool", pool["id"], k): json.dumps(v) for k, v in pool.items()})
+    for worker in data["workers"]:
+        out.update({("worker", worker["pid"], worker["pool_id"], k): json.dumps(v) for k, v in worker.items()})
+    return out
+
+
+def test_a_consistent_qmp_snapshot_equals_the_guests_own_where_the_guest_is_quiet(lab_target):
+    guest = LabInspector(lab_target)
+    before = flat(guest.snapshot())
+    qmp = QmpInspector.for_lab(lab_target, consistent=True).snapshot()
+    after = flat(guest.snapshot())
+    seen = flat(qmp)
+    # What did not change between the guest's two snapshots must be exactly what QMP read.
+    quiet = {k for k in before if before[k] == after.get(k)}
+    assert len(quiet) > 0.8 * len(before)
+    assert {k: seen.get(k) for k in quiet} == {k: before[k] for k in quiet}
+    assert qmp.paused_seconds is not None and 0 < qmp.paused_seconds < 5
+
+
+def test_live_qmp_reads_are_bracketed_by_consistent_ones(lab_target):
+    live = QmpInspector.for_lab(lab_target)
+    with kmod.loaded(lab_target, "wq_fixture", {"max_active": 3}):
+        lab_target.run("(echo 100000 > /sys/module/wq_fixture/parameters/run) >/dev/null 2>&1 &", check=True)
+        first = live.snapshot(consistent=True)
+        reads = [live.snapshot() for _ in range(20)]
+        last = live.snapshot(consistent=True)
+        lab_target.run("while [ $(cat /sys/module/wq_fixture/parameters/run) -lt 100000 ]; do sleep 0.5; done",
+                       check=True, timeout=600)
+
+    def counters(snap):
+        return {(wq.name, i, p.pool_id): p.stats for wq in snap.workqueues if wq.name.startswith("wqkit_fx")
+                for i, p in enumerate(wq.pwqs)}
+
+    low, high = counters(first), counters(last)
+    assert any(high[k].started > low[k].started for k in low), "the load ran during the reads"
+    for read in map(counters, reads):
+        for key, stats in read.items():
+            for name, value in stats._asdict().items():
+                assert low[key]._asdict()[name] <= value <= high[key]._asdict()[name], (key, name)
 
 
 def test_fixture_workqueues_and_their_counters(lab_target, inspector):
@@ -101,8 +162,9 @@ def test_vmcore_read_on_the_host_matches_the_live_guest(lab_target, inspector, t
         vmcore.unlink(missing_ok=True)
 
 
-def test_monitor_cli_in_the_lab():
-    proc = subprocess.run([*WQKIT, "monitor", "--target", "lab", "events", "-v", "-i", "1", "-m", "2"],
+@pytest.mark.parametrize("via", ["qmp", "guest"])
+def test_monitor_cli_in_the_lab(via):
+    proc = subprocess.run([*WQKIT, "monitor", "--target", "lab", "--via", via, "events", "-v", "-i", "1", "-m", "2"],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("Iteration: ") == 2
@@ -136,3 +198,31 @@ def test_linux_6_1_reports_what_it_lacks_instead_of_failing():
     assert {"mem_reclaim", "highpri"} <= set(kblockd["flag_names"]) and kblockd["rescuer_pid"] > 0
     assert snap["workers"] and all(w["comm"].startswith("kworker/") for w in snap["workers"])
     assert not [name for w in snap["workers"] for name in w["flag_names"] if name.startswith("0x")]
+
+
+def test_qmp_misuse_is_a_one_line_error(lab_target, tmp_path):
+    vmlinux = str(LabKernel.stock().debug_vmlinux)
+    bare_socket = tmp_path / "bare.sock"
+    # A QEMU with a QMP socket but no guest kernel and no vmcoreinfo device.
+    bare = subprocess.Popen(["qemu-system-x86_64", "-display", "none", "-S", "-nodefaults",
+                             "-qmp", f"unix:{bare_socket},server=on,wait=off"])
+    try:
+        for _ in range(100):
+            if bare_socket.exists():
+                break
+            time.sleep(0.1)
+        for socket, message in ((tmp_path / "nothing.sock", "no QEMU answers on"),
+                                (bare_socket, "the guest published no vmcoreinfo")):
+            proc = subprocess.run([*WQKIT, "monitor", "--qmp", str(socket), "--vmlinux", vmlinux],
+                                  capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+            assert len(proc.stderr.strip().splitlines()) == 1
+    finally:
+        bare.kill()
+        bare.wait()
+    # The lab's guest (through its second QMP socket) read with another kernel's debug vmlinux.
+    other = resolve_kernel("6.1").debug_vmlinux
+    proc = subprocess.run([*WQKIT, "monitor", "--qmp", str(lab_target.session.qmp_control_socket),
+                           "--vmlinux", str(other)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert re.search(r"vmlinux does not match the guest's kernel \(6\.12\.", proc.stderr), proc.stderr

@@ -162,20 +162,29 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         raise WqkitError("--interval and --max-iterations must not be negative")
     with ExitStack() as stack:
         out = stack.enter_context(open(args.output, "w")) if args.output else sys.stdout
-        if args.core or args.target == "local":
+        if args.qmp:
+            from wqkit.inspect.lab import QmpInspector
+
+            if not args.vmlinux:
+                raise WqkitError("--qmp needs --vmlinux, the guest kernel's debug vmlinux")
+            control = Path(args.qmp_control) if args.qmp_control else None
+            take = QmpInspector(Path(args.qmp), Path(args.vmlinux), control, args.consistent).snapshot
+        elif args.core or args.target == "local":
             vmlinux = Path(args.vmlinux) if args.vmlinux else None
             prog = open_program(core=Path(args.core) if args.core else None, vmlinux=vmlinux)
             take = lambda: take_snapshot(prog)  # noqa: E731
         else:
-            from wqkit.inspect.lab import LabInspector, vmcore_snapshot
+            from wqkit.inspect.lab import LabInspector, QmpInspector, vmcore_snapshot
 
             target = stack.enter_context(LabTarget(**lab_options(args)))
             if args.via == "vmcore":
                 dump = target.session.workdir / "monitor.vmcore"
                 take = lambda: vmcore_snapshot(target, dump)  # noqa: E731
-            else:
+            elif args.via == "guest":
                 _progress("loading the lab kernel's debug info in the guest (~25 s under TCG)")
                 take = LabInspector(target).snapshot
+            else:
+                take = QmpInspector.for_lab(target, consistent=args.consistent).snapshot
         monitor(take, out, names=args.workqueues, interval=args.interval, max_iterations=args.max_iterations,
                 scenario=args.scenario, verbose=args.verbose, active_only=args.show_active_pool, fmt=args.format)
     return 0
@@ -308,8 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--target", choices=TARGETS, default="lab")
     mon.add_argument("--core", metavar="FILE", help="read a vmcore instead of a running kernel")
     mon.add_argument("--vmlinux", metavar="FILE", help="the kernel's debug vmlinux (for --core or local)")
-    mon.add_argument("--via", choices=("live", "vmcore"), default="live",
-                     help="lab only: drgn inside the guest (live, default) or on a memory dump read on the host")
+    mon.add_argument("--via", choices=("qmp", "guest", "vmcore"), default="qmp",
+                     help="lab only: drgn on the host reading the guest over QMP (qmp, default: nothing runs "
+                     "in the guest), drgn inside the guest (guest), or a memory dump read on the host (vmcore)")
+    mon.add_argument("--consistent", action="store_true",
+                     help="qmp: stop the guest's vCPUs around each read (the pause is reported)")
+    mon.add_argument("--qmp", metavar="SOCKET", help="read any QEMU guest started with -qmp unix:SOCKET,server=on "
+                     "and -device vmcoreinfo (with --vmlinux)")
+    mon.add_argument("--qmp-control", metavar="SOCKET",
+                     help="with --qmp --consistent: a second QMP socket of the same QEMU, for stop/cont")
     add_lab_options(mon)
     mon.set_defaults(func=cmd_monitor)
 

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from wqkit import kmod
-from wqkit.inspect.lab import LabInspector
+from wqkit.inspect.lab import QmpInspector
 from wqkit.target import LabTarget
 
 
@@ -41,8 +41,8 @@ def run_smoke(target: LabTarget, nr: int = 1000, progress=print) -> SmokeReport:
     """Run the smoke sequence on a lab target (booting it if needed)."""
     with kmod.loaded(target, "wq_smoke", {"nr": nr}, progress=progress) as module:
         executed = _executed_count(module.dmesg())
-    progress("listing workqueues with drgn in the guest (loads debug info: ~25 s under TCG)")
-    snapshot = LabInspector(target).snapshot()
+    progress("listing workqueues with drgn on the host, reading the guest over QMP")
+    snapshot = QmpInspector.for_lab(target).snapshot()
     return SmokeReport(
         release=target.session.guest_release,
         accel=target.accel,

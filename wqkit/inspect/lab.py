@@ -1,10 +1,15 @@
 """Lab inspection, host side: snapshots of the lab guest's workqueues.
 
-Two ways, both kept because they serve different needs:
+Three ways:
 
-- ``live``: drgn runs inside the guest (debug info loaded once, about 25 s
-  under TCG); each snapshot is then one short request. For monitoring at an
-  interval and for notebooks.
+- ``qmp`` (the default): drgn on the host reads the running guest's memory
+  through QEMU's QMP socket. Nothing runs in the guest; debug info loads on
+  the host in about a second, then a snapshot takes milliseconds at host
+  speed. ``consistent`` stops the vCPUs around the read (QMP stop/cont),
+  so the snapshot is one moment of the guest rather than a read racing it.
+- ``guest``: drgn runs inside the guest (debug info loaded once, about 25 s
+  under TCG); each snapshot is then one short request. It sees what an
+  in-guest tool sees, and competes with the guest's own work.
 - ``vmcore``: QEMU dumps the guest's memory, and drgn reads it on the host at
   host speed. For a frozen, shareable picture of one moment.
 """
@@ -20,8 +25,10 @@ from wqkit.errors import LabCrash, LabError, WqkitError
 from wqkit.inspect.guest import SOCKET
 from wqkit.inspect.model import Snapshot
 from wqkit.inspect.snapshot import take_snapshot
-from wqkit.inspect.source import open_program
+from wqkit.inspect.source import open_program, open_qmp_program
 from wqkit.target import LabTarget
+
+VIAS = ("qmp", "guest", "vmcore")
 
 GUEST = f"{quote(sys.executable)} -m wqkit.inspect.guest"
 PID_FILE = "/run/wqkit-inspect.pid"
@@ -81,3 +88,53 @@ def vmcore_snapshot(target: LabTarget, dest: Path) -> Snapshot:
     target.kernel.check_debug_info()
     target.session.dump_vmcore(dest)
     return take_snapshot(open_program(core=dest, vmlinux=target.kernel.debug_vmlinux))
+
+
+class QmpInspector:
+    """Snapshots of a running QEMU guest, read from the host over QMP (nothing runs in the guest).
+
+    ``socket`` is the QMP socket drgn reads through (held for the inspector's
+    life); ``control`` a second QMP socket of the same QEMU for stop/cont,
+    needed only when ``consistent``.
+    """
+
+    def __init__(self, socket: Path, vmlinux: Path, control: Path | None = None, consistent: bool = False,
+                 attachments: dict | None = None) -> None:
+        if consistent and control is None:
+            raise WqkitError("--consistent needs a second QMP socket of the same QEMU (stop/cont)")
+        self.socket, self.vmlinux, self.control, self.consistent = socket, vmlinux, control, consistent
+        # Where the program is kept: a QMP socket serves one client, so every inspector
+        # of a lab session shares the session's program.
+        self._attachments = attachments if attachments is not None else {}
+
+    @classmethod
+    def for_lab(cls, target: LabTarget, consistent: bool = False) -> QmpInspector:
+        """The inspector of a lab session (booting it if needed), sharing its drgn program."""
+        target.kernel.check_debug_info()
+        if not target.alive:
+            target.session.start()
+        session = target.session
+        return cls(session.qmp_socket, target.kernel.debug_vmlinux, session.qmp_control_socket, consistent,
+                   session.attachments)
+
+    @property
+    def prog(self):
+        """The drgn program, attached and with debug info loaded on first use."""
+        key = f"drgn-qmp:{self.socket}"
+        if key not in self._attachments:
+            self._attachments[key] = open_qmp_program(self.socket, self.vmlinux)
+        return self._attachments[key]
+
+    def snapshot(self, consistent: bool | None = None) -> Snapshot:
+        """One snapshot; with ``consistent`` (default: the inspector's), the guest is stopped around it."""
+        prog = self.prog
+        if not (self.consistent if consistent is None else consistent):
+            return take_snapshot(prog)
+        if self.control is None:
+            raise WqkitError("a consistent snapshot needs a second QMP socket of the same QEMU (stop/cont)")
+        from wqkit.lab.qmp import QmpClient
+
+        with QmpClient(self.control) as qmp, qmp.paused() as pause:
+            snap = take_snapshot(prog)
+        snap.paused_seconds = pause.seconds
+        return snap

@@ -141,6 +141,8 @@ class Snapshot:
     pools: list[PoolInfo]
     workers: list[WorkerInfo]
     missing_fields: list[str] = field(default_factory=list)  # fields this kernel lacks
+    #: A consistent read over QMP: how long the guest's vCPUs were stopped for it.
+    paused_seconds: float | None = None
 
     def workqueue(self, name: str, occurrence: int = 0) -> WorkqueueInfo | None:
         """The workqueue called ``name`` (names are not unique: ``occurrence`` picks the n-th)."""
@@ -190,6 +192,7 @@ class Snapshot:
             pools=[PoolInfo(**p) for p in data["pools"]],
             workers=[WorkerInfo(**w) for w in data["workers"]],
             missing_fields=data.get("missing_fields", []),
+            paused_seconds=data.get("paused_seconds"),
         )
 
 

@@ -48,6 +48,8 @@ def monitor(take: Callable[[], Snapshot], out: TextIO, names: list[str] | None =
         if fmt == "text":
             lines = scenario_lines(snap, scenario, workqueues, verbose, active_only, previous)
             out.write(iteration_text(iteration, lines, scenario))
+            if snap.paused_seconds is not None:
+                out.write(f"(consistent read: the guest was paused {snap.paused_seconds * 1000:.1f} ms)\n")
         elif fmt == "json":
             data = snap.to_dict()
             data["workqueues"] = [workqueue_record(w, wq) for w, wq in zip(data["workqueues"], snap.workqueues)

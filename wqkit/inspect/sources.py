@@ -6,25 +6,34 @@ import atexit
 from pathlib import Path
 from typing import Callable
 
+from wqkit.errors import WqkitError
 from wqkit.inspect.model import Snapshot
 from wqkit.inspect.snapshot import take_snapshot
 from wqkit.inspect.source import open_program
 
 
-def snapshot_source(target: str = "lab", core: str | Path = "", vmlinux: str | Path = "",
-                    **lab_options) -> Callable[[], Snapshot]:
+def snapshot_source(target: str = "lab", core: str | Path = "", vmlinux: str | Path = "", via: str = "qmp",
+                    consistent: bool = False, **lab_options) -> Callable[[], Snapshot]:
     """A function returning a fresh snapshot each call.
 
     ``core`` (with ``vmlinux``) reads a vmcore; ``target="local"`` the
     running kernel; ``target="lab"`` boots a lab VM, kept until the process
-    exits, with drgn inside it.
+    exits, read from the host over QMP (``via="qmp"``, the default; with
+    ``consistent`` the guest is stopped around each read), by drgn inside
+    the guest (``via="guest"``) or from memory dumps (``via="vmcore"``).
     """
     if core or target == "local":
         prog = open_program(core=Path(core) if core else None, vmlinux=Path(vmlinux) if vmlinux else None)
         return lambda: take_snapshot(prog)
-    from wqkit.inspect.lab import LabInspector
+    from wqkit.inspect.lab import VIAS, LabInspector, QmpInspector, vmcore_snapshot
     from wqkit.target import make_target
 
+    if via not in VIAS:
+        raise WqkitError(f"unknown --via {via!r}: choose one of {', '.join(VIAS)}")
     lab = make_target(target, **lab_options)
     atexit.register(lab.close)
+    if via == "qmp":
+        return QmpInspector.for_lab(lab, consistent=consistent).snapshot
+    if via == "vmcore":
+        return lambda: vmcore_snapshot(lab, lab.session.workdir / "snapshot.vmcore")
     return LabInspector(lab).snapshot

@@ -15,7 +15,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from wqkit.console import progress_line
 from wqkit.errors import LabCrash, LabError, LabTimeout, WqkitError
 from wqkit.lab.accel import PROBE_TIMEOUT, choose_accel
 from wqkit.lab.kernel import LabKernel
+from wqkit.lab.qmp import QmpClient
 from wqkit.paths import SOURCE_DIR, cache_dir
 
 AGENT = Path(__file__).with_name("agent.py")
@@ -113,12 +113,18 @@ class LabSession:
         self.shared_dir = self.workdir / "shared"
         self.shared_dir.mkdir()
         self.console_log = self.workdir / "console.log"
+        # Two QMP sockets: drgn holds the first while it reads guest memory,
+        # the second takes commands (stop/cont, memory dumps). See wqkit.lab.qmp.
         self.qmp_socket = self.workdir / "qmp.sock"
+        self.qmp_control_socket = self.workdir / "qmp-control.sock"
         self.boot_id = ""
         self.guest_release = ""
         self.boot_seconds = 0.0
         #: One line per boot attempt that crashed before the agent answered (then retried).
         self.failed_boots: list[str] = []
+        #: Objects tied to this boot, shared by its users and dropped when it closes
+        #: (the host-side drgn program that holds the QMP socket, see wqkit.inspect.lab).
+        self.attachments: dict[str, object] = {}
 
     # -- lifecycle -------------------------------------------------------
 
@@ -170,6 +176,7 @@ class LabSession:
     def close(self) -> None:
         """Power the guest off (or kill it) and reap QEMU. Safe to call twice."""
         proc, self._proc = self._proc, None
+        self.attachments.clear()
         if proc is None:
             return
         try:
@@ -220,28 +227,18 @@ class LabSession:
             raise LabError(f"lab guest: {answer['error']}")
         return answer["reply"]
 
-    def dump_vmcore(self, dest: Path, timeout: float = 600.0) -> Path:
-        """Dump the guest's memory as an ELF vmcore (QEMU dump-guest-memory) for drgn."""
+    def qmp(self, timeout: float = 600.0) -> QmpClient:
+        """A QMP connection to the guest's QEMU (its control socket)."""
         if not self.alive:
             raise LabError("the lab session is not running")
+        return QmpClient(self.qmp_control_socket, timeout)
+
+    def dump_vmcore(self, dest: Path, timeout: float = 600.0) -> Path:
+        """Dump the guest's memory as an ELF vmcore (QEMU dump-guest-memory) for drgn."""
         dest = Path(dest).resolve()
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(timeout)
-            conn.connect(str(self.qmp_socket))
-            stream = conn.makefile("rw")
-            stream.readline()  # greeting
-            for command in ({"execute": "qmp_capabilities"},
-                            {"execute": "dump-guest-memory",
-                             "arguments": {"paging": False, "protocol": f"file:{dest}"}}):
-                stream.write(json.dumps(command) + "\n")
-                stream.flush()
-                while True:
-                    reply = json.loads(stream.readline())
-                    if "error" in reply:
-                        raise LabError(f"QEMU refused {command['execute']}: {reply['error'].get('desc')}")
-                    if "return" in reply:
-                        break
+        with self.qmp(timeout) as qmp:
+            qmp.execute("dump-guest-memory", {"paging": False, "protocol": f"file:{dest}"})
         return dest
 
     def console(self) -> str:
@@ -284,8 +281,10 @@ class LabSession:
         cmd = [vng, "--run", str(self.kernel.boot_target), "--user", "root",
                "--cpus", str(self.cpus), "--memory", self.memory, "--verbose",
                "--append", "oops=panic",
-               # QMP for memory dumps; vmcoreinfo lets drgn find the KASLR offset in them.
+               # QMP for drgn on the host and for commands; vmcoreinfo lets drgn find
+               # the kernel and its KASLR offset (over QMP and in memory dumps).
                f"--qemu-opts=-qmp unix:{self.qmp_socket},server=on,wait=off",
+               f"--qemu-opts=-qmp unix:{self.qmp_control_socket},server=on,wait=off",
                "--qemu-opts=-device vmcoreinfo"]
         if accel == "tcg":
             cmd.append("--disable-kvm")
