@@ -16,9 +16,10 @@
 #include <linux/delay.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
-#include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
+
+#include "wqkit_run_param.h"
 
 #define RUN_MAX		64
 #define HOLD_MS_MAX	10000
@@ -28,8 +29,6 @@ module_param(hold_ms, uint, 0444);
 MODULE_PARM_DESC(hold_ms, "ms each work item sleeps (1..10000, default 200)");
 
 static struct workqueue_struct *death_wq;
-static DEFINE_MUTEX(death_lock);
-static unsigned int total_run;
 
 static void death_work_fn(struct work_struct *work)
 {
@@ -44,44 +43,22 @@ static int death_run(unsigned int n)
 	works = kcalloc(n, sizeof(*works), GFP_KERNEL);
 	if (!works)
 		return -ENOMEM;
-	mutex_lock(&death_lock);
 	for (i = 0; i < n; i++) {
 		INIT_WORK(&works[i], death_work_fn);
 		queue_work(death_wq, &works[i]);
 	}
 	flush_workqueue(death_wq);
-	total_run += n;
-	mutex_unlock(&death_lock);
 	kfree(works);
-	pr_info("ran %u sleeping work items (%u in all)\n", n, total_run);
+	pr_info("ran %u sleeping work items\n", n);
 	return 0;
 }
 
-static int death_run_set(const char *val, const struct kernel_param *kp)
-{
-	unsigned int n;
-	int ret;
-
-	ret = kstrtouint(val, 0, &n);
-	if (ret)
-		return ret;
-	if (n < 1 || n > RUN_MAX) {
-		pr_err("run=%u is out of range (1..%u)\n", n, RUN_MAX);
-		return -EINVAL;
-	}
-	return death_run(n);
-}
-
-static int death_run_get(char *buffer, const struct kernel_param *kp)
-{
-	return sysfs_emit(buffer, "%u\n", total_run);
-}
-
-static const struct kernel_param_ops death_run_ops = {
-	.set = death_run_set,
-	.get = death_run_get,
+static struct wqkit_run_param death_run_param = {
+	.max = RUN_MAX,
+	.run = death_run,
+	.lock = __MUTEX_INITIALIZER(death_run_param.lock),
 };
-module_param_cb(run, &death_run_ops, NULL, 0644);
+module_param_cb(run, &wqkit_run_param_ops, &death_run_param, 0644);
 MODULE_PARM_DESC(run, "write N (1..64): run N sleeping work items at once, then wait for them");
 
 static int __init death_init(void)

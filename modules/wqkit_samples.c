@@ -96,10 +96,14 @@ static int wqkit_stats_show(struct seq_file *m, void *unused)
 {
 	struct wqkit_recorder *rec = m->private;
 
-	seq_printf(m, "state=%s capacity=%u produced=%d dropped=%d exported=%lld error=%d tsc_khz=%u\n",
+	/*
+	 * buffer is the samples' kernel address: the host may read them from
+	 * outside (QMP) once the producers are done. Root-only, lab use.
+	 */
+	seq_printf(m, "state=%s capacity=%u produced=%d dropped=%d exported=%lld error=%d tsc_khz=%u buffer=%px\n",
 		   wqkit_state_names[READ_ONCE(rec->state)], rec->capacity,
 		   atomic_read(&rec->produced), atomic_read(&rec->dropped),
-		   atomic64_read(&rec->exported), READ_ONCE(rec->error), tsc_khz);
+		   atomic64_read(&rec->exported), READ_ONCE(rec->error), tsc_khz, rec->samples);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(wqkit_stats);
@@ -154,7 +158,7 @@ int wqkit_recorder_init(struct wqkit_recorder *rec, const char *name, u32 capaci
 		return PTR_ERR(rec->dir);
 	}
 	debugfs_create_file("samples", 0400, rec->dir, rec, &wqkit_samples_fops);
-	debugfs_create_file("stats", 0444, rec->dir, rec, &wqkit_stats_fops);
+	debugfs_create_file("stats", 0400, rec->dir, rec, &wqkit_stats_fops);
 	debugfs_create_file("stop", 0200, rec->dir, rec, &wqkit_stop_fops);
 	return 0;
 }

@@ -27,7 +27,9 @@
  *            never published have WQKIT_SAMPLE_VALID clear)
  *   stats    one line of key=value: state, capacity, produced (samples
  *            offered), dropped (refused: out of range, duplicate, or after
- *            the seal), exported (valid records read), error, tsc_khz
+ *            the seal), exported (valid records read), error, tsc_khz, and
+ *            buffer, the samples' kernel address, for a host that reads
+ *            them from outside the guest once the producers are done
  *   stop     write anything: stop the experiment's producers and wait for
  *            them, so that the counters are final (used after a timeout)
  */

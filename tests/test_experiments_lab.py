@@ -27,7 +27,8 @@ def assert_lossless(meta, frame, expected):
     assert META_KEYS <= meta.keys()
     assert meta["samples"]["expected"] == meta["samples"]["produced"] == meta["samples"]["collected"] == expected
     assert meta["samples"]["dropped"] == 0
-    assert meta["samples"]["exported"] == expected
+    # In the lab the finished array is read from outside the guest, over QMP (nothing exported by debugfs).
+    assert meta["samples"]["collected_via"] == "qmp" and meta["samples"]["exported"] == 0
     assert len(frame) == expected and list(frame["seq"]) == list(range(expected))
     assert (frame["cycles"] > 0).all()
 
@@ -168,3 +169,28 @@ def test_run_stopped_mid_way_is_kept_and_marked_failed(lab_target, tmp_path):
     # The producers were stopped before collecting: the kernel's counts are final and add up.
     assert meta["samples"]["produced"] == len(frame) + meta["samples"]["dropped"]
     assert not kmod.is_loaded(lab_target, "wq_new_worker")
+
+
+def test_state_timeline_sampled_from_the_host_during_a_flood(lab_target, tmp_path):
+    from wqkit import analysis
+    from wqkit.inspect.lab import QmpInspector
+
+    hz = 20
+    path = run_experiment("new_worker", {"nr_work_max": 24, "delay": 20, "hold_ms": 500, "cpu": 0},
+                          target=lab_target, out=tmp_path, progress=lambda m: None, sample_state_hz=hz)
+    run = analysis.load_run(path)
+    info = run.meta["state_sampling"]
+    assert info["error"] is None and info["achieved_hz"] >= 0.7 * hz, info
+    pools = analysis.df_state(run, "pool").reset_index()
+    assert pools["t"].nunique() == info["samples"]
+    # The pool that ran the flood (CPU 0's normal per-CPU pool) grew workers during it.
+    cpu0 = next(p.id for p in QmpInspector.for_lab(lab_target).snapshot().pools
+                 if p.cpu == 0 and p.nice == 0 and "bh" not in p.flag_names)
+    workers = pools[pools["id"] == str(cpu0)].sort_values("t")["workers"]
+    assert workers.max() >= workers.iloc[0] + 4, workers.tolist()
+    # Counters never go backwards, and the rows sit on the samples' timeline (within a tick).
+    wqs = analysis.df_state(run, "workqueue").reset_index().sort_values(["id", "t"])
+    assert (wqs.groupby("id")["started"].diff().dropna() >= 0).all()
+    span = (run.samples["t1"].max() - run.samples["t0"].min()) / (run.tsc_khz * 1000)
+    assert pools["t"].min() > -30.0 and pools["t"].max() < span + 5.0
+    assert analysis.plot_state(run).axes[1].get_ylabel() == "work items started / s"

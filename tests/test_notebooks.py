@@ -125,3 +125,17 @@ def test_monitor_notebook_renders_static_snapshots(tmp_path):
     assert sum("text/html" in o.get("data", {}) for o in outputs) >= 4
     text = outputs_text(out)
     assert "3 snapshots of" in text and " ├─flags=0x" in text and "rate started=" in text
+
+
+@pytest.mark.lab
+def test_new_worker_notebook_shows_the_pool_over_time(tmp_path):
+    out = tmp_path / "new_worker.ipynb"
+    papermill.execute_notebook(str(SOURCE_DIR / "notebooks" / "new_worker.ipynb"), str(out),
+                               parameters={"nr_work_max": 16, "delay": 20, "hold_ms": 300, "sample_hz": 20,
+                                           "out": str(tmp_path / "runs")}, cwd=str(SOURCE_DIR), progress_bar=False)
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 1
+    (run,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run / "meta.json").read_text())["state_sampling"]["samples"] > 0
+    assert "distinct kworkers ran 16 work items" in outputs_text(out)

@@ -108,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     values = {o.param: getattr(args, o.param) for o in exp.options}
     options = lab_options(args) if args.target == "lab" else {}
     path = run_experiment(exp.name, values, target_name=args.target, out=Path(args.out),
-                          timeout=args.timeout, progress=_progress, **options)
+                          timeout=args.timeout, progress=_progress, sample_state_hz=args.sample_state, **options)
     meta = json.loads((path / "meta.json").read_text())
     samples = meta["samples"]
     print(f"{path}: {samples['collected']}/{samples['expected']} samples, {samples['dropped']} dropped, "
@@ -288,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default="runs", metavar="DIR", help="where run directories go (default runs/)")
         p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
                        help="stop the run, keep what it measured and mark it failed after S seconds")
+        p.add_argument("--sample-state", type=float, metavar="HZ",
+                       help="lab: sample pools and workqueues from the host (QMP) at HZ (up to 100) into "
+                       "state.parquet")
         add_lab_options(p)
         p.set_defaults(func=cmd_run)
 

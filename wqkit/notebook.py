@@ -12,13 +12,14 @@ from wqkit.target import Target
 
 
 def measure_or_load(experiment: str, data_dir: str | Path | None = None, *, target: str | Target = "lab",
-                    out: str | Path = "runs", **values) -> Run:
+                    out: str | Path = "runs", sample_state_hz: float | None = None, **values) -> Run:
     """Load the newest ``experiment`` run under ``data_dir``; without one, measure a new run.
 
     ``values`` are the experiment's parameters (``nr``, ``cpu``, ``wq_flags``, ...);
     ``None`` means "not given: the module's default", and every other value,
     ``0`` and ``False`` included, is passed to the module as it is (``cpu=0``
     pins to CPU 0). ``target`` is ``"lab"``, ``"local"`` or an open Target.
+    ``sample_state_hz`` samples pools and workqueues from the host during the run (lab).
     Progress goes to the terminal and to the run's ``run.log``, not into the notebook's output.
     """
     if data_dir:
@@ -28,4 +29,5 @@ def measure_or_load(experiment: str, data_dir: str | Path | None = None, *, targ
         return load_run(runs[-1])
     params = {k: v for k, v in values.items() if v is not None}
     where = {"target": target} if isinstance(target, Target) else {"target_name": target}
-    return load_run(run_experiment(experiment, params, out=Path(out), progress=progress_line, **where))
+    return load_run(run_experiment(experiment, params, out=Path(out), progress=progress_line,
+                                   sample_state_hz=sample_state_hz, **where))

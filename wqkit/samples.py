@@ -49,13 +49,16 @@ class RecorderStats:
     exported: int
     error: int
     tsc_khz: int
+    #: The samples' kernel address (0 when the module does not say it).
+    buffer: int = 0
 
     @classmethod
     def parse(cls, text: str) -> RecorderStats:
         try:
             fields = dict(item.split("=", 1) for item in text.split())
-            return cls(state=fields["state"], **{k: int(fields[k]) for k in
-                       ("capacity", "produced", "dropped", "exported", "error", "tsc_khz")})
+            return cls(state=fields["state"], buffer=int(fields.get("buffer", "0"), 16),
+                       **{k: int(fields[k]) for k in ("capacity", "produced", "dropped", "exported", "error",
+                                                      "tsc_khz")})
         except (KeyError, ValueError) as exc:
             raise WqkitError(f"unreadable recorder stats {text.strip()!r}: {exc}") from None
 

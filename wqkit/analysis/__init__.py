@@ -8,6 +8,7 @@
 
 from wqkit.analysis.load import Run, RunList, df_provenance, find_runs, load_run, load_runs
 from wqkit.analysis.phases import df_phase_summary, df_phases, load_phases, plot_phases
+from wqkit.analysis.state import df_state, load_state, plot_state
 from wqkit.analysis.plots import (plot_ccdf, plot_cdf, plot_histogram, plot_per_cpu, plot_timeseries,
                                   write_plots)
 from wqkit.analysis.stats import (df_compare, df_outliers, df_per_cpu, df_summary, df_summary_table, median_ci,
@@ -18,6 +19,6 @@ __all__ = [
     "Run", "RunList", "df_provenance", "find_runs", "load_run", "load_runs",
     "df_summary", "df_summary_table", "df_per_cpu", "df_outliers", "df_compare", "median_ci",
     "migration_rate", "readable", "format_duration",
-    "df_phases", "df_phase_summary", "load_phases", "plot_phases",
+    "df_phases", "df_phase_summary", "load_phases", "plot_phases", "df_state", "load_state", "plot_state",
     "plot_histogram", "plot_cdf", "plot_ccdf", "plot_timeseries", "plot_per_cpu", "write_plots",
 ]

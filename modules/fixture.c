@@ -14,9 +14,10 @@
 
 #include <linux/module.h>
 #include <linux/moduleparam.h>
-#include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
+
+#include "wqkit_run_param.h"
 
 #define RUN_MAX		100000
 #define NR_FIXTURES	3
@@ -26,8 +27,6 @@ module_param(max_active, int, 0444);
 MODULE_PARM_DESC(max_active, "max_active of the per-CPU and unbound workqueues (1..512, default 7)");
 
 static struct workqueue_struct *fixtures[NR_FIXTURES];
-static DEFINE_MUTEX(fixture_lock);
-static unsigned int total_run;
 
 static void fixture_work_fn(struct work_struct *work)
 {
@@ -41,7 +40,6 @@ static int fixture_run(unsigned int n)
 	works = kvcalloc(n, sizeof(*works), GFP_KERNEL);
 	if (!works)
 		return -ENOMEM;
-	mutex_lock(&fixture_lock);
 	for (w = 0; w < NR_FIXTURES; w++) {
 		for (i = 0; i < n; i++) {
 			INIT_WORK(&works[i], fixture_work_fn);
@@ -49,38 +47,17 @@ static int fixture_run(unsigned int n)
 		}
 		flush_workqueue(fixtures[w]);
 	}
-	total_run += n;
-	mutex_unlock(&fixture_lock);
 	kvfree(works);
-	pr_info("ran %u work items on each workqueue (%u in all)\n", n, total_run);
+	pr_info("ran %u work items on each workqueue\n", n);
 	return 0;
 }
 
-static int fixture_run_set(const char *val, const struct kernel_param *kp)
-{
-	unsigned int n;
-	int ret;
-
-	ret = kstrtouint(val, 0, &n);
-	if (ret)
-		return ret;
-	if (n < 1 || n > RUN_MAX) {
-		pr_err("run=%u is out of range (1..%u)\n", n, RUN_MAX);
-		return -EINVAL;
-	}
-	return fixture_run(n);
-}
-
-static int fixture_run_get(char *buffer, const struct kernel_param *kp)
-{
-	return sysfs_emit(buffer, "%u\n", total_run);
-}
-
-static const struct kernel_param_ops fixture_run_ops = {
-	.set = fixture_run_set,
-	.get = fixture_run_get,
+static struct wqkit_run_param fixture_run_param = {
+	.max = RUN_MAX,
+	.run = fixture_run,
+	.lock = __MUTEX_INITIALIZER(fixture_run_param.lock),
 };
-module_param_cb(run, &fixture_run_ops, NULL, 0644);
+module_param_cb(run, &wqkit_run_param_ops, &fixture_run_param, 0644);
 MODULE_PARM_DESC(run, "write N: queue N work items on each workqueue and wait for them");
 
 static void fixture_destroy(void)

@@ -1,0 +1,62 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+nr_work_max = 48        # work items to insert
+delay = 20              # ms between two insertions
+hold_ms = 500           # ms each work item sleeps
+cpu = 0                 # CPU whose pool receives the flood
+sample_hz = 50          # state samples per second, read from the host over QMP (up to 100)
+target = "lab"          # the timeline needs the lab
+data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring
+out = "runs"            # where a new run directory goes
+
+# %% [markdown]
+# # A worker pool under a flood of sleeping work items
+#
+# `new_worker` inserts `nr_work_max` items, one every `delay` ms, on a
+# per-CPU workqueue; each sleeps `hold_ms`. Sleeping items leave the pool
+# without a running worker, so the pool wakes or creates another: the pool
+# grows, then its idle workers wait for the kernel's idle timeout. The
+# host samples the pools and workqueues over QMP while it happens; nothing
+# runs in the guest for it.
+
+# %%
+from wqkit import analysis
+from wqkit.notebook import measure_or_load
+
+run = measure_or_load("new_worker", data_dir, target=target, out=out, sample_state_hz=sample_hz,
+                      nr_work_max=nr_work_max, delay=delay, hold_ms=hold_ms, cpu=cpu)
+print(run.name)
+print(run.provenance)
+
+# %% [markdown]
+# ## Provenance and parameters
+
+# %%
+analysis.df_provenance(run)
+
+# %% [markdown]
+# ## The pool growing and shrinking
+
+# %%
+analysis.plot_state(run);
+
+# %% [markdown]
+# ## Workers that ran the items
+#
+# Each item's executing kworker (`pid`) and its wait from insertion to start.
+
+# %%
+print(f"{run.samples['pid'].nunique()} distinct kworkers ran {len(run.samples)} work items")
+analysis.df_summary_table([run]).T
