@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -226,3 +227,28 @@ def test_qmp_misuse_is_a_one_line_error(lab_target, tmp_path):
                            "--vmlinux", str(other)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert re.search(r"vmlinux does not match the guest's kernel \(6\.12\.", proc.stderr), proc.stderr
+
+
+def test_a_wedged_worker_is_diagnosed_from_outside(lab_target, inspector):
+    # A worker of CPU 0 blocks; 16 items pile up behind it (max_active 1). The guest's command
+    # channel is stuck waiting for them, as an in-guest monitor would be: QMP still sees all.
+    ko = kmod.build(lab_target) / "wq_stall.ko"
+    lab_target.run(f"insmod {ko} hold_s=20 pending=16", check=True)
+    stuck = threading.Thread(target=lab_target.run, args=("echo 1 > /sys/module/wq_stall/parameters/flush",),
+                             kwargs={"timeout": 300})
+    stuck.start()
+    try:
+        time.sleep(1)
+        assert stuck.is_alive(), "the guest's command is blocked behind the wedged worker"
+        snap = inspector.snapshot()
+        blocked = [w for w in snap.workers if w.current_func == "stall_block_fn"]
+        assert len(blocked) == 1 and blocked[0].cpu == 0 and blocked[0].desc == "wqkit_stall"
+        behind = snap.df_pending()
+        behind = behind[behind["workqueue"] == "wqkit_stall"]
+        assert len(behind) == 16 and behind["inactive"].all() and set(behind["function"]) == {"stall_quick_fn"}
+        assert set(behind["pool_id"]) == {blocked[0].pool_id}
+        assert snap.workqueue("wqkit_stall").nr_active == 1
+    finally:
+        stuck.join(timeout=300)
+    lab_target.run("rmmod wq_stall", check=True)
+    assert inspector.snapshot().workqueue("wqkit_stall") is None

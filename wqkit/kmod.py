@@ -88,6 +88,8 @@ MODULES: dict[str, ModuleSpec] = {
                     "rounds": IntParam(1, 100_000, "times each producer offers every slot")}),
         ModuleSpec("wq_worker_death", "an unbound sysfs workqueue whose pool (and kworkers) die when unloaded; "
                    "write N to its run parameter", {"hold_ms": IntParam(1, 10_000, "ms each work item sleeps")}),
+        ModuleSpec("wq_stall", "a worker blocked on purpose on CPU 0, work items piling up behind it",
+                   {"hold_s": IntParam(1, 600, "seconds it blocks"), "pending": IntParam(0, 1000, "items behind it")}),
         ModuleSpec("wq_fixture", "workqueues of known flags and max_active; write N to its run parameter",
                    {"max_active": IntParam(1, 512, "max_active of two of its workqueues")}),
     )

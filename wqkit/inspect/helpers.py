@@ -11,7 +11,9 @@ from typing import Iterable, Iterator
 import drgn
 from drgn import Object, Program, cast
 from drgn.helpers.linux.idr import idr_for_each
+from drgn.helpers.linux.kallsyms import module_kallsyms
 from drgn.helpers.linux.list import list_for_each, list_for_each_entry
+from drgn.helpers.linux.module import address_to_module
 
 from wqkit.errors import WqkitError
 
@@ -68,6 +70,19 @@ def bounded(entries: Iterable, what: str, limit: int = MAX_LIST_ENTRIES) -> Iter
 def pool_nr_pending(pool: Object) -> int:
     """Work items waiting on the pool's worklist (a bounded walk, see MAX_LIST_ENTRIES)."""
     return sum(1 for _ in bounded(list_for_each(pool.worklist.address_of_()), f"pool {pool.id.value_()} worklist"))
+
+
+def module_symbol(prog: Program, address: int) -> str | None:
+    """The name of the module function at ``address``, from the module's own kallsyms in memory.
+
+    Over QMP or on a vmcore drgn has only the vmlinux's symbols; a work
+    function of a module is found this way, as /proc/kallsyms would.
+    """
+    module = address_to_module(prog, address)
+    if not module:
+        return None
+    found = [sym for sym in module_kallsyms(module) if sym.address <= address < sym.address + max(sym.size, 1)]
+    return found[0].name if found else None
 
 
 def decode_flags(prog: Program, value: int, known_flag: str, prefix: str) -> list[str]:

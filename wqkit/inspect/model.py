@@ -100,6 +100,10 @@ class PoolInfo:
     nr_running: int
     nr_pending: int
     cpumask: str             # hex, as in /sys/devices/virtual/workqueue/cpumask
+    #: With pending work: jiffies since the worklist last made progress (pool->watchdog_ts,
+    #: what the kernel's stall watchdog checks): how long the oldest item has waited at most.
+    #: None when the worklist is empty or the kernel lacks the field.
+    worklist_age_jiffies: int | None = None
 
     @property
     def bound(self) -> bool:
@@ -109,6 +113,17 @@ class PoolInfo:
     def active(self) -> bool:
         """Busy workers, running workers or pending work."""
         return self.nr_workers > self.nr_idle or self.nr_running > 0 or self.nr_pending > 0
+
+
+@dataclass
+class PendingWork:
+    """A work item waiting: on its pool's worklist, or on its pwq's inactive list (max_active)."""
+
+    pool_id: int
+    workqueue: str | None     # None when the item's pwq is not found (it moved under the read)
+    function: str             # its work function's symbol
+    inactive: bool            # held back by max_active
+    address: int
 
 
 @dataclass
@@ -143,6 +158,9 @@ class Snapshot:
     missing_fields: list[str] = field(default_factory=list)  # fields this kernel lacks
     #: A consistent read over QMP: how long the guest's vCPUs were stopped for it.
     paused_seconds: float | None = None
+    #: Every waiting work item, pool by pool.
+    pending: list[PendingWork] = field(default_factory=list)
+    jiffies: int | None = None           # the guest's jiffies when taken
 
     def workqueue(self, name: str, occurrence: int = 0) -> WorkqueueInfo | None:
         """The workqueue called ``name`` (names are not unique: ``occurrence`` picks the n-th)."""
@@ -180,6 +198,12 @@ class Snapshot:
         frame["pid"] = frame["pid"].astype("Int64")
         return frame
 
+    def df_pending(self) -> pd.DataFrame:
+        """One row per waiting work item: pool, workqueue, function, inactive (max_active) or not."""
+        import pandas as pd
+        return pd.DataFrame([asdict(w) for w in self.pending],
+                            columns=["pool_id", "workqueue", "function", "inactive", "address"])
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -193,6 +217,8 @@ class Snapshot:
             workers=[WorkerInfo(**w) for w in data["workers"]],
             missing_fields=data.get("missing_fields", []),
             paused_seconds=data.get("paused_seconds"),
+            pending=[PendingWork(**w) for w in data.get("pending", [])],
+            jiffies=data.get("jiffies"),
         )
 
 

@@ -21,9 +21,10 @@ from typing import Iterator
 
 from drgn import FaultError, Object, Program, TypeKind, offsetof
 
-from wqkit.inspect.helpers import MAX_LIST_ENTRIES, ListChanged, constant, decode_flags, pool_nr_pending
+from wqkit.inspect.helpers import MAX_LIST_ENTRIES, ListChanged, constant, decode_flags, module_symbol
 from wqkit.inspect.layout import StructLayout, cstr
-from wqkit.inspect.model import PWQ_STATS, PoolInfo, PwqInfo, PwqStats, Snapshot, WorkerInfo, WorkqueueInfo
+from wqkit.inspect.model import (PWQ_STATS, PendingWork, PoolInfo, PwqInfo, PwqStats, Snapshot, WorkerInfo,
+                                 WorkqueueInfo)
 
 
 class _Kernel:
@@ -44,7 +45,14 @@ class _Kernel:
             "max_active": ("max_active", "saved_max_active"), "min_active": "min_active", "rescuer": "rescuer"})
         self.wq_pwqs = self.wq.offset("pwqs")
         self.pwq = StructLayout(prog, "struct pool_workqueue", {
-            "next": "pwqs_node.next", "pool": "pool", "nr_active": "nr_active", "stats": "stats"})
+            "next": "pwqs_node.next", "pool": "pool", "nr_active": "nr_active", "stats": "stats",
+            "inactive": "inactive_works.next"})
+        self.pwq_inactive = self.pwq.offset("inactive_works")
+        self.work = StructLayout(prog, "struct work_struct", {"data": "data", "next": "entry.next", "func": "func"})
+        # A queued work item's data points to its pwq, above the flag bits.
+        self.work_pwq_flag = constant(prog, "WORK_STRUCT_PWQ", 0) or 0
+        self.work_pwq_mask = ~((1 << (constant(prog, "WORK_STRUCT_PWQ_SHIFT", 8) or 8)) - 1)
+        self.jiffies = prog["jiffies"].address_
         self.worker = StructLayout(prog, "struct worker", {
             "next": "node.next", "current_work": "current_work", "current_func": "current_func",
             "task": "task", "last_active": "last_active", "flags": "flags", "id": "id", "desc": "desc"})
@@ -54,7 +62,7 @@ class _Kernel:
         self.pool = StructLayout(prog, "struct worker_pool", {
             "id": "id", "cpu": "cpu", "node": "node", "flags": "flags", "nr_running": "nr_running",
             "worklist": "worklist.next", "nr_workers": "nr_workers", "nr_idle": "nr_idle",
-            "workers": "workers.next", "attrs": "attrs", "refcnt": "refcnt"})
+            "workers": "workers.next", "attrs": "attrs", "refcnt": "refcnt", "watchdog_ts": "watchdog_ts"})
         self.pool_worklist = self.pool.offset("worklist")
         # worker_pool_idr's XArray, walked raw (see _pool_addresses).
         self.pool_idr_head = prog["worker_pool_idr"].address_ + offsetof(prog.type("struct idr"), "idr_rt.xa_head")
@@ -204,25 +212,55 @@ def take_snapshot(prog: Program) -> Snapshot:
 
 def _take_snapshot(prog: Program) -> Snapshot:
     kernel = _kernel(prog)
+    jiffies = prog.read_u64(kernel.jiffies)
     pool_ids = _PoolIds(prog)
-    pools, workers = [], []
+    pools, workers, pending = [], [], []
     for address in _pool_addresses(kernel):
-        pool, first_worker = _pool(kernel, address)
+        pool, first_worker, waiting = _pool(kernel, address, jiffies)
         pool_ids[address] = pool.id
         pools.append(pool)
+        pending += [(pool.id, work, False) for work in waiting]
         head = address + kernel.pool.offset("workers")
         workers += [_worker(kernel, fields, pool) for fields in _entries(kernel.worker, head, first_worker, "node")]
     first = int.from_bytes(prog.read(kernel.workqueues, 8), "little")   # workqueues.next
-    workqueues = [_workqueue(kernel, fields, pool_ids)
+    pwq_names: dict[int, str] = {}
+    workqueues = [_workqueue(kernel, fields, pool_ids, pwq_names, pending)
                   for fields in _entries(kernel.wq, kernel.workqueues, first, "list")]
     return Snapshot(time=time.time(), kernel_release=kernel.release, workqueues=workqueues, pools=pools,
-                    workers=workers, missing_fields=kernel.missing)
+                    workers=workers, missing_fields=kernel.missing, jiffies=jiffies,
+                    pending=[_pending(kernel, pool_id, work, inactive, pwq_names)
+                             for pool_id, work, inactive in pending])
 
 
-def _workqueue(kernel: _Kernel, wq: dict, pool_ids: _PoolIds) -> WorkqueueInfo:
-    flags, address = wq["flags"], wq["address"]
-    pwqs = [PwqInfo(pool_ids[pwq["pool"]], pwq["nr_active"], *_pwq_stats(kernel, pwq["stats"]))
-            for pwq in _entries(kernel.pwq, address + kernel.wq_pwqs, wq["pwqs"], "pwqs_node")]
+def _pending(kernel: _Kernel, pool_id: int, work: dict, inactive: bool, pwq_names: dict[int, str]) -> PendingWork:
+    data = work["data"] & 0xFFFF_FFFF_FFFF_FFFF      # atomic_long_t: read as signed
+    pwq = data & kernel.work_pwq_mask if data & kernel.work_pwq_flag else 0
+    return PendingWork(pool_id, pwq_names.get(pwq), _symbol(kernel, work["func"]), inactive, work["address"])
+
+
+def _symbol(kernel: _Kernel, address: int) -> str:
+    """A function's name: from the vmlinux, else from its module's kallsyms, else its address."""
+    try:
+        return kernel.prog.symbol(address).name
+    except LookupError:
+        pass
+    try:
+        return module_symbol(kernel.prog, address) or hex(address)
+    except (LookupError, FaultError, ValueError):
+        return hex(address)
+
+
+def _workqueue(kernel: _Kernel, wq: dict, pool_ids: _PoolIds, pwq_names: dict[int, str],
+               pending: list) -> WorkqueueInfo:
+    flags, address, name = wq["flags"], wq["address"], cstr(wq["name"])
+    pwqs = []
+    for pwq in _entries(kernel.pwq, address + kernel.wq_pwqs, wq["pwqs"], "pwqs_node"):
+        pool_id = pool_ids[pwq["pool"]]
+        pwq_names[pwq["address"]] = name
+        pwqs.append(PwqInfo(pool_id, pwq["nr_active"], *_pwq_stats(kernel, pwq["stats"])))
+        head = pwq["address"] + kernel.pwq_inactive
+        if pwq["inactive"] is not None and pwq["inactive"] != head:
+            pending += [(pool_id, work, True) for work in _entries(kernel.work, head, pwq["inactive"], "entry")]
     node_nr_active = None
     if flags & kernel.wq_unbound and kernel.has_node_nr_active:
         # One pointer per node, the last one serving NUMA_NO_NODE.
@@ -232,31 +270,30 @@ def _workqueue(kernel: _Kernel, wq: dict, pool_ids: _PoolIds) -> WorkqueueInfo:
     if wq["rescuer"]:   # WQ_MEM_RECLAIM workqueues have a rescuer worker of their own
         rescuer_pid = kernel.task_pid.read(kernel.worker_task.read(wq["rescuer"])["task"])["pid"]
     flag_names, wq_type = kernel.workqueue_flags(flags)
-    return WorkqueueInfo(cstr(wq["name"]), flags, flag_names, wq_type, wq["max_active"], wq["min_active"],
+    return WorkqueueInfo(name, flags, flag_names, wq_type, wq["max_active"], wq["min_active"],
                          node_nr_active, rescuer_pid, pwqs)
 
 
-def _pool(kernel: _Kernel, address: int) -> tuple[PoolInfo, int]:
-    """A pool, and the first entry of its workers list."""
+def _pool(kernel: _Kernel, address: int, jiffies: int) -> tuple[PoolInfo, int, list[dict]]:
+    """A pool, the first entry of its workers list, and the work items on its worklist."""
     pool = kernel.pool.read(address)
-    pending = 0 if pool["worklist"] == address + kernel.pool_worklist else pool_nr_pending(
-        Object(kernel.prog, "struct worker_pool *", address))
+    head = address + kernel.pool_worklist
+    waiting = [] if pool["worklist"] == head else _entries(kernel.work, head, pool["worklist"], "entry")
+    age = None
+    if waiting and pool["watchdog_ts"] is not None:
+        age = (jiffies - pool["watchdog_ts"]) & (2**64 - 1)
     flags = pool["flags"]
     info = PoolInfo(
         id=pool["id"], cpu=pool["cpu"], node=pool["node"], nice=kernel.attrs.read(pool["attrs"])["nice"],
         flags=flags, flag_names=kernel.flags(flags, "POOL_DISASSOCIATED", "POOL_"),
         refcnt=pool["refcnt"], nr_workers=pool["nr_workers"], nr_idle=pool["nr_idle"],
-        nr_running=pool["nr_running"], nr_pending=pending, cpumask=f"{kernel.cpumask(pool['attrs']):08x}")
-    return info, pool["workers"]
+        nr_running=pool["nr_running"], nr_pending=len(waiting), cpumask=f"{kernel.cpumask(pool['attrs']):08x}",
+        worklist_age_jiffies=age)
+    return info, pool["workers"], waiting
 
 
 def _worker(kernel: _Kernel, worker: dict, pool: PoolInfo) -> WorkerInfo:
-    current = None
-    if worker["current_work"]:
-        try:
-            current = kernel.prog.symbol(worker["current_func"]).name
-        except LookupError:
-            current = hex(worker["current_func"])
+    current = _symbol(kernel, worker["current_func"]) if worker["current_work"] else None
     # A BH pool's worker runs in softirq context: it has no task.
     task = kernel.task.read(worker["task"]) if worker["task"] else {"pid": None, "comm": b"[bh]"}
     flags = worker["flags"]
