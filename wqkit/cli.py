@@ -105,15 +105,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     from wqkit.run import run_experiment
 
     exp = EXPERIMENTS[args.experiment]
-    values = {o.param: getattr(args, o.param) for o in exp.options}
+    values = {o.param: getattr(args, f"exp_{o.param}") for o in exp.options}
     options = lab_options(args) if args.target == "lab" else {}
+    graph = _task_graph(args) if exp.graph else None
     path = run_experiment(exp.name, values, target_name=args.target, out=Path(args.out),
-                          timeout=args.timeout, progress=_progress, sample_state_hz=args.sample_state, **options)
+                          timeout=args.timeout, progress=_progress, sample_state_hz=args.sample_state,
+                          graph=graph, **options)
     meta = json.loads((path / "meta.json").read_text())
     samples = meta["samples"]
     print(f"{path}: {samples['collected']}/{samples['expected']} samples, {samples['dropped']} dropped, "
           f"{meta['kernel_release']} under {meta['accel'].upper()}")
     return 0
+
+
+def _task_graph(args: argparse.Namespace):
+    """The task graph of ``--graph FILE`` (text or .stg) or ``--shape SHAPE``, checked."""
+    from wqkit import graph
+
+    if not args.graph:
+        return graph.parse_shape(args.shape)
+    path = Path(args.graph)
+    if not path.is_file():
+        raise WqkitError(f"{path}: no such graph file")
+    text = path.read_text()
+    return (graph.read_stg(text) if path.suffix == ".stg" else graph.TaskGraph.from_text(text)).validate()
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -280,10 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
         p = run_sub.add_parser(exp.name, help=exp.description, description=exp.description)
         for option in exp.options:
             if option.kind == "bool":
-                p.add_argument(option.flag, dest=option.param, action="store_true", default=None, help=option.help)
+                p.add_argument(option.flag, dest=f"exp_{option.param}", action="store_true", default=None,
+                               help=option.help)
             else:
-                p.add_argument(option.flag, dest=option.param, type=int if option.kind == "int" else str,
-                               metavar="N" if option.kind == "int" else "FLAGS", help=option.help)
+                p.add_argument(option.flag, dest=f"exp_{option.param}", type=int if option.kind == "int" else str,
+                               metavar={"int": "N", "flags": "FLAGS"}.get(option.kind, "CPUS"), help=option.help)
+        if exp.graph:
+            source = p.add_mutually_exclusive_group()
+            source.add_argument("--graph", metavar="FILE", help="a task graph: wqkit's text format, or a Standard "
+                                "Task Graph set file (.stg)")
+            source.add_argument("--shape", metavar="SHAPE", default="fork-join",
+                                help="chain, fork-join, pipeline or layered, with sizes: fork-join:width=16,depth=2 "
+                                "(default fork-join)")
         p.add_argument("--target", choices=TARGETS, default="lab")
         p.add_argument("--out", default="runs", metavar="DIR", help="where run directories go (default runs/)")
         p.add_argument("--timeout", type=float, default=3600.0, metavar="S",

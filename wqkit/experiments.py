@@ -37,7 +37,7 @@ class Option:
     flag: str
     param: str
     help: str
-    kind: str = "int"          # "int", "bool" or "flags"
+    kind: str = "int"          # "int", "bool", "flags" or "cpus" (a list such as 0,1)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class Experiment:
     options: tuple[Option, ...]
     #: Whether its samples are a timestamp pair whose own cost is calibrated and subtracted.
     calibrated: bool = False
+    #: Whether it runs a task graph (wqkit.graph), written to the module after loading.
+    graph: bool = False
 
     @property
     def debugfs_dir(self) -> str:
@@ -93,6 +95,18 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
          Option("--hold-ms", "hold_ms", "milliseconds each work item sleeps"),
          Option("--cpu", "cpu", "CPU whose pool receives the load")),
     ),
+    Experiment(
+        "kserver", "wq_kserver",
+        "a graph of dependent tasks on a workqueue: makespan, waits, placement",
+        "nr_samples",
+        (Option("--repeat", "repeat", "times the graph runs"),
+         Option("--flags", "wq_flags", "workqueue flags: percpu or a list of unbound,highpri,cpu_intensive",
+                kind="flags"),
+         Option("--max-active", "max_active", "workqueue max_active (0: default)"),
+         Option("--task-cpus", "cpus", "CPUs the tasks are queued on, round-robin by task (e.g. 0,1; default any)",
+                kind="cpus")),
+        graph=True,
+    ),
 )}
 
 
@@ -115,6 +129,8 @@ def module_params(exp: Experiment, values: Mapping[str, object]) -> dict[str, ob
             value = parse_wq_flags(value)
         elif option.kind == "bool":
             value = int(bool(value))
+        elif option.kind == "cpus" and isinstance(value, (list, tuple)):
+            value = ",".join(map(str, value))
         params[option.param] = value
     unknown = set(values) - {o.param for o in exp.options}
     if unknown:

@@ -48,7 +48,7 @@ class ModuleSpec:
 
     name: str
     description: str
-    params: Mapping[str, IntParam] = field(default_factory=dict)
+    params: Mapping[str, IntParam | CpuListParam] = field(default_factory=dict)
 
     def insmod_args(self, values: Mapping[str, object]) -> list[str]:
         """Validated ``name=value`` arguments for insmod, or a one-line error."""
@@ -59,6 +59,21 @@ class ModuleSpec:
                 raise WqkitError(f"{self.name}: unknown parameter {name!r} (known: {known})")
             args.append(f"{name}={self.params[name].check(self.name, name, value)}")
         return args
+
+
+@dataclass(frozen=True)
+class CpuListParam:
+    """A comma-separated list of CPU numbers ("" for any CPU)."""
+
+    help: str
+    maximum: int = 64
+
+    def check(self, module: str, name: str, value: object) -> str:
+        text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if len(items) > self.maximum or not all(item.isdigit() and int(item) < 4096 for item in items):
+            raise WqkitError(f"{module}: {name}={text!r} is not a list of at most {self.maximum} CPU numbers")
+        return ",".join(items)
 
 
 _CPU = IntParam(-1, 4095, "CPU (-1: any); the module also requires it online")
@@ -90,6 +105,11 @@ MODULES: dict[str, ModuleSpec] = {
                    "write N to its run parameter", {"hold_ms": IntParam(1, 10_000, "ms each work item sleeps")}),
         ModuleSpec("wq_stall", "a worker blocked on purpose on CPU 0, work items piling up behind it",
                    {"hold_s": IntParam(1, 600, "seconds it blocks"), "pending": IntParam(0, 1000, "items behind it")}),
+        ModuleSpec("wq_kserver", "a graph of dependent tasks on a workqueue; write the graph to "
+                   "/sys/kernel/debug/wqkit_kserver/graph",
+                   {"repeat": IntParam(1, 1000, "times the graph runs"), "wq_flags": _WQ_FLAGS,
+                    "max_active": IntParam(0, 512, "max_active (0: default)"),
+                    "cpus": CpuListParam("CPUs the tasks are queued on, round-robin")}),
         ModuleSpec("wq_fixture", "workqueues of known flags and max_active; write N to its run parameter",
                    {"max_active": IntParam(1, 512, "max_active of two of its workqueues")}),
     )

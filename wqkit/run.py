@@ -8,6 +8,7 @@ follows its progress, collects every sample, unloads it and writes::
     RUN_DIR/calibration.parquet  calibrated experiments: back-to-back timestamp pairs
     RUN_DIR/phases.parquet     on a CONFIG_WQ_MEASURE kernel: the kernel's timestamps per item
     RUN_DIR/state.parquet      with sample_state_hz: pools and workqueues over time (QMP)
+    RUN_DIR/graph.txt          graph experiments (kserver): the task graph that ran
     RUN_DIR/dmesg.txt          the kernel log of the run
     RUN_DIR/run.log            the progress lines of the run (boot, build, calibration)
 
@@ -34,11 +35,13 @@ from wqkit import kmod
 from wqkit.console import progress_stream
 from wqkit.errors import WqkitError
 from wqkit.experiments import Experiment, experiment, module_params
+from wqkit.graph import TaskGraph
 from wqkit.provenance import target_provenance, wqkit_provenance
 from wqkit.samples import PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases, parse_samples
 from wqkit.target import LabTarget, Target, make_target
 
 CALIBRATION_NR = 10_000
+GRAPH_FILE = "/sys/kernel/debug/wqkit_kserver/graph"
 POLL_SECONDS = 1.0
 
 
@@ -79,18 +82,25 @@ class RunDirectory:
 def run_experiment(name: str, values: Mapping[str, object], *, target: Target | None = None,
                    target_name: str = "lab", out: Path = Path("runs"), timeout: float = 3600.0,
                    progress: Callable[[str], None] = print, sample_state_hz: float | None = None,
-                   **lab_options) -> Path:
+                   graph: TaskGraph | None = None, **lab_options) -> Path:
     """Run experiment ``name`` with option values keyed by module parameter; return the run dir.
 
     ``target`` may be an open target (a notebook's lab session); otherwise
     one is made from ``target_name`` and closed at the end. With
     ``sample_state_hz``, pools and workqueues are sampled from the host over
-    QMP during the run (lab only) into ``state.parquet``. Raises WqkitError
-    (or KeyboardInterrupt) after writing a run directory marked failed.
+    QMP during the run (lab only) into ``state.parquet``. ``graph`` is the task
+    graph of a graph experiment (kserver), checked before anything boots and
+    saved as ``graph.txt``. Raises WqkitError (or KeyboardInterrupt) after
+    writing a run directory marked failed.
     """
     exp = experiment(name)
     params = module_params(exp, values)
     kmod.module_spec(exp.module).insmod_args(params)      # refuse bad input before booting
+    if exp.graph != (graph is not None):
+        raise WqkitError(f"{exp.name}: " + ("give a task graph (--graph FILE or --shape SHAPE)" if exp.graph
+                                            else "takes no task graph"))
+    if graph is not None:
+        graph.validate()
     if sample_state_hz is not None:
         if not 0 < sample_state_hz <= 100:
             raise WqkitError(f"--sample-state must be between 0 and 100 Hz, not {sample_state_hz:g}")
@@ -110,7 +120,7 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
                 target = stack.enter_context(make_target(target_name, **lab_options))
             meta.update(target_provenance(target))
             _check_cpu(params, meta["cpus"])
-            _measure(exp, target, params, run_dir.path, meta, timeout, progress, sample_state_hz)
+            _measure(exp, target, params, run_dir.path, meta, timeout, progress, sample_state_hz, graph)
             if exp.calibrated and not params.get("calibrate"):
                 _calibrate(exp, target, run_dir.path, meta, progress)
     except (WqkitError, KeyboardInterrupt) as exc:
@@ -127,7 +137,8 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
 
 
 def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: dict,
-             timeout: float, progress: Callable[[str], None], sample_state_hz: float | None = None) -> None:
+             timeout: float, progress: Callable[[str], None], sample_state_hz: float | None = None,
+             graph: TaskGraph | None = None) -> None:
     """Load, follow, collect, unload; fill ``meta`` and raise on any loss or failure."""
     target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
     sampler = None
@@ -140,6 +151,8 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
         sampler.start()
     try:
         with kmod.loaded(target, exp.module, params, progress=progress) as module:
+            if graph is not None:
+                _write_graph(target, graph, module, dest, meta)
             meta["parameters"] = _module_parameters(target, exp.module)
             expected = int(meta["parameters"][exp.count_param])
             frame, stats, failure = _follow_and_collect(exp, target, expected, dest, "samples", timeout)
@@ -157,6 +170,17 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
     if problems:
         raise WqkitError(f"{exp.name}: " + "; ".join(problems))
     meta["status"], meta["error"] = "ok", None
+
+
+def _write_graph(target: Target, graph: TaskGraph, module: kmod.LoadedModule, dest: Path, meta: dict) -> None:
+    """Hand the task graph to the loaded module (which checks it again), and keep it with the run."""
+    text = graph.to_text()
+    (dest / "graph.txt").write_text(text)
+    result = target.run(f"cat > {GRAPH_FILE} <<'WQKIT_GRAPH'\n{text}WQKIT_GRAPH")
+    if result.returncode:
+        log = [line for line in module.dmesg() if "graph" in line]
+        raise WqkitError(f"the module refused the graph: {(log or [result.stderr.strip()])[-1].strip()}")
+    meta["graph"] = {"tasks": len(graph.tasks), "edges": len(graph.edges), "file": "graph.txt"}
 
 
 def sample_counts(expected: int, stats: RecorderStats, frame: pd.DataFrame) -> dict:

@@ -6,6 +6,7 @@
     analysis.plot_cdf(runs)
 """
 
+from wqkit.analysis.kserver import df_configs, df_makespan, df_tasks, load_graph, plot_gantt, plot_waits
 from wqkit.analysis.load import Run, RunList, df_provenance, find_runs, load_run, load_runs
 from wqkit.analysis.phases import df_phase_summary, df_phases, load_phases, plot_phases
 from wqkit.analysis.state import df_state, load_state, plot_state
@@ -19,6 +20,7 @@ __all__ = [
     "Run", "RunList", "df_provenance", "find_runs", "load_run", "load_runs",
     "df_summary", "df_summary_table", "df_per_cpu", "df_outliers", "df_compare", "median_ci",
     "migration_rate", "readable", "format_duration",
+    "df_tasks", "df_makespan", "df_configs", "load_graph", "plot_gantt", "plot_waits",
     "df_phases", "df_phase_summary", "load_phases", "plot_phases", "df_state", "load_state", "plot_state",
     "plot_histogram", "plot_cdf", "plot_ccdf", "plot_timeseries", "plot_per_cpu", "write_plots",
 ]

@@ -114,7 +114,8 @@ class Run:
         """A short legend label: experiment and the parameters that differ from defaults."""
         p = self.meta.get("parameters", {})
         shown = []
-        for key in ("nr", "nr_work_max", "wq_flags", "cpu", "gap_us", "serial", "loops", "mem_kb", "delay"):
+        for key in ("nr", "nr_work_max", "repeat", "wq_flags", "max_active", "cpu", "cpus", "gap_us", "serial", "loops",
+                    "mem_kb", "delay"):
             value = p.get(key)
             if value is None or value in ("N", "-1") or (value == "0" and key != "cpu"):
                 continue

@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * wq_kserver - run a graph of dependent tasks on a workqueue, like a
+ * server's request processing: a task starts only when every task it
+ * depends on has finished, and every task is a work item.
+ *
+ * Load the module with the workqueue's configuration, then write the graph
+ * to /sys/kernel/debug/wqkit_kserver/graph, one declaration per line:
+ *
+ *	task ID KIND VALUE	ID 0..4095; KIND busy (loop iterations,
+ *				..10^9), sleep (us, ..10^6) or mem (KiB
+ *				written, ..65536)
+ *	edge FROM TO		task FROM must finish before task TO starts
+ *
+ * The graph is checked completely first (ids, costs, edge ends, duplicates,
+ * cycles): a problem is one pr_err line and -EINVAL, and nothing stays
+ * allocated. A valid graph then runs @repeat times. Each finishing task
+ * queues the successors whose predecessors are all done (an atomic count
+ * per task, so exactly once). Per task and repetition two samples are
+ * recorded (wqkit_samples): seq 2k = (ready, start) and seq 2k+1 =
+ * (start, end), k = repetition * tasks + task index, with the CPU that made
+ * the task ready, the CPU and worker that ran it.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/completion.h>
+#include <linux/cpumask.h>
+#include <linux/debugfs.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <asm/msr.h>
+
+#include "wqkit_experiment.h"
+
+#define MAX_TASKS	4096
+#define MAX_EDGES	65536
+#define MAX_TEXT	(1 << 20)
+#define REPEAT_MAX	1000
+#define MAX_CPUS	64
+#define MAX_SAMPLES	2000000
+
+enum kserver_kind { KIND_BUSY, KIND_SLEEP, KIND_MEM };
+
+static const struct {
+	const char *name;
+	u64 max;
+} kinds[] = {
+	[KIND_BUSY] = { "busy", 1000000000ULL },
+	[KIND_SLEEP] = { "sleep", 1000000 },
+	[KIND_MEM] = { "mem", 65536 },
+};
+
+static unsigned int repeat = 10;
+module_param(repeat, uint, 0444);
+MODULE_PARM_DESC(repeat, "times the graph runs (1..1000)");
+static unsigned int wq_flags;
+module_param(wq_flags, uint, 0444);
+MODULE_PARM_DESC(wq_flags, "0x1 unbound, 0x2 highpri, 0x4 cpu_intensive");
+static int max_active;
+module_param(max_active, int, 0444);
+MODULE_PARM_DESC(max_active, "workqueue max_active (0 = default, ..512)");
+static char *cpus = "";
+module_param(cpus, charp, 0444);
+MODULE_PARM_DESC(cpus, "CPUs the tasks are queued on, round-robin by task (e.g. 0,1; empty: any)");
+static unsigned int nr_samples;
+module_param(nr_samples, uint, 0444);
+MODULE_PARM_DESC(nr_samples, "samples the loaded graph produces (2 per task and repetition), 0 before");
+
+struct kserver_task {
+	struct work_struct work;
+	u32 index;
+	u32 id;
+	enum kserver_kind kind;
+	u64 value;
+	u32 npred;
+	u32 first_succ;		/* into succ[] */
+	u32 nsucc;
+	atomic_t remaining;
+	u64 ready;		/* TSC when its last predecessor finished */
+	u16 ready_cpu;
+};
+
+struct kserver_graph {
+	struct kserver_task *tasks;
+	u32 ntasks;
+	u32 *succ;		/* successor indexes, grouped by task */
+	u8 *membuf;
+	size_t membuf_size;
+};
+
+static struct kserver_graph graph;
+static struct wqkit_experiment xp;
+static bool started;
+static DEFINE_MUTEX(graph_lock);
+static struct dentry *graph_dir;
+static int cpu_list[MAX_CPUS];
+static unsigned int ncpus;
+static unsigned int cur_rep;
+static atomic_t done_in_rep;
+static DECLARE_COMPLETION(rep_done);
+
+static void kserver_queue(struct kserver_task *t)
+{
+	int cpu = ncpus ? cpu_list[t->index % ncpus] : WORK_CPU_UNBOUND;
+
+	queue_work_on(cpu, xp.wq, &t->work);
+}
+
+static void kserver_cost(struct kserver_task *t)
+{
+	u64 i;
+
+	switch (t->kind) {
+	case KIND_BUSY:
+		for (i = 0; i < t->value; i++) {
+			cpu_relax();
+			if (!(i & 0xfffff))
+				cond_resched();
+		}
+		break;
+	case KIND_SLEEP:
+		if (t->value >= 10)
+			usleep_range(t->value, t->value + t->value / 8 + 1);
+		else
+			udelay(t->value);
+		break;
+	case KIND_MEM:
+		memset(graph.membuf, (int)t->index, t->value * 1024);
+		break;
+	}
+}
+
+static void kserver_record(u32 seq, u64 t0, u64 t1, u16 cpu_queue)
+{
+	struct wqkit_sample sample = {
+		.t0 = t0, .t1 = t1, .seq = seq, .pid = current->pid,
+		.cpu_queue = cpu_queue, .cpu_exec = raw_smp_processor_id(),
+	};
+
+	wqkit_recorder_put(&xp.rec, &sample);
+}
+
+static void kserver_work_fn(struct work_struct *work)
+{
+	struct kserver_task *t = container_of(work, struct kserver_task, work);
+	u32 k = READ_ONCE(cur_rep) * graph.ntasks + t->index;
+	u64 start = rdtsc_ordered(), end;
+	u32 i;
+
+	kserver_cost(t);
+	end = rdtsc_ordered();
+	kserver_record(2 * k, t->ready, start, t->ready_cpu);
+	kserver_record(2 * k + 1, start, end, t->ready_cpu);
+	for (i = 0; i < t->nsucc; i++) {
+		struct kserver_task *s = &graph.tasks[graph.succ[t->first_succ + i]];
+
+		/* The last predecessor to finish makes it ready, exactly once. */
+		if (atomic_dec_and_test(&s->remaining)) {
+			s->ready = rdtsc_ordered();
+			s->ready_cpu = raw_smp_processor_id();
+			kserver_queue(s);
+		}
+	}
+	if (atomic_inc_return(&done_in_rep) == graph.ntasks)
+		complete(&rep_done);
+}
+
+static int kserver_run(void *unused)
+{
+	unsigned int rep;
+	u32 i;
+
+	for (rep = 0; rep < repeat && !kthread_should_stop(); rep++) {
+		u64 now;
+
+		WRITE_ONCE(cur_rep, rep);
+		atomic_set(&done_in_rep, 0);
+		reinit_completion(&rep_done);
+		for (i = 0; i < graph.ntasks; i++)
+			atomic_set(&graph.tasks[i].remaining, graph.tasks[i].npred);
+		now = rdtsc_ordered();
+		for (i = 0; i < graph.ntasks; i++) {
+			struct kserver_task *t = &graph.tasks[i];
+
+			if (!t->npred) {
+				t->ready = now;
+				t->ready_cpu = raw_smp_processor_id();
+				kserver_queue(t);
+			}
+		}
+		while (!wait_for_completion_timeout(&rep_done, HZ)) {
+			if (kthread_should_stop())
+				goto out;
+		}
+	}
+out:
+	flush_workqueue(xp.wq);
+	wqkit_recorder_finish(&xp.rec, rep == repeat ? 0 : -EINTR);
+	return 0;
+}
+
+static void kserver_free(void)
+{
+	kvfree(graph.tasks);
+	kvfree(graph.succ);
+	vfree(graph.membuf);
+	memset(&graph, 0, sizeof(graph));
+}
+
+static int cmp_edge(const void *a, const void *b)
+{
+	const u64 *x = a, *y = b;
+
+	return *x < *y ? -1 : *x > *y;
+}
+
+/* Kahn's algorithm: 0 when every task can be ordered, else -EINVAL naming a task on a cycle. */
+static int kserver_check_acyclic(u32 *indeg, u32 *queue)
+{
+	u32 head = 0, tail = 0, i, j;
+
+	for (i = 0; i < graph.ntasks; i++) {
+		indeg[i] = graph.tasks[i].npred;
+		if (!indeg[i])
+			queue[tail++] = i;
+	}
+	while (head < tail) {
+		struct kserver_task *t = &graph.tasks[queue[head++]];
+
+		for (j = 0; j < t->nsucc; j++) {
+			u32 s = graph.succ[t->first_succ + j];
+
+			if (!--indeg[s])
+				queue[tail++] = s;
+		}
+	}
+	if (tail == graph.ntasks)
+		return 0;
+	for (i = 0; i < graph.ntasks && !indeg[i]; i++)
+		;
+	pr_err("graph: cycle through task %u\n", graph.tasks[i].id);
+	return -EINVAL;
+}
+
+/*
+ * Parse and check @text completely, filling @graph. On any problem: one
+ * pr_err line, -EINVAL, and nothing left allocated.
+ */
+static int kserver_load(char *text)
+{
+	u64 *edges = NULL;
+	u32 nedges = 0, line_no = 0, i, *indeg = NULL, *queue = NULL;
+	s32 *index_of;
+	size_t mem_max = 0;
+	char *line;
+	int ret = -EINVAL;
+
+	index_of = kvmalloc_array(MAX_TASKS, sizeof(*index_of), GFP_KERNEL);
+	edges = kvmalloc_array(MAX_EDGES, sizeof(*edges), GFP_KERNEL);
+	graph.tasks = kvcalloc(MAX_TASKS, sizeof(*graph.tasks), GFP_KERNEL);
+	if (!index_of || !edges || !graph.tasks) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memset(index_of, 0xff, MAX_TASKS * sizeof(*index_of));
+	while ((line = strsep(&text, "\n"))) {
+		char kind[8], *hash = strchr(line, '#');
+		unsigned int id, from, to;
+		unsigned long long value;
+		int k;
+
+		line_no++;
+		if (hash)
+			*hash = '\0';
+		line = strim(line);
+		if (!*line)
+			continue;
+		if (sscanf(line, "task %u %7s %llu", &id, kind, &value) == 3) {
+			if (id >= MAX_TASKS) {
+				pr_err("graph line %u: task id %u out of range (0..%u)\n", line_no, id, MAX_TASKS - 1);
+				goto out;
+			}
+			if (index_of[id] >= 0) {
+				pr_err("graph line %u: task %u is declared twice\n", line_no, id);
+				goto out;
+			}
+			for (k = 0; k < ARRAY_SIZE(kinds) && strcmp(kind, kinds[k].name); k++)
+				;
+			if (k == ARRAY_SIZE(kinds)) {
+				pr_err("graph line %u: unknown cost kind '%s'\n", line_no, kind);
+				goto out;
+			}
+			if (value > kinds[k].max) {
+				pr_err("graph line %u: task %u: %s %llu is out of range (0..%llu)\n",
+				       line_no, id, kind, value, kinds[k].max);
+				goto out;
+			}
+			index_of[id] = graph.ntasks;
+			graph.tasks[graph.ntasks] = (struct kserver_task) {
+				.index = graph.ntasks, .id = id, .kind = k, .value = value,
+			};
+			if (k == KIND_MEM)
+				mem_max = max_t(size_t, mem_max, value * 1024);
+			graph.ntasks++;
+		} else if (sscanf(line, "edge %u %u", &from, &to) == 2) {
+			if (nedges == MAX_EDGES) {
+				pr_err("graph line %u: more than %u edges\n", line_no, MAX_EDGES);
+				goto out;
+			}
+			if (from >= MAX_TASKS || to >= MAX_TASKS) {
+				pr_err("graph line %u: edge %u -> %u: id out of range\n", line_no, from, to);
+				goto out;
+			}
+			if (from == to) {
+				pr_err("graph line %u: edge %u -> %u: a task cannot wait for itself\n",
+				       line_no, from, to);
+				goto out;
+			}
+			edges[nedges++] = (u64)from << 32 | to;
+		} else {
+			pr_err("graph line %u: not 'task ID KIND VALUE' or 'edge FROM TO'\n", line_no);
+			goto out;
+		}
+	}
+	if (!graph.ntasks) {
+		pr_err("graph: no task\n");
+		goto out;
+	}
+	/* Edges by source, checked for missing ends and duplicates, as successor lists. */
+	sort(edges, nedges, sizeof(*edges), cmp_edge, NULL);
+	for (i = 0; i < nedges; i++) {
+		u32 from = edges[i] >> 32, to = (u32)edges[i];
+
+		if (index_of[from] < 0 || index_of[to] < 0) {
+			pr_err("graph: edge %u -> %u: no task %u\n", from, to, index_of[from] < 0 ? from : to);
+			goto out;
+		}
+		if (i && edges[i] == edges[i - 1]) {
+			pr_err("graph: edge %u -> %u is given twice\n", from, to);
+			goto out;
+		}
+	}
+	graph.succ = kvmalloc_array(max_t(u32, nedges, 1), sizeof(*graph.succ), GFP_KERNEL);
+	indeg = kvmalloc_array(graph.ntasks, sizeof(*indeg), GFP_KERNEL);
+	queue = kvmalloc_array(graph.ntasks, sizeof(*queue), GFP_KERNEL);
+	if (!graph.succ || !indeg || !queue) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < nedges; i++) {
+		struct kserver_task *from = &graph.tasks[index_of[edges[i] >> 32]];
+
+		if (!from->nsucc)
+			from->first_succ = i;
+		from->nsucc++;
+		graph.succ[i] = index_of[(u32)edges[i]];
+		graph.tasks[graph.succ[i]].npred++;
+	}
+	ret = kserver_check_acyclic(indeg, queue);
+	if (ret)
+		goto out;
+	if (mem_max) {
+		graph.membuf = vmalloc(mem_max);
+		if (!graph.membuf) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	for (i = 0; i < graph.ntasks; i++)
+		INIT_WORK(&graph.tasks[i].work, kserver_work_fn);
+out:
+	kvfree(index_of);
+	kvfree(edges);
+	kvfree(indeg);
+	kvfree(queue);
+	if (ret)
+		kserver_free();
+	return ret;
+}
+
+static int kserver_start(void)
+{
+	const struct wqkit_experiment_desc desc = {
+		.name = "kserver",
+		.nr = 2 * graph.ntasks * repeat,
+		.item_size = 1,
+		.wq_flags = wq_flags,
+		.max_active = max_active,
+		.cpu = -1,
+		.run = kserver_run,
+	};
+	int ret;
+
+	if ((u64)2 * graph.ntasks * repeat > MAX_SAMPLES) {
+		pr_err("graph: %u tasks x repeat=%u make more than %u samples\n",
+		       graph.ntasks, repeat, MAX_SAMPLES);
+		return -EINVAL;
+	}
+	nr_samples = desc.nr;
+	ret = wqkit_experiment_start(&xp, &desc);
+	if (ret)
+		return ret;
+	started = true;
+	pr_info("started: %u tasks, repeat=%u wq_flags=0x%x max_active=%d cpus=%s\n",
+		graph.ntasks, repeat, wq_flags, max_active, *cpus ? cpus : "any");
+	return 0;
+}
+
+static ssize_t kserver_graph_write(struct file *file, const char __user *buf, size_t count, loff_t *ppos)
+{
+	char *text;
+	int ret;
+
+	if (*ppos || count > MAX_TEXT) {
+		pr_err("graph: write it whole, at most %u bytes\n", MAX_TEXT);
+		return -EINVAL;
+	}
+	text = memdup_user_nul(buf, count);
+	if (IS_ERR(text))
+		return PTR_ERR(text);
+	mutex_lock(&graph_lock);
+	if (started) {
+		pr_err("graph: already running; unload the module to run another\n");
+		ret = -EBUSY;
+	} else {
+		ret = kserver_load(text) ?: kserver_start();
+		if (ret && graph.tasks)
+			kserver_free();
+	}
+	mutex_unlock(&graph_lock);
+	kfree(text);
+	return ret ?: count;
+}
+
+static const struct file_operations kserver_graph_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = kserver_graph_write,
+	.llseek = noop_llseek,
+};
+
+/* "0,1,3" to cpu_list; empty means any CPU. */
+static int kserver_parse_cpus(void)
+{
+	char *list, *item, *cursor;
+	unsigned int cpu;
+	int ret = 0;
+
+	if (!*cpus)
+		return 0;
+	list = kstrdup(cpus, GFP_KERNEL);
+	if (!list)
+		return -ENOMEM;
+	cursor = list;
+	while ((item = strsep(&cursor, ","))) {
+		if (kstrtouint(item, 10, &cpu) || cpu >= nr_cpu_ids || !cpu_online(cpu) || ncpus == MAX_CPUS) {
+			pr_err("cpus=%s: '%s' is not an online CPU (or more than %u CPUs)\n", cpus, item, MAX_CPUS);
+			ret = -EINVAL;
+			break;
+		}
+		cpu_list[ncpus++] = cpu;
+	}
+	kfree(list);
+	return ret;
+}
+
+static int __init kserver_init(void)
+{
+	int ret;
+
+	ret = wqkit_check_range("repeat", repeat, 1, REPEAT_MAX) ?:
+	      wqkit_check_range("max_active", max_active, 0, WQ_MAX_ACTIVE) ?:
+	      wqkit_check_wq_flags(wq_flags) ?:
+	      kserver_parse_cpus();
+	if (ret)
+		return ret;
+	graph_dir = debugfs_create_dir("wqkit_kserver", NULL);
+	if (IS_ERR(graph_dir))
+		return PTR_ERR(graph_dir);
+	debugfs_create_file("graph", 0200, graph_dir, NULL, &kserver_graph_fops);
+	pr_info("loaded: write a graph to /sys/kernel/debug/wqkit_kserver/graph\n");
+	return 0;
+}
+
+static void __exit kserver_exit(void)
+{
+	debugfs_remove_recursive(graph_dir);
+	if (started)
+		wqkit_experiment_stop(&xp);
+	kserver_free();
+	pr_info("unloaded\n");
+}
+
+module_init(kserver_init);
+module_exit(kserver_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("wqkit: a graph of dependent tasks run on a workqueue");

@@ -1,0 +1,105 @@
+"""kserver in the lab: task graphs run on workqueues, dependencies respected, bad graphs refused."""
+
+import pytest
+
+from wqkit import analysis, graph, kmod
+from wqkit.errors import WqkitError
+from wqkit.run import GRAPH_FILE, run_experiment
+
+pytestmark = pytest.mark.lab
+
+
+def run_graph(lab_target, tmp_path, task_graph, **values):
+    path = run_experiment("kserver", values, target=lab_target, out=tmp_path, graph=task_graph,
+                          progress=lambda m: None)
+    return analysis.load_run(path)
+
+
+def assert_dependencies_respected(run, task_graph):
+    tasks = analysis.df_tasks(run)
+    repeat = int(run.meta["parameters"]["repeat"])
+    # Every task ran exactly once per repetition.
+    assert len(tasks) == repeat * len(task_graph.tasks) and not tasks.index.duplicated().any()
+    for rep in range(repeat):
+        one = tasks.xs(rep, level="rep")
+        for before, after in task_graph.edges:
+            assert one.loc[after, "start"] >= one.loc[before, "end"], (rep, before, after)
+            assert one.loc[after, "ready"] >= one.loc[before, "end"], (rep, before, after)
+    spans = analysis.df_makespan(run)
+    assert (spans["makespan_ns"] >= spans["lower_bound_ns"]).all()
+    return tasks
+
+
+def test_fork_join_and_layered_graphs_respect_every_dependency(lab_target, tmp_path):
+    for task_graph in (graph.fork_join(width=6, depth=2, value=5000), graph.layered(layers=4, width=5, seed=1,
+                                                                                       value=5000)):
+        run = run_graph(lab_target, tmp_path, task_graph, repeat=4, wq_flags="unbound")
+        assert run.ok and run.meta["graph"]["tasks"] == len(task_graph.tasks)
+        assert analysis.load_graph(run) == task_graph
+        assert_dependencies_respected(run, task_graph)
+
+
+def test_a_chain_runs_strictly_in_order(lab_target, tmp_path):
+    chain = graph.chain(8, kind="sleep", value=200)
+    run = run_graph(lab_target, tmp_path, chain, repeat=3, cpus="0,1")
+    tasks = assert_dependencies_respected(run, chain)
+    for rep in range(3):
+        one = tasks.xs(rep, level="rep").sort_index()
+        assert (one["start"].to_numpy()[1:] >= one["end"].to_numpy()[:-1]).all()
+    # Round-robin placement: task i is queued on CPU i % 2 (a per-CPU workqueue runs it there).
+    assert (tasks.reset_index()["cpu"] == tasks.reset_index()["task"] % 2).all()
+
+
+def test_max_active_1_never_overlaps_two_tasks(lab_target, tmp_path):
+    fork = graph.fork_join(width=6, depth=1, value=20_000)
+    run = run_graph(lab_target, tmp_path, fork, repeat=3, max_active=1, wq_flags="unbound")
+    tasks = assert_dependencies_respected(run, fork)
+    intervals = sorted(zip(tasks["start"], tasks["end"]))
+    assert all(later[0] >= earlier[1] for earlier, later in zip(intervals, intervals[1:]))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("task 0 busy 10\ntask 1 busy 10\nedge 0 1\nedge 1 0\n", "graph: cycle through task 0"),
+    ("task 0 busy 10\nedge 0 7\n", "graph: edge 0 -> 7: no task 7"),
+    ("task 0 busy 10\ntask 0 sleep 3\n", "graph line 2: task 0 is declared twice"),
+    ("task 0 sleep 5000000\n", "graph line 1: task 0: sleep 5000000 is out of range"),
+])
+def test_the_module_refuses_a_bad_graph_and_keeps_nothing(lab_target, text, message):
+    ko = kmod.build(lab_target) / "wq_kserver.ko"
+    lab_target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
+    before = len(kmod.kernel_log(lab_target))
+    lab_target.run(f"insmod {ko}", check=True)
+    try:
+        result = lab_target.run(f"printf '{text}' > {GRAPH_FILE}")
+        assert result.returncode != 0      # the write fails (-EINVAL); dash prints it as an I/O error
+        log = kmod.kernel_log(lab_target)[before:]
+        assert message in [line for line in log if "graph" in line and "wq_kserver:" in line][-1]
+        assert lab_target.run("cat /sys/module/wq_kserver/parameters/nr_samples", check=True).stdout.strip() == "0"
+        # Nothing of the bad graph is left: a good one is taken afterwards.
+        lab_target.run(f"printf 'task 0 busy 10\\n' > {GRAPH_FILE}", check=True)
+    finally:
+        lab_target.run("rmmod wq_kserver", check=True)
+
+
+def test_wqkit_refuses_a_bad_graph_before_any_boot(tmp_path):
+    bad = graph.TaskGraph.from_text("task 0 busy 1\ntask 1 busy 1\nedge 0 1\nedge 1 0\n")
+    with pytest.raises(WqkitError, match="cycle through task 0"):
+        run_experiment("kserver", {}, target=None, out=tmp_path, graph=bad)
+    with pytest.raises(WqkitError, match="give a task graph"):
+        run_experiment("kserver", {}, target=None, out=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unloading_during_a_long_run_leaves_nothing_behind(lab_target):
+    ko = kmod.build(lab_target) / "wq_kserver.ko"
+    lab_target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
+    before = len(kmod.kernel_log(lab_target))
+    lab_target.run(f"insmod {ko} repeat=1000", check=True)
+    lab_target.run(f"cat > {GRAPH_FILE} <<'EOF'\n{graph.fork_join(width=4, depth=3, kind='sleep', value=20000).to_text()}EOF",
+                   check=True)
+    lab_target.run("sleep 1; rmmod wq_kserver", check=True, timeout=300)
+    assert not kmod.is_loaded(lab_target, "wq_kserver")
+    log = "\n".join(kmod.kernel_log(lab_target)[before:])
+    assert "wq_kserver: unloaded" in log
+    for bad in ("BUG", "WARNING", "Oops", "leak", "general protection"):
+        assert bad not in log

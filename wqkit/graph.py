@@ -1,0 +1,294 @@
+"""Task graphs for the kserver experiment: build them, write them in the module's format, bound them.
+
+A task graph is a DAG whose nodes are work items with a cost and whose edges
+say "must finish before". The kserver module (modules/kserver.c, to come)
+reads it through debugfs in this text format, one declaration per line::
+
+    # a comment
+    task ID KIND VALUE      ID 0..MAX_TASKS-1; KIND busy (loop iterations),
+                            sleep (µs) or mem (KiB written)
+    edge FROM TO            task FROM must finish before task TO starts
+
+wqkit checks a graph with the same rules as the module before anything boots
+(:meth:`TaskGraph.validate`), builds the usual shapes (chain, fork-join,
+pipeline, layered random DAGs), converts from and to networkx, reads the
+Standard Task Graph set's files (Kasahara lab's STG format), and bounds the
+makespan on P CPUs from given task durations: max(critical path, total / P).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from wqkit.errors import WqkitError
+
+MAX_TASKS = 4096
+#: The largest value of each cost kind (the module's limits).
+KINDS = {"busy": 1_000_000_000, "sleep": 1_000_000, "mem": 64 * 1024}
+MAX_EDGES = 65536
+
+
+@dataclass(frozen=True)
+class Task:
+    """One work item of the graph and what it costs."""
+
+    id: int
+    kind: str = "busy"
+    value: int = 10_000
+
+
+@dataclass
+class TaskGraph:
+    """Tasks by id and the edges between them (``(before, after)`` pairs)."""
+
+    tasks: dict[int, Task] = field(default_factory=dict)
+    edges: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, task: Task) -> Task:
+        self.tasks[task.id] = task
+        return task
+
+    def successors(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {t: [] for t in self.tasks}
+        for before, after in self.edges:
+            out.setdefault(before, []).append(after)
+        return out
+
+    def predecessors(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {t: [] for t in self.tasks}
+        for before, after in self.edges:
+            out.setdefault(after, []).append(before)
+        return out
+
+    def topological_order(self) -> list[int]:
+        """Tasks in an order that respects every edge (Kahn); a cycle is a one-line error."""
+        remaining = {t: len(p) for t, p in self.predecessors().items()}
+        successors = self.successors()
+        ready = sorted(t for t, n in remaining.items() if n == 0)
+        order = []
+        while ready:
+            task = ready.pop(0)
+            order.append(task)
+            for after in successors.get(task, []):
+                remaining[after] -= 1
+                if remaining[after] == 0:
+                    ready.append(after)
+        if len(order) != len(self.tasks):
+            stuck = sorted(t for t, n in remaining.items() if n > 0)
+            raise WqkitError(f"task graph has a cycle through task {stuck[0]} ({len(stuck)} tasks on cycles)")
+        return order
+
+    def validate(self) -> TaskGraph:
+        """The module's rules: ids, kinds and values in range, edges between existing tasks,
+        no duplicate or self edge, no cycle. Returns the graph; a violation is a one-line error."""
+        if not self.tasks:
+            raise WqkitError("task graph has no task")
+        if len(self.tasks) > MAX_TASKS or len(self.edges) > MAX_EDGES:
+            raise WqkitError(f"task graph too large: {len(self.tasks)} tasks, {len(self.edges)} edges "
+                             f"(at most {MAX_TASKS} and {MAX_EDGES})")
+        for task in self.tasks.values():
+            if not 0 <= task.id < MAX_TASKS:
+                raise WqkitError(f"task {task.id}: id out of range (0..{MAX_TASKS - 1})")
+            if task.kind not in KINDS:
+                raise WqkitError(f"task {task.id}: unknown cost kind {task.kind!r} (known: {', '.join(KINDS)})")
+            if not 0 <= task.value <= KINDS[task.kind]:
+                raise WqkitError(f"task {task.id}: {task.kind} {task.value} is out of range "
+                                 f"(0..{KINDS[task.kind]})")
+        seen = set()
+        for before, after in self.edges:
+            for end in (before, after):
+                if end not in self.tasks:
+                    raise WqkitError(f"edge {before} -> {after}: no task {end}")
+            if before == after:
+                raise WqkitError(f"edge {before} -> {after}: a task cannot wait for itself")
+            if (before, after) in seen:
+                raise WqkitError(f"edge {before} -> {after} is given twice")
+            seen.add((before, after))
+        self.topological_order()
+        return self
+
+    # -- the module's text format ---------------------------------------------
+
+    def to_text(self) -> str:
+        lines = [f"task {t.id} {t.kind} {t.value}" for t in sorted(self.tasks.values(), key=lambda t: t.id)]
+        lines += [f"edge {before} {after}" for before, after in self.edges]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_text(cls, text: str) -> TaskGraph:
+        """Parse the module's format; a malformed line, or a task declared twice, is a one-line error."""
+        graph = cls()
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            words = line.split()
+            try:
+                if words[0] == "task" and len(words) == 4:
+                    task = Task(int(words[1]), words[2], int(words[3]))
+                    if task.id in graph.tasks:
+                        raise WqkitError(f"line {number}: task {task.id} is declared twice")
+                    graph.add(task)
+                elif words[0] == "edge" and len(words) == 3:
+                    graph.edges.append((int(words[1]), int(words[2])))
+                else:
+                    raise ValueError
+            except ValueError:
+                raise WqkitError(f"line {number}: not 'task ID KIND VALUE' or 'edge FROM TO': {raw.strip()!r}") \
+                    from None
+        return graph
+
+    # -- networkx ----------------------------------------------------------------
+
+    def to_networkx(self):
+        """A networkx DiGraph whose nodes carry ``kind`` and ``value``."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        for task in self.tasks.values():
+            graph.add_node(task.id, kind=task.kind, value=task.value)
+        graph.add_edges_from(self.edges)
+        return graph
+
+    @classmethod
+    def from_networkx(cls, graph, kind: str = "busy", value: int = 10_000) -> TaskGraph:
+        """From a networkx DiGraph; nodes are renumbered 0..n-1 in sorted order and keep their
+        ``kind``/``value`` attributes (else the given defaults)."""
+        ids = {node: i for i, node in enumerate(sorted(graph.nodes, key=str))}
+        out = cls()
+        for node, i in ids.items():
+            attrs = graph.nodes[node]
+            out.add(Task(i, attrs.get("kind", kind), int(attrs.get("value", value))))
+        out.edges = [(ids[a], ids[b]) for a, b in graph.edges]
+        return out
+
+    # -- bounds ------------------------------------------------------------------
+
+    def critical_path(self, duration: Mapping[int, float]) -> tuple[float, list[int]]:
+        """The longest chain of ``duration`` (by task id) through the graph, and its tasks."""
+        finish: dict[int, float] = {}
+        best_pred: dict[int, int | None] = {}
+        predecessors = self.predecessors()
+        for task in self.topological_order():
+            before = max(predecessors[task], key=lambda p: finish[p], default=None)
+            best_pred[task] = before
+            finish[task] = (finish[before] if before is not None else 0.0) + duration[task]
+        end = max(finish, key=finish.get)
+        path = [end]
+        while best_pred[path[-1]] is not None:
+            path.append(best_pred[path[-1]])
+        return finish[end], path[::-1]
+
+    def makespan_lower_bound(self, duration: Mapping[int, float], cpus: int) -> float:
+        """No schedule on ``cpus`` CPUs beats max(critical path, total work / cpus)."""
+        return max(self.critical_path(duration)[0], sum(duration[t] for t in self.tasks) / cpus)
+
+
+# -- shapes ------------------------------------------------------------------------
+
+def chain(n: int = 8, kind: str = "busy", value: int = 10_000) -> TaskGraph:
+    """n tasks one after the other."""
+    graph = TaskGraph({i: Task(i, kind, value) for i in range(n)})
+    graph.edges = [(i, i + 1) for i in range(n - 1)]
+    return graph
+
+
+def fork_join(width: int = 8, depth: int = 1, kind: str = "busy", value: int = 10_000) -> TaskGraph:
+    """depth rounds of: one task forks ``width`` parallel tasks, which join into the next task."""
+    graph = TaskGraph()
+    join = graph.add(Task(0, kind, value)).id
+    for _ in range(depth):
+        branch = [graph.add(Task(len(graph.tasks), kind, value)).id for _ in range(width)]
+        graph.edges += [(join, b) for b in branch]
+        after = graph.add(Task(len(graph.tasks), kind, value)).id
+        graph.edges += [(b, after) for b in branch]
+        join = after
+    return graph
+
+
+def pipeline(stages: int = 4, items: int = 8, kind: str = "busy", value: int = 10_000) -> TaskGraph:
+    """``items`` items through ``stages`` stages: (stage s, item i) follows (s-1, i) and (s, i-1)."""
+    graph = TaskGraph()
+    ident = {(s, i): s * items + i for s in range(stages) for i in range(items)}
+    for (s, i), task_id in ident.items():
+        graph.add(Task(task_id, kind, value))
+        if s:
+            graph.edges.append((ident[(s - 1, i)], task_id))
+        if i:
+            graph.edges.append((ident[(s, i - 1)], task_id))
+    return graph
+
+
+def layered(layers: int = 4, width: int = 6, p: float = 0.4, seed: int = 0, kind: str = "busy",
+            value: int = 10_000) -> TaskGraph:
+    """A random layered DAG: each task of a layer follows each task of the previous layer with
+    probability ``p`` (and at least one), reproducible from ``seed``."""
+    rng = random.Random(seed)
+    graph = TaskGraph()
+    previous: list[int] = []
+    for _ in range(layers):
+        layer = [graph.add(Task(len(graph.tasks), kind, value)).id for _ in range(width)]
+        for task in layer:
+            if previous:
+                before = [b for b in previous if rng.random() < p] or [rng.choice(previous)]
+                graph.edges += [(b, task) for b in before]
+        previous = layer
+    return graph
+
+
+SHAPES: dict[str, Callable[..., TaskGraph]] = {"chain": chain, "fork-join": fork_join, "pipeline": pipeline,
+                                               "layered": layered}
+
+
+def parse_shape(spec: str) -> TaskGraph:
+    """``"fork-join:width=16,depth=2"`` to a graph; unknown shapes or sizes are one-line errors."""
+    name, _, args = spec.partition(":")
+    if name not in SHAPES:
+        raise WqkitError(f"unknown graph shape {name!r} (known: {', '.join(SHAPES)})")
+    kwargs: dict[str, object] = {}
+    for item in filter(None, args.split(",")):
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise WqkitError(f"graph shape {spec!r}: {item!r} is not NAME=VALUE")
+        kwargs[key] = value if key == "kind" else (float(value) if key == "p" else _int(spec, key, value))
+    try:
+        return SHAPES[name](**kwargs).validate()
+    except TypeError:
+        raise WqkitError(f"graph shape {name!r} takes no {', '.join(kwargs)} (see wqkit.graph.{name.replace('-', '_')})") \
+            from None
+
+
+def _int(spec: str, key: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise WqkitError(f"graph shape {spec!r}: {key}={value!r} is not an integer") from None
+
+
+def read_stg(text: str, kind: str = "busy", scale: int = 1000) -> TaskGraph:
+    """A graph of the Standard Task Graph set (Kasahara lab's STG format).
+
+    An STG file gives the number N of real tasks, then N + 2 lines
+    ``task processing_time number_of_predecessors predecessor...``, task 0 and
+    task N+1 being zero-cost entry and exit nodes; lines after that (or
+    starting with ``#``) are comments. The dummy nodes are kept (cost 0) so
+    that the graph's shape is the file's; each processing time becomes a
+    ``kind`` cost of ``time * scale``.
+    """
+    numbers = [line.split() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    try:
+        n = int(numbers[0][0])
+        graph = TaskGraph()
+        for row in numbers[1:n + 3]:
+            task, time, count = int(row[0]), int(row[1]), int(row[2])
+            graph.add(Task(task, kind, time * scale))
+            graph.edges += [(int(p), task) for p in row[3:3 + count]]
+    except (IndexError, ValueError):
+        raise WqkitError("not a Standard Task Graph file (N, then N+2 lines: task time npred preds...)") from None
+    if len(graph.tasks) != n + 2:
+        raise WqkitError(f"STG file announces {n} tasks (+2 dummies) but gives {len(graph.tasks)}")
+    return graph.validate()
