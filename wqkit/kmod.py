@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,29 +128,48 @@ def module_spec(name: str) -> ModuleSpec:
 def build(target: Target, progress=print) -> Path:
     """Build every module of ``modules/`` for the target's kernel; return the build dir.
 
-    Sources are copied to ``CACHE/modules/RELEASE`` and built there with
-    ``make KDIR=...``; an unchanged source tree is not rebuilt.
+    Sources are copied to ``CACHE/modules/RELEASE-DIGEST`` (the digest of the
+    sources and the Kbuild directory) and built there with ``make KDIR=...``.
+    A build happens in a private temporary directory renamed into place when
+    complete, so concurrent wqkit processes never build in the same place,
+    and an unchanged source tree is never rebuilt.
     """
     kbuild = target.kbuild_dir
-    build_dir = cache_dir() / "modules" / target.release
     sources = sorted(p for p in MODULES_DIR.iterdir() if p.is_file())
     digest = hashlib.sha256(str(kbuild).encode())
     for src in sources:
         digest.update(src.name.encode() + src.read_bytes())
-    stamp = build_dir / ".wqkit-sources"
-    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+    root = cache_dir() / "modules"
+    build_dir = root / f"{target.release}-{digest.hexdigest()[:16]}"
+    if (build_dir / ".wqkit-built").exists():
         return build_dir
     progress(f"building modules for {target.release}")
-    shutil.rmtree(build_dir, ignore_errors=True)
-    build_dir.mkdir(parents=True)
-    for src in sources:
-        shutil.copy2(src, build_dir)
-    proc = subprocess.run(["make", "-C", str(build_dir), f"KDIR={kbuild}"], capture_output=True, text=True)
-    if proc.returncode:
-        errors = [ln for ln in proc.stdout.splitlines() + proc.stderr.splitlines() if "error" in ln.lower()]
-        raise WqkitError(f"module build failed for {target.release}: {(errors or ['see make output'])[0].strip()}")
-    stamp.write_text(digest.hexdigest())
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.release}-", dir=root))
+    try:
+        for src in sources:
+            shutil.copy2(src, work)
+        proc = subprocess.run(["make", "-C", str(work), f"KDIR={kbuild}"], capture_output=True, text=True)
+        if proc.returncode:
+            errors = [ln for ln in proc.stdout.splitlines() + proc.stderr.splitlines() if "error" in ln.lower()]
+            raise WqkitError(f"module build failed for {target.release}: "
+                             f"{(errors or ['see make output'])[0].strip()}")
+        (work / ".wqkit-built").touch()
+        try:
+            work.rename(build_dir)
+        except OSError:     # another process finished the same build first: use it
+            pass
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _prune(root, target.release, keep=build_dir)
     return build_dir
+
+
+def _prune(root: Path, release: str, keep: Path, count: int = 3) -> None:
+    """Keep the newest ``count`` module builds of ``release`` (and ``keep``)."""
+    builds = sorted((p for p in root.glob(f"{release}-*") if p != keep), key=lambda p: p.stat().st_mtime)
+    for old in builds[:-count + 1] if count > 1 else builds:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass

@@ -27,17 +27,28 @@ def load_state(run: Run) -> pd.DataFrame | None:
 
 
 def _with_time(run: Run, state: pd.DataFrame) -> pd.DataFrame:
-    """``state`` with ``t`` (seconds from the run's first sample t0, by the guest TSC)."""
+    """``state`` with ``t``: seconds from the run's first sample t0, on the guest's TSC.
+
+    Samples within one tick share the same ``tsc`` (the TSC at the tick), so
+    the host's read times are mapped onto the guest TSC by a straight line
+    through the first read of each tick; a row then sits within about one
+    tick of its place on the samples' timeline.
+    """
+    state = state.sort_values("sample").copy()
     origin = int(run.samples["t0"].min()) if len(run.samples) else int(state["tsc"].min())
-    state = state.copy()
-    state["t"] = (state["tsc"].astype(np.int64) - origin) / (run.tsc_khz * 1000.0)
+    ticks = state.drop_duplicates("tsc")
+    tsc = state["tsc"].astype(np.float64)
+    if len(ticks) >= 2:
+        slope, intercept = np.polyfit(ticks["host_time"].to_numpy(), ticks["tsc"].astype(np.float64).to_numpy(), 1)
+        tsc = slope * state["host_time"] + intercept
+    state["t"] = (tsc - origin) / (run.tsc_khz * 1000.0)
     return state
 
 
 def df_state(run: Run, kind: str = "pool") -> pd.DataFrame:
     """Per sample and pool (``kind="pool"``): workers, idle, running, pending; per sample and
     workqueue (``kind="workqueue"``): pending (nr_active), started, completed, started/s.
-    Indexed by (t, id); ``t`` in seconds on the samples' timeline."""
+    Indexed by (t, id); ``t`` in seconds on the samples' timeline (see _with_time)."""
     state = load_state(run)
     if state is None:
         raise WqkitError(f"{run.name}: no state.parquet (run it with --sample-state HZ)")

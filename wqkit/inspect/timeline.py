@@ -78,8 +78,12 @@ class StateSampler:
         for pool in snap.pools:
             self._rows.append((sample, host, jiffies, tsc, "pool", str(pool.id), pool.nr_workers, pool.nr_idle,
                                pool.nr_running, pool.nr_pending, None, None))
+        seen: dict[str, int] = {}
         for wq in snap.workqueues:
-            self._rows.append((sample, host, jiffies, tsc, "workqueue", wq.name, None, None, None, wq.nr_active,
+            # Names are not unique (6.12.95 has two "events"): the second is "events#1".
+            occurrence = seen[wq.name] = seen.get(wq.name, -1) + 1
+            name = wq.name if not occurrence else f"{wq.name}#{occurrence}"
+            self._rows.append((sample, host, jiffies, tsc, "workqueue", name, None, None, None, wq.nr_active,
                                wq.started, wq.completed))
 
     def stop(self) -> tuple[pd.DataFrame, dict]:
