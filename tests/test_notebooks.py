@@ -139,3 +139,19 @@ def test_new_worker_notebook_shows_the_pool_over_time(tmp_path):
     (run,) = (tmp_path / "runs").iterdir()
     assert json.loads((run / "meta.json").read_text())["state_sampling"]["samples"] > 0
     assert "distinct kworkers ran 16 work items" in outputs_text(out)
+
+
+@pytest.mark.lab
+def test_kserver_notebook_runs_a_graph_and_a_sweep(tmp_path):
+    out = tmp_path / "kserver.ipynb"
+    papermill.execute_notebook(str(SOURCE_DIR / "notebooks" / "kserver.ipynb"), str(out),
+                               parameters={"size": "width=3,depth=1", "cost": "busy:5000", "repetitions": 2,
+                                           "sweep": True, "out": str(tmp_path / "runs")},
+                               cwd=str(SOURCE_DIR), progress_bar=False)
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
+    text = outputs_text(out)
+    assert "5 tasks, 6 edges" in text and "p50_makespan (" in text
+    # The notebook's run and the sweep's four configurations.
+    assert len(list((tmp_path / "runs").iterdir())) == 5

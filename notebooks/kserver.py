@@ -1,0 +1,72 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+shape = "fork-join"     # chain, fork-join, pipeline or layered
+size = "width=8,depth=2"  # the shape's sizes (see wqkit.graph)
+cost = "busy:20000"     # every task's cost: busy:ITERATIONS, sleep:MICROSECONDS or mem:KIB
+repetitions = 10        # times the graph runs
+flags = "percpu"        # percpu, or a list of unbound,highpri,cpu_intensive
+max_active = None       # workqueue max_active (None: the kernel's default)
+cpus = ""               # CPUs the tasks are queued on, round-robin (e.g. "0,1"; "": any)
+sweep = False           # also compare percpu/unbound x max_active default/1 on the same graph
+target = "lab"          # "lab" or "local"
+data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring
+out = "runs"            # where new run directories go
+
+# %% [markdown]
+# # A task graph on a workqueue (kserver)
+#
+# Every task is a work item; a task is queued when its last predecessor
+# finishes. How well does this workqueue configuration execute the graph?
+# The makespan of each repetition is compared with a lower bound no
+# schedule beats on the CPUs used: max(critical path, total work / CPUs),
+# both computed from the tasks' own measured run times.
+
+# %%
+from wqkit import analysis
+from wqkit.notebook import measure_or_load, sweep_kserver, task_graph
+
+graph = task_graph(shape, size, cost)
+run = measure_or_load("kserver", data_dir, target=target, out=out, graph=graph, repeat=repetitions,
+                      wq_flags=flags, max_active=max_active, cpus=cpus or None)
+print(run.name)
+print(run.provenance)
+print(f"{run.meta['graph']['tasks']} tasks, {run.meta['graph']['edges']} edges")
+
+# %% [markdown]
+# ## Makespan against its lower bound
+
+# %%
+analysis.readable(analysis.df_makespan(run))
+
+# %% [markdown]
+# ## One repetition, worker by worker
+
+# %%
+analysis.plot_gantt(run, rep=0);
+
+# %% [markdown]
+# ## How long ready tasks wait for a worker
+
+# %%
+analysis.plot_waits(run);
+
+# %% [markdown]
+# ## Workqueue configurations on the same graph
+
+# %%
+if sweep and not data_dir:
+    display(analysis.readable(analysis.df_configs(sweep_kserver(graph, repeat=repetitions, out=out))))
+else:
+    print("Set sweep = True to compare percpu/unbound and max_active default/1 on this graph.")
