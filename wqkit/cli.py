@@ -131,6 +131,37 @@ def _task_graph(args: argparse.Namespace):
     return (graph.read_stg(text) if path.suffix == ".stg" else graph.TaskGraph.from_text(text)).validate()
 
 
+def cmd_trace_workers(args: argparse.Namespace) -> int:
+    from wqkit.trace import workers
+
+    if args.load_json:
+        data = json.loads(Path(args.load_json).read_text())
+    else:
+        if args.delay < 0 or args.nr_work_max < 1:
+            raise WqkitError("--delay must be >= 0 and --nr-work-max >= 1")
+        options = lab_options(args) if args.target == "lab" else {}
+        path = workers.trace_workers(args.type_measurement, engine=args.engine, trigger=args.trigger,
+                                     delay=args.delay, nr_work_max=args.nr_work_max, hold_ms=args.hold_ms,
+                                     workers=args.workers, target_name=args.target, out=Path(args.out),
+                                     progress=_progress, **options)
+        data = workers.summary(*workers.load_trace(path))
+        print(f"run directory: {path}")
+    median = data["p50_ns"]
+    print(f"{data['measurement']}: {data['count']} workers ({data['engine']}, {data['kernel']} under "
+          f"{str(data['accel']).upper()}); median {median / 1000 if median else float('nan'):.1f} µs, "
+          f"p99 {data['p99_ns'] / 1000 if data['p99_ns'] else float('nan'):.1f} µs; lost events {data['lost_events']}")
+    if args.save_json:
+        Path(args.save_json).write_text(json.dumps(data, indent=1) + "\n")
+        print(f"saved {args.save_json}")
+    if args.save_plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        name = f"worker_{data['measurement']}_histogram.png"
+        workers.plot_durations(data).savefig(name, dpi=100)
+        print(f"saved {name}")
+    return 0
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     import matplotlib
     matplotlib.use("Agg")  # files only: never open windows
@@ -333,6 +364,28 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="reports", metavar="DIR", help="where reports go (default reports/)")
     report.add_argument("--with-code", action="store_true", help="keep the code cells in the HTML")
     report.set_defaults(func=cmd_report)
+
+    trace = sub.add_parser("trace", help="BPF tracers of the workqueue code (in the lab)")
+    trace_sub = trace.add_subparsers(dest="trace_cmd", required=True, metavar="TRACER")
+    tw = trace_sub.add_parser("workers", help="worker creation and death (the seed's bpf_worker_measurement.py)",
+                              description="Trace create_worker latency and manage kernel module.")
+    tw.add_argument("--type-measurement", choices=("creation", "die"), default="creation",
+                    help="Type of worker measurement: 'creation' (default) or 'die'")
+    tw.add_argument("--delay", type=int, default=100, help="Delay value to pass to the kernel module (default: 100)")
+    tw.add_argument("--nr-work-max", type=int, default=500,
+                    help="nr_work_max value to pass to the kernel module (default: 500)")
+    tw.add_argument("--hold-ms", type=int, default=1000, help="ms each flooding work item sleeps (default 1000)")
+    tw.add_argument("--workers", type=int, default=8, help="die/destroy: workers to create, then destroy (default 8)")
+    tw.add_argument("--save-json", metavar="SAVE_JSON", help="Save histogram data to a JSON file")
+    tw.add_argument("--load-json", metavar="LOAD_JSON", help="Load histogram data from JSON file instead of tracing")
+    tw.add_argument("--save-plot", action="store_true", help="Save the histogram plot as a PNG file")
+    tw.add_argument("--engine", default="bpftrace", help="bpftrace (BCC is not wired yet)")
+    tw.add_argument("--trigger", default="destroy", help="die: destroy (a pool destroyed, default) or idle "
+                    "(the kernel's idle culling, 5 minutes)")
+    tw.add_argument("--target", choices=TARGETS, default="lab")
+    tw.add_argument("--out", default="runs", metavar="DIR", help="where run directories go (default runs/)")
+    add_lab_options(tw)
+    tw.set_defaults(func=cmd_trace_workers)
 
     from wqkit.inspect.monitor import FORMATS
 
