@@ -37,7 +37,8 @@ from wqkit.errors import WqkitError
 from wqkit.experiments import Experiment, experiment, module_params
 from wqkit.graph import TaskGraph
 from wqkit.provenance import target_provenance, wqkit_provenance
-from wqkit.samples import PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases, parse_samples
+from wqkit.samples import (PARQUET_OPTIONS, PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases,
+                           parse_samples)
 from wqkit.target import LabTarget, Target, make_target
 
 CALIBRATION_NR = 10_000
@@ -272,7 +273,7 @@ def collect(exp: Experiment, target: Target, dest: Path, name: str = "samples",
         raw = path.read_bytes()
         path.unlink()
     frame = parse_samples(raw)
-    frame.to_parquet(dest / f"{name}.parquet", index=False)
+    frame.to_parquet(dest / f"{name}.parquet", index=False, **PARQUET_OPTIONS)
     return frame, via
 
 
