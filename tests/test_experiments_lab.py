@@ -139,7 +139,7 @@ def test_modules_refuse_invalid_parameters_themselves(lab_target, module, args, 
     ("insert_exec", {"nr": 10, "wq_flags": "unbound,fast"}, "unknown workqueue flag 'fast'"),
     ("exec_time_pred", {"loops": -1}, "loops=-1 is out of range"),
     ("new_worker", {"delay": 20_000}, "delay=20000 is out of range"),
-    ("kserver", {}, "unknown experiment 'kserver'"),
+    ("kclient", {}, "unknown experiment 'kclient'"),
 ])
 def test_wqkit_refuses_invalid_parameters_before_loading(tmp_path, name, values, message):
     # No target given and none needed: the refusal comes before any boot.
