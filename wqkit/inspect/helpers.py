@@ -72,16 +72,23 @@ def pool_nr_pending(pool: Object) -> int:
     return sum(1 for _ in bounded(list_for_each(pool.worklist.address_of_()), f"pool {pool.id.value_()} worklist"))
 
 
-def module_symbol(prog: Program, address: int) -> str | None:
+def module_symbol(prog: Program, address: int, cache: dict | None = None) -> str | None:
     """The name of the module function at ``address``, from the module's own kallsyms in memory.
 
     Over QMP or on a vmcore drgn has only the vmlinux's symbols; a work
-    function of a module is found this way, as /proc/kallsyms would.
+    function of a module is found this way, as /proc/kallsyms would. ``cache``
+    keeps each module's symbol table (by module address and name) between calls.
     """
     module = address_to_module(prog, address)
     if not module:
         return None
-    found = [sym for sym in module_kallsyms(module) if sym.address <= address < sym.address + max(sym.size, 1)]
+    key = (module.value_(), module.name.string_())
+    if cache is None or key not in cache:
+        symbols = sorted(module_kallsyms(module), key=lambda sym: sym.address)
+        if cache is None:
+            cache = {}
+        cache[key] = symbols
+    found = [sym for sym in cache[key] if sym.address <= address < sym.address + max(sym.size, 1)]
     return found[0].name if found else None
 
 

@@ -89,6 +89,8 @@ class _Kernel:
                               + missing_stats
                               + ([] if self.has_node_nr_active else ["workqueue_struct.node_nr_active"]))
         self._flag_names: dict[tuple[str, int], list[str]] = {}
+        #: Module symbol tables read from kernel memory, by (module address, name).
+        self.module_symbols: dict = {}
 
     def flags(self, value: int, known_flag: str, prefix: str) -> list[str]:
         key = (known_flag, value)
@@ -245,7 +247,7 @@ def _symbol(kernel: _Kernel, address: int) -> str:
     except LookupError:
         pass
     try:
-        return module_symbol(kernel.prog, address) or hex(address)
+        return module_symbol(kernel.prog, address, kernel.module_symbols) or hex(address)
     except (LookupError, FaultError, ValueError):
         return hex(address)
 
