@@ -44,6 +44,8 @@ HANG_GRACE = 30.0
 #: The parts of wqkit's cache the guest reads: provisioned kernels and built modules.
 GUEST_CACHE_DIRS = ("kernels", "modules")
 KEEP_SESSIONS = 20
+#: Session directories of this process whose VM may still run: never pruned.
+_LIVE_SESSIONS: set[Path] = set()
 MAX_BOOT_RETRIES = 2
 TCG_THREADS = ("multi", "single")
 
@@ -110,6 +112,7 @@ class LabSession:
         # be several threads (a dashboard's refresh and a notebook cell).
         self._lock = threading.RLock()
         self.workdir = _new_session_dir()
+        _LIVE_SESSIONS.add(self.workdir)
         self.shared_dir = self.workdir / "shared"
         self.shared_dir.mkdir()
         self.console_log = self.workdir / "console.log"
@@ -145,6 +148,7 @@ class LabSession:
         """
         self.kernel.check_bootable()
         self.kernel.link_tree_sources()
+        _LIVE_SESSIONS.add(self.workdir)
         self.accel = choose_accel(self.accel, self._probe_kvm)
         threads = f", {self.tcg_threads}-threaded" if self.accel == "tcg" else ""
         self.progress(f"booting {self.kernel.label} under {self.accel.upper()}{threads} "
@@ -178,6 +182,7 @@ class LabSession:
         proc, self._proc = self._proc, None
         self.attachments.clear()
         if proc is None:
+            _LIVE_SESSIONS.discard(self.workdir)
             return
         try:
             # Ask the agent to power off only when it is up and idle; else kill.
@@ -189,6 +194,7 @@ class LabSession:
             pass
         finally:
             _kill_group(proc)
+            _LIVE_SESSIONS.discard(self.workdir)
             _prune_sessions()
 
     @property
@@ -394,7 +400,23 @@ def _new_session_dir() -> Path:
 
 
 def _prune_sessions() -> None:
-    """Keep the newest KEEP_SESSIONS session directories (console logs)."""
+    """Keep the newest KEEP_SESSIONS session directories (console logs), and every
+    session whose process still runs (another wqkit process's live VM)."""
     sessions = sorted((cache_dir() / "lab").iterdir(), key=lambda p: p.stat().st_mtime)
     for old in sessions[:-KEEP_SESSIONS]:
-        shutil.rmtree(old, ignore_errors=True)
+        if old not in _LIVE_SESSIONS and not _owner_alive(old):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _owner_alive(session_dir: Path) -> bool:
+    """Whether the process that made a session directory (TIME-PID-N) is still running."""
+    parts = session_dir.name.split("-")
+    if len(parts) < 3 or not parts[2].isdigit():
+        return False
+    try:
+        os.kill(int(parts[2]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return int(parts[2]) != os.getpid()     # this process's live sessions are in _LIVE_SESSIONS
