@@ -201,8 +201,9 @@ def _traced(target: Target, kind: str, program: Path, load: dict, dest: Path,
         else:
             truth = _trigger_death(target, ko, load, progress, before)
     finally:
+        # bpftrace prints its maps and detaches on SIGINT: minutes under TCG on a busy machine.
         target.run(f"kill -INT $(cat {pid_file}) 2>/dev/null; "
-                   f"while kill -0 $(cat {pid_file}) 2>/dev/null; do sleep 0.5; done", timeout=300)
+                   f"while kill -0 $(cat {pid_file}) 2>/dev/null; do sleep 0.5; done", timeout=600)
         text = target.run(f"cat {output}").stdout
     return text, truth
 
