@@ -37,3 +37,14 @@ def lab() -> LabSession:
 def lab_target(lab: LabSession) -> LabTarget:
     """The shared lab session as a Target (not closed by the tests that use it)."""
     return LabTarget(session=lab)
+
+
+def assert_unloaded_cleanly(target, module: str, log_mark: int) -> None:
+    """``module`` is gone, said so in the kernel log, and the log since ``log_mark`` has no warning."""
+    from wqkit import kmod
+
+    assert not kmod.is_loaded(target, module)
+    log = "\n".join(kmod.kernel_log(target)[log_mark:])
+    assert f"{module}: unloaded" in log
+    for bad in ("BUG", "WARNING", "Oops", "leak", "general protection"):
+        assert bad not in log

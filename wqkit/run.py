@@ -24,9 +24,9 @@ import json
 import os
 import time
 from shlex import quote
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import pandas as pd
 from tqdm import tqdm
@@ -68,6 +68,21 @@ class RunDirectory:
                 f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
             progress(message)
         return log
+
+    @contextmanager
+    def recording(self, meta: dict, started: float, progress: Callable[[str], None]) -> Iterator[None]:
+        """Around a run: a failure or Ctrl-C marks ``meta`` failed (and goes on); in every case
+        the end time and duration are added, meta.json is written and the directory completed."""
+        try:
+            yield
+        except (WqkitError, KeyboardInterrupt) as exc:
+            meta["status"], meta["error"] = "failed", str(exc) or type(exc).__name__
+            raise
+        finally:
+            meta["ended_at"] = _iso(time.time())
+            meta["duration_s"] = round(time.time() - started, 3)
+            self.write_meta(meta)
+            progress(f"run directory {self.finish()} ({meta['status']})")
 
     def write_meta(self, meta: dict) -> None:
         tmp = self.path / "meta.json.tmp"
@@ -115,26 +130,15 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
     meta: dict = {"experiment": exp.name, "module": exp.module, "requested_parameters": params,
                   "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
                   "started_at": _iso(started), "run_dir": run_dir.final.name}
-    try:
-        with ExitStack() as stack:
-            if target is None:
-                target = stack.enter_context(make_target(target_name, **lab_options))
-            meta.update(target_provenance(target))
-            _check_cpu(params, meta["cpus"])
-            _measure(exp, target, params, run_dir.path, meta, timeout, progress, sample_state_hz, graph)
-            if exp.calibrated and not params.get("calibrate"):
-                _calibrate(exp, target, run_dir.path, meta, progress)
-    except (WqkitError, KeyboardInterrupt) as exc:
-        meta["status"] = "failed"
-        meta["error"] = str(exc) or type(exc).__name__
-        raise
-    finally:
-        meta["ended_at"] = _iso(time.time())
-        meta["duration_s"] = round(time.time() - started, 3)
-        run_dir.write_meta(meta)
-        path = run_dir.finish()
-        progress(f"run directory {path} ({meta['status']})")
-    return path
+    with run_dir.recording(meta, started, progress), ExitStack() as stack:
+        if target is None:
+            target = stack.enter_context(make_target(target_name, **lab_options))
+        meta.update(target_provenance(target))
+        _check_cpu(params, meta["cpus"])
+        _measure(exp, target, params, run_dir.path, meta, timeout, progress, sample_state_hz, graph)
+        if exp.calibrated and not params.get("calibrate"):
+            _calibrate(exp, target, run_dir.path, meta, progress)
+    return run_dir.final
 
 
 def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: dict,

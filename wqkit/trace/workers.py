@@ -133,31 +133,21 @@ def trace_workers(kind: str = "creation", *, engine: str = "bpftrace", trigger: 
     started = time.time()
     meta: dict = {"experiment": f"trace_workers_{kind}", "engine": engine, "load": load, "status": "failed",
                   "error": "did not finish", "wqkit": wqkit_provenance(), "started_at": _iso(started)}
-    try:
-        with _target(target, target_name, lab_options) as tgt:
-            meta.update(target_provenance(tgt))
-            program, probes = probe_points(tgt, kind)
-            meta["program"], meta["probes"] = program.name, probes
-            text, meta["truth"] = _traced(tgt, kind, program, load, run_dir.path, progress)
-            (run_dir.path / "trace.txt").write_text(text)
-            events, hist, lost, truncated = parse_trace(text)
-            events.to_parquet(run_dir.path / "events.parquet", index=False)
-            meta["histogram_ns_log2"] = hist
-            meta["counts"] = {name: int((events["event"] == name).sum()) for name in sorted(set(events["event"]))}
-            meta["lost_events"], meta["events_truncated"] = lost, truncated
-            if lost:
-                raise WqkitError(f"the tracer lost {lost} events")
-            meta["status"], meta["error"] = "ok", None
-    except (WqkitError, KeyboardInterrupt) as exc:
-        meta["status"], meta["error"] = "failed", str(exc) or type(exc).__name__
-        raise
-    finally:
-        meta["ended_at"] = _iso(time.time())
-        meta["duration_s"] = round(time.time() - started, 3)
-        run_dir.write_meta(meta)
-        path = run_dir.finish()
-        progress(f"run directory {path} ({meta['status']})")
-    return path
+    with run_dir.recording(meta, started, progress), _target(target, target_name, lab_options) as tgt:
+        meta.update(target_provenance(tgt))
+        program, probes = probe_points(tgt, kind)
+        meta["program"], meta["probes"] = program.name, probes
+        text, meta["truth"] = _traced(tgt, kind, program, load, run_dir.path, progress)
+        (run_dir.path / "trace.txt").write_text(text)
+        events, hist, lost, truncated = parse_trace(text)
+        events.to_parquet(run_dir.path / "events.parquet", index=False)
+        meta["histogram_ns_log2"] = hist
+        meta["counts"] = {name: int((events["event"] == name).sum()) for name in sorted(set(events["event"]))}
+        meta["lost_events"], meta["events_truncated"] = lost, truncated
+        if lost:
+            raise WqkitError(f"the tracer lost {lost} events")
+        meta["status"], meta["error"] = "ok", None
+    return run_dir.final
 
 
 class _target:
