@@ -131,6 +131,14 @@ def _task_graph(args: argparse.Namespace):
     return (graph.read_stg(text) if path.suffix == ".stg" else graph.TaskGraph.from_text(text)).validate()
 
 
+def _print_workers(data: dict) -> None:
+    """One line per engine: workers measured, median and p99, lost events."""
+    median, p99 = data["p50_ns"], data["p99_ns"]
+    print(f"{data['measurement']}: {data['count']} workers ({data['engine']}, {data['kernel']} under "
+          f"{str(data['accel']).upper()}); median {median / 1000 if median else float('nan'):.1f} µs, "
+          f"p99 {p99 / 1000 if p99 else float('nan'):.1f} µs; lost events {data['lost_events']}")
+
+
 def cmd_trace_workers(args: argparse.Namespace) -> int:
     from wqkit.trace import workers
 
@@ -142,14 +150,14 @@ def cmd_trace_workers(args: argparse.Namespace) -> int:
         options = lab_options(args) if args.target == "lab" else {}
         path = workers.trace_workers(args.type_measurement, engine=args.engine, trigger=args.trigger,
                                      delay=args.delay, nr_work_max=args.nr_work_max, hold_ms=args.hold_ms,
-                                     workers=args.workers, target_name=args.target, out=Path(args.out),
-                                     progress=_progress, **options)
-        data = workers.summary(*workers.load_trace(path))
+                                     workers=args.workers, timeout=args.timeout, target_name=args.target,
+                                     out=Path(args.out), progress=_progress, **options)
+        meta, events = workers.load_trace(path)
         print(f"run directory: {path}")
-    median = data["p50_ns"]
-    print(f"{data['measurement']}: {data['count']} workers ({data['engine']}, {data['kernel']} under "
-          f"{str(data['accel']).upper()}); median {median / 1000 if median else float('nan'):.1f} µs, "
-          f"p99 {data['p99_ns'] / 1000 if data['p99_ns'] else float('nan'):.1f} µs; lost events {data['lost_events']}")
+        for engine in meta["engines"][1:]:
+            _print_workers(workers.summary(meta, events, engine))
+        data = workers.summary(meta, events)
+    _print_workers(data)
     if args.save_json:
         Path(args.save_json).write_text(json.dumps(data, indent=1) + "\n")
         print(f"saved {args.save_json}")
@@ -379,7 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     tw.add_argument("--save-json", metavar="SAVE_JSON", help="Save histogram data to a JSON file")
     tw.add_argument("--load-json", metavar="LOAD_JSON", help="Load histogram data from JSON file instead of tracing")
     tw.add_argument("--save-plot", action="store_true", help="Save the histogram plot as a PNG file")
-    tw.add_argument("--engine", default="bpftrace", help="bpftrace (BCC is not wired yet)")
+    tw.add_argument("--engine", choices=("bpftrace", "bcc", "both"), default="bpftrace",
+                    help="bpftrace (default), bcc, or both at once on the same load")
+    tw.add_argument("--timeout", type=float, default=3600.0, help="seconds the load may take (default 3600)")
     tw.add_argument("--trigger", default="destroy", help="die: destroy (a pool destroyed, default) or idle "
                     "(the kernel's idle culling, 5 minutes)")
     tw.add_argument("--target", choices=TARGETS, default="lab")

@@ -1,4 +1,4 @@
-"""Tracing kworker creation and death in the lab, with bpftrace.
+"""Tracing kworker creation and death, with bpftrace, BCC or both at once.
 
 Creation: the load is the ``new_worker`` module's flood (``delay`` ms between
 ``nr_work_max`` sleeping items on one CPU's pool); the tracer times each
@@ -14,10 +14,11 @@ workqueue has, runs a few sleeping items so the pool grows, and is destroyed,
 its pool and workers with it) or ``idle`` (the kernel's own culling of
 workers idle for IDLE_WORKER_TIMEOUT, 5 minutes: slow, but the real thing).
 
-Each run is a run directory like the experiments': ``meta.json`` (engine,
-probe points, trigger, load parameters, kernel, accelerator, counts, lost
-events, status), ``events.parquet`` (every event while within ``max_events``)
-and ``trace.txt`` (the tracer's own output, its log2 histogram included).
+Each run is a run directory like the experiments': ``meta.json`` (engines,
+probe points, trigger, load parameters, kernel, accelerator; per engine its
+attach time, counts, lost events and log2 histogram; status),
+``events.parquet`` (every event while within ``max_events``, by engine) and
+``trace-ENGINE.txt`` (each tracer's own output).
 """
 
 from __future__ import annotations
@@ -35,51 +36,43 @@ from wqkit import kmod
 from wqkit.errors import WqkitError
 from wqkit.provenance import target_provenance, wqkit_provenance
 from wqkit.run import RunDirectory, _iso
-from wqkit.target import LabTarget, Target, make_target
-from wqkit.trace import BPFTRACE_DIR
+from wqkit.target import Target, make_target
+from wqkit.trace.engine import (TRACEFS, Tracing, TracerProgram, check_engines, check_lost, check_root,
+                                keep_outputs)
 
 KINDS = ("creation", "die")
-ENGINES = ("bpftrace",)
 TRIGGERS = ("destroy", "idle")
-TRACEFS = "/sys/kernel/tracing"
-#: Seconds to wait for bpftrace to attach (about 55 s under TCG on a busy machine).
-ATTACH_TIMEOUT = 300.0
 MAX_EVENTS = 1_000_000
 #: How long the idle trigger waits: the kernel's IDLE_WORKER_TIMEOUT (5 min) and a margin.
 IDLE_WAIT = 330.0
 LINE = re.compile(r"^(FLOOD|CREATE|FAILED|FIRST|DYING|DEAD) (.*)$")
-HIST_LINE = re.compile(r"^\[(\S+), (\S+)[\])]\s+(\d+) \|")
 
 
-def probe_points(target: Target, kind: str) -> tuple[Path, list[str]]:
-    """The bpftrace program for ``kind`` on this kernel, and the probe points it uses."""
+def worker_program(target: Target, kind: str) -> TracerProgram:
+    """The tracer program for ``kind`` on this kernel, with the probe points it uses."""
     if kind == "creation":
-        return BPFTRACE_DIR / "worker_creation.bt", ["kprobe:create_worker", "kretprobe:create_worker",
-                                                     "tracepoint:workqueue:workqueue_queue_work",
-                                                     "tracepoint:workqueue:workqueue_execute_start"]
+        return TracerProgram("worker_creation", ["kprobe:create_worker", "kretprobe:create_worker",
+                                                 "tracepoint:workqueue:workqueue_queue_work",
+                                                 "tracepoint:workqueue:workqueue_execute_start"],
+                             {"FLOOD_WQ": "new_worker"})
     patched = target.run(f"test -d {TRACEFS}/events/workqueue/workqueue_worker_dying_start").returncode == 0
     if patched:
-        return BPFTRACE_DIR / "worker_death_tracepoints.bt", ["tracepoint:workqueue:workqueue_worker_dying_start",
-                                                              "tracepoint:workqueue:workqueue_worker_dying_end"]
+        return TracerProgram("worker_death_tracepoints", ["tracepoint:workqueue:workqueue_worker_dying_start",
+                                                          "tracepoint:workqueue:workqueue_worker_dying_end"])
     if target.run("grep -qw set_worker_dying /proc/kallsyms").returncode:
         raise WqkitError(f"{target.release} has neither set_worker_dying() nor the dying tracepoints to probe")
-    return BPFTRACE_DIR / "worker_death.bt", ["kprobe:set_worker_dying", "tracepoint:sched:sched_process_exit"]
+    return TracerProgram("worker_death", ["kprobe:set_worker_dying", "tracepoint:sched:sched_process_exit"])
 
 
-def parse_trace(text: str, max_events: int = MAX_EVENTS) -> tuple[pd.DataFrame, dict, int, bool]:
-    """Events, log2 histogram (bucket low bound -> count), lost events and whether events were truncated."""
-    rows, hist, lost = [], {}, 0
+def parse_trace(text: str, max_events: int = MAX_EVENTS) -> tuple[pd.DataFrame, bool]:
+    """A tracer's events, and whether there were more than ``max_events``."""
+    rows = []
     for line in text.splitlines():
         if match := LINE.match(line.strip()):
             kind, fields = match.group(1), [int(v) for v in match.group(2).split()]
             rows.append(_event(kind, fields))
-        elif match := HIST_LINE.match(line.strip()):
-            hist[_size(match.group(1))] = int(match.group(3))
-        elif lost_match := re.search(r"Lost (\d+) events", line):
-            lost += int(lost_match.group(1))
-    truncated = len(rows) > max_events
     frame = pd.DataFrame(rows[:max_events], columns=["event", "pid", "pool", "ns"])
-    return frame, hist, lost, truncated
+    return frame, len(rows) > max_events
 
 
 def _event(kind: str, fields: list[int]) -> dict:
@@ -93,12 +86,6 @@ def _event(kind: str, fields: list[int]) -> dict:
     return {"event": kind, "pid": fields[0], "pool": None, "ns": fields[1]}     # FIRST, DEAD
 
 
-def _size(text: str) -> int:
-    """bpftrace's bucket bounds (512, 1K, 4M) as integers."""
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
-
-
 def kworkers(target: Target) -> set[int]:
     """The pids of the target's kworker tasks."""
     out = target.run("for d in /proc/[0-9]*; do c=$(cat $d/comm 2>/dev/null) && "
@@ -106,20 +93,20 @@ def kworkers(target: Target) -> set[int]:
     return {int(pid) for pid in out.split()}
 
 
-def trace_workers(kind: str = "creation", *, engine: str = "bpftrace", trigger: str = "destroy", delay: int = 100,
-                  nr_work_max: int = 500, hold_ms: int = 1000, workers: int = 8, target: Target | None = None,
-                  target_name: str = "lab", out: Path = Path("runs"), progress: Callable[[str], None] = print,
-                  **lab_options) -> Path:
+def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace", trigger: str = "destroy",
+                  delay: int = 100, nr_work_max: int = 500, hold_ms: int = 1000, workers: int = 8,
+                  timeout: float = 3600.0, target: Target | None = None, target_name: str = "lab",
+                  out: Path = Path("runs"), progress: Callable[[str], None] = print, **lab_options) -> Path:
     """Trace worker creation or death under its load; return the run directory.
 
-    A run that lost events, or that failed or was interrupted, is written
-    and marked failed (with what it collected) and raises.
+    ``engine`` is bpftrace, bcc, both (traced at once, on the same load), or a
+    list. A run that lost events, timed out (``timeout`` seconds of load),
+    failed or was interrupted is written and marked failed, with what the
+    tracers collected, and raises.
     """
     if kind not in KINDS:
         raise WqkitError(f"unknown measurement {kind!r}: choose one of {', '.join(KINDS)}")
-    if engine not in ENGINES:
-        raise WqkitError(f"unknown engine {engine!r}: this wqkit traces with {', '.join(ENGINES)} "
-                         "(BCC is not wired yet)")
+    engines = check_engines(engine)
     if trigger not in TRIGGERS:
         raise WqkitError(f"unknown trigger {trigger!r}: choose one of {', '.join(TRIGGERS)}")
     load = {"delay": delay, "nr_work_max": nr_work_max, "hold_ms": hold_ms} if kind == "creation" \
@@ -131,21 +118,21 @@ def trace_workers(kind: str = "creation", *, engine: str = "bpftrace", trigger: 
     run_dir = RunDirectory(Path(out), f"trace-workers-{kind}")
     progress = run_dir.logged(progress)
     started = time.time()
-    meta: dict = {"experiment": f"trace_workers_{kind}", "engine": engine, "load": load, "status": "failed",
-                  "error": "did not finish", "wqkit": wqkit_provenance(), "started_at": _iso(started)}
+    meta: dict = {"experiment": f"trace_workers_{kind}", "engine": "+".join(engines), "engines": engines,
+                  "load": load, "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
+                  "started_at": _iso(started)}
     with run_dir.recording(meta, started, progress), _target(target, target_name, lab_options) as tgt:
         meta.update(target_provenance(tgt))
-        program, probes = probe_points(tgt, kind)
-        meta["program"], meta["probes"] = program.name, probes
-        text, meta["truth"] = _traced(tgt, kind, program, load, run_dir.path, progress)
-        (run_dir.path / "trace.txt").write_text(text)
-        events, hist, lost, truncated = parse_trace(text)
-        events.to_parquet(run_dir.path / "events.parquet", index=False)
-        meta["histogram_ns_log2"] = hist
-        meta["counts"] = {name: int((events["event"] == name).sum()) for name in sorted(set(events["event"]))}
-        meta["lost_events"], meta["events_truncated"] = lost, truncated
-        if lost:
-            raise WqkitError(f"the tracer lost {lost} events")
+        check_root(tgt)
+        program = worker_program(tgt, kind)
+        meta["program"], meta["probes"] = program.name, program.probes
+        tracing = Tracing(tgt, engines, program, progress)
+        try:
+            with tracing:
+                meta["truth"] = _run_load(tgt, kind, load, timeout, progress)
+        finally:
+            keep_outputs(tracing.tracers, run_dir.path, meta, parse_trace)
+        check_lost(meta)
         meta["status"], meta["error"] = "ok", None
     return run_dir.final
 
@@ -167,46 +154,18 @@ class _target:
             self.made.__exit__(*exc_info)
 
 
-def _traced(target: Target, kind: str, program: Path, load: dict, dest: Path,
-            progress: Callable[[str], None]) -> tuple[str, dict]:
-    """Start bpftrace, run the load, stop bpftrace (always); its output and what the guest saw."""
-    target.run(f"mountpoint -q {TRACEFS} || mount -t tracefs tracefs {TRACEFS}; "
-               "mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
-    output, pid_file = "/tmp/wqkit-trace.out", "/tmp/wqkit-trace.pid"
-    argument = "new_worker" if kind == "creation" else ""
-    ko = kmod.build(target, progress) / ("wq_new_worker.ko" if kind == "creation" else "wq_worker_death.ko")
-    progress(f"starting bpftrace {program.name} (about a minute to attach under TCG)")
-    target.run(f"rm -f {output}; setsid bpftrace {quote(str(program))} {argument} > {output} 2>&1 < /dev/null & "
-               f"echo $! > {pid_file}", check=True)
-    try:
-        _wait_attached(target, output)
-        before = kworkers(target)
-        if kind == "creation":
-            args = " ".join(f"{k}={v}" for k, v in load.items())
-            progress(f"flooding CPU 0's pool: wq_new_worker {args}")
-            with kmod.loaded(target, "wq_new_worker", load, progress=progress):
-                target.run("while grep -q state=running /sys/kernel/debug/wqkit/new_worker/stats; "
-                           "do sleep 0.5; done", timeout=3600, check=True)
-            truth = {"new_kworkers": sorted(kworkers(target) - before)}
-        else:
-            truth = _trigger_death(target, ko, load, progress, before)
-    finally:
-        # bpftrace prints its maps and detaches on SIGINT: minutes under TCG on a busy machine.
-        target.run(f"kill -INT $(cat {pid_file}) 2>/dev/null; "
-                   f"while kill -0 $(cat {pid_file}) 2>/dev/null; do sleep 0.5; done", timeout=600)
-        text = target.run(f"cat {output}").stdout
-    return text, truth
-
-
-def _wait_attached(target: Target, output: str) -> None:
-    deadline = time.monotonic() + ATTACH_TIMEOUT
-    while "Attaching" not in (text := target.run(f"cat {output}").stdout):
-        if "ERROR" in text or target.run(f"pgrep -x bpftrace").returncode:
-            raise WqkitError(f"bpftrace did not start: {(text.strip().splitlines() or ['no output'])[-1]}")
-        if time.monotonic() > deadline:
-            raise WqkitError(f"bpftrace did not attach within {ATTACH_TIMEOUT:g} s")
-        time.sleep(2)
-    time.sleep(1)
+def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: Callable[[str], None]) -> dict:
+    """Run the load the tracers watch; what the guest saw (kworkers that appeared or went away)."""
+    before = kworkers(target)
+    if kind == "die":
+        return _trigger_death(target, kmod.build(target, progress) / "wq_worker_death.ko", load, progress, before)
+    args = " ".join(f"{k}={v}" for k, v in load.items())
+    progress(f"flooding CPU 0's pool: wq_new_worker {args}")
+    with kmod.loaded(target, "wq_new_worker", load, progress=progress):
+        if target.run("while grep -q state=running /sys/kernel/debug/wqkit/new_worker/stats; "
+                      "do sleep 0.5; done", timeout=timeout).returncode:
+            raise WqkitError(f"the flood did not finish within {timeout:g} s")
+    return {"new_kworkers": sorted(kworkers(target) - before)}
 
 
 def _trigger_death(target: Target, ko: Path, load: dict, progress: Callable[[str], None],
@@ -229,6 +188,7 @@ def _trigger_death(target: Target, ko: Path, load: dict, progress: Callable[[str
     return {"kworkers_created": sorted(alive - before), "kworkers_gone": sorted(alive - kworkers(target))}
 
 
+
 def load_trace(path: Path) -> tuple[dict, pd.DataFrame]:
     """A traced run's meta.json and events."""
     path = Path(path)
@@ -240,16 +200,19 @@ def durations_ns(events: pd.DataFrame, kind: str) -> pd.Series:
     return events.loc[events["event"] == ("CREATE" if kind == "creation" else "DEAD"), "ns"].astype("int64")
 
 
-def summary(meta: dict, events: pd.DataFrame) -> dict:
-    """What the CLI prints and --save-json keeps: counts, durations and their percentiles."""
+def summary(meta: dict, events: pd.DataFrame, engine: str | None = None) -> dict:
+    """What the CLI prints and --save-json keeps for one engine (default: the first traced):
+    counts, durations and their percentiles."""
     kind = "creation" if meta["experiment"].endswith("creation") else "die"
-    values = durations_ns(events, kind)
-    return {"measurement": kind, "engine": meta.get("engine"), "kernel": meta.get("kernel_release"),
+    engine = engine or meta["engines"][0]
+    values = durations_ns(events[events["engine"] == engine], kind)
+    traced = meta.get("tracers", {}).get(engine, {})
+    return {"measurement": kind, "engine": engine, "kernel": meta.get("kernel_release"),
             "accel": meta.get("accel"), "probes": meta.get("probes"), "load": meta.get("load"),
             "count": int(len(values)), "p50_ns": float(values.median()) if len(values) else None,
             "p99_ns": float(values.quantile(0.99)) if len(values) else None,
-            "durations_ns": values.tolist(), "histogram_ns_log2": meta.get("histogram_ns_log2"),
-            "lost_events": meta.get("lost_events"), "truth": meta.get("truth")}
+            "durations_ns": values.tolist(), "histogram_ns_log2": traced.get("histogram_ns_log2"),
+            "lost_events": traced.get("lost_events"), "attach_s": traced.get("attach_s"), "truth": meta.get("truth")}
 
 
 def plot_durations(data: dict):

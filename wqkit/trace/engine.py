@@ -1,0 +1,194 @@
+"""Running a tracer in the target, the same way for both engines.
+
+A tracer program exists twice under one name: ``bpftrace/NAME.bt`` and
+``bcc/NAME.c`` (run by ``bcc/run.py`` with the target's system Python, which
+has BCC). Both print the same lines; arguments are given in order, as
+bpftrace's positional parameters ($1, $2...) and as BCC ``-D`` macros.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from shlex import quote
+from typing import Callable
+
+import pandas as pd
+
+from wqkit.errors import WqkitError
+from wqkit.target import Target
+
+ENGINES = ("bpftrace", "bcc")
+PROGRAM_DIR = Path(__file__).parent
+TRACEFS = "/sys/kernel/tracing"
+BCC_PYTHON = "/usr/bin/python3"
+#: Seconds to wait for a tracer to attach (compiling takes 3-15 s under TCG, about a minute on a busy machine).
+ATTACH_TIMEOUT = 300.0
+#: Seconds a tracer gets to print its maps and detach after SIGINT (minutes under TCG on a busy machine).
+DETACH_TIMEOUT = 600.0
+#: bpftrace's perf buffer (pages per CPU) and map sizes, for floods of events.
+BPFTRACE_ENV = "BPFTRACE_PERF_RB_PAGES=256 BPFTRACE_MAP_KEYS_MAX=65536"
+HIST_LINE = re.compile(r"^\[(\S+), (\S+)[\])]\s+(\d+) \|")
+LOST_LINE = re.compile(r"Lost (\d+) events")
+
+
+@dataclass
+class TracerProgram:
+    """One tracer program: its name, the probe points it attaches, its arguments in order."""
+
+    name: str
+    probes: list[str]
+    args: dict[str, str] = field(default_factory=dict)
+
+    def source(self, engine: str) -> Path:
+        return PROGRAM_DIR / engine / f"{self.name}.{'bt' if engine == 'bpftrace' else 'c'}"
+
+
+def check_engines(engines: str | list[str] | tuple[str, ...]) -> list[str]:
+    """``"bcc"``, ``"bpftrace"``, ``"both"`` or a list of engines, checked; the list."""
+    chosen = list(ENGINES) if engines == "both" else [engines] if isinstance(engines, str) else list(engines)
+    for engine in chosen:
+        if engine not in ENGINES:
+            raise WqkitError(f"unknown engine {engine!r}: choose bpftrace, bcc or both")
+    if not chosen or len(set(chosen)) != len(chosen):
+        raise WqkitError(f"engines {chosen!r}: give each engine once")
+    return chosen
+
+
+def check_root(target: Target) -> None:
+    """Tracing needs root in the target (the lab's guest runs as root)."""
+    if target.run("id -u").stdout.strip() != "0":
+        raise WqkitError(f"tracing {target.release} needs root: run wqkit as root (or with sudo) for --target local")
+
+
+class GuestTracer:
+    """One engine running one program in the target, in the background."""
+
+    def __init__(self, target: Target, engine: str, program: TracerProgram) -> None:
+        self.target, self.engine, self.program = target, engine, program
+        self.output, self.pid_file = f"/tmp/wqkit-{engine}.out", f"/tmp/wqkit-{engine}.pid"
+        self.attach_s: float | None = None
+        self.text = ""
+
+    def command(self) -> str:
+        source = quote(str(self.program.source(self.engine)))
+        if self.engine == "bpftrace":
+            return f"env {BPFTRACE_ENV} bpftrace {source} " + " ".join(quote(v) for v in self.program.args.values())
+        runner = quote(str(PROGRAM_DIR / "bcc" / "run.py"))
+        return f"{BCC_PYTHON} -u {runner} {source} " + " ".join(quote(f"{k}={v}") for k, v in
+                                                                 self.program.args.items())
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        self.target.run(f"rm -f {self.output}; setsid {self.command()} > {self.output} 2>&1 < /dev/null & "
+                        f"echo $! > {self.pid_file}", check=True)
+
+    def wait_attached(self) -> None:
+        """Until the tracer says it attached; a one-line error if it dies or takes too long."""
+        deadline = self.started + ATTACH_TIMEOUT
+        while "Attaching" not in (text := self.target.run(f"cat {self.output}").stdout):
+            if self.target.run(f"kill -0 $(cat {self.pid_file}) 2>/dev/null").returncode:
+                last = [line for line in text.strip().splitlines() if "error" in line.lower()] or \
+                    text.strip().splitlines() or ["no output"]
+                raise WqkitError(f"{self.engine} did not start {self.program.name}: {last[-1].strip()}")
+            if time.monotonic() > deadline:
+                raise WqkitError(f"{self.engine} did not attach within {ATTACH_TIMEOUT:g} s")
+            time.sleep(0.5)
+        self.attach_s = round(time.monotonic() - self.started, 2)
+
+    def stop(self) -> str:
+        """SIGINT (the tracer prints its maps and detaches), wait, kill if it hangs; its output."""
+        self.target.run(f"p=$(cat {self.pid_file} 2>/dev/null) && kill -INT $p 2>/dev/null; "
+                        f"for i in $(seq {int(DETACH_TIMEOUT * 2)}); do kill -0 $p 2>/dev/null || break; "
+                        "sleep 0.5; done; kill -KILL $p 2>/dev/null; true", timeout=DETACH_TIMEOUT + 60)
+        self.text = self.target.run(f"cat {self.output}").stdout
+        return self.text
+
+
+def mount_tracefs(target: Target) -> None:
+    target.run(f"mountpoint -q {TRACEFS} || mount -t tracefs tracefs {TRACEFS}; "
+               "mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
+
+
+class Tracing:
+    """Every engine running one program, attached, for a ``with`` block; always stopped after it.
+
+    Their output is in each tracer's ``text`` once the block is left, even
+    when it raised (a timeout, Ctrl-C): what they collected is kept.
+    """
+
+    def __init__(self, target: Target, engines: list[str], program: TracerProgram,
+                 progress: Callable[[str], None]) -> None:
+        self.target, self.program, self.progress = target, program, progress
+        self.tracers = [GuestTracer(target, engine, program) for engine in engines]
+
+    def __enter__(self) -> Tracing:
+        mount_tracefs(self.target)
+        try:
+            for tracer in self.tracers:
+                self.progress(f"starting {tracer.engine} {self.program.name} (compiling and attaching: "
+                              "seconds to a minute under TCG)")
+                tracer.start()
+            for tracer in self.tracers:
+                tracer.wait_attached()
+                self.progress(f"{tracer.engine} attached in {tracer.attach_s:g} s")
+            time.sleep(1)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for tracer in self.tracers:
+            tracer.stop()
+
+
+def parse_histogram(text: str) -> dict[int, int]:
+    """The log2 histogram a tracer printed: bucket low bound -> count."""
+    hist = {}
+    for line in text.splitlines():
+        if match := HIST_LINE.match(line.strip()):
+            hist[_size(match.group(1))] = int(match.group(3))
+    return hist
+
+
+def lost_events(text: str) -> int:
+    """Events the tracer said it lost (perf buffer overflow, full maps)."""
+    return sum(int(match.group(1)) for match in LOST_LINE.finditer(text))
+
+
+def _size(text: str) -> int:
+    """bpftrace's bucket bounds (512, 1K, 4M) as integers."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+
+
+def keep_outputs(tracers: list[GuestTracer], dest: Path, meta: dict,
+                 parse: Callable[[str], tuple[pd.DataFrame, bool]]) -> pd.DataFrame:
+    """Each tracer's output (``trace-ENGINE.txt``), its parsed events (``events.parquet``, with an
+    ``engine`` column) and, in ``meta["tracers"]``, its attach time, histogram, counts and losses."""
+    frames, meta["tracers"] = [], {}
+    for tracer in tracers:
+        (dest / f"trace-{tracer.engine}.txt").write_text(tracer.text)
+        events, truncated = parse(tracer.text)
+        frames.append(events.assign(engine=tracer.engine))
+        kinds = events["event"] if "event" in events else pd.Series([], dtype=str)
+        meta["tracers"][tracer.engine] = {
+            "attach_s": tracer.attach_s, "histogram_ns_log2": parse_histogram(tracer.text),
+            "counts": {name: int((kinds == name).sum()) for name in sorted(set(kinds))},
+            "lost_events": lost_events(tracer.text), "events_truncated": truncated}
+    events = pd.concat(frames, ignore_index=True)
+    events.to_parquet(dest / "events.parquet", index=False)
+    return events
+
+
+def check_lost(meta: dict) -> None:
+    """Raise (the run is then marked failed) when a tracer lost events."""
+    lost = {engine: t["lost_events"] for engine, t in meta["tracers"].items() if t["lost_events"]}
+    if lost:
+        raise WqkitError("the tracer lost events: " + ", ".join(f"{e} {n}" for e, n in lost.items()))

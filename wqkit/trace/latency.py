@@ -1,0 +1,166 @@
+"""Queue → execute latency of work items, from the kernel's workqueue tracepoints.
+
+For every work item queued on the chosen workqueues (all of them when none
+is named), the tracer records the times of ``workqueue_queue_work``,
+``workqueue_activate_work``, ``workqueue_execute_start`` and
+``workqueue_execute_end``: one row per executed item, with its work function
+(resolved to a symbol in the target), the CPU and worker that ran it and the
+workqueue's name. It runs for ``duration`` seconds or, with ``during``,
+around one experiment in the same session, so that the module's own samples
+and the tracepoints' can be compared item by item (:func:`compare_with_samples`).
+
+A run directory holds ``meta.json`` (engines, probe points, workqueues,
+per-engine attach time, counts, losses, histogram; the experiment's run
+directory when there is one, inside this one), ``items.parquet`` and each
+tracer's output.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from shlex import quote
+from typing import Callable, Mapping
+
+import pandas as pd
+
+from wqkit.errors import WqkitError
+from wqkit.provenance import target_provenance, wqkit_provenance
+from wqkit.run import RunDirectory, _iso, experiment, run_experiment
+from wqkit.target import Target
+from wqkit.trace.engine import Tracing, TracerProgram, check_engines, check_lost, check_root, keep_outputs
+from wqkit.trace.workers import _target
+
+PROBES = [f"tracepoint:workqueue:workqueue_{name}" for name in
+          ("queue_work", "activate_work", "execute_start", "execute_end")]
+#: Workqueues one program can filter on (its arguments WQ0..WQ7).
+MAX_WORKQUEUES = 8
+#: Longest workqueue name the tracepoint and the programs keep (WQ_NAME_LEN - 1).
+MAX_NAME = 31
+COLUMNS = ["work", "function", "queue_ns", "activate_ns", "start_ns", "end_ns", "cpu", "pid", "workqueue"]
+
+
+def latency_program(workqueues: list[str]) -> TracerProgram:
+    """The queue_latency program for these workqueues (all when empty)."""
+    if len(workqueues) > MAX_WORKQUEUES:
+        raise WqkitError(f"at most {MAX_WORKQUEUES} workqueues can be traced at once, not {len(workqueues)}")
+    for name in workqueues:
+        if not name or len(name) > MAX_NAME or name in ("*", "-") or any(c in name for c in "\"\\\n"):
+            raise WqkitError(f"{name!r} is not a workqueue name (1..{MAX_NAME} characters)")
+    names = list(workqueues) or ["*"]
+    names += ["-"] * (MAX_WORKQUEUES - len(names))
+    return TracerProgram("queue_latency", PROBES, {f"WQ{i}": name for i, name in enumerate(names)})
+
+
+def parse_items(text: str) -> tuple[pd.DataFrame, bool]:
+    """The ITEM lines of a tracer's output as a DataFrame (one row per executed work item)."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("ITEM "):
+            fields = line.split(" ", 9)
+            rows.append([int(v) for v in fields[1:9]] + [fields[9].strip() if len(fields) > 9 else ""])
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame.assign(event="ITEM"), False
+
+
+def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str | list[str] = "bpftrace",
+                  during: str | None = None, values: Mapping[str, object] | None = None, duration: float = 10.0,
+                  target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
+                  progress: Callable[[str], None] = print, **lab_options) -> Path:
+    """Trace queue → execute latency; return the run directory.
+
+    With ``during`` (an experiment name and its ``values``), the tracers run
+    around that experiment, whose run directory is made inside this one, and
+    ``workqueues`` defaults to the experiment's own; otherwise they run for
+    ``duration`` seconds. Lost events or a failed experiment mark the run
+    failed (what was collected is kept) and raise.
+    """
+    engines = check_engines(engine)
+    workqueues = list(workqueues) or ([experiment(during).name] if during else [])
+    program = latency_program(workqueues)
+    if during is None and not 0 < duration <= 86400:
+        raise WqkitError(f"duration={duration:g} s is out of range (0..86400)")
+    run_dir = RunDirectory(Path(out), "trace-latency")
+    progress = run_dir.logged(progress)
+    started = time.time()
+    meta: dict = {"experiment": "trace_latency", "engine": "+".join(engines), "engines": engines,
+                  "workqueues": workqueues or "all", "program": program.name, "probes": program.probes,
+                  "during": during, "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
+                  "started_at": _iso(started)}
+    with run_dir.recording(meta, started, progress), _target(target, target_name, lab_options) as tgt:
+        meta.update(target_provenance(tgt))
+        check_root(tgt)
+        tracing = Tracing(tgt, engines, program, progress)
+        try:
+            with tracing:
+                if during:
+                    exp_dir = run_experiment(during, values or {}, target=tgt, out=run_dir.path,
+                                             progress=progress)
+                    meta["experiment_run"] = exp_dir.name
+                else:
+                    progress(f"tracing for {duration:g} s")
+                    time.sleep(duration)
+        finally:
+            items = keep_outputs(tracing.tracers, run_dir.path, meta, parse_items)
+            items = items.assign(symbol=items["function"].map(symbols(tgt, set(items["function"]))))
+            items.drop(columns="event").to_parquet(run_dir.path / "items.parquet", index=False)
+            (run_dir.path / "events.parquet").unlink()
+        check_lost(meta)
+        meta["status"], meta["error"] = "ok", None
+    return run_dir.final
+
+
+def symbols(target: Target, addresses: set[int]) -> dict[int, str]:
+    """Kernel symbols (``name [module]``) of function addresses, from the target's /proc/kallsyms."""
+    if not addresses:
+        return {}
+    wanted = " ".join(f"{a:016x}" for a in addresses)
+    out = target.run(f"awk -v want={quote(wanted)} 'BEGIN {{ n = split(want, a, \" \"); "
+                     "for (i = 1; i <= n; i++) w[a[i]] = 1 } ($1 in w) { print $1, $3, $4 }' /proc/kallsyms").stdout
+    found = {}
+    for line in out.splitlines():
+        address, name, *module = line.split()
+        found.setdefault(int(address, 16), f"{name} {module[0]}" if module else name)
+    return {a: found.get(a, f"0x{a:x}") for a in addresses}
+
+
+def load_latency(path: Path) -> tuple[dict, pd.DataFrame]:
+    """A latency run's meta.json and items."""
+    path = Path(path)
+    return json.loads((path / "meta.json").read_text()), pd.read_parquet(path / "items.parquet")
+
+
+def df_latency(items: pd.DataFrame, by: str = "workqueue") -> pd.DataFrame:
+    """Per engine and ``by`` (workqueue or symbol): items, and median/p99 of queue→start, queue→activate
+    (time inactive, held back by max_active) and start→end (execution), in ns."""
+    frame = items.assign(queue_to_start=items["start_ns"] - items["queue_ns"],
+                         inactive=(items["activate_ns"] - items["queue_ns"]).where(items["activate_ns"] > 0),
+                         execution=items["end_ns"] - items["start_ns"])
+    grouped = frame.groupby(["engine", by])
+    table = grouped.size().rename("items").to_frame()
+    for column in ("queue_to_start", "inactive", "execution"):
+        table[f"{column}_p50_ns"] = grouped[column].median()
+        table[f"{column}_p99_ns"] = grouped[column].quantile(0.99)
+    return table.reset_index().sort_values(["engine", "items"], ascending=[True, False])
+
+
+def compare_with_samples(items: pd.DataFrame, samples: pd.DataFrame, tsc_khz: float,
+                         engine: str | None = None) -> pd.DataFrame:
+    """The module's and the tracepoints' latency of the same work items, item by item.
+
+    The experiment's runner queues its items one after the other, so the
+    k-th item queued on its workqueue is the sample of ``seq`` k. ``module_ns``
+    spans rdtsc before queue_work_on() to the first instruction of the work
+    function, which contains the tracepoints' queue_work → execute_start
+    (``tracepoint_ns``): ``module_ns >= tracepoint_ns`` up to clock granularity.
+    """
+    chosen = items if engine is None else items[items["engine"] == engine]
+    traced = chosen.sort_values("queue_ns").reset_index(drop=True)
+    ordered = samples.sort_values("seq").reset_index(drop=True)
+    if len(traced) != len(ordered):
+        raise WqkitError(f"{len(traced)} traced items against {len(ordered)} module samples: not the same items")
+    return pd.DataFrame({"seq": ordered["seq"],
+                         "module_ns": (ordered["t1"] - ordered["t0"]) * 1e6 / tsc_khz,
+                         "tracepoint_ns": traced["start_ns"] - traced["queue_ns"],
+                         "cpu": traced["cpu"], "cpu_exec": ordered["cpu_exec"]})
