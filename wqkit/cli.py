@@ -101,11 +101,16 @@ def cmd_lab_smoke(args: argparse.Namespace) -> int:
     return 0 if report.work_items_executed == report.work_items_queued else 1
 
 
+def _experiment_values(args: argparse.Namespace) -> dict:
+    """The values of a ``run EXPERIMENT`` command line, keyed by module parameter (None: not given)."""
+    return {o.param: getattr(args, f"exp_{o.param}") for o in EXPERIMENTS[args.experiment].options}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from wqkit.run import run_experiment
 
     exp = EXPERIMENTS[args.experiment]
-    values = {o.param: getattr(args, f"exp_{o.param}") for o in exp.options}
+    values = _experiment_values(args)
     options = lab_options(args) if args.target == "lab" else {}
     graph = _task_graph(args) if exp.graph else None
     path = run_experiment(exp.name, values, target_name=args.target, out=Path(args.out),
@@ -168,6 +173,43 @@ def cmd_trace_workers(args: argparse.Namespace) -> int:
         workers.plot_durations(data).savefig(name, dpi=100)
         print(f"saved {name}")
     return 0
+
+
+def cmd_trace_latency(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from wqkit.trace import latency
+
+    during = values = graph = None
+    if args.during:
+        run_args = build_parser().parse_args(["run", *args.during])
+        during, values = run_args.experiment, _experiment_values(run_args)
+        graph = _task_graph(run_args) if EXPERIMENTS[during].graph else None
+    options = lab_options(args) if args.target == "lab" else {}
+    path = latency.trace_latency(args.workqueues, engine=args.engine, during=during, values=values, graph=graph,
+                                 duration=args.duration, target_name=args.target, out=Path(args.out),
+                                 progress=_progress, **options)
+    meta, items = latency.load_latency(path)
+    print(f"run directory: {path}")
+    print(readable_latency(latency.df_latency(items, by=args.by)))
+    if during:
+        run = path / meta["experiment_run"]
+        samples = pd.read_parquet(run / "samples.parquet")
+        tsc_khz = json.loads((run / "meta.json").read_text())["tsc_khz"]
+        for engine in meta["engines"]:
+            pairs = latency.compare_with_samples(items, samples, tsc_khz, engine)
+            print(f"{engine}: {len(pairs)} items; median module {pairs['module_ns'].median() / 1000:.2f} µs, "
+                  f"tracepoints {pairs['tracepoint_ns'].median() / 1000:.2f} µs; module < tracepoints for "
+                  f"{int((pairs['module_ns'] < pairs['tracepoint_ns']).sum())} items")
+    return 0
+
+
+def readable_latency(table) -> str:
+    """df_latency with its ns columns in µs, for a terminal."""
+    shown = table.copy()
+    for column in [c for c in shown.columns if c.endswith("_ns")]:
+        shown[column.replace("_ns", "_us")] = (shown.pop(column) / 1000).round(1)
+    return shown.to_string(index=False)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -396,6 +438,25 @@ def build_parser() -> argparse.ArgumentParser:
     tw.add_argument("--out", default="runs", metavar="DIR", help="where run directories go (default runs/)")
     add_lab_options(tw)
     tw.set_defaults(func=cmd_trace_workers)
+    tl = trace_sub.add_parser("latency", help="queue -> execute latency from the workqueue tracepoints",
+                              description="Time every work item queued on WORKQUEUEs (all when none is named) "
+                              "from workqueue_queue_work to execute_start/end, for --duration seconds or around "
+                              "one experiment (--during EXPERIMENT [its options], e.g. --during insert_exec "
+                              "--nr 1000): then the experiment's own workqueue is traced and its samples are "
+                              "compared item by item.")
+    tl.add_argument("workqueues", nargs="*", metavar="WORKQUEUE", help="workqueue names (at most 8)")
+    tl.add_argument("--engine", choices=("bpftrace", "bcc", "both"), default="bpftrace",
+                    help="bpftrace (default), bcc, or both at once")
+    tl.add_argument("--duration", type=float, default=10.0, metavar="S", help="seconds to trace without --during "
+                    "(default 10)")
+    tl.add_argument("--by", choices=("workqueue", "symbol"), default="workqueue",
+                    help="summarise per workqueue (default) or per work function")
+    tl.add_argument("--target", choices=TARGETS, default="lab")
+    tl.add_argument("--out", default="runs", metavar="DIR", help="where run directories go (default runs/)")
+    add_lab_options(tl)
+    tl.add_argument("--during", nargs=argparse.REMAINDER, metavar="EXPERIMENT",
+                    help="run this experiment, with its wqkit run options, while tracing (last option)")
+    tl.set_defaults(func=cmd_trace_latency)
 
     from wqkit.inspect.monitor import FORMATS
 

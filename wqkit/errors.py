@@ -13,5 +13,9 @@ class LabCrash(LabError):
     """The guest kernel panicked or oopsed; the message carries the last console lines."""
 
 
-class LabTimeout(LabError):
+class CommandTimeout(WqkitError):
+    """A command on the target ran past its timeout and was killed."""
+
+
+class LabTimeout(LabError, CommandTimeout):
     """A guest command (or the boot) ran past its timeout and was killed."""

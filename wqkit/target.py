@@ -15,7 +15,7 @@ from pathlib import Path
 from shlex import quote
 
 from wqkit.command import CommandResult
-from wqkit.errors import WqkitError
+from wqkit.errors import CommandTimeout, WqkitError
 from wqkit.lab.agent import run as run_shell
 from wqkit.lab.kernel import LabKernel
 from wqkit.lab.vm import LabSession
@@ -151,7 +151,7 @@ class LocalTarget(Target):
     def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
         answer = run_shell(command, timeout)
         if answer["timed_out"]:
-            raise WqkitError(f"`{command}` still ran after {timeout:g} s and was killed")
+            raise CommandTimeout(f"`{command}` still ran after {timeout:g} s and was killed")
         result = CommandResult.from_agent(command, answer)
         return result.check("the local kernel") if check else result
 

@@ -99,10 +99,19 @@ class GuestTracer:
         self.attach_s = round(time.monotonic() - self.started, 2)
 
     def stop(self) -> str:
-        """SIGINT (the tracer prints its maps and detaches), wait, kill if it hangs; its output."""
-        self.target.run(f"p=$(cat {self.pid_file} 2>/dev/null) && kill -INT $p 2>/dev/null; "
-                        f"for i in $(seq {int(DETACH_TIMEOUT * 2)}); do kill -0 $p 2>/dev/null || break; "
-                        "sleep 0.5; done; kill -KILL $p 2>/dev/null; true", timeout=DETACH_TIMEOUT + 60)
+        """SIGINT (the tracer prints its maps and detaches), wait, SIGKILL if it hangs; its output.
+
+        A tracer that had to be killed says so at the end of its output, with
+        what its threads were waiting on.
+        """
+        self.target.run(
+            f"p=$(cat {self.pid_file} 2>/dev/null) || exit 0; kill -INT $p 2>/dev/null; "
+            f"end=$(($(date +%s) + {int(DETACH_TIMEOUT)})); "
+            "while kill -0 $p 2>/dev/null && [ $(date +%s) -lt $end ]; do sleep 0.5; done; "
+            f"kill -0 $p 2>/dev/null || exit 0; "
+            f"(echo 'wqkit: killed after {DETACH_TIMEOUT:g} s without detaching'; "
+            f"grep -h State /proc/$p/task/*/status; cat /proc/$p/task/*/stack) >> {self.output} 2>&1; "
+            "kill -KILL $p", timeout=DETACH_TIMEOUT + 120)
         self.text = self.target.run(f"cat {self.output}").stdout
         return self.text
 

@@ -4,7 +4,7 @@ For every work item queued on the chosen workqueues (all of them when none
 is named), the tracer records the times of ``workqueue_queue_work``,
 ``workqueue_activate_work``, ``workqueue_execute_start`` and
 ``workqueue_execute_end``: one row per executed item, with its work function
-(resolved to a symbol in the target), the CPU and worker that ran it and the
+(and its symbol), the CPU and worker that ran it and the
 workqueue's name. It runs for ``duration`` seconds or, with ``during``,
 around one experiment in the same session, so that the module's own samples
 and the tracepoints' can be compared item by item (:func:`compare_with_samples`).
@@ -12,7 +12,8 @@ and the tracepoints' can be compared item by item (:func:`compare_with_samples`)
 A run directory holds ``meta.json`` (engines, probe points, workqueues,
 per-engine attach time, counts, losses, histogram; the experiment's run
 directory when there is one, inside this one), ``items.parquet`` and each
-tracer's output.
+tracer's output. Work functions are named by the tracers as they print
+(bpftrace's ``ksym``, BCC's ``BPF.ksym``), while their module is loaded.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from shlex import quote
 from typing import Callable, Mapping
 
 import pandas as pd
 
 from wqkit.errors import WqkitError
+from wqkit.graph import TaskGraph
 from wqkit.provenance import target_provenance, wqkit_provenance
 from wqkit.run import RunDirectory, _iso, experiment, run_experiment
 from wqkit.target import Target
@@ -38,7 +39,8 @@ PROBES = [f"tracepoint:workqueue:workqueue_{name}" for name in
 MAX_WORKQUEUES = 8
 #: Longest workqueue name the tracepoint and the programs keep (WQ_NAME_LEN - 1).
 MAX_NAME = 31
-COLUMNS = ["work", "function", "queue_ns", "activate_ns", "start_ns", "end_ns", "cpu", "pid", "workqueue"]
+COLUMNS = ["work", "function", "queue_ns", "activate_ns", "start_ns", "end_ns", "cpu", "pid", "symbol",
+           "workqueue"]
 
 
 def latency_program(workqueues: list[str]) -> TracerProgram:
@@ -58,21 +60,23 @@ def parse_items(text: str) -> tuple[pd.DataFrame, bool]:
     rows = []
     for line in text.splitlines():
         if line.startswith("ITEM "):
-            fields = line.split(" ", 9)
-            rows.append([int(v) for v in fields[1:9]] + [fields[9].strip() if len(fields) > 9 else ""])
+            fields = line.split(" ", 10)
+            rows.append([int(v) for v in fields[1:9]] + [fields[9]] + [fields[10].strip() if len(fields) > 10 else ""])
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.assign(event="ITEM"), False
 
 
 def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str | list[str] = "bpftrace",
-                  during: str | None = None, values: Mapping[str, object] | None = None, duration: float = 10.0,
+                  during: str | None = None, values: Mapping[str, object] | None = None,
+                  graph: TaskGraph | None = None, duration: float = 10.0,
                   target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
                   progress: Callable[[str], None] = print, **lab_options) -> Path:
     """Trace queue → execute latency; return the run directory.
 
     With ``during`` (an experiment name and its ``values``), the tracers run
     around that experiment, whose run directory is made inside this one, and
-    ``workqueues`` defaults to the experiment's own; otherwise they run for
+    ``workqueues`` defaults to the experiment's own (``graph``: its task
+    graph, for kserver); otherwise they run for
     ``duration`` seconds. Lost events or a failed experiment mark the run
     failed (what was collected is kept) and raise.
     """
@@ -96,33 +100,18 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
             with tracing:
                 if during:
                     exp_dir = run_experiment(during, values or {}, target=tgt, out=run_dir.path,
-                                             progress=progress)
+                                             progress=progress, graph=graph)
                     meta["experiment_run"] = exp_dir.name
                 else:
                     progress(f"tracing for {duration:g} s")
                     time.sleep(duration)
         finally:
             items = keep_outputs(tracing.tracers, run_dir.path, meta, parse_items)
-            items = items.assign(symbol=items["function"].map(symbols(tgt, set(items["function"]))))
             items.drop(columns="event").to_parquet(run_dir.path / "items.parquet", index=False)
             (run_dir.path / "events.parquet").unlink()
         check_lost(meta)
         meta["status"], meta["error"] = "ok", None
     return run_dir.final
-
-
-def symbols(target: Target, addresses: set[int]) -> dict[int, str]:
-    """Kernel symbols (``name [module]``) of function addresses, from the target's /proc/kallsyms."""
-    if not addresses:
-        return {}
-    wanted = " ".join(f"{a:016x}" for a in addresses)
-    out = target.run(f"awk -v want={quote(wanted)} 'BEGIN {{ n = split(want, a, \" \"); "
-                     "for (i = 1; i <= n; i++) w[a[i]] = 1 } ($1 in w) { print $1, $3, $4 }' /proc/kallsyms").stdout
-    found = {}
-    for line in out.splitlines():
-        address, name, *module = line.split()
-        found.setdefault(int(address, 16), f"{name} {module[0]}" if module else name)
-    return {a: found.get(a, f"0x{a:x}") for a in addresses}
 
 
 def load_latency(path: Path) -> tuple[dict, pd.DataFrame]:

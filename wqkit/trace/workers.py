@@ -33,7 +33,7 @@ from typing import Callable
 import pandas as pd
 
 from wqkit import kmod
-from wqkit.errors import WqkitError
+from wqkit.errors import CommandTimeout, WqkitError
 from wqkit.provenance import target_provenance, wqkit_provenance
 from wqkit.run import RunDirectory, _iso
 from wqkit.target import Target, make_target
@@ -162,9 +162,11 @@ def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: C
     args = " ".join(f"{k}={v}" for k, v in load.items())
     progress(f"flooding CPU 0's pool: wq_new_worker {args}")
     with kmod.loaded(target, "wq_new_worker", load, progress=progress):
-        if target.run("while grep -q state=running /sys/kernel/debug/wqkit/new_worker/stats; "
-                      "do sleep 0.5; done", timeout=timeout).returncode:
-            raise WqkitError(f"the flood did not finish within {timeout:g} s")
+        try:
+            target.run("while grep -q state=running /sys/kernel/debug/wqkit/new_worker/stats; do sleep 0.5; done",
+                       timeout=timeout)
+        except CommandTimeout:
+            raise WqkitError(f"the flood did not finish within {timeout:g} s") from None
     return {"new_kworkers": sorted(kworkers(target) - before)}
 
 

@@ -33,7 +33,7 @@ LINES = {
     4: ("FIRST", "{pid} {v[0]}"),
     5: ("DYING", "{pid} {pool} {v[0]}"),
     6: ("DEAD", "{pid} {v[0]}"),
-    7: ("ITEM", "{v[0]} {v[1]} {v[2]} {v[3]} {v[4]} {v[5]} {cpu} {pid} {name}"),
+    7: ("ITEM", "{v[0]} {v[1]} {v[2]} {v[3]} {v[4]} {v[5]} {cpu} {pid} {symbol} {name}"),
 }
 PAGES = 256
 
@@ -107,7 +107,9 @@ def main(argv: list[str]) -> int:
     def on_event(_cpu, data, _size) -> None:
         ev = ctypes.cast(data, ctypes.POINTER(Event)).contents
         label, fields = LINES[ev.kind]
-        print(label, fields.format(v=list(ev.v), pid=ev.pid, pool=ev.pool, cpu=ev.cpu,
+        # A work function's symbol, resolved now: its module may be gone by the end of the trace.
+        symbol = BPF.ksym(ev.v[1]).decode() if ev.kind == 7 else ""
+        print(label, fields.format(v=list(ev.v), pid=ev.pid, pool=ev.pool, cpu=ev.cpu, symbol=symbol,
                                    name=ev.name.decode(errors="replace")), flush=False)
 
     def on_lost(count: int) -> None:
