@@ -155,3 +155,34 @@ def test_kserver_notebook_runs_a_graph_and_a_sweep(tmp_path):
     assert "5 tasks, 6 edges" in text and "p50_makespan (" in text
     # The notebook's run and the sweep's four configurations.
     assert len(list((tmp_path / "runs").iterdir())) == 5
+
+
+TRACE_NOTEBOOKS = [SOURCE_DIR / "notebooks" / f"worker_{kind}.ipynb" for kind in ("creation", "death")]
+
+
+@pytest.mark.parametrize("notebook", TRACE_NOTEBOOKS, ids=lambda p: p.stem)
+def test_worker_notebook_on_reference_traces(notebook, tmp_path):
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(notebook), str(out), parameters={"data_dir": str(DATA / "traces")},
+                               cwd=str(SOURCE_DIR), progress_bar=False)
+    text = outputs_text(out)
+    assert "emulation timings" in text and "bpftrace" in text and "bcc" in text
+    assert re.search(r"p50 \((µs|ms)\)", text)
+    assert not re.search(r"\d\.\d{6,}", text), "numbers are shown with 4 significant digits"
+    images = sum("image/png" in o.get("data", {}) for c in nbformat.read(out, as_version=4).cells
+                 for o in c.get("outputs", []))
+    assert images >= (2 if "creation" in notebook.stem else 1)
+
+
+@pytest.mark.lab
+def test_worker_creation_notebook_with_a_live_trace(tmp_path):
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(TRACE_NOTEBOOKS[0]), str(out),
+                               parameters={"engine": "bpftrace", "delay": 20, "nr_work_max": 12,
+                                           "out": str(tmp_path / "runs")},
+                               cwd=str(SOURCE_DIR), progress_bar=False)
+    (run,) = (tmp_path / "runs").iterdir()
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "ok" and meta["engines"] == ["bpftrace"]
+    assert meta["tracers"]["bpftrace"]["counts"]["CREATE"] == len(meta["truth"]["new_kworkers"])
+    assert "p50 (" in outputs_text(out)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from itertools import product
 
+import pandas as pd
+
 from wqkit.analysis.load import Run, find_runs, load_run
 from wqkit.console import progress_line
 from wqkit.errors import WqkitError
@@ -36,6 +38,23 @@ def measure_or_load(experiment: str, data_dir: str | Path | None = None, *, targ
     where = {"target": target} if isinstance(target, Target) else {"target_name": target}
     return load_run(run_experiment(experiment, params, out=Path(out), progress=progress_line,
                                    sample_state_hz=sample_state_hz, graph=graph, **where))
+
+
+def trace_or_load(kind: str, data_dir: str | Path | None = None, *, target: str | Target = "lab",
+                  out: str | Path = "runs", **options) -> tuple[dict, pd.DataFrame]:
+    """The newest ``trace workers`` run of ``kind`` (creation or die) under ``data_dir``; without one,
+    trace a new run with ``options`` (engine, trigger, delay, nr_work_max, ...; None: the default).
+    Returns its meta.json and events."""
+    from wqkit.trace.workers import load_trace, trace_workers
+
+    if data_dir:
+        runs = sorted(Path(data_dir).glob(f"**/trace-workers-{kind}-*/meta.json"))
+        if not runs:
+            raise WqkitError(f"{data_dir}: no trace-workers-{kind} run")
+        return load_trace(runs[-1].parent)
+    given = {k: v for k, v in options.items() if v is not None}
+    where = {"target": target} if isinstance(target, Target) else {"target_name": target}
+    return load_trace(trace_workers(kind, out=Path(out), progress=progress_line, **given, **where))
 
 
 def task_graph(shape: str, size: str = "", cost: str = "busy:20000") -> TaskGraph:

@@ -50,7 +50,7 @@ class PlainLogFormatter(LogFormatter):
         return power if abs(mantissa - 1) < 1e-9 else f"{mantissa:.3g}×{power}"
 
 
-def _log_scale(axis: Axis) -> None:
+def log_scale(axis: Axis) -> None:
     """Put ``axis`` on a base-10 log scale with plain-text tick labels."""
     getattr(axis.axes, f"set_{axis.axis_name}scale")("log")
     axis.set_minor_locator(LogLocator(subs=(2, 5)))   # 2 minor ticks a decade, not 8: each costs a draw
@@ -83,7 +83,7 @@ def plot_histogram(runs: list[Run], bins: int = 120) -> Figure:
         edges = np.geomspace(values[0], values[-1] * 1.0001, bins + 1)
         counts = np.diff(np.searchsorted(values, edges))
         ax.stairs(counts, edges, label=run.label, fill=len(runs) == 1, alpha=0.7)
-    _log_scale(ax.xaxis)
+    log_scale(ax.xaxis)
     ax.set_xlabel(_xlabel(runs, unit))
     ax.set_ylabel("work items")
     ax.legend(fontsize=7)
@@ -114,9 +114,9 @@ def _plot_ecdf(runs: list[Run], tail: bool) -> Figure:
             keep = y < 1
             x, y = x[keep], 1 - y[keep]
         ax.step(x, y, where="post", label=run.label)
-    _log_scale(ax.xaxis)
+    log_scale(ax.xaxis)
     if tail:
-        _log_scale(ax.yaxis)
+        log_scale(ax.yaxis)
     ax.set_xlabel(_xlabel(runs, unit))
     ax.set_ylabel("fraction of work items > x" if tail else "fraction of work items ≤ x")
     ax.grid(alpha=0.3)
@@ -160,7 +160,7 @@ def plot_timeseries(run: Run, k: float = 10.0) -> Figure:
         ax.plot(outliers, values[outliers], "x", color="red", markersize=4,
                 label=f"{len(outliers)} outliers (> median + {k:g}·MAD)")
     ax.axhline(threshold, color="red", linewidth=0.5, linestyle="--")
-    _log_scale(ax.yaxis)
+    log_scale(ax.yaxis)
     ax.set_xlabel("work item (seq)")
     ax.set_ylabel(_xlabel([run], unit))
     ax.legend(fontsize=7)
@@ -176,7 +176,7 @@ def plot_per_cpu(run: Run) -> Figure:
               "q3": s["p75"] / scale, "whislo": s["p1"] / scale, "whishi": s["p99"] / scale, "fliers": []}
              for (q, e), s in run.cpu_pair_stats.items()]
     ax.bxp(stats, showfliers=False)
-    _log_scale(ax.yaxis)
+    log_scale(ax.yaxis)
     ax.set_xlabel("queuing CPU → executing CPU (whiskers: p1 and p99)")
     ax.set_ylabel(_xlabel([run], unit))
     _title(fig, "Per-CPU", [run])

@@ -1,0 +1,68 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+delay = 20              # ms between two flooding work items (the seed's --delay)
+nr_work_max = 24        # flooding work items (the seed's --nr-work-max)
+engine = "both"         # bpftrace, bcc, or both at once on the same flood
+trigger = None          # death runs only; here for a uniform set of parameters
+target = "lab"          # lab (default) or local (needs root, kprobes and BCC/bpftrace)
+data_dir = ""           # analyse an existing traced run instead of tracing
+out = "runs"            # where a new run directory goes
+
+# %% [markdown]
+# # How long the kernel takes to give a pool a new kworker
+#
+# The `new_worker` module floods CPU 0's pool with sleeping work items, one
+# every `delay` ms. Each sleeping item leaves the pool without a running
+# worker, so the pool creates another: the tracer times every
+# `create_worker()` call (entry → return, a kprobe and a kretprobe), notes
+# the new worker's pid and pool, and when it runs its first item. With
+# `engine="both"`, bpftrace and BCC trace the same flood: their counts must
+# agree exactly, their durations worker by worker within their own probe
+# overhead.
+
+# %%
+from wqkit.analysis import readable, workers
+from wqkit.notebook import trace_or_load
+
+meta, events = trace_or_load("creation", data_dir, target=target, out=out, engine=engine, delay=delay,
+                             nr_work_max=nr_work_max)
+print(f"{meta['kernel_release']} under {meta['accel'].upper()} ({meta.get('timing_note', 'hardware timings')}); "
+      f"probes: {', '.join(meta['probes'])}; load: {meta['load']}")
+
+# %% [markdown]
+# ## Durations, per engine
+
+# %%
+readable(workers.df_worker_summary(meta, events))
+
+# %%
+workers.plot_worker_durations(meta, events);
+
+# %% [markdown]
+# ## The pool growing
+#
+# Each new worker at the moment it ran its first item, from the flood's
+# first item on.
+
+# %%
+workers.plot_worker_arrivals(meta, events);
+
+# %% [markdown]
+# ## The two engines, worker by worker (when both traced)
+
+# %%
+readable(workers.df_engine_agreement(meta, events)).reset_index()

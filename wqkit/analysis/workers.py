@@ -1,0 +1,102 @@
+"""Worker creation and death, as traced by ``wqkit trace workers`` (bpftrace, BCC or both).
+
+A traced run is its ``meta.json`` and ``events.parquet`` (see wqkit.trace.workers);
+``df_*`` return DataFrames (durations in ns), ``plot_*`` figures titled with
+kernel and accelerator.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from wqkit.analysis.plots import log_scale
+from wqkit.analysis.units import unit_for
+from wqkit.trace.workers import durations_ns, load_trace
+
+__all__ = ["load_trace", "df_workers", "df_worker_summary", "df_engine_agreement", "plot_worker_durations",
+           "plot_worker_arrivals"]
+
+
+def _kind(meta: dict) -> str:
+    return "creation" if meta["experiment"].endswith("creation") else "die"
+
+
+def df_workers(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
+    """One row per engine and worker: pid, pool, duration_ns (create_worker() call, or told to die →
+    exit) and, for creation, first_item_s: from the flood's first item to the worker's first item."""
+    kind, rows = _kind(meta), []
+    for engine, mine in events.groupby("engine", sort=False):
+        timed = mine[mine["event"] == ("CREATE" if kind == "creation" else "DEAD")]
+        frame = pd.DataFrame({"engine": engine, "pid": timed["pid"].astype(int),
+                              "duration_ns": timed["ns"].astype("int64")})
+        pools = mine[mine["event"] == ("CREATE" if kind == "creation" else "DYING")].set_index("pid")["pool"]
+        frame["pool"] = frame["pid"].map(pools).astype("Int64")
+        if kind == "creation":
+            flood = mine.loc[mine["event"] == "FLOOD", "ns"]
+            first = mine[mine["event"] == "FIRST"].set_index("pid")["ns"]
+            frame["first_item_s"] = (frame["pid"].map(first) - (flood.iloc[0] if len(flood) else np.nan)) / 1e9
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def df_worker_summary(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
+    """Per engine: workers timed, median, p99, min and max duration (ns), lost events and attach time (s)."""
+    rows = []
+    for engine in meta["engines"]:
+        values = durations_ns(events[events["engine"] == engine], _kind(meta))
+        traced = meta.get("tracers", {}).get(engine, {})
+        rows.append({"engine": engine, "workers": len(values), "p50_ns": values.median(),
+                     "p99_ns": values.quantile(0.99), "min_ns": values.min(), "max_ns": values.max(),
+                     "lost_events": traced.get("lost_events"), "attach_s": traced.get("attach_s")})
+    return pd.DataFrame(rows).set_index("engine")
+
+
+def df_engine_agreement(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
+    """Worker by worker, the durations each engine measured and their difference (ns), when both
+    traced the same load; a worker seen by one engine only has a missing value."""
+    table = df_workers(meta, events).pivot(index="pid", columns="engine", values="duration_ns")
+    if {"bpftrace", "bcc"} <= set(table.columns):
+        table["bcc_minus_bpftrace"] = table["bcc"] - table["bpftrace"]
+    return table.rename(columns=lambda name: f"{name}_ns").rename_axis(columns=None)
+
+
+def _title(meta: dict, what: str) -> str:
+    accel = str(meta.get("accel")).upper()
+    note = " (emulation timings)" if meta.get("accel") == "tcg" else ""
+    return f"{what}\n{meta.get('kernel_release')} under {accel}{note}; traced by {meta.get('engine')}"
+
+
+def plot_worker_durations(meta: dict, events: pd.DataFrame) -> Figure:
+    """Histogram of the durations (log-spaced bins), one colour per engine."""
+    workers = df_workers(meta, events)
+    unit, scale = unit_for([float(workers["duration_ns"].median())] if len(workers) else [])
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if len(workers):
+        low, high = max(workers["duration_ns"].min(), 1) / scale, workers["duration_ns"].max() / scale * 1.0001
+        edges = np.geomspace(low, high, 30)
+        for engine, mine in workers.groupby("engine", sort=False):
+            ax.hist(mine["duration_ns"] / scale, bins=edges, alpha=0.6, label=f"{engine} ({len(mine)})")
+        log_scale(ax.xaxis)
+        ax.legend()
+    what = "create_worker() duration" if _kind(meta) == "creation" else "told to die → task exit"
+    ax.set_xlabel(f"{what} ({unit})")
+    ax.set_ylabel("workers")
+    fig.suptitle(_title(meta, what), fontsize=8)
+    return fig
+
+
+def plot_worker_arrivals(meta: dict, events: pd.DataFrame) -> Figure:
+    """Creation: new workers over time since the flood began (each at its first work item), per engine."""
+    workers = df_workers(meta, events)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for engine, mine in workers.groupby("engine", sort=False):
+        times = np.sort(mine["first_item_s"].dropna().to_numpy())
+        ax.step(np.concatenate([[0], times]), np.arange(len(times) + 1), where="post", label=engine)
+    ax.set_xlabel("seconds since the flood's first work item")
+    ax.set_ylabel("new workers that ran an item")
+    ax.legend()
+    fig.suptitle(_title(meta, "Pool growth under the flood"), fontsize=8)
+    return fig
