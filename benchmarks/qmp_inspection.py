@@ -8,7 +8,9 @@ In one lab session, prints with the accelerator:
   snapshot; target <= 2 s) and then one full snapshot (best and median; target
   <= 10 ms), and a consistent one with its pause;
 - 100 Hz sampling sustained for --seconds: achieved rate, missed periods
-  (a snapshot still running when the next was due) and start-time jitter;
+  (a snapshot still running when the next was due) and start-time jitter,
+  for bare snapshots and for the StateSampler of --sample-state (idle guest,
+  and with insert_exec runs going on);
 - perturbation: guest CPU time per snapshot (guest /proc/stat, minus an idle
   period of the same length) for the in-guest server and for QMP, and the
   insert_exec median with the monitor sampling at 10 Hz alongside (QMP, in
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from wqkit import analysis
 from wqkit.inspect.lab import LabInspector, QmpInspector
+from wqkit.inspect.timeline import StateSampler
 from wqkit.run import run_experiment
 from wqkit.target import LabTarget
 
@@ -110,9 +113,23 @@ def main() -> None:
         print(f"one QMP snapshot: best {min(times) * 1e3:.1f} ms, median {statistics.median(times) * 1e3:.1f} ms "
               f"(target <= 10 ms); consistent: guest paused {consistent.paused_seconds * 1e3:.1f} ms")
         done, missed, late = sample_at(qmp.snapshot, 100, args.seconds)
-        print(f"100 Hz for {args.seconds:g} s: {done} snapshots ({done / args.seconds:.1f}/s), {missed} missed "
-              f"periods, start lateness median {statistics.median(late) * 1e3:.2f} ms, "
+        print(f"100 Hz snapshots for {args.seconds:g} s: {done} snapshots ({done / args.seconds:.1f}/s), {missed} "
+              f"missed periods, start lateness median {statistics.median(late) * 1e3:.2f} ms, "
               f"p99 {sorted(late)[int(len(late) * 0.99)] * 1e3:.2f} ms")
+        for load in ("idle guest", "insert_exec running"):
+            sampler = StateSampler(qmp, 100)
+            sampler.start()
+            if load == "idle guest":
+                time.sleep(args.seconds)
+            else:
+                ends = time.monotonic() + args.seconds
+                while time.monotonic() < ends:
+                    run_experiment("insert_exec", {"nr": 20000, "gap_us": 20}, target=target, out=Path(tmp),
+                                   progress=lambda m: None)
+            _, info = sampler.stop()
+            print(f"StateSampler (--sample-state 100), {load}, {info['seconds']:g} s: {info['samples']} samples, "
+                  f"{info['achieved_hz']} Hz, {info['missed_periods']} missed periods, lateness median "
+                  f"{info['lateness_median_ms']} ms, sampler nice {info['sampler_nice']}", flush=True)
         guest = LabInspector(target)
         guest.snapshot()    # load the debug info in the guest first
         print(f"guest CPU per snapshot: in-guest server {guest_cpu_per_snapshot(target, guest.snapshot):.2f} ms, "

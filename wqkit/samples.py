@@ -80,11 +80,11 @@ def parse_samples(raw: bytes) -> pd.DataFrame:
     seq = records["seq"]
     if len(seq) > 1 and not (seq[1:] > seq[:-1]).all():
         records = records[np.argsort(seq, kind="stable")]
-    return pd.DataFrame({
-        "seq": records["seq"], "t0": records["t0"], "t1": records["t1"],
-        "cycles": records["t1"].astype(np.int64) - records["t0"].astype(np.int64),
-        "cpu_queue": records["cpu_queue"], "cpu_exec": records["cpu_exec"], "pid": records["pid"],
-    })[COLUMNS]
+    # One contiguous copy per field, then no further copy (pandas copies a dict of arrays by default).
+    columns = {name: np.ascontiguousarray(records[name]) for name in ("seq", "t0", "t1")}
+    columns["cycles"] = columns["t1"].astype(np.int64) - columns["t0"].astype(np.int64)
+    columns.update({name: np.ascontiguousarray(records[name]) for name in ("cpu_queue", "cpu_exec", "pid")})
+    return pd.DataFrame({name: columns[name] for name in COLUMNS}, copy=False)
 
 
 #: How samples are written: lz4 without dictionaries (timestamps are unique values): a third
