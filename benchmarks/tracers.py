@@ -61,7 +61,7 @@ def overhead(target: LabTarget, nr: int, gap_us: int, rounds: int, out: Path) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=2, help="attaches per engine and program")
+    parser.add_argument("--repeats", type=int, default=2, help="attaches per engine and program (0: skip)")
     parser.add_argument("--nr", type=int, default=20_000)
     parser.add_argument("--gap-us", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2, help="insert_exec runs per mode")
@@ -69,7 +69,8 @@ def main() -> None:
     with LabSession(progress=lambda m: None) as lab, tempfile.TemporaryDirectory() as tmp:
         target = LabTarget(session=lab)
         print(f"lab: {target.release} under {lab.accel.upper()}", flush=True)
-        attach_times(target, args.repeats)
+        if args.repeats:
+            attach_times(target, args.repeats)
         overhead(target, args.nr, args.gap_us, args.rounds, Path(tmp))
 
 

@@ -92,6 +92,21 @@ def test_the_seeds_one_liner_prints_a_histogram_after_workers_die(patched):
     assert died >= created and sum(counts) == len(died), printed
 
 
+def test_both_engines_trace_death_on_the_patched_tracepoints(patched, tmp_path):
+    from wqkit.trace import workers
+
+    path = workers.trace_workers("die", engine="both", workers=4, target=patched, out=tmp_path,
+                                 progress=lambda m: None)
+    meta, events = workers.load_trace(path)
+    assert meta["status"] == "ok" and meta["program"] == "worker_death_tracepoints"
+    assert meta["probes"] == ["tracepoint:workqueue:workqueue_worker_dying_start",
+                              "tracepoint:workqueue:workqueue_worker_dying_end"]
+    for name in meta["engines"]:
+        dead = sorted(events.loc[(events["event"] == "DEAD") & (events["engine"] == name), "pid"].astype(int))
+        assert dead == meta["truth"]["kworkers_gone"] and dead
+        assert sum(meta["tracers"][name]["histogram_ns_log2"].values()) == len(dead)
+
+
 def test_insert_exec_on_the_patched_kernel_has_phases_inside_the_modules_pair(patched, tmp_path):
     path = run_experiment("insert_exec", {"nr": 2000, "gap_us": 20}, target=patched, out=tmp_path,
                           progress=lambda m: None)

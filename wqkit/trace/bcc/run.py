@@ -80,6 +80,12 @@ def btf_member_offsets(data: bytes, wanted: tuple[tuple[str, str], ...]) -> dict
     return found
 
 
+def with_includes(program: Path) -> str:
+    """The program's text with its ``#include "FILE"`` lines (files next to it) replaced by their text."""
+    return re.sub(r'^#include "([^"]+)"$', lambda m: with_includes(program.with_name(m.group(1))),
+                  program.read_text(), flags=re.M)
+
+
 def cflags(args: list[str], offsets: dict[str, int]) -> list[str]:
     """-D flags for the program: NAME=VALUE arguments (strings quoted) and structure offsets."""
     flags = [f"-D{key}={value}" for key, value in offsets.items()]
@@ -96,7 +102,7 @@ def main(argv: list[str]) -> int:
     from bcc import BPF
 
     program, args = Path(argv[1]), argv[2:]
-    source = program.read_text()
+    source = with_includes(program)
     text = program.with_name("events.h").read_text() + source
     offsets = btf_member_offsets(BTF.read_bytes(), MEMBERS)
     bpf = BPF(text=text, cflags=cflags(args, offsets))
