@@ -221,3 +221,13 @@ def test_latency_items_are_parsed_with_their_workqueue():
     assert list(latency.df_latency(items.assign(engine="bcc"), by="symbol")["symbol"]) == ["f", "g"]
     program = latency.latency_program([])
     assert program.args["WQ0"] == "*" and list(program.args.values())[1:] == ["-"] * 7
+
+
+def test_a_tracer_that_had_to_be_killed_fails_the_run():
+    meta = {"tracers": {"bcc": {"killed": True, "lost_events": 0}, "bpftrace": {"killed": False, "lost_events": 0}}}
+    with pytest.raises(WqkitError, match="bcc did not stop .* was killed"):
+        engine.check_lost(meta)
+    meta["tracers"]["bcc"]["killed"] = False
+    meta["tracers"]["bpftrace"]["lost_events"] = engine.lost_events("ITEM 1\nLost 3 events\nLost 4 events (maps full)")
+    with pytest.raises(WqkitError, match="lost events: bpftrace 7"):
+        engine.check_lost(meta)

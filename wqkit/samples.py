@@ -87,9 +87,11 @@ def parse_samples(raw: bytes) -> pd.DataFrame:
     return pd.DataFrame({name: columns[name] for name in COLUMNS}, copy=False)
 
 
-#: How samples are written: lz4 without dictionaries (timestamps are unique values): a third
-#: of Snappy's default write time, and smaller files.
-PARQUET_OPTIONS = {"compression": "lz4", "use_dictionary": False}
+#: How samples are written: uncompressed, without dictionaries (timestamps are unique values).
+#: Writing 10^6 samples takes about 50 ms, against 100 ms with lz4 and 300 ms with Snappy, the
+#: default: export speed first (benchmarks/sample_export.py), for 39 bytes a sample on disk
+#: (21 with lz4).
+PARQUET_OPTIONS = {"compression": "none", "use_dictionary": False}
 
 #: The kernel's measurement points (CONFIG_WQ_MEASURE, linux_patch_exp/), in
 #: order: enum wq_measure_point of <linux/wq_measure.h>.

@@ -29,9 +29,10 @@ ATTACH_TIMEOUT = 300.0
 #: Seconds a tracer gets to print its maps and detach after SIGINT (minutes under TCG on a busy machine).
 DETACH_TIMEOUT = 600.0
 #: bpftrace's perf buffer (pages per CPU) and map sizes, for floods of events.
-BPFTRACE_ENV = "BPFTRACE_PERF_RB_PAGES=256 BPFTRACE_MAP_KEYS_MAX=65536"
+BPFTRACE_ENV = "BPFTRACE_PERF_RB_PAGES=1024 BPFTRACE_MAP_KEYS_MAX=65536"
 HIST_LINE = re.compile(r"^\[(\S+), (\S+)[\])]\s+(\d+) \|")
 LOST_LINE = re.compile(r"Lost (\d+) events")
+KILLED = "wqkit: killed after"
 
 
 @dataclass
@@ -109,7 +110,7 @@ class GuestTracer:
             f"end=$(($(date +%s) + {int(DETACH_TIMEOUT)})); "
             "while kill -0 $p 2>/dev/null && [ $(date +%s) -lt $end ]; do sleep 0.5; done; "
             f"kill -0 $p 2>/dev/null || exit 0; "
-            f"(echo 'wqkit: killed after {DETACH_TIMEOUT:g} s without detaching'; "
+            f"(echo '{KILLED} {DETACH_TIMEOUT:g} s without detaching'; "
             f"grep -h State /proc/$p/task/*/status; cat /proc/$p/task/*/stack) >> {self.output} 2>&1; "
             "kill -KILL $p", timeout=DETACH_TIMEOUT + 120)
         self.text = self.target.run(f"cat {self.output}").stdout
@@ -190,14 +191,20 @@ def keep_outputs(tracers: list[GuestTracer], dest: Path, meta: dict,
         meta["tracers"][tracer.engine] = {
             "attach_s": tracer.attach_s, "histogram_ns_log2": parse_histogram(tracer.text),
             "counts": {name: int((kinds == name).sum()) for name in sorted(set(kinds))},
-            "lost_events": lost_events(tracer.text), "events_truncated": truncated}
+            "lost_events": lost_events(tracer.text), "events_truncated": truncated,
+            "killed": KILLED in tracer.text}
     events = pd.concat(frames, ignore_index=True)
     events.to_parquet(dest / "events.parquet", index=False)
     return events
 
 
 def check_lost(meta: dict) -> None:
-    """Raise (the run is then marked failed) when a tracer lost events."""
+    """Raise (the run is then marked failed) when a tracer lost events, or had to be killed
+    (then what it had not printed yet is lost too)."""
+    killed = [engine for engine, t in meta["tracers"].items() if t["killed"]]
+    if killed:
+        raise WqkitError(f"{', '.join(killed)} did not stop within {DETACH_TIMEOUT:g} s of SIGINT and was killed: "
+                         "its output may be incomplete")
     lost = {engine: t["lost_events"] for engine, t in meta["tracers"].items() if t["lost_events"]}
     if lost:
         raise WqkitError("the tracer lost events: " + ", ".join(f"{e} {n}" for e, n in lost.items()))

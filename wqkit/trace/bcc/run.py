@@ -35,7 +35,8 @@ LINES = {
     6: ("DEAD", "{pid} {v[0]}"),
     7: ("ITEM", "{v[0]} {v[1]} {v[2]} {v[3]} {v[4]} {v[5]} {cpu} {pid} {symbol} {name}"),
 }
-PAGES = 256
+#: Perf buffer pages per CPU (4 MiB): a TCG guest drains it slowly.
+PAGES = 1024
 
 
 class Event(ctypes.Structure):
@@ -96,9 +97,12 @@ def cflags(args: list[str], offsets: dict[str, int]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    # Started in the background by a shell, which leaves SIGINT ignored: stop on SIGINT and SIGTERM.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # A flag, not KeyboardInterrupt: a signal that lands in a perf-buffer callback would raise
+    # there, and ctypes swallows exceptions of callbacks. The shell that starts the runner in
+    # the background leaves SIGINT ignored: handle SIGINT and SIGTERM explicitly.
+    stop = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.append(True))
     from bcc import BPF
 
     program, args = Path(argv[1]), argv[2:]
@@ -108,7 +112,6 @@ def main(argv: list[str]) -> int:
     bpf = BPF(text=text, cflags=cflags(args, offsets))
     probes = bpf.num_open_kprobes() + bpf.num_open_tracepoints()
     print(f"Attaching {probes} probes...", flush=True)
-    lost = [0]
 
     def on_event(_cpu, data, _size) -> None:
         ev = ctypes.cast(data, ctypes.POINTER(Event)).contents
@@ -119,22 +122,19 @@ def main(argv: list[str]) -> int:
                                    name=ev.name.decode(errors="replace")), flush=False)
 
     def on_lost(count: int) -> None:
-        lost[0] += count
+        print(f"Lost {count} events", flush=False)      # said at once: the runner may not get to its end
 
     bpf["events"].open_perf_buffer(on_event, page_cnt=PAGES, lost_cb=on_lost)
-    try:
-        while True:
-            bpf.perf_buffer_poll(200)
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        pass
+    while not stop:
+        bpf.perf_buffer_poll(200)
+        sys.stdout.flush()
     bpf.perf_buffer_poll(0)
     for name in re.findall(r"BPF_HISTOGRAM\((\w+)", source):
         print_histogram(name, bpf[name])
     if "BPF_ARRAY(missed" in source:
-        lost[0] += sum(int(value.value) for value in bpf["missed"].values())
-    if lost[0]:
-        print(f"Lost {lost[0]} events")
+        missed = sum(int(value.value) for value in bpf["missed"].values())
+        if missed:
+            print(f"Lost {missed} events (maps full)")
     sys.stdout.flush()
     return 0
 
