@@ -231,3 +231,15 @@ def test_a_tracer_that_had_to_be_killed_fails_the_run():
     meta["tracers"]["bpftrace"]["lost_events"] = engine.lost_events("ITEM 1\nLost 3 events\nLost 4 events (maps full)")
     with pytest.raises(WqkitError, match="lost events: bpftrace 7"):
         engine.check_lost(meta)
+
+
+class _KernelWithoutProbePoints(_UserTarget):
+    """A kernel with neither set_worker_dying() in kallsyms nor the dying tracepoints."""
+
+    def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
+        return CommandResult(command, 1, "", "", 0.0)
+
+
+def test_a_kernel_lacking_the_death_probe_points_is_a_one_line_error():
+    with pytest.raises(WqkitError, match="6.12.0 has neither set_worker_dying"):
+        workers.worker_program(_KernelWithoutProbePoints(), "die")
