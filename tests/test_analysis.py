@@ -211,3 +211,21 @@ def test_phase_stamps_that_go_backwards_are_refused(tmp_path):
     write_phases(path, [(100, 150, 0, 140, 600, 640)])
     with pytest.raises(WqkitError, match="work item 0: the wake stamp is before the previous one"):
         analysis.df_phases(analysis.load_run(path))
+
+
+def test_samples_are_parsed_in_seq_order_whatever_order_they_completed_in():
+    import numpy as np
+
+    from wqkit.samples import SAMPLE_DTYPE, SAMPLE_VALID, parse_samples
+
+    rng = np.random.default_rng(7)
+    for seqs in (rng.permutation(1000),                              # dense
+                 rng.permutation(np.arange(0, 100_000, 97))[:500],   # sparse
+                 np.array([5, 3, 3, 1])):                             # a repeated seq: stable
+        records = np.zeros(len(seqs), dtype=SAMPLE_DTYPE)
+        records["seq"], records["t0"], records["flags"] = seqs, np.arange(len(seqs)), SAMPLE_VALID
+        frame = parse_samples(records.tobytes())
+        assert list(frame["seq"]) == sorted(seqs)
+        # Each record kept its own fields: t0 was its position in completion order.
+        assert (seqs[frame["t0"].to_numpy()] == frame["seq"].to_numpy()).all()
+    assert list(parse_samples(records.tobytes())["t0"]) == [3, 1, 2, 0]
