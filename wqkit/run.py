@@ -24,7 +24,7 @@ import json
 import os
 import time
 from shlex import quote
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
@@ -39,7 +39,7 @@ from wqkit.graph import TaskGraph
 from wqkit.provenance import target_provenance, wqkit_provenance
 from wqkit.samples import (PARQUET_OPTIONS, PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases,
                            parse_samples)
-from wqkit.target import LabTarget, Target, make_target
+from wqkit.target import LabTarget, Target, given_or_made
 
 CALIBRATION_NR = 10_000
 GRAPH_FILE = "/sys/kernel/debug/wqkit_kserver/graph"
@@ -130,9 +130,7 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
     meta: dict = {"experiment": exp.name, "module": exp.module, "requested_parameters": params,
                   "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
                   "started_at": _iso(started), "run_dir": run_dir.final.name}
-    with run_dir.recording(meta, started, progress), ExitStack() as stack:
-        if target is None:
-            target = stack.enter_context(make_target(target_name, **lab_options))
+    with run_dir.recording(meta, started, progress), given_or_made(target, target_name, **lab_options) as target:
         meta.update(target_provenance(target))
         _check_cpu(params, meta["cpus"])
         _measure(exp, target, params, run_dir.path, meta, timeout, progress, sample_state_hz, graph)

@@ -11,8 +11,10 @@ import os
 import platform
 import shutil
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from pathlib import Path
 from shlex import quote
+from typing import Iterator
 
 from wqkit.command import CommandResult
 from wqkit.errors import CommandTimeout, WqkitError
@@ -172,3 +174,14 @@ def make_target(name: str, **lab_options) -> Target:
     if name == "local":
         return LocalTarget()
     raise WqkitError(f"unknown target {name!r}: choose one of {', '.join(TARGETS)}")
+
+
+@contextmanager
+def given_or_made(target: Target | None, name: str, **lab_options) -> Iterator[Target]:
+    """``target`` when the caller has one open (a notebook's lab session, left open), otherwise
+    the target called ``name``, made for the block and closed after it."""
+    if target is not None:
+        yield target
+        return
+    with make_target(name, **lab_options) as made:
+        yield made

@@ -180,8 +180,8 @@ def _size(text: str) -> int:
 
 def keep_outputs(tracers: list[GuestTracer], dest: Path, meta: dict,
                  parse: Callable[[str], tuple[pd.DataFrame, bool]]) -> pd.DataFrame:
-    """Each tracer's output (``trace-ENGINE.txt``), its parsed events (``events.parquet``, with an
-    ``engine`` column) and, in ``meta["tracers"]``, its attach time, histogram, counts and losses."""
+    """Keep each tracer's output (``trace-ENGINE.txt``) and, in ``meta["tracers"]``, its attach
+    time, histogram, counts and losses; return the parsed events of all, with an ``engine`` column."""
     frames, meta["tracers"] = [], {}
     for tracer in tracers:
         (dest / f"trace-{tracer.engine}.txt").write_text(tracer.text)
@@ -193,9 +193,7 @@ def keep_outputs(tracers: list[GuestTracer], dest: Path, meta: dict,
             "counts": {name: int((kinds == name).sum()) for name in sorted(set(kinds))},
             "lost_events": lost_events(tracer.text), "events_truncated": truncated,
             "killed": KILLED in tracer.text}
-    events = pd.concat(frames, ignore_index=True)
-    events.to_parquet(dest / "events.parquet", index=False)
-    return events
+    return pd.concat(frames, ignore_index=True)
 
 
 def check_lost(meta: dict) -> None:

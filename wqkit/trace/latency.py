@@ -29,9 +29,8 @@ from wqkit.errors import WqkitError
 from wqkit.graph import TaskGraph
 from wqkit.provenance import target_provenance, wqkit_provenance
 from wqkit.run import RunDirectory, _iso, experiment, run_experiment
-from wqkit.target import Target
+from wqkit.target import Target, given_or_made
 from wqkit.trace.engine import Tracing, TracerProgram, check_engines, check_lost, check_root, keep_outputs
-from wqkit.trace.workers import _target
 
 PROBES = [f"tracepoint:workqueue:workqueue_{name}" for name in
           ("queue_work", "activate_work", "execute_start", "execute_end")]
@@ -92,7 +91,8 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
                   "workqueues": workqueues or "all", "program": program.name, "probes": program.probes,
                   "during": during, "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
                   "started_at": _iso(started)}
-    with run_dir.recording(meta, started, progress), _target(target, target_name, lab_options) as tgt:
+    made_with = lab_options if target_name == "lab" else {}
+    with run_dir.recording(meta, started, progress), given_or_made(target, target_name, **made_with) as tgt:
         meta.update(target_provenance(tgt))
         check_root(tgt)
         tracing = Tracing(tgt, engines, program, progress)
@@ -108,7 +108,6 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
         finally:
             items = keep_outputs(tracing.tracers, run_dir.path, meta, parse_items)
             items.drop(columns="event").to_parquet(run_dir.path / "items.parquet", index=False)
-            (run_dir.path / "events.parquet").unlink()
         check_lost(meta)
         meta["status"], meta["error"] = "ok", None
     return run_dir.final

@@ -36,7 +36,7 @@ from wqkit import kmod
 from wqkit.errors import CommandTimeout, WqkitError
 from wqkit.provenance import target_provenance, wqkit_provenance
 from wqkit.run import RunDirectory, _iso
-from wqkit.target import Target, make_target
+from wqkit.target import Target, given_or_made
 from wqkit.trace.engine import (TRACEFS, Tracing, TracerProgram, check_engines, check_lost, check_root,
                                 keep_outputs)
 
@@ -121,7 +121,8 @@ def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace
     meta: dict = {"experiment": f"trace_workers_{kind}", "engine": "+".join(engines), "engines": engines,
                   "load": load, "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
                   "started_at": _iso(started)}
-    with run_dir.recording(meta, started, progress), _target(target, target_name, lab_options) as tgt:
+    made_with = lab_options if target_name == "lab" else {}
+    with run_dir.recording(meta, started, progress), given_or_made(target, target_name, **made_with) as tgt:
         meta.update(target_provenance(tgt))
         check_root(tgt)
         program = worker_program(tgt, kind)
@@ -131,27 +132,11 @@ def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace
             with tracing:
                 meta["truth"] = _run_load(tgt, kind, load, timeout, progress)
         finally:
-            keep_outputs(tracing.tracers, run_dir.path, meta, parse_trace)
+            events = keep_outputs(tracing.tracers, run_dir.path, meta, parse_trace)
+            events.to_parquet(run_dir.path / "events.parquet", index=False)
         check_lost(meta)
         meta["status"], meta["error"] = "ok", None
     return run_dir.final
-
-
-class _target:
-    """An open target given by the caller, or one made (and closed) here."""
-
-    def __init__(self, target: Target | None, name: str, lab_options: dict) -> None:
-        self.given, self.name, self.lab_options, self.made = target, name, lab_options, None
-
-    def __enter__(self) -> Target:
-        if self.given is not None:
-            return self.given
-        self.made = make_target(self.name, **(self.lab_options if self.name == "lab" else {}))
-        return self.made.__enter__()
-
-    def __exit__(self, *exc_info) -> None:
-        if self.made is not None:
-            self.made.__exit__(*exc_info)
 
 
 def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: Callable[[str], None]) -> dict:
