@@ -75,9 +75,13 @@ def test_death_tracers_report_exactly_the_workers_that_went_away(lab_target, tmp
 #: The module's interval contains the tracepoints' one; the two clocks (TSC converted with tsc_khz,
 #: and the kernel's ns clock read by BPF) may disagree by their granularity: 1 µs is generous.
 CLOCK_GRANULARITY_NS = 1000
-#: The module's median includes queue_work_on()'s own path up to the tracepoint and the work
-#: function's prologue: a few µs on real hardware, about 5-15% of a TCG median (measured 6%).
-MEDIAN_TOLERANCE = 0.25
+#: Per item, the module's interval exceeds the tracepoints' by queue_work_on()'s path up to the
+#: tracepoint, the work function's prologue and the probe handlers that run in between (both
+#: engines' when both trace): a few µs on real hardware; measured 7-11 µs (median) under TCG.
+GAP_BUDGET_NS = 50_000
+#: Item-to-item, the latency varies by hundreds of µs (queueing behind earlier items): the two
+#: instruments follow that variation together only if they are paired with the same items.
+MIN_CORRELATION = 0.98
 
 
 @pytest.mark.lab
@@ -100,8 +104,9 @@ def test_tracepoint_latency_agrees_with_insert_exec_item_by_item(lab_target, tmp
         pairs = latency.compare_with_samples(items, samples, exp_meta["tsc_khz"], name)
         assert (pairs["module_ns"] >= pairs["tracepoint_ns"] - CLOCK_GRANULARITY_NS).all()
         assert (pairs["cpu"] == pairs["cpu_exec"]).all()
-        module, traced = pairs["module_ns"].median(), pairs["tracepoint_ns"].median()
-        assert (1 - MEDIAN_TOLERANCE) * module <= traced <= module + CLOCK_GRANULARITY_NS
+        # Compared item by item: medians of each side taken apart may fall on different items.
+        assert (pairs["module_ns"] - pairs["tracepoint_ns"]).median() < GAP_BUDGET_NS
+        assert pairs["module_ns"].corr(pairs["tracepoint_ns"]) > MIN_CORRELATION
     table = latency.df_latency(items)
     assert set(table["engine"]) == {"bpftrace", "bcc"} and (table["items"] == nr).all()
 
