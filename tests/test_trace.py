@@ -37,11 +37,17 @@ def test_creation_tracers_see_every_new_kworker_and_agree(lab_target, tmp_path):
     meta, events = workers.load_trace(path)
     assert meta["status"] == "ok" and meta["engines"] == ["bpftrace", "bcc"]
     span_ns = meta["duration_s"] * 1e9
+    appeared = set(meta["truth"]["new_kworkers"])
     for name in meta["engines"]:
         mine = events[events["engine"] == name]
         created = mine[mine["event"] == "CREATE"]
-        # Exactly the kworker tasks that appeared in the guest during the run.
-        assert sorted(created["pid"].astype(int)) == meta["truth"]["new_kworkers"] and len(created) >= 4
+        # Every kworker task that appeared in the guest during the flood was seen being created.
+        assert appeared <= set(created["pid"].astype(int)) and len(appeared) >= 4
+        # On the flooded pool (its workers ran the flood's items), exactly those. Elsewhere, the
+        # kernel may create a worker between the guest's listing and the tracers' stop.
+        flooded = set(created.loc[created["pid"].isin(mine.loc[mine["event"] == "FIRST", "pid"]), "pool"])
+        assert len(flooded) == 1
+        assert set(created.loc[created["pool"].isin(flooded), "pid"].astype(int)) == appeared
         assert (created["ns"] > 0).all() and (created["ns"] < span_ns).all()
         # Each new worker's first item comes after the flood started.
         flood = int(mine.loc[mine["event"] == "FLOOD", "ns"].iloc[0])
@@ -50,7 +56,7 @@ def test_creation_tracers_see_every_new_kworker_and_agree(lab_target, tmp_path):
         assert traced["lost_events"] == 0 and sum(traced["histogram_ns_log2"].values()) == len(created)
         assert 0 < traced["attach_s"] < engine.ATTACH_TIMEOUT
     # Same calls, so counts agree exactly and durations worker by worker within ENGINE_GAP_NS.
-    both = _per_worker(events, "CREATE")
+    both = _per_worker(events, "CREATE").loc[sorted(appeared)]
     assert not both.isna().any().any()
     assert (both["bcc"] - both["bpftrace"]).abs().median() < ENGINE_GAP_NS
 
