@@ -128,7 +128,7 @@ def main() -> None:
                                    progress=lambda m: None)
             _, info = sampler.stop()
             print(f"StateSampler (--sample-state 100), {load}, {info['seconds']:g} s: {info['samples']} samples, "
-                  f"{info['achieved_hz']} Hz, {info['missed_periods']} missed periods, lateness median "
+                  f"{info['achieved_hz']} Hz, {info['missed_periods']} missed and {info['torn_periods']} torn periods, lateness median "
                   f"{info['lateness_median_ms']} ms, sampler nice {info['sampler_nice']}", flush=True)
         guest = LabInspector(target)
         guest.snapshot()    # load the debug info in the guest first

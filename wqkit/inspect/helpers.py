@@ -59,11 +59,15 @@ class ListChanged(WqkitError):
     """A kernel list did not lead back to its head: it changed while being read."""
 
 
-def bounded(entries: Iterable, what: str, limit: int = MAX_LIST_ENTRIES) -> Iterator:
-    """``entries``, failing with ListChanged past ``limit`` of them."""
-    for count, entry in enumerate(entries):
-        if count >= limit:
-            raise ListChanged(f"{what} did not end after {limit} entries: it changed while being read")
+def bounded(entries: Iterable[Object], what: str, limit: int = MAX_LIST_ENTRIES) -> Iterator[Object]:
+    """The pointers ``entries`` of a list walk, failing with ListChanged at the first one met
+    twice (list_del_init() makes an entry point to itself) or past ``limit`` of them."""
+    seen: set[int] = set()
+    for entry in entries:
+        address = entry.value_()
+        if address in seen or len(seen) >= limit:
+            raise ListChanged(f"{what} changed while being read (entry {address:#x} after {len(seen)} entries)")
+        seen.add(address)
         yield entry
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from drgn import FaultError, Object, Program, TypeKind, offsetof
 
@@ -151,13 +151,16 @@ def _kernel(prog: Program) -> _Kernel:
 def _entries(layout: StructLayout, head: int, first: int, node: str) -> list[dict]:
     """The fields of each entry of a kernel list, its ``"address"`` included, one read per entry.
 
-    Bounded: a list that changes under a live read ends in ListChanged, never in an endless loop.
+    A list that changes under a live read ends in ListChanged, never in a long walk: an entry
+    met twice before the head (list_del_init() makes an entry point to itself) means the list
+    changed, so does a walk past MAX_LIST_ENTRIES.
     """
-    read, node_offset, entries, position = layout.read, layout.offset(node), [], first
+    read, node_offset, entries, position, seen = layout.read, layout.offset(node), [], first, set()
     while position != head:
-        if len(entries) >= MAX_LIST_ENTRIES:
-            raise ListChanged(f"the {layout.type.type_name()} list at {head:#x} did not end after "
-                              f"{MAX_LIST_ENTRIES} entries: it changed while being read")
+        if position in seen or len(entries) >= MAX_LIST_ENTRIES:
+            raise ListChanged(f"the {layout.type.type_name()} list at {head:#x} changed while being read "
+                              f"(entry {position:#x} after {len(entries)} entries)")
+        seen.add(position)
         fields = read(position - node_offset)
         fields["address"] = position - node_offset
         entries.append(fields)
@@ -195,24 +198,33 @@ def _pool_addresses(kernel: _Kernel) -> Iterator[int]:
 
 #: A live read that met a list changing under it is taken again, this many times in all.
 SNAPSHOT_ATTEMPTS = 3
+#: What a read racing a live guest may meet: a list changing under it, a pointer from an entry
+#: freed meanwhile that leads to unmapped memory (FaultError), or drgn's address translation of
+#: the running guest failing (RecursionError, "page table may be missing"; seen now and then
+#: under load even for static kernel addresses such as jiffies).
+TORN_READ_ERRORS = (ListChanged, FaultError, RecursionError)
+
+T = TypeVar("T")
 
 
-def take_snapshot(prog: Program) -> Snapshot:
-    """Every workqueue, pool and worker of the kernel ``prog`` is attached to.
-
-    On a live kernel a list may change while it is read; the snapshot is
-    then taken again (SNAPSHOT_ATTEMPTS in all) before giving up with ListChanged.
-    """
+def retried(read: Callable[[Program], T], prog: Program) -> T:
+    """``read(prog)``, taken again on a torn read (SNAPSHOT_ATTEMPTS in all), then ListChanged."""
     for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
         try:
-            return _take_snapshot(prog)
-        except (ListChanged, FaultError) as exc:
+            return read(prog)
+        except TORN_READ_ERRORS as exc:
             if attempt == SNAPSHOT_ATTEMPTS:
-                raise ListChanged(f"no consistent snapshot in {attempt} attempts: {exc}") from None
+                raise ListChanged(f"no consistent read in {attempt} attempts: {exc}") from None
     raise AssertionError("unreachable")
 
 
-def _take_snapshot(prog: Program) -> Snapshot:
+def take_snapshot(prog: Program) -> Snapshot:
+    """Every workqueue, pool and worker of the kernel ``prog`` is attached to (see :func:`retried`)."""
+    return retried(read_snapshot, prog)
+
+
+def read_snapshot(prog: Program) -> Snapshot:
+    """One pass of :func:`take_snapshot`, not retried: it may raise any of TORN_READ_ERRORS."""
     kernel = _kernel(prog)
     jiffies = prog.read_u64(kernel.jiffies)
     pool_ids = _PoolIds(prog)

@@ -12,6 +12,9 @@ read in the same pass:
   and ``t1`` when the clocksource is the TSC, so a state row sits on the
   samples' timeline. It lags the moment of the read by at most one tick
   (1/CONFIG_HZ: 4 ms on Debian's kernels; in guest time under TCG).
+
+A period whose snapshot met lists changing under it on every attempt (a
+worklist under a flood) is counted as torn and left without a row.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import time
 
 import pandas as pd
 
+from wqkit.inspect.helpers import ListChanged
 from wqkit.inspect.lab import QmpInspector
-from wqkit.inspect.snapshot import take_snapshot
+from wqkit.inspect.model import Snapshot
+from wqkit.inspect.snapshot import read_snapshot, retried
 
 MAX_HZ = 100.0
 COLUMNS = ["sample", "host_time", "jiffies", "tsc", "kind", "id", "workers", "idle", "running", "pending",
@@ -42,6 +47,7 @@ class StateSampler:
         self._rows: list[tuple] = []
         self._late: list[float] = []
         self._missed = 0
+        self._torn = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -68,8 +74,13 @@ class StateSampler:
                     self._stop.wait(due - now)
                     continue
                 self._late.append(now - due)
-                self._take(prog, sample)
-                sample += 1
+                try:
+                    self._take(prog, sample)
+                    sample += 1
+                except ListChanged:
+                    # Lists that kept changing under SNAPSHOT_ATTEMPTS reads (a worklist under a
+                    # flood): this period has no row, and the next one is taken as planned.
+                    self._torn += 1
                 due += period
                 while time.monotonic() > due + period:
                     self._missed += 1
@@ -77,9 +88,12 @@ class StateSampler:
         except BaseException as exc:     # reported by stop(): the experiment itself goes on
             self._error = exc
 
-    def _take(self, prog, sample: int) -> None:
+    def _read(self, prog) -> tuple[int, int, Snapshot]:
         jiffies, tsc = (prog.read_u64(address) for address in self._clock)
-        snap = take_snapshot(prog)
+        return jiffies, tsc, read_snapshot(prog)
+
+    def _take(self, prog, sample: int) -> None:
+        jiffies, tsc, snap = retried(self._read, prog)
         host = time.time()
         for pool in snap.pools:
             self._rows.append((sample, host, jiffies, tsc, "pool", str(pool.id), pool.nr_workers, pool.nr_idle,
@@ -103,6 +117,7 @@ class StateSampler:
         samples = int(frame["sample"].nunique()) if len(frame) else 0
         info = {"hz": self.hz, "samples": samples, "seconds": round(seconds, 3),
                 "achieved_hz": round(samples / seconds, 2) if seconds else 0.0, "missed_periods": self._missed,
+                "torn_periods": self._torn,
                 "sampler_nice": getattr(self, "_priority", None),
                 "lateness_median_ms": round(statistics.median(self._late) * 1e3, 3) if self._late else None,
                 "clock": "tsc = tk_core.timekeeper.tkr_mono.cycle_last (lags the read by at most one tick)",

@@ -1,0 +1,45 @@
+"""Live list walks: a kernel list that changes under the reader ends the walk at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from wqkit.inspect.helpers import ListChanged
+from wqkit.inspect.snapshot import _entries
+
+HEAD = 0x1000
+
+
+class _ListInMemory:
+    """A StructLayout stand-in over a dict of entry address -> next pointer (node at offset 0)."""
+
+    class type:      # what the error message names
+        @staticmethod
+        def type_name() -> str:
+            return "struct work_struct"
+
+    def __init__(self, links: dict[int, int]) -> None:
+        self.links, self.reads = links, 0
+
+    def offset(self, designator: str) -> int:
+        return 0
+
+    def read(self, address: int) -> dict:
+        self.reads += 1
+        return {"next": self.links[address]}
+
+
+def test_a_list_is_walked_back_to_its_head():
+    layout = _ListInMemory({0x2000: 0x3000, 0x3000: HEAD})
+    assert [entry["address"] for entry in _entries(layout, HEAD, 0x2000, "entry")] == [0x2000, 0x3000]
+
+
+@pytest.mark.parametrize("links", [
+    {0x2000: 0x3000, 0x3000: 0x3000},                # list_del_init(): the entry points to itself
+    {0x2000: 0x3000, 0x3000: 0x4000, 0x4000: 0x2000},  # moved to another list that loops without the head
+])
+def test_an_entry_met_twice_ends_the_walk_at_once(links):
+    layout = _ListInMemory(links)
+    with pytest.raises(ListChanged, match="changed while being read"):
+        _entries(layout, HEAD, 0x2000, "entry")
+    assert layout.reads == len(links)     # not MAX_LIST_ENTRIES reads
