@@ -229,3 +229,25 @@ def test_samples_are_parsed_in_seq_order_whatever_order_they_completed_in():
         # Each record kept its own fields: t0 was its position in completion order.
         assert (seqs[frame["t0"].to_numpy()] == frame["seq"].to_numpy()).all()
     assert list(parse_samples(records.tobytes())["t0"]) == [3, 1, 2, 0]
+
+
+def test_samples_written_row_group_by_row_group_read_back_equal(tmp_path, monkeypatch):
+    import numpy as np
+
+    from wqkit import samples
+
+    monkeypatch.setattr(samples, "ROW_GROUP", 4)        # 10 valid records: groups of 4, 4 and 2
+    rng = np.random.default_rng(3)
+    records = np.zeros(12, dtype=samples.SAMPLE_DTYPE)
+    records["seq"], records["t0"] = rng.permutation(12), rng.integers(0, 2**40, 12)
+    records["t1"] = records["t0"] + rng.integers(0, 10**6, 12)
+    records["flags"] = samples.SAMPLE_VALID
+    records["flags"][[2, 7]] = 0                         # never completed: not kept
+    frame = samples.parse_samples(records.tobytes(), tmp_path / "samples.parquet")
+    written = pd.read_parquet(tmp_path / "samples.parquet")
+    assert written.equals(frame) and list(written.columns) == samples.COLUMNS
+    assert list(frame["seq"]) == sorted(np.delete(records["seq"], [2, 7]))
+    assert (frame["cycles"] == frame["t1"].astype("int64") - frame["t0"].astype("int64")).all()
+    assert frame.dtypes.to_dict() == samples.COLUMN_DTYPES
+    empty = samples.parse_samples(b"", tmp_path / "empty.parquet")
+    assert len(pd.read_parquet(tmp_path / "empty.parquet")) == len(empty) == 0

@@ -37,7 +37,7 @@ from wqkit.errors import WqkitError
 from wqkit.experiments import Experiment, experiment, module_params
 from wqkit.graph import TaskGraph
 from wqkit.provenance import target_provenance, wqkit_provenance
-from wqkit.samples import (PARQUET_OPTIONS, PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases,
+from wqkit.samples import (PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases,
                            parse_samples)
 from wqkit.target import LabTarget, Target, given_or_made
 
@@ -274,9 +274,7 @@ def collect(exp: Experiment, target: Target, dest: Path, name: str = "samples",
         path = target.copy_back(f"{exp.debugfs_dir}/samples", dest / f"{name}.bin")
         raw = path.read_bytes()
         path.unlink()
-    frame = parse_samples(raw)
-    frame.to_parquet(dest / f"{name}.parquet", index=False, **PARQUET_OPTIONS)
-    return frame, via
+    return parse_samples(raw, dest / f"{name}.parquet"), via
 
 
 def _read_guest(target: LabTarget, address: int, size: int) -> bytes | None:
