@@ -67,14 +67,27 @@ def test_a_consistent_qmp_snapshot_equals_the_guests_own_where_the_guest_is_quie
     assert qmp.paused_seconds is not None and 0 < qmp.paused_seconds < 5
 
 
+def _fixture_pwqs(snap):
+    return [p for wq in snap.workqueues if wq.name.startswith("wqkit_fx") for p in wq.pwqs]
+
+
 def test_live_qmp_reads_are_bracketed_by_consistent_ones(lab_target):
     live = QmpInspector.for_lab(lab_target)
     with kmod.loaded(lab_target, "wq_fixture", {"max_active": 3}):
-        lab_target.run("(echo 100000 > /sys/module/wq_fixture/parameters/run) >/dev/null 2>&1 &", check=True)
+        # About 0.2 s of guest time per 100000 items under TCG: 10 rounds outlast the reads.
+        lab_target.run("(for i in $(seq 10); do echo 100000 > /sys/module/wq_fixture/parameters/run; done) "
+                       ">/dev/null 2>&1 &", check=True)
+        deadline = time.monotonic() + 120
         first = live.snapshot(consistent=True)
-        reads = [live.snapshot() for _ in range(20)]
+        while not any(p.stats.started for p in _fixture_pwqs(first)):    # until the load has begun
+            assert time.monotonic() < deadline, "the fixture's load did not start"
+            first = live.snapshot(consistent=True)
+        reads = []
+        for _ in range(20):      # over a second of the load
+            reads.append(live.snapshot())
+            time.sleep(0.05)
         last = live.snapshot(consistent=True)
-        lab_target.run("while [ $(cat /sys/module/wq_fixture/parameters/run) -lt 100000 ]; do sleep 0.5; done",
+        lab_target.run("while [ $(cat /sys/module/wq_fixture/parameters/run) -lt 1000000 ]; do sleep 0.5; done",
                        check=True, timeout=600)
 
     def counters(snap):
@@ -83,6 +96,8 @@ def test_live_qmp_reads_are_bracketed_by_consistent_ones(lab_target):
 
     low, high = counters(first), counters(last)
     assert any(high[k].started > low[k].started for k in low), "the load ran during the reads"
+    # Most reads are live ones; a read that stayed torn was taken again paused, and says so.
+    assert sum(read.paused_seconds is None for read in reads) >= len(reads) // 2, [r.paused_seconds for r in reads]
     for read in map(counters, reads):
         for key, stats in read.items():
             for name, value in stats._asdict().items():

@@ -23,6 +23,7 @@ from shlex import quote
 
 from wqkit.errors import LabCrash, LabError, WqkitError
 from wqkit.inspect.guest import SOCKET
+from wqkit.inspect.helpers import ListChanged
 from wqkit.inspect.model import Snapshot
 from wqkit.inspect.snapshot import take_snapshot
 from wqkit.inspect.source import open_program, open_qmp_program
@@ -126,10 +127,19 @@ class QmpInspector:
         return self._attachments[key]
 
     def snapshot(self, consistent: bool | None = None) -> Snapshot:
-        """One snapshot; with ``consistent`` (default: the inspector's), the guest is stopped around it."""
+        """One snapshot; with ``consistent`` (default: the inspector's), the guest is stopped around it.
+
+        A live read that stays torn (a list of thousands of pending items churning faster than
+        it can be walked) is taken again with the guest stopped, when this inspector can stop
+        it: the snapshot then says how long the guest was paused.
+        """
         prog = self.prog
         if not (self.consistent if consistent is None else consistent):
-            return take_snapshot(prog)
+            try:
+                return take_snapshot(prog)
+            except ListChanged:
+                if self.control is None:
+                    raise
         if self.control is None:
             raise WqkitError("a consistent snapshot needs a second QMP socket of the same QEMU (stop/cont)")
         from wqkit.lab.qmp import QmpClient

@@ -196,8 +196,11 @@ def _pool_addresses(kernel: _Kernel) -> Iterator[int]:
             yield entry
 
 
-#: A live read that met a list changing under it is taken again, this many times in all.
-SNAPSHOT_ATTEMPTS = 3
+#: A live read that met a list changing under it is taken again after these pauses (seconds).
+#: Under TCG a vCPU thread preempted in the middle of list_del() leaves the list torn for as
+#: long as it waits for a host CPU (milliseconds): an immediate retry reads the same tear.
+RETRY_PAUSES = (0.002, 0.01, 0.05)
+SNAPSHOT_ATTEMPTS = len(RETRY_PAUSES) + 1
 #: What a read racing a live guest may meet: a list changing under it, a pointer from an entry
 #: freed meanwhile that leads to unmapped memory (FaultError), or drgn's address translation of
 #: the running guest failing (RecursionError, "page table may be missing"; seen now and then
@@ -208,14 +211,16 @@ T = TypeVar("T")
 
 
 def retried(read: Callable[[Program], T], prog: Program) -> T:
-    """``read(prog)``, taken again on a torn read (SNAPSHOT_ATTEMPTS in all), then ListChanged."""
-    for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
+    """``read(prog)``, taken again after each RETRY_PAUSES on a torn read, then ListChanged."""
+    for pause in RETRY_PAUSES:
         try:
             return read(prog)
-        except TORN_READ_ERRORS as exc:
-            if attempt == SNAPSHOT_ATTEMPTS:
-                raise ListChanged(f"no consistent read in {attempt} attempts: {exc}") from None
-    raise AssertionError("unreachable")
+        except TORN_READ_ERRORS:
+            time.sleep(pause)
+    try:
+        return read(prog)
+    except TORN_READ_ERRORS as exc:
+        raise ListChanged(f"no consistent read in {SNAPSHOT_ATTEMPTS} attempts: {exc}") from None
 
 
 def take_snapshot(prog: Program) -> Snapshot:
