@@ -91,8 +91,7 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
                   "workqueues": workqueues or "all", "program": program.name, "probes": program.probes,
                   "during": during, "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
                   "started_at": _iso(started)}
-    made_with = lab_options if target_name == "lab" else {}
-    with run_dir.recording(meta, started, progress), given_or_made(target, target_name, **made_with) as tgt:
+    with run_dir.recording(meta, started, progress), given_or_made(target, target_name, **lab_options) as tgt:
         meta.update(target_provenance(tgt))
         check_root(tgt)
         tracing = Tracing(tgt, engines, program, progress)

@@ -121,8 +121,7 @@ def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace
     meta: dict = {"experiment": f"trace_workers_{kind}", "engine": "+".join(engines), "engines": engines,
                   "load": load, "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
                   "started_at": _iso(started)}
-    made_with = lab_options if target_name == "lab" else {}
-    with run_dir.recording(meta, started, progress), given_or_made(target, target_name, **made_with) as tgt:
+    with run_dir.recording(meta, started, progress), given_or_made(target, target_name, **lab_options) as tgt:
         meta.update(target_provenance(tgt))
         check_root(tgt)
         program = worker_program(tgt, kind)
