@@ -71,12 +71,17 @@ def _fixture_pwqs(snap):
     return [p for wq in snap.workqueues if wq.name.startswith("wqkit_fx") for p in wq.pwqs]
 
 
+ROUNDS, ROUND_ITEMS = 5000, 200
+
+
 def test_live_qmp_reads_are_bracketed_by_consistent_ones(lab_target):
     live = QmpInspector.for_lab(lab_target)
     with kmod.loaded(lab_target, "wq_fixture", {"max_active": 3}):
-        # About 0.2 s of guest time per 100000 items under TCG: 10 rounds outlast the reads.
-        lab_target.run("(for i in $(seq 10); do echo 100000 > /sys/module/wq_fixture/parameters/run; done) "
-                       ">/dev/null 2>&1 &", check=True)
+        # Many short rounds: the lists stay short (a live walk of a list of 10^5 items changing
+        # under it is torn, and taken again paused), the counters keep moving, and the
+        # load (about 2 µs of guest time per item under TCG, plus each round's write) outlasts the reads.
+        lab_target.run(f"(for i in $(seq {ROUNDS}); do echo {ROUND_ITEMS} > /sys/module/wq_fixture/parameters/run; "
+                       "done) >/dev/null 2>&1 &", check=True)
         deadline = time.monotonic() + 120
         first = live.snapshot(consistent=True)
         while not any(p.stats.started for p in _fixture_pwqs(first)):    # until the load has begun
@@ -87,7 +92,8 @@ def test_live_qmp_reads_are_bracketed_by_consistent_ones(lab_target):
             reads.append(live.snapshot())
             time.sleep(0.05)
         last = live.snapshot(consistent=True)
-        lab_target.run("while [ $(cat /sys/module/wq_fixture/parameters/run) -lt 1000000 ]; do sleep 0.5; done",
+        lab_target.run(f"while [ $(cat /sys/module/wq_fixture/parameters/run) -lt {ROUNDS * ROUND_ITEMS} ]; "
+                       "do sleep 0.5; done",
                        check=True, timeout=600)
 
     def counters(snap):
@@ -98,6 +104,9 @@ def test_live_qmp_reads_are_bracketed_by_consistent_ones(lab_target):
     assert any(high[k].started > low[k].started for k in low), "the load ran during the reads"
     # Most reads are live ones; a read that stayed torn was taken again paused, and says so.
     assert sum(read.paused_seconds is None for read in reads) >= len(reads) // 2, [r.paused_seconds for r in reads]
+    live_totals = {sum(stats.started for stats in counters(read).values()) for read in reads
+                   if read.paused_seconds is None}
+    assert len(live_totals) >= 3, "live reads saw the load move"
     for read in map(counters, reads):
         for key, stats in read.items():
             for name, value in stats._asdict().items():

@@ -91,6 +91,10 @@ class _Kernel:
         self._flag_names: dict[tuple[str, int], list[str]] = {}
         #: Module symbol tables read from kernel memory, by (module address, name).
         self.module_symbols: dict = {}
+        #: Function names by address, for one read: thousands of pending items share a handful of
+        #: functions, and a module function's lookup walks the module tree (~190 µs under TCG).
+        #: Emptied before each read, since a module may be unloaded and another loaded in its place.
+        self.function_names: dict[int, str] = {}
 
     def flags(self, value: int, known_flag: str, prefix: str) -> list[str]:
         key = (known_flag, value)
@@ -231,6 +235,7 @@ def take_snapshot(prog: Program) -> Snapshot:
 def read_snapshot(prog: Program) -> Snapshot:
     """One pass of :func:`take_snapshot`, not retried: it may raise any of TORN_READ_ERRORS."""
     kernel = _kernel(prog)
+    kernel.function_names.clear()
     jiffies = prog.read_u64(kernel.jiffies)
     pool_ids = _PoolIds(prog)
     pools, workers, pending = [], [], []
@@ -258,6 +263,13 @@ def _pending(kernel: _Kernel, pool_id: int, work: dict, inactive: bool, pwq_name
 
 
 def _symbol(kernel: _Kernel, address: int) -> str:
+    """A function's name (see :func:`_function_name`), looked up once per address and read."""
+    if address not in kernel.function_names:
+        kernel.function_names[address] = _function_name(kernel, address)
+    return kernel.function_names[address]
+
+
+def _function_name(kernel: _Kernel, address: int) -> str:
     """A function's name: from the vmlinux, else from its module's kallsyms, else its address."""
     try:
         return kernel.prog.symbol(address).name
