@@ -71,6 +71,10 @@ def test_clock_facts_are_what_the_guest_reports(lab_target, tmp_path):
     assert clock["clocksource"] == clocksource
     assert clock["comparable"] == (clock["constant_tsc"] and clock["nonstop_tsc"] and clocksource == "tsc"
                                    and not clock["tsc_unstable"])
+    # The lab keeps the TSC as the kernel's clock (tsc=reliable: no watchdog to move it to the HPET).
+    assert clock["tsc_options"] == ["tsc=reliable"] and clock["tsc_reliable"] == ("tsc_reliable" in flags)
+    if lab_target.accel == "tcg":
+        assert clocksource == "tsc" and "changed_during_run" not in clock
 
 
 def test_every_zero_or_false_notebook_parameter_reaches_the_kernel(lab_target, tmp_path):

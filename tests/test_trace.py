@@ -101,6 +101,9 @@ def test_tracepoint_latency_agrees_with_insert_exec_item_by_item(lab_target, tmp
     exp_meta = json.loads((run / "meta.json").read_text())
     samples = pd.read_parquet(run / "samples.parquet")
     assert exp_meta["status"] == "ok" and len(samples) == nr
+    # Both instruments read the TSC: the module directly, BPF through the kernel's clocksource.
+    clock = exp_meta["clock"]
+    assert clock["clocksource"] in ("tsc", "kvm-clock") and "changed_during_run" not in clock
     for name in meta["engines"]:
         assert meta["tracers"][name]["counts"] == {"ITEM": nr} and meta["tracers"][name]["lost_events"] == 0
         mine = items[items["engine"] == name]

@@ -46,22 +46,35 @@ def target_provenance(target: Target) -> dict:
 #: What makes TSC deltas comparable across CPUs and over time (shell, run on the target).
 CLOCK_FACTS = ("grep -m1 '^flags' /proc/cpuinfo; "
                "echo; cat /sys/devices/system/clocksource/clocksource0/current_clocksource; "
-               "echo; dmesg | grep -iE 'tsc.*(unstable|reliable|synchroniz)' | tail -n 3")
+               "echo; dmesg | grep -iE 'tsc.*(unstable|reliable|synchroniz)' | tail -n 3; "
+               "echo; cat /proc/cmdline")
 TSC_FLAGS = ("constant_tsc", "nonstop_tsc", "tsc_reliable", "tsc_known_freq")
 
 
 def clock_provenance(target: Target) -> dict:
     """The TSC's CPU flags, the kernel's clocksource, and what the kernel said of the TSC."""
-    flags, clocksource, kernel_said = (target.run(CLOCK_FACTS, check=True).stdout.split("\n\n") + ["", ""])[:3]
+    flags, clocksource, kernel_said, cmdline = (target.run(CLOCK_FACTS, check=True).stdout.split("\n\n")
+                                                + ["", "", ""])[:4]
     present = set(flags.split(":", 1)[-1].split())
     facts: dict = {flag: flag in present for flag in TSC_FLAGS}
     facts["clocksource"] = clocksource.strip() or "unknown"
     notes = [line.split("] ", 1)[-1].strip() for line in kernel_said.splitlines() if line.strip()]
     facts["tsc_unstable"] = any("unstable" in n.lower() for n in notes)
     facts["kernel_messages"] = notes
+    facts["tsc_options"] = [arg for arg in cmdline.split() if arg.startswith(("tsc=", "clocksource="))]
     facts["comparable"] = (facts["constant_tsc"] and facts["nonstop_tsc"] and not facts["tsc_unstable"]
                            and facts["clocksource"] == "tsc")
     return facts
+
+
+def check_clock_held(target: Target, clock: dict) -> None:
+    """Read the clock facts again after a measurement, and record in ``clock`` (a run's
+    ``meta["clock"]``) a clocksource that changed or a TSC marked unstable meanwhile: the
+    run's TSC deltas and the kernel's ns then no longer share a clock."""
+    now = clock_provenance(target)
+    if (now["clocksource"], now["tsc_unstable"]) != (clock["clocksource"], clock["tsc_unstable"]):
+        clock["changed_during_run"] = {key: now[key] for key in ("clocksource", "tsc_unstable", "kernel_messages")}
+        clock["comparable"] = False
 
 
 def wqkit_provenance() -> dict:

@@ -36,7 +36,7 @@ from wqkit.console import progress_stream
 from wqkit.errors import WqkitError
 from wqkit.experiments import Experiment, experiment, module_params
 from wqkit.graph import TaskGraph
-from wqkit.provenance import target_provenance, wqkit_provenance
+from wqkit.provenance import check_clock_held, target_provenance, wqkit_provenance
 from wqkit.samples import (PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases,
                            parse_samples)
 from wqkit.target import LabTarget, Target, given_or_made
@@ -136,6 +136,7 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
         _measure(exp, target, params, run_dir.path, meta, timeout, progress, sample_state_hz, graph)
         if exp.calibrated and not params.get("calibrate"):
             _calibrate(exp, target, run_dir.path, meta, progress)
+        check_clock_held(target, meta["clock"])
     return run_dir.final
 
 

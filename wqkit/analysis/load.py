@@ -166,7 +166,9 @@ def _clock_line(clock: dict | None) -> str:
         return "not recorded"
     flags = " ".join(f for f in ("constant_tsc", "nonstop_tsc", "tsc_reliable") if clock.get(f)) or "no TSC flags"
     verdict = "TSC deltas comparable" if clock.get("comparable") else "TSC deltas NOT known comparable"
-    return f"clocksource {clock.get('clocksource')}; {flags}; {verdict}"
+    changed = clock.get("changed_during_run")
+    moved = f"; clocksource became {changed['clocksource']} during the run" if changed else ""
+    return f"clocksource {clock.get('clocksource')}{moved}; {flags}; {verdict}"
 
 
 def load_run(path: str | Path) -> Run:

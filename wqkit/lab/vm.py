@@ -287,6 +287,11 @@ class LabSession:
         cmd = [vng, "--run", str(self.kernel.boot_target), "--user", "root",
                "--cpus", str(self.cpus), "--memory", self.memory, "--verbose",
                "--append", "oops=panic",
+               # The clocksource watchdog compares the TSC with an emulated HPET whose reads a busy
+               # host delays: under TCG it marks the TSC unstable (skews of 0.1% seen) and moves
+               # the kernel's clock to the HPET, whose rate no longer matches tsc_khz. The guest's
+               # TSC is the host's; kept as clocksource, BPF's ns and the modules' TSC deltas agree.
+               "--append", "tsc=reliable",
                # QMP for drgn on the host and for commands; vmcoreinfo lets drgn find
                # the kernel and its KASLR offset (over QMP and in memory dumps).
                f"--qemu-opts=-qmp unix:{self.qmp_socket},server=on,wait=off",

@@ -27,7 +27,7 @@ import pandas as pd
 
 from wqkit.errors import WqkitError
 from wqkit.graph import TaskGraph
-from wqkit.provenance import target_provenance, wqkit_provenance
+from wqkit.provenance import check_clock_held, target_provenance, wqkit_provenance
 from wqkit.run import RunDirectory, _iso, experiment, run_experiment
 from wqkit.target import Target, given_or_made
 from wqkit.trace.engine import Tracing, TracerProgram, check_engines, check_lost, check_root, keep_outputs
@@ -108,6 +108,7 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
             items = keep_outputs(tracing.tracers, run_dir.path, meta, parse_items)
             items.drop(columns="event").to_parquet(run_dir.path / "items.parquet", index=False)
         check_lost(meta)
+        check_clock_held(tgt, meta["clock"])
         meta["status"], meta["error"] = "ok", None
     return run_dir.final
 

@@ -34,7 +34,7 @@ import pandas as pd
 
 from wqkit import kmod
 from wqkit.errors import CommandTimeout, WqkitError
-from wqkit.provenance import target_provenance, wqkit_provenance
+from wqkit.provenance import check_clock_held, target_provenance, wqkit_provenance
 from wqkit.run import RunDirectory, _iso
 from wqkit.target import Target, given_or_made
 from wqkit.trace.engine import (TRACEFS, Tracing, TracerProgram, check_engines, check_lost, check_root,
@@ -134,6 +134,7 @@ def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace
             events = keep_outputs(tracing.tracers, run_dir.path, meta, parse_trace)
             events.to_parquet(run_dir.path / "events.parquet", index=False)
         check_lost(meta)
+        check_clock_held(tgt, meta["clock"])
         meta["status"], meta["error"] = "ok", None
     return run_dir.final
 
