@@ -39,12 +39,12 @@ def lab_target(lab: LabSession) -> LabTarget:
     return LabTarget(session=lab)
 
 
-def assert_unloaded_cleanly(target, module: str, log_mark: int) -> None:
+def assert_unloaded_cleanly(target, module: str, log_mark: str) -> None:
     """``module`` is gone, said so in the kernel log, and the log since ``log_mark`` has no warning."""
     from wqkit import kmod
 
     assert not kmod.is_loaded(target, module)
-    log = "\n".join(kmod.kernel_log(target)[log_mark:])
+    log = "\n".join(kmod.log_since(target, log_mark))
     assert f"{module}: unloaded" in log
     for bad in ("BUG", "WARNING", "Oops", "leak", "general protection"):
         assert bad not in log

@@ -131,10 +131,10 @@ def test_new_worker_makes_the_pool_create_workers(lab_target, tmp_path):
 ])
 def test_modules_refuse_invalid_parameters_themselves(lab_target, module, args, message):
     ko = kmod.build(lab_target) / f"{module}.ko"
-    before = len(kmod.kernel_log(lab_target))
+    before = kmod.log_mark(lab_target)
     result = lab_target.run(f"insmod {ko} {args}")
     assert result.returncode != 0
-    assert any(message in line for line in kmod.kernel_log(lab_target)[before:])
+    assert any(message in line for line in kmod.log_since(lab_target, before))
     assert not kmod.is_loaded(lab_target, module)
 
 

@@ -27,11 +27,11 @@ def test_module_is_unloaded_when_the_run_fails(lab_target):
 @pytest.mark.parametrize("bad", ["0", "100001"])
 def test_module_itself_refuses_an_invalid_parameter(lab_target, bad):
     ko = kmod.build(lab_target) / "wq_smoke.ko"
-    before = len(kmod.kernel_log(lab_target))
+    before = kmod.log_mark(lab_target)
     result = lab_target.run(f"insmod {ko} nr={bad}")
     assert result.returncode != 0
     assert "Invalid parameters" in result.stderr  # kmod spells -EINVAL so
-    log = kmod.kernel_log(lab_target)[before:]
+    log = kmod.log_since(lab_target, before)
     assert any(f"wq_smoke: nr={bad} is out of range" in line for line in log)
     assert not kmod.is_loaded(lab_target, "wq_smoke")
 

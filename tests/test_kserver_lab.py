@@ -68,12 +68,12 @@ def test_max_active_1_never_overlaps_two_tasks(lab_target, tmp_path):
 def test_the_module_refuses_a_bad_graph_and_keeps_nothing(lab_target, text, message):
     ko = kmod.build(lab_target) / "wq_kserver.ko"
     lab_target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
-    before = len(kmod.kernel_log(lab_target))
+    before = kmod.log_mark(lab_target)
     lab_target.run(f"insmod {ko}", check=True)
     try:
         result = lab_target.run(f"printf '{text}' > {GRAPH_FILE}")
         assert result.returncode != 0      # the write fails (-EINVAL); dash prints it as an I/O error
-        log = kmod.kernel_log(lab_target)[before:]
+        log = kmod.log_since(lab_target, before)
         assert message in [line for line in log if "graph" in line and "wq_kserver:" in line][-1]
         assert lab_target.run("cat /sys/module/wq_kserver/parameters/nr_samples", check=True).stdout.strip() == "0"
         # Nothing of the bad graph is left: a good one is taken afterwards.
@@ -94,7 +94,7 @@ def test_wqkit_refuses_a_bad_graph_before_any_boot(tmp_path):
 def test_unloading_during_a_long_run_leaves_nothing_behind(lab_target):
     ko = kmod.build(lab_target) / "wq_kserver.ko"
     lab_target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
-    before = len(kmod.kernel_log(lab_target))
+    before = kmod.log_mark(lab_target)
     lab_target.run(f"insmod {ko} repeat=1000", check=True)
     lab_target.run(f"cat > {GRAPH_FILE} <<'EOF'\n{graph.fork_join(width=4, depth=3, kind='sleep', value=20000).to_text()}EOF",
                    check=True)

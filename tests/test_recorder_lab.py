@@ -49,7 +49,7 @@ def test_racing_reader_exports_only_complete_records_and_counts_add_up(lab_targe
 
 
 def test_unloading_mid_run_leaves_nothing_behind(lab_target):
-    before = len(kmod.kernel_log(lab_target))
+    before = kmod.log_mark(lab_target)
     ko = kmod.build(lab_target) / "wq_recorder_stress.ko"
     lab_target.run(f"insmod {ko} nr=100000 producers=4 rounds=100000", check=True)
     stats = read_stats(lab_target)

@@ -179,15 +179,37 @@ class LoadedModule:
     target: Target
     name: str
     params: dict[str, str]
-    _dmesg_mark: int
+    _log_mark: str
 
     def dmesg(self) -> list[str]:
-        return kernel_log(self.target)[self._dmesg_mark:]
+        return log_since(self.target, self._log_mark)
 
 
 def kernel_log(target: Target) -> list[str]:
     """The target's kernel log, one line per entry."""
     return target.run("dmesg", check=True).stdout.splitlines()
+
+
+def log_mark(target: Target) -> str:
+    """A place in the target's kernel log, for :func:`log_since`: its last line (timestamped to
+    the µs by dmesg, so unique), or "" for an empty log.
+
+    Not a line count: once the ring buffer is full (a chatty module: one line per
+    write of its run parameter, thousands of writes), every new line pushes out
+    an old one and the count stops growing.
+    """
+    lines = kernel_log(target)
+    return lines[-1] if lines else ""
+
+
+def log_since(target: Target, mark: str) -> list[str]:
+    """The target's kernel log after ``mark``. A ring buffer that wrapped past the mark dropped
+    its oldest lines first: what it still holds is all newer."""
+    lines = kernel_log(target)
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index] == mark:
+            return lines[index + 1:]
+    return lines
 
 
 def is_loaded(target: Target, name: str) -> bool:
@@ -204,10 +226,10 @@ def loaded(target: Target, name: str, params: Mapping[str, object] | None = None
     ko = build(target, progress) / f"{name}.ko"
     if is_loaded(target, name):
         raise WqkitError(f"{name} is already loaded on the {target.name} target; unload it first")
-    mark = len(kernel_log(target))
+    mark = log_mark(target)
     result = target.run(" ".join(["insmod", quote(str(ko)), *args]))
     if result.returncode:
-        log = kernel_log(target)[mark:]
+        log = log_since(target, mark)
         reason = (result.stderr.strip().splitlines() or ["insmod failed"])[-1]
         detail = f"; kernel log: {log[-1].strip()}" if log else ""
         raise WqkitError(f"loading {name} {' '.join(args)} failed: {reason}{detail}")

@@ -1,0 +1,46 @@
+"""Kernel log marks: what a module logged since a mark, also once the ring buffer has wrapped."""
+
+from wqkit import kmod
+
+
+class RingBufferTarget:
+    """A target whose dmesg is a ring buffer of ``size`` timestamped lines."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.lines, self.clock = size, [], 0
+
+    def log(self, message: str) -> None:
+        self.clock += 1
+        self.lines = (self.lines + [f"[{self.clock / 1e6:12.6f}] {message}"])[-self.size:]
+
+    def run(self, command: str, check: bool = False):
+        assert command == "dmesg"
+        return type("Result", (), {"stdout": "\n".join(self.lines) + "\n", "returncode": 0})()
+
+
+def test_the_log_since_a_mark_is_what_came_after_it():
+    target = RingBufferTarget(size=100)
+    target.log("boot")
+    mark = kmod.log_mark(target)
+    for _ in range(3):
+        target.log("wq_fixture: ran 200 work items on each workqueue")
+    assert len(kmod.log_since(target, mark)) == 3
+
+
+def test_a_ring_buffer_that_wrapped_past_the_mark_keeps_only_newer_lines():
+    target = RingBufferTarget(size=100)
+    for _ in range(100):
+        target.log("wq_fixture: ran 200 work items on each workqueue")
+    mark = kmod.log_mark(target)
+    for _ in range(150):
+        target.log("wq_fixture: ran 200 work items on each workqueue")
+    target.log("wq_smoke: nr=0 is out of range (1..100000)")
+    since = kmod.log_since(target, mark)
+    assert len(since) == 100 and since[-1].endswith("nr=0 is out of range (1..100000)")
+
+
+def test_an_empty_log_marks_its_start():
+    target = RingBufferTarget(size=10)
+    mark = kmod.log_mark(target)
+    target.log("first")
+    assert [line.split("] ")[1] for line in kmod.log_since(target, mark)] == ["first"]
