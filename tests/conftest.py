@@ -48,3 +48,19 @@ def assert_unloaded_cleanly(target, module: str, log_mark: str) -> None:
     assert f"{module}: unloaded" in log
     for bad in ("BUG", "WARNING", "Oops", "leak", "general protection"):
         assert bad not in log
+
+
+def assert_flood_workers_traced(meta: dict, events, engine: str) -> set[int]:
+    """``engine`` saw every kworker that appeared in the guest during the flood being created, and on
+    the flooded pool (its new workers ran the flood's items) exactly those, besides workers the
+    kernel created between the tracers' attach and the guest's listing before the flood (they
+    were already listed). Elsewhere the kernel may create a worker after the last listing.
+    Returns the pids of the flood's new workers."""
+    appeared, before = set(meta["truth"]["new_kworkers"]), set(meta["truth"]["kworkers_before"])
+    mine = events[events["engine"] == engine]
+    created = mine[mine["event"] == "CREATE"]
+    assert appeared <= set(created["pid"].astype(int)) and len(appeared) >= 4
+    flooded = set(created.loc[created["pid"].isin(mine.loc[mine["event"] == "FIRST", "pid"]), "pool"])
+    assert len(flooded) == 1
+    assert set(created.loc[created["pool"].isin(flooded), "pid"].astype(int)) - before == appeared
+    return appeared

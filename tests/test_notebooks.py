@@ -15,6 +15,8 @@ from wqkit.analysis import find_runs
 from wqkit.paths import SOURCE_DIR
 from wqkit.report import make_report
 
+from conftest import assert_flood_workers_traced
+
 NOTEBOOKS = sorted((SOURCE_DIR / "notebooks").glob("*.ipynb"))
 EXPERIMENT_NOTEBOOKS = [SOURCE_DIR / "notebooks" / f"{name}.ipynb" for name in ("insert_exec", "exec_time_pred")]
 DATA = SOURCE_DIR / "data"
@@ -184,5 +186,5 @@ def test_worker_creation_notebook_with_a_live_trace(tmp_path):
     (run,) = (tmp_path / "runs").iterdir()
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "ok" and meta["engines"] == ["bpftrace"]
-    assert meta["tracers"]["bpftrace"]["counts"]["CREATE"] == len(meta["truth"]["new_kworkers"])
+    assert_flood_workers_traced(meta, pd.read_parquet(run / "events.parquet"), "bpftrace")
     assert "p50 (" in outputs_text(out)

@@ -152,7 +152,9 @@ def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: C
                        timeout=timeout)
         except CommandTimeout:
             raise WqkitError(f"the flood did not finish within {timeout:g} s") from None
-    return {"new_kworkers": sorted(kworkers(target) - before)}
+    # The tracers attach before this listing: a worker the kernel creates meanwhile is traced and
+    # listed here, so it is not the flood's.
+    return {"kworkers_before": sorted(before), "new_kworkers": sorted(kworkers(target) - before)}
 
 
 def _trigger_death(target: Target, ko: Path, load: dict, progress: Callable[[str], None],
