@@ -51,16 +51,38 @@ def assert_unloaded_cleanly(target, module: str, log_mark: str) -> None:
 
 
 def assert_flood_workers_traced(meta: dict, events, engine: str) -> set[int]:
-    """``engine`` saw every kworker that appeared in the guest during the flood being created, and on
-    the flooded pool (its new workers ran the flood's items) exactly those, besides workers the
-    kernel created between the tracers' attach and the guest's listing before the flood (they
-    were already listed). Elsewhere the kernel may create a worker after the last listing.
-    Returns the pids of the flood's new workers."""
+    """``engine`` saw every kworker that appeared in the guest while it traced being created; on the
+    flooded pool (where most create_worker() calls began after the flood's first item was queued)
+    exactly those, besides workers made before the guest's listing (listed, so not new); and each
+    of the flood's workers appeared. Elsewhere the kernel may create a worker after the last
+    listing. Returns the pids of the flood's workers: made on its pool after it began."""
     appeared, before = set(meta["truth"]["new_kworkers"]), set(meta["truth"]["kworkers_before"])
     mine = events[events["engine"] == engine]
     created = mine[mine["event"] == "CREATE"]
-    assert appeared <= set(created["pid"].astype(int)) and len(appeared) >= 4
-    flooded = set(created.loc[created["pid"].isin(mine.loc[mine["event"] == "FIRST", "pid"]), "pool"])
-    assert len(flooded) == 1
-    assert set(created.loc[created["pool"].isin(flooded), "pid"].astype(int)) - before == appeared
-    return appeared
+    flood_ns = int(mine.loc[mine["event"] == "FLOOD", "ns"].iloc[0])
+    during = created[created["start_ns"] >= flood_ns]
+    pool = during["pool"].mode().iloc[0]
+    on_pool = created[created["pool"] == pool]
+    flood_workers = set(during.loc[during["pool"] == pool, "pid"].astype(int))
+    assert appeared <= set(created["pid"].astype(int))
+    assert set(on_pool["pid"].astype(int)) - before == appeared & set(on_pool["pid"].astype(int))
+    assert len(flood_workers) >= 4 and flood_workers <= appeared
+    return flood_workers
+
+
+def assert_pool_deaths_traced(meta: dict, events, engine: str) -> set[int]:
+    """``engine`` saw exactly the workers of the destroyed pool (the pool of the kworkers created
+    for it) die, and they are the kworkers that went away in the guest. Any other death it saw is
+    a kworker listed before the load (the kernel culls workers idle for IDLE_WORKER_TIMEOUT, such
+    as an earlier test's, at any time). Returns the pids of the pool's workers."""
+    truth = meta["truth"]
+    created, gone, before = (set(truth[k]) for k in ("kworkers_created", "kworkers_gone", "kworkers_before"))
+    mine = events[events["engine"] == engine]
+    dying = mine[mine["event"] == "DYING"]
+    dead = set(mine.loc[mine["event"] == "DEAD", "pid"].astype(int))
+    pools = set(dying.loc[dying["pid"].isin(created), "pool"])
+    assert len(pools) == 1
+    on_pool = set(dying.loc[dying["pool"].isin(pools), "pid"].astype(int))
+    assert on_pool and on_pool <= dead and on_pool == gone & created
+    assert dead - on_pool <= before
+    return on_pool

@@ -16,7 +16,7 @@ from wqkit.errors import WqkitError
 from wqkit.target import Target
 from wqkit.trace import engine, latency, workers
 
-from conftest import assert_flood_workers_traced
+from conftest import assert_flood_workers_traced, assert_pool_deaths_traced
 
 spec = importlib.util.spec_from_file_location("bcc_run", engine.PROGRAM_DIR / "bcc" / "run.py")
 bcc_run = importlib.util.module_from_spec(spec)
@@ -40,18 +40,19 @@ def test_creation_tracers_see_every_new_kworker_and_agree(lab_target, tmp_path):
     assert meta["status"] == "ok" and meta["engines"] == ["bpftrace", "bcc"]
     span_ns = meta["duration_s"] * 1e9
     for name in meta["engines"]:
-        appeared = assert_flood_workers_traced(meta, events, name)
+        flood_workers = assert_flood_workers_traced(meta, events, name)
         mine = events[events["engine"] == name]
         created = mine[mine["event"] == "CREATE"]
         assert (created["ns"] > 0).all() and (created["ns"] < span_ns).all()
-        # Each of the flood's new workers ran its first item after the flood started.
-        flood = int(mine.loc[mine["event"] == "FLOOD", "ns"].iloc[0])
-        assert (mine.loc[(mine["event"] == "FIRST") & mine["pid"].isin(appeared), "ns"] >= flood).all()
+        # The flood's workers ran items, each its first after its create_worker() call began.
+        first = mine[(mine["event"] == "FIRST") & mine["pid"].isin(flood_workers)].set_index("pid")["ns"]
+        assert len(first) >= len(flood_workers) / 2
+        assert (first >= created.set_index("pid")["start_ns"].reindex(first.index)).all()
         traced = meta["tracers"][name]
         assert traced["lost_events"] == 0 and sum(traced["histogram_ns_log2"].values()) == len(created)
         assert 0 < traced["attach_s"] < engine.ATTACH_TIMEOUT
     # Same calls, so counts agree exactly and durations worker by worker within ENGINE_GAP_NS.
-    both = _per_worker(events, "CREATE").loc[sorted(appeared)]
+    both = _per_worker(events, "CREATE").loc[sorted(set(meta["truth"]["new_kworkers"]))]
     assert not both.isna().any().any()
     assert (both["bcc"] - both["bpftrace"]).abs().median() < ENGINE_GAP_NS
 
@@ -63,11 +64,10 @@ def test_death_tracers_report_exactly_the_workers_that_went_away(lab_target, tmp
     meta, events = workers.load_trace(path)
     assert meta["status"] == "ok" and meta["probes"][0] == "kprobe:set_worker_dying"
     for name in meta["engines"]:
-        dead = sorted(events.loc[(events["event"] == "DEAD") & (events["engine"] == name), "pid"].astype(int))
-        assert dead == meta["truth"]["kworkers_gone"] and len(dead) >= 1
-        assert set(dead) <= set(meta["truth"]["kworkers_created"])
+        assert_pool_deaths_traced(meta, events, name)
         summary = workers.summary(meta, events, name)
         json.dumps(summary)   # what --save-json writes
+        dead = events[(events["event"] == "DEAD") & (events["engine"] == name)]
         assert summary["count"] == len(dead) and summary["p50_ns"] > 0
     both = _per_worker(events, "DEAD")
     assert (both["bcc"] - both["bpftrace"]).abs().median() < ENGINE_GAP_NS

@@ -26,19 +26,23 @@ def _kind(meta: dict) -> str:
 
 def df_workers(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
     """One row per engine and worker: pid, pool, duration_ns (create_worker() call, or told to die →
-    exit) and, for creation, first_item_s: from the flood's first item to the worker's first item."""
+    exit) and, for creation, from the flood's first queued item to the create_worker() call
+    (created_s: negative for a worker the kernel made before the flood) and to the worker's first
+    item (first_item_s)."""
     kind, rows = _kind(meta), []
     for engine, mine in events.groupby("engine", sort=False):
         timed = mine[mine["event"] == ("CREATE" if kind == "creation" else "DEAD")]
         frame = pd.DataFrame({"engine": engine, "pid": timed["pid"].astype(int),
-                              "duration_ns": timed["ns"].astype("int64")})
+                              "duration_ns": timed["ns"].astype("int64"), "start_ns": timed["start_ns"]})
         pools = mine[mine["event"] == ("CREATE" if kind == "creation" else "DYING")].set_index("pid")["pool"]
         frame["pool"] = frame["pid"].map(pools).astype("Int64")
         if kind == "creation":
             flood = mine.loc[mine["event"] == "FLOOD", "ns"]
             first = mine[mine["event"] == "FIRST"].set_index("pid")["ns"]
-            frame["first_item_s"] = (frame["pid"].map(first) - (flood.iloc[0] if len(flood) else np.nan)) / 1e9
-        rows.append(frame)
+            flood_ns = flood.iloc[0] if len(flood) else np.nan
+            frame["created_s"] = (frame["start_ns"] - flood_ns) / 1e9
+            frame["first_item_s"] = (frame["pid"].map(first) - flood_ns) / 1e9
+        rows.append(frame.drop(columns="start_ns"))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
@@ -89,13 +93,15 @@ def plot_worker_durations(meta: dict, events: pd.DataFrame) -> Figure:
 
 
 def plot_worker_arrivals(meta: dict, events: pd.DataFrame) -> Figure:
-    """Creation: new workers over time since the flood began (each at its first work item), per engine."""
+    """Creation: new workers over time since the flood began (each at its first work item), per engine;
+    workers the kernel made before the flood are left out."""
     workers = df_workers(meta, events)
+    workers = workers[~(workers["created_s"] < 0)]
     fig, ax = plt.subplots(figsize=(8, 4))
     for engine, mine in workers.groupby("engine", sort=False):
         times = np.sort(mine["first_item_s"].dropna().to_numpy())
         ax.step(np.concatenate([[0], times]), np.arange(len(times) + 1), where="post", label=engine)
-    ax.set_xlabel("seconds since the flood's first work item")
+    ax.set_xlabel("seconds since the flood's first work item was queued")
     ax.set_ylabel("new workers that ran an item")
     ax.legend()
     fig.suptitle(_title(meta, "Pool growth under the flood"), fontsize=8)

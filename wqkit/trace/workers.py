@@ -45,6 +45,7 @@ TRIGGERS = ("destroy", "idle")
 MAX_EVENTS = 1_000_000
 #: How long the idle trigger waits: the kernel's IDLE_WORKER_TIMEOUT (5 min) and a margin.
 IDLE_WAIT = 330.0
+COLUMNS = ["event", "pid", "pool", "ns", "start_ns"]
 LINE = re.compile(r"^(FLOOD|CREATE|FAILED|FIRST|DYING|DEAD) (.*)$")
 
 
@@ -71,18 +72,20 @@ def parse_trace(text: str, max_events: int = MAX_EVENTS) -> tuple[pd.DataFrame, 
         if match := LINE.match(line.strip()):
             kind, fields = match.group(1), [int(v) for v in match.group(2).split()]
             rows.append(_event(kind, fields))
-    frame = pd.DataFrame(rows[:max_events], columns=["event", "pid", "pool", "ns"])
-    return frame, len(rows) > max_events
+    return pd.DataFrame(rows[:max_events], columns=COLUMNS), len(rows) > max_events
 
 
 def _event(kind: str, fields: list[int]) -> dict:
-    """One output line as a row: event, pid, pool (or None), ns (a duration or a timestamp)."""
+    """One output line as a row: event, pid, pool (or None), ns (a duration or a timestamp) and,
+    for a timed call (CREATE, FAILED), start_ns: when it began."""
     if kind == "FLOOD":
         return {"event": kind, "pid": None, "pool": None, "ns": fields[0]}
-    if kind in ("CREATE", "DYING"):
-        return {"event": kind, "pid": fields[0], "pool": fields[1], "ns": fields[2]}
+    if kind == "CREATE":
+        return {"event": kind, "pid": fields[0], "pool": fields[1], "ns": fields[2], "start_ns": fields[3]}
     if kind == "FAILED":
-        return {"event": kind, "pid": None, "pool": fields[0], "ns": fields[1]}
+        return {"event": kind, "pid": None, "pool": fields[0], "ns": fields[1], "start_ns": fields[2]}
+    if kind == "DYING":
+        return {"event": kind, "pid": fields[0], "pool": fields[1], "ns": fields[2]}
     return {"event": kind, "pid": fields[0], "pool": None, "ns": fields[1]}     # FIRST, DEAD
 
 
@@ -141,9 +144,13 @@ def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace
 
 def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: Callable[[str], None]) -> dict:
     """Run the load the tracers watch; what the guest saw (kworkers that appeared or went away)."""
+    # The tracers attach before this listing: a kworker the kernel creates meanwhile is traced and
+    # listed, so it is not the load's; one idle for IDLE_WORKER_TIMEOUT may die and is listed too.
     before = kworkers(target)
+    listed = {"kworkers_before": sorted(before)}
     if kind == "die":
-        return _trigger_death(target, kmod.build(target, progress) / "wq_worker_death.ko", load, progress, before)
+        ko = kmod.build(target, progress) / "wq_worker_death.ko"
+        return listed | _trigger_death(target, ko, load, progress, before)
     args = " ".join(f"{k}={v}" for k, v in load.items())
     progress(f"flooding CPU 0's pool: wq_new_worker {args}")
     with kmod.loaded(target, "wq_new_worker", load, progress=progress):
@@ -152,9 +159,7 @@ def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: C
                        timeout=timeout)
         except CommandTimeout:
             raise WqkitError(f"the flood did not finish within {timeout:g} s") from None
-    # The tracers attach before this listing: a worker the kernel creates meanwhile is traced and
-    # listed here, so it is not the flood's.
-    return {"kworkers_before": sorted(before), "new_kworkers": sorted(kworkers(target) - before)}
+    return listed | {"new_kworkers": sorted(kworkers(target) - before)}
 
 
 def _trigger_death(target: Target, ko: Path, load: dict, progress: Callable[[str], None],
@@ -179,9 +184,13 @@ def _trigger_death(target: Target, ko: Path, load: dict, progress: Callable[[str
 
 
 def load_trace(path: Path) -> tuple[dict, pd.DataFrame]:
-    """A traced run's meta.json and events."""
+    """A traced run's meta.json and events (runs traced before creation times were kept lack
+    start_ns: it reads as missing)."""
     path = Path(path)
-    return json.loads((path / "meta.json").read_text()), pd.read_parquet(path / "events.parquet")
+    events = pd.read_parquet(path / "events.parquet")
+    if "start_ns" not in events:
+        events["start_ns"] = float("nan")
+    return json.loads((path / "meta.json").read_text()), events
 
 
 def durations_ns(events: pd.DataFrame, kind: str) -> pd.Series:
