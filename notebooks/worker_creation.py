@@ -56,7 +56,8 @@ workers.plot_worker_durations(meta, events);
 # ## The pool growing
 #
 # Each new worker at the moment it ran its first item, from the flood's
-# first item on.
+# first queued item on; a worker the kernel made before the flood (for
+# another reason) is left out.
 
 # %%
 workers.plot_worker_arrivals(meta, events);
