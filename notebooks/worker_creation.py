@@ -55,8 +55,9 @@ workers.plot_worker_durations(meta, events);
 # %% [markdown]
 # ## The pool growing
 #
-# Each new worker at the moment it ran its first item, from the flood's
-# first queued item on; a worker the kernel made before the flood (for
+# Each new worker when its `create_worker()` call began (dashed) and when it
+# ran its first item (solid), from the flood's first queued item on; the
+# last workers may stay idle. A worker the kernel made before the flood (for
 # another reason) is left out.
 
 # %%

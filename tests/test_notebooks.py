@@ -12,6 +12,8 @@ import papermill
 import pytest
 
 from wqkit.analysis import find_runs
+from wqkit.errors import WqkitError
+from wqkit.notebook import trace_or_load
 from wqkit.paths import SOURCE_DIR
 from wqkit.report import make_report
 
@@ -160,6 +162,16 @@ def test_kserver_notebook_runs_a_graph_and_a_sweep(tmp_path):
 
 
 TRACE_NOTEBOOKS = [SOURCE_DIR / "notebooks" / f"worker_{kind}.ipynb" for kind in ("creation", "death")]
+
+
+@pytest.mark.parametrize("kind", ["creation", "die"])
+def test_traces_are_found_from_a_run_or_a_directory_above_it(kind):
+    (run,) = (DATA / "traces").glob(f"trace-workers-{kind}-*")
+    for data_dir in (run, DATA / "traces", DATA):
+        meta, events = trace_or_load(kind, data_dir)
+        assert meta["experiment"] == f"trace_workers_{kind}" and len(events)
+    with pytest.raises(WqkitError, match="no trace-workers-"):
+        trace_or_load("creation" if kind == "die" else "die", run)
 
 
 @pytest.mark.parametrize("notebook", TRACE_NOTEBOOKS, ids=lambda p: p.stem)

@@ -42,16 +42,19 @@ def measure_or_load(experiment: str, data_dir: str | Path | None = None, *, targ
 
 def trace_or_load(kind: str, data_dir: str | Path | None = None, *, target: str | Target = "lab",
                   out: str | Path = "runs", **options) -> tuple[dict, pd.DataFrame]:
-    """The newest ``trace workers`` run of ``kind`` (creation or die) under ``data_dir``; without one,
-    trace a new run with ``options`` (engine, trigger, delay, nr_work_max, ...; None: the default).
-    Returns its meta.json and events."""
+    """``data_dir`` if it is a ``trace workers`` run of ``kind`` (creation or die), else the newest
+    one under it; without ``data_dir``, trace a new run with ``options`` (engine, trigger, delay,
+    nr_work_max, ...; None: the default). Returns its meta.json and events."""
     from wqkit.trace.workers import load_trace, trace_workers
 
     if data_dir:
-        runs = sorted(Path(data_dir).glob(f"**/trace-workers-{kind}-*/meta.json"))
+        name = f"trace-workers-{kind}-"
+        root = Path(data_dir)
+        runs = [root] if root.name.startswith(name) and (root / "meta.json").exists() else \
+            sorted(p.parent for p in root.glob(f"**/{name}*/meta.json"))
         if not runs:
             raise WqkitError(f"{data_dir}: no trace-workers-{kind} run")
-        return load_trace(runs[-1].parent)
+        return load_trace(runs[-1])
     given = {k: v for k, v in options.items() if v is not None}
     where = {"target": target} if isinstance(target, Target) else {"target_name": target}
     return load_trace(trace_workers(kind, out=Path(out), progress=progress_line, **given, **where))

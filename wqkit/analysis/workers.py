@@ -93,16 +93,20 @@ def plot_worker_durations(meta: dict, events: pd.DataFrame) -> Figure:
 
 
 def plot_worker_arrivals(meta: dict, events: pd.DataFrame) -> Figure:
-    """Creation: new workers over time since the flood began (each at its first work item), per engine;
-    workers the kernel made before the flood are left out."""
+    """Creation: new workers over time since the flood began, per engine: when each worker's
+    create_worker() call began (dashed, for runs that kept it) and when it ran its first item
+    (solid). Workers the kernel made before the flood are left out."""
     workers = df_workers(meta, events)
     workers = workers[~(workers["created_s"] < 0)]
     fig, ax = plt.subplots(figsize=(8, 4))
-    for engine, mine in workers.groupby("engine", sort=False):
-        times = np.sort(mine["first_item_s"].dropna().to_numpy())
-        ax.step(np.concatenate([[0], times]), np.arange(len(times) + 1), where="post", label=engine)
+    for (engine, mine), colour in zip(workers.groupby("engine", sort=False), plt.rcParams["axes.prop_cycle"]):
+        for column, style, what in (("created_s", "--", "create_worker() began"), ("first_item_s", "-", "first item")):
+            times = np.sort(mine[column].dropna().to_numpy())
+            if len(times):
+                ax.step(np.concatenate([[0], times]), np.arange(len(times) + 1), where="post", linestyle=style,
+                        color=colour["color"], label=f"{engine}: {what}")
     ax.set_xlabel("seconds since the flood's first work item was queued")
-    ax.set_ylabel("new workers that ran an item")
+    ax.set_ylabel("new workers")
     ax.legend()
     fig.suptitle(_title(meta, "Pool growth under the flood"), fontsize=8)
     return fig
