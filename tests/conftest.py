@@ -62,10 +62,10 @@ def assert_flood_workers_traced(meta: dict, events, engine: str) -> set[int]:
     flood_ns = int(mine.loc[mine["event"] == "FLOOD", "ns"].iloc[0])
     during = created[created["start_ns"] >= flood_ns]
     pool = during["pool"].mode().iloc[0]
-    on_pool = created[created["pool"] == pool]
+    on_pool = set(created.loc[created["pool"] == pool, "pid"].astype(int))
     flood_workers = set(during.loc[during["pool"] == pool, "pid"].astype(int))
     assert appeared <= set(created["pid"].astype(int))
-    assert set(on_pool["pid"].astype(int)) - before == appeared & set(on_pool["pid"].astype(int))
+    assert on_pool - before == appeared & on_pool
     assert len(flood_workers) >= 4 and flood_workers <= appeared
     return flood_workers
 

@@ -33,16 +33,16 @@ def df_workers(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
     for engine, mine in events.groupby("engine", sort=False):
         timed = mine[mine["event"] == ("CREATE" if kind == "creation" else "DEAD")]
         frame = pd.DataFrame({"engine": engine, "pid": timed["pid"].astype(int),
-                              "duration_ns": timed["ns"].astype("int64"), "start_ns": timed["start_ns"]})
+                              "duration_ns": timed["ns"].astype("int64")})
         pools = mine[mine["event"] == ("CREATE" if kind == "creation" else "DYING")].set_index("pid")["pool"]
         frame["pool"] = frame["pid"].map(pools).astype("Int64")
         if kind == "creation":
             flood = mine.loc[mine["event"] == "FLOOD", "ns"]
             first = mine[mine["event"] == "FIRST"].set_index("pid")["ns"]
             flood_ns = flood.iloc[0] if len(flood) else np.nan
-            frame["created_s"] = (frame["start_ns"] - flood_ns) / 1e9
+            frame["created_s"] = (timed["start_ns"] - flood_ns) / 1e9
             frame["first_item_s"] = (frame["pid"].map(first) - flood_ns) / 1e9
-        rows.append(frame.drop(columns="start_ns"))
+        rows.append(frame)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
