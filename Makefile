@@ -5,12 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-# Modules by the seed's target names, built against the lab kernel (its Kbuild
-# tree, provisioned in the cache) by default.
+# Modules by the seed's target names (wq-insert-exec, ...: modules/Makefile
+# lists them), built against the lab kernel (its Kbuild tree, provisioned in
+# the cache) by default.
 KDIR ?= $(shell $(BIN)/python -c 'from wqkit.lab import LabKernel; print(LabKernel.stock().build_dir)')
-MODULE_TARGETS := wq-smoke wq-insert-exec wq-exec-time-pred wq-exec-time-red wq-new-worker wq-fixture
-
-.PHONY: setup demo test test-unit report modules $(MODULE_TARGETS)
+.PHONY: setup demo test test-unit report modules
 
 setup:
 	bash scripts/setup.sh
@@ -38,5 +37,5 @@ test-unit: setup
 modules:
 	$(MAKE) -C modules KDIR=$(KDIR)
 
-$(MODULE_TARGETS):
+wq-%:
 	$(MAKE) -C modules $@ KDIR=$(KDIR)

@@ -196,14 +196,28 @@ def test_phases_split_the_wait_between_the_kernels_stamps(tmp_path):
     run = analysis.load_run(path)
     phases = analysis.df_phases(run)
     assert phases.loc[0, ["queue → insert", "insert → activate", "→ wake", "→ process start",
-                          "process start → function"]].tolist() == [50, 0, 20, 430, 40]
+                          "process start → function"]].fillna(-1).tolist() == [50, -1, 20, 430, 40]
     assert phases.loc[1, ["queue → insert", "insert → activate", "→ wake", "→ process start",
-                          "process start → function"]].tolist() == [60, 2740, 0, 900, 50]
+                          "process start → function"]].fillna(-1).tolist() == [60, 2740, -1, 900, 50]
     assert phases["total"].tolist() == [540, 3750] and phases["module"].tolist() == [1000, 5000]
     summary = analysis.df_phase_summary(run)
     assert summary.loc["insert → activate", "items"] == 1
     assert summary.loc[list(analysis.phases.PHASES), "share"].sum() == pytest.approx(1.0)
     assert analysis.plot_phases(run).axes[0].get_ylabel().startswith("mean per item")
+
+
+def test_phase_percentiles_are_over_the_items_that_went_through_the_phase(tmp_path):
+    # Three items of four were held back by max_active (activate stamp), for 1000-3000 ns;
+    # the fourth was not: it has no such phase, not a 0 ns one.
+    path = write_synthetic_run(tmp_path / "run", np.array([5000] * 4), tsc_khz=1_000_000)
+    write_phases(path, [(100, 150, 0, 0, 600, 640), (100, 150, 1150, 0, 1600, 1640),
+                        (100, 150, 2150, 0, 2600, 2640), (100, 150, 3150, 0, 3600, 3640)])
+    summary = analysis.df_phase_summary(analysis.load_run(path))
+    held = summary.loc["insert → activate"]
+    assert held["items"] == 3 and held["p50_ns"] == 2000 and held["mean_ns"] == 2000
+    assert summary.loc["→ wake", "items"] == 0
+    assert summary.loc["queue → insert", "items"] == 4
+    assert summary.loc[list(analysis.phases.PHASES), "share"].sum() == pytest.approx(1.0)
 
 
 def test_phase_stamps_that_go_backwards_are_refused(tmp_path):

@@ -277,3 +277,18 @@ def test_a_wedged_worker_is_diagnosed_from_outside(lab_target, inspector):
         stuck.join(timeout=300)
     lab_target.run("rmmod wq_stall", check=True)
     assert inspector.snapshot().workqueue("wqkit_stall") is None
+
+
+def test_a_reloaded_module_is_a_new_symbol_table(lab_target, inspector):
+    # Cached module symbols must not outlive the load they were read from: a rebuilt module
+    # loaded again at the same address would otherwise keep its old functions' names.
+    from drgn.helpers.linux.module import find_module
+
+    from wqkit.inspect.helpers import module_load_key
+
+    loads = []
+    for _ in range(2):
+        with kmod.loaded(lab_target, "wq_smoke", {"nr": 10}):
+            module = find_module(inspector.prog, "wq_smoke")
+            loads.append((module.value_(), module_load_key(module)))
+    assert loads[0][1] != loads[1][1], loads

@@ -43,3 +43,14 @@ def test_an_entry_met_twice_ends_the_walk_at_once(links):
     with pytest.raises(ListChanged, match="changed while being read"):
         _entries(layout, HEAD, 0x2000, "entry")
     assert layout.reads == len(links)     # not MAX_LIST_ENTRIES reads
+
+
+def test_worklist_age_is_never_negative_nor_wrapped():
+    from wqkit.inspect.snapshot import jiffies_since
+
+    assert jiffies_since(1_000, 400) == 600
+    # watchdog_ts moved after jiffies was read on a live guest: no wrap to ~1.8e19.
+    assert jiffies_since(1_000, 1_003) == 0
+    # jiffies starts 5 minutes before the 32-bit wrap and is unsigned 64-bit: still plain differences.
+    assert jiffies_since(2**64 - 10, 2**64 - 30) == 20
+    assert jiffies_since(5, 2**64 - 5) == 10

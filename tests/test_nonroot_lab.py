@@ -53,6 +53,9 @@ class OrdinaryUser:
 
 @pytest.fixture(scope="module")
 def ordinary_user():
+    """Root: a second, ordinary user (runuser). An ordinary user: the suite's own user, with
+    a fresh home. Either way the stock lab kernel is there already, as `make setup` leaves it
+    for that user: hard links to the suite's provisioned kernel (no copy of 600 MB)."""
     # Not under pytest's own temporary directory, which only its owner may enter.
     home = Path(tempfile.mkdtemp(prefix="wqkit-ci-home-"))
     name = None
@@ -69,17 +72,16 @@ def ordinary_user():
             if not mode & stat.S_IXOTH:
                 opened.append((directory, mode))
                 directory.chmod(mode | stat.S_IXOTH)
-        # The provisioned kernels, shared read-only (hard links: no copy of 600 MB).
-        cache = home / ".cache" / "wqkit"
-        cache.mkdir(parents=True)
-        release = LabKernel.stock().release
-        (cache / "kernels").mkdir()
-        link = subprocess.run(["cp", "-al", str(kernels_dir() / release), str(cache / "kernels")],
-                              capture_output=True)
-        if link.returncode:     # another file system: copy
-            shutil.copytree(kernels_dir() / release, cache / "kernels" / release, symlinks=True)
+    cache = home / ".cache" / "wqkit"
+    (cache / "kernels").mkdir(parents=True)
+    release = LabKernel.stock().release
+    link = subprocess.run(["cp", "-al", str(kernels_dir() / release), str(cache / "kernels")],
+                          capture_output=True)
+    if link.returncode:     # another file system: copy
+        shutil.copytree(kernels_dir() / release, cache / "kernels" / release, symlinks=True)
+    if name:
         uid, gid = pwd.getpwnam(name).pw_uid, pwd.getpwnam(name).pw_gid
-        for path in (home, home / ".cache", cache):
+        for path in (home, home / ".cache", cache, cache / "kernels"):
             os.chown(path, uid, gid)
     yield OrdinaryUser(home, name)
     for directory, mode in opened:

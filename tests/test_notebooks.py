@@ -13,7 +13,7 @@ import pytest
 
 from wqkit.analysis import find_runs
 from wqkit.errors import WqkitError
-from wqkit.notebook import trace_or_load
+from wqkit.notebook import measure_or_load, trace_or_load
 from wqkit.paths import SOURCE_DIR
 from wqkit.report import make_report
 
@@ -170,8 +170,31 @@ def test_traces_are_found_from_a_run_or_a_directory_above_it(kind):
     for data_dir in (run, DATA / "traces", DATA):
         meta, events = trace_or_load(kind, data_dir)
         assert meta["experiment"] == f"trace_workers_{kind}" and len(events)
-    with pytest.raises(WqkitError, match="no trace-workers-"):
+    with pytest.raises(WqkitError, match="no trace_workers_.* run that ended ok"):
         trace_or_load("creation" if kind == "die" else "die", run)
+
+
+def test_notebooks_take_the_newest_ok_run_of_their_kind(tmp_path, capsys):
+    # A shared runs/ directory: an ok insert_exec run, a newer failed one, and a trace run.
+    import shutil
+
+    ok = next(p for p in find_runs(DATA) if p.name.startswith("insert_exec-"))
+    shutil.copytree(ok, tmp_path / ok.name)
+    failed = tmp_path / "insert_exec-29991231-000000"
+    shutil.copytree(ok, failed)
+    meta = json.loads((failed / "meta.json").read_text())
+    meta.update(status="failed", error="interrupted", started_at="2999-12-31T00:00:00+00:00")
+    (failed / "meta.json").write_text(json.dumps(meta))
+    (trace,) = (DATA / "traces").glob("trace-workers-creation-*")
+    shutil.copytree(trace, tmp_path / trace.name)
+
+    run = measure_or_load("insert_exec", tmp_path)
+    assert run.path.name == ok.name and run.ok
+    assert f"passing over {failed.name}, newer but failed" in capsys.readouterr().err
+    meta, events = trace_or_load("creation", tmp_path)
+    assert meta["experiment"] == "trace_workers_creation" and len(events)
+    with pytest.raises(WqkitError, match="no exec_time_pred run that ended ok"):
+        measure_or_load("exec_time_pred", tmp_path)
 
 
 @pytest.mark.parametrize("notebook", TRACE_NOTEBOOKS, ids=lambda p: p.stem)

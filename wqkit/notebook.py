@@ -8,9 +8,8 @@ from itertools import product
 
 import pandas as pd
 
-from wqkit.analysis.load import Run, find_runs, load_run
+from wqkit.analysis.load import Run, find_runs, load_run, newest_ok_run
 from wqkit.console import progress_line
-from wqkit.errors import WqkitError
 from wqkit.graph import TaskGraph, parse_shape
 from wqkit.run import run_experiment
 from wqkit.target import LabTarget, Target
@@ -19,7 +18,8 @@ from wqkit.target import LabTarget, Target
 def measure_or_load(experiment: str, data_dir: str | Path | None = None, *, target: str | Target = "lab",
                     out: str | Path = "runs", sample_state_hz: float | None = None, graph: TaskGraph | None = None,
                     **values) -> Run:
-    """Load the newest ``experiment`` run under ``data_dir``; without one, measure a new run.
+    """Load the newest ``experiment`` run under ``data_dir`` that ended ok (see
+    :func:`~wqkit.analysis.load.newest_ok_run`); without ``data_dir``, measure a new run.
 
     ``values`` are the experiment's parameters (``nr``, ``cpu``, ``wq_flags``, ...);
     ``None`` means "not given: the module's default", and every other value,
@@ -30,10 +30,7 @@ def measure_or_load(experiment: str, data_dir: str | Path | None = None, *, targ
     Progress goes to the terminal and to the run's ``run.log``, not into the notebook's output.
     """
     if data_dir:
-        runs = [p for p in find_runs(data_dir) if load_run(p).experiment == experiment]
-        if not runs:
-            raise WqkitError(f"{data_dir}: no {experiment} run")
-        return load_run(runs[-1])
+        return load_run(newest_ok_run(find_runs(data_dir), experiment, data_dir))
     params = {k: v for k, v in values.items() if v is not None}
     where = {"target": target} if isinstance(target, Target) else {"target_name": target}
     return load_run(run_experiment(experiment, params, out=Path(out), progress=progress_line,
@@ -43,18 +40,14 @@ def measure_or_load(experiment: str, data_dir: str | Path | None = None, *, targ
 def trace_or_load(kind: str, data_dir: str | Path | None = None, *, target: str | Target = "lab",
                   out: str | Path = "runs", **options) -> tuple[dict, pd.DataFrame]:
     """``data_dir`` if it is a ``trace workers`` run of ``kind`` (creation or die), else the newest
-    one under it; without ``data_dir``, trace a new run with ``options`` (engine, trigger, delay,
-    nr_work_max, ...; None: the default). Returns its meta.json and events."""
+    one under it that ended ok; without ``data_dir``, trace a new run with ``options`` (engine,
+    trigger, delay, nr_work_max, ...; None: the default). Returns its meta.json and events."""
     from wqkit.trace.workers import load_trace, trace_workers
 
     if data_dir:
-        name = f"trace-workers-{kind}-"
         root = Path(data_dir)
-        runs = [root] if root.name.startswith(name) and (root / "meta.json").exists() else \
-            sorted(p.parent for p in root.glob(f"**/{name}*/meta.json"))
-        if not runs:
-            raise WqkitError(f"{data_dir}: no trace-workers-{kind} run")
-        return load_trace(runs[-1])
+        runs = [p.parent for p in root.glob("**/meta.json")]
+        return load_trace(newest_ok_run(runs, f"trace_workers_{kind}", data_dir))
     given = {k: v for k, v in options.items() if v is not None}
     where = {"target": target} if isinstance(target, Target) else {"target_name": target}
     return load_trace(trace_workers(kind, out=Path(out), progress=progress_line, **given, **where))

@@ -128,11 +128,12 @@ class LocalTarget(Target):
     name = "local"
 
     def __init__(self) -> None:
-        if os.geteuid() != 0:
-            raise WqkitError("--target local needs root (it loads kernel modules)")
+        # What root could not change is said first: a kernel without modules refuses anyone.
         if not Path("/proc/modules").exists():
             raise WqkitError(f"--target local: the running kernel {self.release} has no module support "
                              "(CONFIG_MODULES is off); use --target lab")
+        if os.geteuid() != 0:
+            raise WqkitError("--target local needs root (it loads kernel modules)")
 
     @property
     def release(self) -> str:

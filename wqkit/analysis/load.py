@@ -10,6 +10,7 @@ aborting the others; both are said in the returned list's ``notes``.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -226,6 +227,30 @@ def find_runs(path: str | Path) -> list[Path]:
     if not runs:
         raise WqkitError(f"{path}: neither a run directory nor a directory of runs")
     return runs
+
+
+def newest_ok_run(paths: list[Path], experiment: str, where: str | Path) -> Path:
+    """The newest of ``paths`` (run directories, by when they started) that is a run of
+    ``experiment`` and ended ok. Runs of other experiments (a trace among experiment runs)
+    are passed over; failed runs newer than the one chosen are named on stderr, so a notebook
+    never analyses a failed run by accident nor chooses an older one silently."""
+    runs = []
+    for path in paths:
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if meta.get("experiment") == experiment:
+            runs.append((meta.get("started_at") or "", path.name, path, meta.get("status")))
+    runs.sort()
+    ok = [i for i, run in enumerate(runs) if run[3] == "ok"]
+    if not ok:
+        failed = f" ({len(runs)} failed)" if runs else ""
+        raise WqkitError(f"{where}: no {experiment} run that ended ok{failed}")
+    newest = ok[-1]
+    for _, name, _, status in runs[newest + 1:]:
+        print(f"wqkit: {where}: passing over {name}, newer but {status}", file=sys.stderr)
+    return runs[newest][2]
 
 
 class RunList(list):

@@ -5,8 +5,8 @@ run also has ``phases.parquet``: per work item, the kernel's TSC stamps at
 ``queue`` (entry of __queue_work), ``insert``, ``activate`` (only when
 max_active held it back), ``wake`` (only when a worker was woken for it),
 ``start`` (process_one_work) and ``func`` (its function is called). A point
-an item did not pass is 0. Each phase runs from the previous stamp the item
-has to the next:
+an item did not pass is 0 in the file. Each phase runs from the previous
+stamp the item has to the next:
 
     queue → insert            taking the pool lock, choosing the pwq, inserting
     insert → activate         waiting on the inactive list (max_active)
@@ -40,8 +40,9 @@ def load_phases(run: Run) -> pd.DataFrame | None:
 
 
 def df_phases(run: Run) -> pd.DataFrame:
-    """Per work item, each phase in ns (0 when the item skipped it), the total, and the
-    module's own interval for comparison; indexed by seq.
+    """Per work item, each phase in ns (NaN when the item did not go through it: not held
+    back by max_active, no worker woken for it), the total, and the module's own interval
+    for comparison; indexed by seq.
 
     Raises when the run has no phases, or when an item's stamps go backwards.
     """
@@ -58,7 +59,7 @@ def df_phases(run: Run) -> pd.DataFrame:
         if (at[passed] < previous[passed]).any():
             bad = stamps.index[passed][np.flatnonzero(at[passed] < previous[passed])[0]]
             raise WqkitError(f"{run.name}: work item {bad}: the {point} stamp is before the previous one")
-        out[phase] = np.where(passed, at - previous, 0) * scale
+        out[phase] = np.where(passed, (at - previous) * scale, np.nan)
         previous = np.where(passed, at, previous)
     out["total"] = (stamps["func"].to_numpy(dtype=np.int64) - stamps["queue"].to_numpy(dtype=np.int64)) * scale
     module = run.samples.set_index("seq").loc[out.index]
@@ -67,14 +68,21 @@ def df_phases(run: Run) -> pd.DataFrame:
 
 
 def df_phase_summary(run: Run) -> pd.DataFrame:
-    """Each phase's median, p99 and mean (ns), its share of the mean total, and how many items passed it."""
+    """Per phase, over the items that went through it (``items`` of them): median, p99 and
+    mean (ns); and its share of the total wait of all items.
+
+    An item not held back by max_active has no "insert → activate" phase: it is not a
+    0 ns wait there, so it is left out of that phase's percentiles rather than pulling
+    them to 0.
+    """
     phases = df_phases(run)
+    total = phases["total"].sum()
     rows = {}
     for column in [*PHASES, "total", "module"]:
-        values = phases[column]
-        rows[column] = {"items": int((values != 0).sum()), "p50_ns": values.median(),
+        values = phases[column].dropna()
+        rows[column] = {"items": len(values), "p50_ns": values.median(),
                         "p99_ns": values.quantile(0.99), "mean_ns": values.mean(),
-                        "share": values.mean() / phases["total"].mean() if column in PHASES else float("nan")}
+                        "share": values.sum() / total if column in PHASES else float("nan")}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -91,7 +99,7 @@ def plot_phases(run: Run) -> Figure:
     for (low, high), lo_edge, hi_edge in zip(BANDS, edges[:-1], edges[1:]):
         inside = (total >= lo_edge) & ((total <= hi_edge) if high == 100 else (total < hi_edge))
         labels.append(f"p{low}–p{high}\n(n={int(inside.sum())})")
-        means.append(phases.loc[inside, list(PHASES)].mean())
+        means.append(phases.loc[inside, list(PHASES)].fillna(0).mean())
     unit, scale = unit_for([float(np.median(total))])
     fig, ax = plt.subplots(figsize=(8, 4.5))
     bottom = np.zeros(len(BANDS))

@@ -81,12 +81,12 @@ def module_symbol(prog: Program, address: int, cache: dict | None = None) -> str
 
     Over QMP or on a vmcore drgn has only the vmlinux's symbols; a work
     function of a module is found this way, as /proc/kallsyms would. ``cache``
-    keeps each module's symbol table (by module address and name) between calls.
+    keeps each module's symbol table between calls, by :func:`module_load_key`.
     """
     module = address_to_module(prog, address)
     if not module:
         return None
-    key = (module.value_(), module.name.string_())
+    key = module_load_key(module)
     if cache is None or key not in cache:
         symbols = sorted(module_kallsyms(module), key=lambda sym: sym.address)
         if cache is None:
@@ -94,6 +94,13 @@ def module_symbol(prog: Program, address: int, cache: dict | None = None) -> str
         cache[key] = symbols
     found = [sym for sym in cache[key] if sym.address <= address < sym.address + max(sym.size, 1)]
     return found[0].name if found else None
+
+
+def module_load_key(module: Object) -> tuple[int, bytes, int]:
+    """What tells one load of a module from any other: its address and name, and the id of its
+    sysfs directory's kernfs node, allocated anew at each load. A module rebuilt and loaded
+    again at the same address (as an unload-reload usually is) gets another key."""
+    return module.value_(), module.name.string_(), module.mkobj.kobj.sd.id.value_()
 
 
 def decode_flags(prog: Program, value: int, known_flag: str, prefix: str) -> list[str]:

@@ -240,7 +240,7 @@ def read_snapshot(prog: Program) -> Snapshot:
     pool_ids = _PoolIds(prog)
     pools, workers, pending = [], [], []
     for address in _pool_addresses(kernel):
-        pool, first_worker, waiting = _pool(kernel, address, jiffies)
+        pool, first_worker, waiting = _pool(kernel, address)
         pool_ids[address] = pool.id
         pools.append(pool)
         pending += [(pool.id, work, False) for work in waiting]
@@ -305,14 +305,22 @@ def _workqueue(kernel: _Kernel, wq: dict, pool_ids: _PoolIds, pwq_names: dict[in
                          node_nr_active, rescuer_pid, pwqs)
 
 
-def _pool(kernel: _Kernel, address: int, jiffies: int) -> tuple[PoolInfo, int, list[dict]]:
+def jiffies_since(now: int, then: int) -> int:
+    """Jiffies from ``then`` to ``now`` (both unsigned 64-bit), as the kernel's time_after() sees
+    them: a ``then`` after ``now`` (moved on a live guest since ``now`` was read) is 0, not 2^64 - 1."""
+    delta = (now - then) & (2**64 - 1)
+    return 0 if delta >= 2**63 else delta
+
+
+def _pool(kernel: _Kernel, address: int) -> tuple[PoolInfo, int, list[dict]]:
     """A pool, the first entry of its workers list, and the work items on its worklist."""
     pool = kernel.pool.read(address)
     head = address + kernel.pool_worklist
     waiting = [] if pool["worklist"] == head else _entries(kernel.work, head, pool["worklist"], "entry")
     age = None
     if waiting and pool["watchdog_ts"] is not None:
-        age = (jiffies - pool["watchdog_ts"]) & (2**64 - 1)
+        # jiffies read after the pool, so that on a live guest it is at least watchdog_ts.
+        age = jiffies_since(kernel.prog.read_u64(kernel.jiffies), pool["watchdog_ts"])
     flags = pool["flags"]
     info = PoolInfo(
         id=pool["id"], cpu=pool["cpu"], node=pool["node"], nice=kernel.attrs.read(pool["attrs"])["nice"],

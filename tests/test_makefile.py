@@ -1,0 +1,20 @@
+"""The top-level Makefile builds every module by the seed's target names."""
+
+import re
+import subprocess
+
+from wqkit.paths import MODULES_DIR, SOURCE_DIR
+
+
+def module_names() -> list[str]:
+    text = (MODULES_DIR / "Makefile").read_text()
+    return re.search(r"^MODULES := (.*)$", text, re.M).group(1).split()
+
+
+def test_every_module_has_a_top_level_target():
+    names = module_names()
+    assert "wq_kserver" in names
+    for name in names:
+        proc = subprocess.run(["make", "-n", "-C", str(SOURCE_DIR), name.replace("_", "-"), "KDIR=/nonexistent"],
+                              capture_output=True, text=True)
+        assert f'WQKIT_MODULES="{name}"' in proc.stdout, (name, proc.stderr)
