@@ -9,6 +9,7 @@ import pytest
 from wqkit.errors import WqkitError
 from wqkit.lab.kernel import STOCK_RELEASE, LabKernel, kernels_dir, provisioned_releases, resolve_kernel
 from wqkit.lab.provision import kernel_packages, resolve_release
+from wqkit.paths import SOURCE_DIR
 
 
 def test_stock_kernel_is_debian_6_12_extracted_in_the_cache():
@@ -34,6 +35,23 @@ def test_kbuild_links_point_into_the_cache_not_at_the_hosts_usr_src():
     assert include[0] == "include" and include[1].startswith("$(CURDIR)/../linux-headers-")
     common = kernel.build_dir.resolve() / include[1].removeprefix("$(CURDIR)/")
     assert common.is_file() and (kernel.build_dir / "scripts" / "mod" / "modpost").exists()
+
+
+def boot_state() -> dict:
+    """What the machine boots and which kernels it has installed."""
+    installed = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\n", "linux-image-*"],
+                               capture_output=True, text=True).stdout
+    listing = {d: sorted(p.name for p in Path(d).iterdir()) if Path(d).is_dir() else None
+               for d in ("/boot", "/lib/modules")}
+    return {"packages": sorted(installed.splitlines()), **listing}
+
+
+@pytest.mark.network
+def test_make_setup_leaves_boot_and_the_installed_kernels_as_they_were():
+    before = boot_state()
+    proc = subprocess.run(["make", "-C", str(SOURCE_DIR), "setup"], capture_output=True, text=True, timeout=3600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert boot_state() == before
 
 
 def test_provisioning_never_touches_the_hosts_boot_or_package_list():
@@ -96,3 +114,36 @@ def test_a_built_tree_is_a_patched_kernel_value(tmp_path):
     assert kernel.boot_target == tmp_path and kernel.debug_vmlinux == tmp_path / "vmlinux"
     with pytest.raises(WqkitError, match="bzImage is missing"):
         kernel.check_bootable()
+
+
+@pytest.mark.parametrize("stop", ["interrupted", "an option lost"])
+def test_a_configuration_stopped_before_its_check_is_configured_again(tmp_path, monkeypatch, stop):
+    # make is replaced by its effect on .config: the first olddefconfig is interrupted (Ctrl-C,
+    # a killed build) or loses an option; a second build must configure and check again, never
+    # take the half-made .config as done.
+    from wqkit.lab import build as kbuild
+
+    build = kbuild.KernelBuild("patched", tmp_path)
+    build.src.mkdir(parents=True)
+    wanted = kbuild.config_fragment("patched")
+    done = []
+
+    def make(cmd, what, cwd=None):
+        done.append(what)
+        config = build.out / ".config"
+        if what == "make tinyconfig":
+            config.write_text("CONFIG_64BIT=y\n")
+        elif what == "make olddefconfig":
+            if done.count(what) == 1 and stop == "interrupted":
+                raise KeyboardInterrupt
+            lost = done.count(what) == 1 and stop == "an option lost"
+            config.write_text(wanted.replace("CONFIG_WQ_MEASURE=y", "# CONFIG_WQ_MEASURE is not set")
+                              if lost else wanted)
+
+    monkeypatch.setattr(kbuild, "_run", make)
+    with pytest.raises(KeyboardInterrupt if stop == "interrupted" else WqkitError):
+        kbuild.configure(build, progress=lambda m: None)
+    kbuild.configure(build, progress=lambda m: None)
+    assert done.count("make olddefconfig") == 2
+    kbuild.configure(build, progress=lambda m: None)        # checked and marked: now cached
+    assert done.count("make olddefconfig") == 2

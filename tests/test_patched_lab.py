@@ -22,7 +22,7 @@ from wqkit.trace import BPFTRACE_DIR
 
 from conftest import assert_pool_deaths_traced
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.network]   # builds the kernel from Debian's source
 TRACEFS = "/sys/kernel/tracing"
 
 

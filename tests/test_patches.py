@@ -8,6 +8,9 @@ import pytest
 from wqkit.kernel_source import SOURCE_PACKAGE, checkpatch, source_tarball
 from wqkit.lab.build import LAB_CONFIG, PATCH_DIR, apply_patch, series, unmet_options
 
+# The series is applied to Debian's linux-source-6.12, fetched once.
+pytestmark = pytest.mark.network
+
 SEED_NAMES = ["rdtsc.patch", "insert-exec-measurement-wq.patch", "workqueue_worker_measure_dying_bpf.patch"]
 
 

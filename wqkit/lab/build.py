@@ -191,24 +191,31 @@ def apply_patch(src: Path, patch: Path) -> None:
 
 
 def configure(build: KernelBuild, progress: Progress) -> None:
-    """tinyconfig + the variant's fragment, then olddefconfig; every fragment line must hold."""
+    """tinyconfig + the variant's fragment, then olddefconfig; every fragment line must hold.
+
+    ``fragment.config`` beside the build marks a configuration done and checked: it is written
+    last, so a build interrupted (or refused) while configuring configures again next time.
+    """
     config = build.out / ".config"
     fragment = build.home / "fragment.config"
     wanted = config_fragment(build.variant)
     if config.is_file() and fragment.is_file() and fragment.read_text() == wanted:
         return
+    fragment.unlink(missing_ok=True)
     progress(f"configuring the {build.variant} kernel (x86_64 tinyconfig + {LAB_CONFIG.name})")
     build.out.mkdir(exist_ok=True)
-    fragment.write_text(wanted)
+    merged = build.home / "fragment.config.merging"
+    merged.write_text(wanted)
     make = ["make", "-s", "-C", str(build.src), f"O={build.out}", "ARCH=x86_64"]
     _run([*make, "tinyconfig"], "make tinyconfig")
     _run([str(build.src / "scripts" / "kconfig" / "merge_config.sh"), "-m", "-O", str(build.out),
-          str(config), str(fragment)], "merging the configuration")
+          str(config), str(merged)], "merging the configuration")
     _run([*make, "olddefconfig"], "make olddefconfig")
     missing = unmet_options(config.read_text(), wanted)
     if missing:
         raise WqkitError(f"the {build.variant} kernel configuration lost {', '.join(missing)} "
                          "(a dependency is missing from linux_patch_exp/lab.config)")
+    merged.rename(fragment)
 
 
 def unmet_options(config: str, fragment: str) -> list[str]:
