@@ -4,7 +4,8 @@ Run by hand (one lab session for everything):
     .venv/bin/python benchmarks/tracers.py [--repeats 2] [--nr 20000] [--gap-us 20] [--rounds 2]
 
 (a) Attach time per engine and program: from starting the tracer in the guest
-    to its "Attaching N probes" line (bpftrace: parse, BTF, load; BCC: clang
+    to its ATTACHED line, printed once every probe is attached (bpftrace: its
+    BEGIN probe; parse, BTF, load, attach; BCC: clang
     compile of the C text, BTF offsets, load). Target: at most 15 s under TCG
     for at least one engine.
 (b) Overhead on the queue_work path: the insert_exec median (module samples)

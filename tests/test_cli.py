@@ -46,6 +46,18 @@ def test_local_target_refuses_a_kernel_without_modules_or_works():
     assert proc.returncode == 1 and "no module support" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_trace_workers_bad_input(tmp_path):
+    bad_json, not_summary = tmp_path / "bad.json", tmp_path / "other.json"
+    bad_json.write_text("{")
+    not_summary.write_text('{"count": 3}')
+    for args, message in ((["--load-json", str(tmp_path / "missing.json")], "missing.json: no such file"),
+                          (["--load-json", str(bad_json)], "bad.json: not JSON"),
+                          (["--load-json", str(not_summary)], "not a summary saved by --save-json"),
+                          (["--type-measurement", "die", "--trigger", "sometimes"], "invalid choice: 'sometimes'")):
+        proc = subprocess.run([*WQKIT, "trace", "workers", *args], capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr, args
+
+
 @pytest.mark.parametrize("args, message", [
     (["monitor", "--core", "/nonexistent.vmcore"], "/nonexistent.vmcore: no such vmcore"),
     (["monitor", "--core", __file__], "not a readable vmcore"),

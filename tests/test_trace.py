@@ -51,6 +51,9 @@ def test_creation_tracers_see_every_new_kworker_and_agree(lab_target, tmp_path):
         traced = meta["tracers"][name]
         assert traced["lost_events"] == 0 and sum(traced["histogram_ns_log2"].values()) == len(created)
         assert 0 < traced["attach_s"] < engine.ATTACH_TIMEOUT
+        # Attached means every probe is: the marker comes after bpftrace's "Attaching N probes...".
+        output = (path / f"trace-{name}.txt").read_text().splitlines()
+        assert output.index(engine.ATTACHED) > next(i for i, ln in enumerate(output) if ln.startswith("Attaching"))
     # Same calls, so counts agree exactly and durations worker by worker within ENGINE_GAP_NS.
     both = _per_worker(events, "CREATE").loc[sorted(set(meta["truth"]["new_kworkers"]))]
     assert not both.isna().any().any()
@@ -71,6 +74,24 @@ def test_death_tracers_report_exactly_the_workers_that_went_away(lab_target, tmp
         assert summary["count"] == len(dead) and summary["p50_ns"] > 0
     both = _per_worker(events, "DEAD")
     assert (both["bcc"] - both["bpftrace"]).abs().median() < ENGINE_GAP_NS
+
+
+@pytest.mark.lab
+def test_idle_culling_kills_surplus_workers_and_the_tracer_sees_them_die(lab_target, tmp_path):
+    # The kernel's own path (idle_cull_fn): a pool grown to 6 workers, left idle for
+    # IDLE_WORKER_TIMEOUT; the surplus is culled, the rest dies with the pool.
+    path = workers.trace_workers("die", engine="bpftrace", trigger="idle", workers=6, target=lab_target,
+                                 out=tmp_path, progress=lambda m: None)
+    meta, events = workers.load_trace(path)
+    truth = meta["truth"]
+    assert meta["status"] == "ok" and meta["load"]["trigger"] == "idle"
+    culled, created = set(truth["kworkers_culled"]), set(truth["kworkers_created"])
+    assert culled and culled < created
+    on_pool = assert_pool_deaths_traced(meta, events, "bpftrace")
+    dying = events[events["event"] == "DYING"].set_index("pid")["ns"]
+    assert culled <= on_pool
+    # Culled while the pool lived: before any of its last workers was told to die with it.
+    assert dying.loc[sorted(culled)].max() < dying.loc[sorted(on_pool - culled)].min()
 
 
 #: The module's interval contains the tracepoints' one; the two clocks (TSC converted with tsc_khz,
@@ -188,6 +209,25 @@ class _UserTarget(Target):
 
     def copy_back(self, path: str, dest: Path) -> Path:
         raise NotImplementedError
+
+
+@pytest.mark.lab
+def test_tracers_keep_their_files_private_and_signal_only_their_own_process(lab_target, tmp_path):
+    # Another user's files at the paths tracers once used (/tmp/wqkit-ENGINE.{out,pid}), holding
+    # the pid of a process of theirs, with Debian's protected_regular: root must not signal it.
+    victim = lab_target.run("sysctl -qw fs.protected_regular=1; setsid sleep 900 > /dev/null 2>&1 < /dev/null & "
+                            "echo $!", check=True).stdout.strip()
+    planted = [f"/tmp/wqkit-{name}.{ext}" for name in engine.ENGINES for ext in ("pid", "out")]
+    lab_target.run(" && ".join(f"echo {victim} > {f} && chown 65534:65534 {f}" for f in planted), check=True)
+    try:
+        path = workers.trace_workers("creation", engine="both", delay=20, nr_work_max=8, target=lab_target,
+                                     out=tmp_path, progress=lambda m: None)
+        assert json.loads((path / "meta.json").read_text())["status"] == "ok"
+        assert lab_target.run(f"kill -0 {victim}").returncode == 0, "a tracer signalled another user's process"
+        assert lab_target.run(f"cat {' '.join(planted)}").stdout.split() == [victim] * len(planted)
+        assert lab_target.run("ls -d /tmp/wqkit-trace.* 2>/dev/null").stdout == ""     # each removed its own
+    finally:
+        lab_target.run(f"kill {victim}; rm -f {' '.join(planted)}; sysctl -qw fs.protected_regular=0")
 
 
 def test_tracing_a_local_kernel_needs_root():

@@ -23,6 +23,7 @@ from wqkit.lab import LabSession, provision_kernel, resolve_kernel, resolve_rele
 from wqkit.lab.accel import ACCELS
 from wqkit.lab.vm import TCG_THREADS
 from wqkit.target import TARGETS, LabTarget, make_target
+from wqkit.trace.workers import TRIGGERS
 
 
 def add_lab_options(parser: argparse.ArgumentParser) -> None:
@@ -148,7 +149,7 @@ def cmd_trace_workers(args: argparse.Namespace) -> int:
     from wqkit.trace import workers
 
     if args.load_json:
-        data = json.loads(Path(args.load_json).read_text())
+        data = workers.read_summary(args.load_json)
     else:
         if args.delay < 0 or args.nr_work_max < 1:
             raise WqkitError("--delay must be >= 0 and --nr-work-max >= 1")
@@ -432,8 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     tw.add_argument("--engine", choices=("bpftrace", "bcc", "both"), default="bpftrace",
                     help="bpftrace (default), bcc, or both at once on the same load")
     tw.add_argument("--timeout", type=float, default=3600.0, help="seconds the load may take (default 3600)")
-    tw.add_argument("--trigger", default="destroy", help="die: destroy (a pool destroyed, default) or idle "
-                    "(the kernel's idle culling, 5 minutes)")
+    tw.add_argument("--trigger", choices=TRIGGERS, default="destroy",
+                    help="die: destroy (a pool grown, then destroyed; default) or idle (a pool grown, then "
+                    "its surplus workers culled by the kernel after 5 minutes idle)")
     tw.add_argument("--target", choices=TARGETS, default="lab")
     tw.add_argument("--out", default="runs", metavar="DIR", help="where run directories go (default runs/)")
     add_lab_options(tw)

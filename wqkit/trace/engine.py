@@ -32,6 +32,9 @@ DETACH_TIMEOUT = 600.0
 BPFTRACE_ENV = "BPFTRACE_PERF_RB_PAGES=1024 BPFTRACE_MAP_KEYS_MAX=65536"
 HIST_LINE = re.compile(r"^\[(\S+), (\S+)[\])]\s+(\d+) \|")
 LOST_LINE = re.compile(r"Lost (\d+) events")
+#: What every tracer prints once all its probes are attached (bpftrace prints "Attaching N
+#: probes..." before it attaches them).
+ATTACHED = "ATTACHED"
 KILLED = "wqkit: killed after"
 
 
@@ -65,13 +68,23 @@ def check_root(target: Target) -> None:
 
 
 class GuestTracer:
-    """One engine running one program in the target, in the background."""
+    """One engine running one program in the target, in the background.
+
+    Its output goes to a directory of its own (``mktemp -d``, mode 0700) and its pid is kept
+    here, never in a file at a fixed path: on a local target the tracer runs as root, and a
+    file another user made first must not choose what root signals or overwrites.
+    """
 
     def __init__(self, target: Target, engine: str, program: TracerProgram) -> None:
         self.target, self.engine, self.program = target, engine, program
-        self.output, self.pid_file = f"/tmp/wqkit-{engine}.out", f"/tmp/wqkit-{engine}.pid"
+        self.directory: str | None = None
+        self.pid: int | None = None
         self.attach_s: float | None = None
         self.text = ""
+
+    @property
+    def output(self) -> str:
+        return f"{self.directory}/{self.engine}.out"
 
     def command(self) -> str:
         source = quote(str(self.program.source(self.engine)))
@@ -83,20 +96,27 @@ class GuestTracer:
 
     def start(self) -> None:
         self.started = time.monotonic()
-        self.target.run(f"rm -f {self.output}; setsid {self.command()} > {self.output} 2>&1 < /dev/null & "
-                        f"echo $! > {self.pid_file}", check=True)
+        self.directory = self.target.run("mktemp -d /tmp/wqkit-trace.XXXXXXXX", check=True).stdout.strip()
+        pid = self.target.run(f"setsid {self.command()} > {self.output} 2>&1 < /dev/null & echo $!",
+                              check=True).stdout.strip()
+        self.pid = int(pid)
+
+    def alive(self) -> bool:
+        return self.pid is not None and self.target.run(f"kill -0 {self.pid} 2>/dev/null").returncode == 0
 
     def wait_attached(self) -> None:
-        """Until the tracer says it attached; a one-line error if it dies or takes too long."""
+        """Until the tracer prints ATTACHED (after every probe is attached: bpftrace's BEGIN
+        probe runs then, BCC's runner prints it once BPF() has attached); a one-line error if
+        it dies or takes too long."""
         deadline = self.started + ATTACH_TIMEOUT
-        while "Attaching" not in (text := self.target.run(f"cat {self.output}").stdout):
-            if self.target.run(f"kill -0 $(cat {self.pid_file}) 2>/dev/null").returncode:
+        while not re.search(f"^{ATTACHED}$", text := self.target.run(f"cat {self.output}").stdout, re.M):
+            if not self.alive():
                 last = [line for line in text.strip().splitlines() if "error" in line.lower()] or \
                     text.strip().splitlines() or ["no output"]
                 raise WqkitError(f"{self.engine} did not start {self.program.name}: {last[-1].strip()}")
             if time.monotonic() > deadline:
                 raise WqkitError(f"{self.engine} did not attach within {ATTACH_TIMEOUT:g} s")
-            time.sleep(0.5)
+            time.sleep(0.2)
         self.attach_s = round(time.monotonic() - self.started, 2)
 
     def stop(self) -> str:
@@ -105,15 +125,21 @@ class GuestTracer:
         A tracer that had to be killed says so at the end of its output, with
         what its threads were waiting on.
         """
-        self.target.run(
-            f"p=$(cat {self.pid_file} 2>/dev/null) || exit 0; kill -INT $p 2>/dev/null; "
-            f"end=$(($(date +%s) + {int(DETACH_TIMEOUT)})); "
-            "while kill -0 $p 2>/dev/null && [ $(date +%s) -lt $end ]; do sleep 0.5; done; "
-            f"kill -0 $p 2>/dev/null || exit 0; "
-            f"(echo '{KILLED} {DETACH_TIMEOUT:g} s without detaching'; "
-            f"grep -h State /proc/$p/task/*/status; cat /proc/$p/task/*/stack) >> {self.output} 2>&1; "
-            "kill -KILL $p", timeout=DETACH_TIMEOUT + 120)
+        if self.directory is None:
+            return self.text
+        if self.pid is not None:
+            p = self.pid
+            self.target.run(
+                f"kill -INT {p} 2>/dev/null; end=$(($(date +%s) + {int(DETACH_TIMEOUT)})); "
+                f"while kill -0 {p} 2>/dev/null && [ $(date +%s) -lt $end ]; do sleep 0.5; done; "
+                f"kill -0 {p} 2>/dev/null || exit 0; "
+                f"(echo '{KILLED} {DETACH_TIMEOUT:g} s without detaching'; "
+                f"grep -h State /proc/{p}/task/*/status; cat /proc/{p}/task/*/stack) >> {self.output} 2>&1; "
+                f"kill -KILL {p}", timeout=DETACH_TIMEOUT + 120)
+            self.pid = None
         self.text = self.target.run(f"cat {self.output}").stdout
+        self.target.run(f"rm -rf {quote(self.directory)}")
+        self.directory = None
         return self.text
 
 
@@ -144,7 +170,6 @@ class Tracing:
             for tracer in self.tracers:
                 tracer.wait_attached()
                 self.progress(f"{tracer.engine} attached in {tracer.attach_s:g} s")
-            time.sleep(1)
         except BaseException:
             self.stop()
             raise

@@ -8,11 +8,13 @@ each new worker's first work item from the start of the flood.
 Death: from the moment a worker is told to die (``set_worker_dying()``, or
 the patched kernel's ``workqueue_worker_dying_start`` when present) to the
 exit of its task (``sched_process_exit``, or ``workqueue_worker_dying_end``).
-The trigger is ``destroy`` (the default: the ``wq_worker_death`` module's
-unbound workqueue gets a pool of its own through a nice value no other
-workqueue has, runs a few sleeping items so the pool grows, and is destroyed,
-its pool and workers with it) or ``idle`` (the kernel's own culling of
-workers idle for IDLE_WORKER_TIMEOUT, 5 minutes: slow, but the real thing).
+Either trigger starts alike: the ``wq_worker_death`` module's unbound
+workqueue gets a pool of its own through a nice value no other workqueue has,
+and runs a few sleeping items at once so that the pool grows. Then ``destroy``
+(the default) destroys the workqueue, its pool and workers with it; ``idle``
+leaves the workers idle until the kernel culls the surplus
+(IDLE_WORKER_TIMEOUT, 5 minutes: slow, but the real path, ``idle_cull_fn()``),
+fails if none was culled, and then destroys the pool and its last workers.
 
 Each run is a run directory like the experiments': ``meta.json`` (engines,
 probe points, trigger, load parameters, kernel, accelerator; per engine its
@@ -43,8 +45,10 @@ from wqkit.trace.engine import (TRACEFS, Tracing, TracerProgram, check_engines, 
 KINDS = ("creation", "die")
 TRIGGERS = ("destroy", "idle")
 MAX_EVENTS = 1_000_000
-#: How long the idle trigger waits: the kernel's IDLE_WORKER_TIMEOUT (5 min) and a margin.
+#: How long the idle trigger waits at most: the kernel's IDLE_WORKER_TIMEOUT (5 min) and a margin.
 IDLE_WAIT = 330.0
+#: Idle workers a pool keeps when nothing runs (too_many_workers(): nr_idle > 2).
+IDLE_WORKERS_KEPT = 2
 COLUMNS = ["event", "pid", "pool", "ns", "start_ns"]
 LINE = re.compile(r"^(FLOOD|CREATE|FAILED|FIRST|DYING|DEAD) (.*)$")
 
@@ -164,23 +168,54 @@ def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: C
 
 def _trigger_death(target: Target, ko: Path, load: dict, progress: Callable[[str], None],
                    before: set[int]) -> dict:
-    """Make workers die (destroy their pool, or wait for idle culling); the pids that went away."""
-    if load["trigger"] == "idle":
-        progress(f"waiting {IDLE_WAIT:g} s for the kernel to cull idle workers (IDLE_WORKER_TIMEOUT)")
-        time.sleep(IDLE_WAIT)
-        return {"kworkers_gone": sorted(before - kworkers(target))}
+    """Give wqkit_death's pool surplus workers, then make them die: destroy the pool, or leave
+    them idle until the kernel culls them; the pids created for it, culled, and gone."""
     target.run(f"insmod {quote(str(ko))}", check=True)
+    truth: dict = {}
     try:
         # A nice value no other workqueue uses gives wqkit_death an unbound pool of its own.
         target.run("echo -7 > /sys/devices/virtual/workqueue/wqkit_death/nice", check=True)
         target.run(f"echo {load['workers']} > /sys/module/wq_worker_death/parameters/run", check=True, timeout=600)
-        alive = kworkers(target)
-        progress(f"destroying wqkit_death's pool ({len(alive - before)} workers created for it)")
+        created = kworkers(target) - before
+        truth["kworkers_created"] = sorted(created)
+        if load["trigger"] == "idle":
+            truth["kworkers_culled"] = sorted(_wait_for_culling(target, created, progress))
+        progress(f"destroying wqkit_death's pool ({len(created)} workers created for it)")
     finally:
         target.run("rmmod wq_worker_death", check=True, timeout=300)
     time.sleep(2)
-    return {"kworkers_created": sorted(alive - before), "kworkers_gone": sorted(alive - kworkers(target))}
+    truth["kworkers_gone"] = sorted(set(truth["kworkers_created"]) - kworkers(target))
+    return truth
 
+
+def _wait_for_culling(target: Target, created: set[int], progress: Callable[[str], None]) -> set[int]:
+    """Wait (at most IDLE_WAIT) until the kernel has culled the pool's surplus idle workers: it
+    keeps IDLE_WORKERS_KEPT of them. The pids culled; an error when none was."""
+    progress(f"{len(created)} workers idle on wqkit_death's pool: waiting up to {IDLE_WAIT:g} s for the kernel "
+             "to cull the surplus (IDLE_WORKER_TIMEOUT, 5 minutes)")
+    deadline = time.monotonic() + IDLE_WAIT
+    culled: set[int] = set()
+    while time.monotonic() < deadline and len(created - culled) > IDLE_WORKERS_KEPT:
+        time.sleep(5)
+        culled = created - kworkers(target)
+    if not culled:
+        raise WqkitError(f"the kernel culled none of the {len(created)} idle workers within {IDLE_WAIT:g} s")
+    progress(f"{len(culled)} idle workers culled")
+    return culled
+
+
+def read_summary(path: str | Path) -> dict:
+    """A summary saved by ``--save-json``, or a one-line error saying why it is not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise WqkitError(f"{path}: {exc.strerror.lower()}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WqkitError(f"{path}: not JSON ({exc})") from None
+    missing = SUMMARY_KEYS - data.keys() if isinstance(data, dict) else SUMMARY_KEYS
+    if missing:
+        raise WqkitError(f"{path}: not a summary saved by --save-json (missing {', '.join(sorted(missing))})")
+    return data
 
 
 def load_trace(path: Path) -> tuple[dict, pd.DataFrame]:
@@ -211,6 +246,11 @@ def summary(meta: dict, events: pd.DataFrame, engine: str | None = None) -> dict
             "p99_ns": float(values.quantile(0.99)) if len(values) else None,
             "durations_ns": values.tolist(), "histogram_ns_log2": traced.get("histogram_ns_log2"),
             "lost_events": traced.get("lost_events"), "attach_s": traced.get("attach_s"), "truth": meta.get("truth")}
+
+
+#: What a saved summary needs to be printed and plotted again.
+SUMMARY_KEYS = {"measurement", "engine", "kernel", "accel", "count", "p50_ns", "p99_ns", "durations_ns",
+                "lost_events"}
 
 
 def plot_durations(data: dict):

@@ -8,8 +8,8 @@ of wqkit, so that it works in the lab guest and on a local kernel alike.
 - Offsets of the kernel's internal structures (``struct worker`` is not in
   the headers BCC compiles against) are read from the kernel's own BTF,
   ``/sys/kernel/btf/vmlinux``, and passed as ``-D<STRUCT>__<MEMBER>=offset``.
-- Output is the same as the bpftrace programs': "Attaching N probes..."
-  once attached, one line per event, then on SIGINT the log2 histograms in
+- Output is the same as the bpftrace programs': "Attaching N probes..." and
+  "ATTACHED" once attached, one line per event, then on SIGINT the log2 histograms in
   bpftrace's layout and "Lost N events" if the perf buffer overflowed.
 """
 
@@ -112,6 +112,7 @@ def main(argv: list[str]) -> int:
     bpf = BPF(text=text, cflags=cflags(args, offsets))
     probes = bpf.num_open_kprobes() + bpf.num_open_tracepoints()
     print(f"Attaching {probes} probes...", flush=True)
+    print("ATTACHED", flush=True)        # BPF() has attached them: wqkit waits for this line
 
     def on_event(_cpu, data, _size) -> None:
         ev = ctypes.cast(data, ctypes.POINTER(Event)).contents
