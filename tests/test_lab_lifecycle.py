@@ -86,3 +86,25 @@ def test_ctrl_c_stops_the_vm():
     assert "interrupted" in err
     assert "Traceback" not in err
     assert qemu_processes(session_dir) == []
+
+
+def test_sigterm_during_boot_stops_the_vm_before_saying_so():
+    proc = subprocess.Popen([*WQKIT, "lab", "run", "--", "sleep", "120"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    console = None
+    for line in proc.stderr:
+        if match := re.search(r"console: (\S+)", line):
+            console = Path(match.group(1))
+            break
+    assert console is not None
+    session_dir = console.parent
+    deadline = time.monotonic() + 120
+    while not qemu_processes(session_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert qemu_processes(session_dir), "QEMU never started"
+    assert "starting script" not in console.read_text()      # still booting: the agent has not started
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "the lab VM was stopped" in err and "Traceback" not in err
+    time.sleep(2)
+    assert qemu_processes(session_dir) == []

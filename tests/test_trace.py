@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +19,8 @@ from wqkit.target import Target
 from wqkit.trace import engine, latency, workers
 
 from conftest import assert_flood_workers_traced, assert_pool_deaths_traced
+
+WQKIT = [sys.executable, "-m", "wqkit.cli"]
 
 spec = importlib.util.spec_from_file_location("bcc_run", engine.PROGRAM_DIR / "bcc" / "run.py")
 bcc_run = importlib.util.module_from_spec(spec)
@@ -140,6 +144,33 @@ def _bpf_programs(target) -> set[int]:
     """Ids of the BPF programs loaded in the target."""
     listing = json.loads(target.run("bpftool --json prog show", check=True).stdout or "[]")
     return {prog["id"] for prog in listing}
+
+
+@pytest.mark.lab
+def test_items_that_do_not_fit_the_tracers_maps_are_counted_and_fail_the_run(lab_target, tmp_path):
+    # A burst of 2000 items on one CPU keeps hundreds queued at once: far more than 64 map keys.
+    with pytest.raises(WqkitError, match="lost events"):
+        latency.trace_latency(engine="both", during="insert_exec", values={"nr": 2000, "cpu": 0}, max_pending=64,
+                              target=lab_target, out=tmp_path, progress=lambda m: None)
+    (path,) = tmp_path.glob("trace-latency-*")
+    meta, items = latency.load_latency(path)
+    assert meta["status"] == "failed" and meta["max_pending"] == 64
+    for name in meta["engines"]:
+        traced = meta["tracers"][name]
+        assert traced["lost_events"] > 0
+        assert traced["counts"]["ITEM"] + traced["lost_events"] >= 2000 > traced["counts"]["ITEM"]
+
+
+@pytest.mark.lab
+def test_latency_during_an_experiment_whose_samples_are_not_queue_latency(lab_target, tmp_path):
+    # kserver's samples are task waits and run times (two per task): traced, not paired with items.
+    proc = subprocess.run([*WQKIT, "trace", "latency", "--out", str(tmp_path), "--during", "kserver",
+                           "--shape", "chain:n=4", "--repeat", "2"], capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "not one item's queue → execution: not compared with the tracepoints" in proc.stdout
+    (path,) = tmp_path.glob("trace-latency-*")
+    meta, items = latency.load_latency(path)
+    assert meta["status"] == "ok" and len(items) == 8          # 4 tasks, 2 repetitions
 
 
 @pytest.mark.lab

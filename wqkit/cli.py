@@ -23,6 +23,7 @@ from wqkit.lab import LabSession, provision_kernel, resolve_kernel, resolve_rele
 from wqkit.lab.accel import ACCELS
 from wqkit.lab.vm import TCG_THREADS
 from wqkit.target import TARGETS, LabTarget, make_target
+from wqkit.trace.engine import MAP_KEYS
 from wqkit.trace.workers import TRIGGERS
 
 
@@ -188,12 +189,15 @@ def cmd_trace_latency(args: argparse.Namespace) -> int:
         graph = _task_graph(run_args) if EXPERIMENTS[during].graph else None
     options = lab_options(args) if args.target == "lab" else {}
     path = latency.trace_latency(args.workqueues, engine=args.engine, during=during, values=values, graph=graph,
-                                 duration=args.duration, target_name=args.target, out=Path(args.out),
-                                 progress=_progress, **options)
+                                 duration=args.duration, max_pending=args.max_pending, target_name=args.target,
+                                 out=Path(args.out), progress=_progress, **options)
     meta, items = latency.load_latency(path)
     print(f"run directory: {path}")
     print(readable_latency(latency.df_latency(items, by=args.by)))
-    if during:
+    if during and not EXPERIMENTS[during].queue_to_execution:
+        print(f"{during}'s samples measure {EXPERIMENTS[during].measures}, not one item's queue → execution: "
+              "not compared with the tracepoints")
+    elif during:
         run = path / meta["experiment_run"]
         samples = pd.read_parquet(run / "samples.parquet")
         tsc_khz = json.loads((run / "meta.json").read_text())["tsc_khz"]
@@ -451,6 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="bpftrace (default), bcc, or both at once")
     tl.add_argument("--duration", type=float, default=10.0, metavar="S", help="seconds to trace without --during "
                     "(default 10)")
+    tl.add_argument("--max-pending", type=int, default=MAP_KEYS, metavar="N",
+                    help=f"work items the tracer holds between queue and end (default {MAP_KEYS}); more are "
+                    "lost, counted, and fail the run")
     tl.add_argument("--by", choices=("workqueue", "symbol"), default="workqueue",
                     help="summarise per workqueue (default) or per work function")
     tl.add_argument("--target", choices=TARGETS, default="lab")

@@ -49,6 +49,11 @@ class Experiment:
     description: str
     count_param: str            # the parameter that sets how many samples are expected
     options: tuple[Option, ...]
+    #: What a sample's interval (t1 - t0) measures, for tables and titles.
+    measures: str
+    #: Whether that interval is queue → execution of one work item, its items queued one after
+    #: the other: then the queue latency tracer's k-th item is sample k, and the two compare.
+    queue_to_execution: bool = False
     #: Whether its samples are a timestamp pair whose own cost is calibrated and subtracted.
     calibrated: bool = False
     #: Whether it runs a task graph (wqkit.graph), written to the module after loading.
@@ -75,7 +80,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
          Option("--gap-us", "gap_us", "microseconds between two inserts (0: burst)"),
          Option("--serial", "serial", "wait for each item before queueing the next", kind="bool"),
          Option("--calibrate", "calibrate", "only measure back-to-back timestamp pairs", kind="bool")),
-        calibrated=True,
+        "queue_work_on() → work start", queue_to_execution=True, calibrated=True,
     ),
     Experiment(
         "exec_time_pred", "wq_exec_time_pred",
@@ -84,7 +89,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         (Option("--nr", "nr", "executions to time"), *_COMMON,
          Option("--loops", "loops", "busy-loop iterations per execution"),
          Option("--mem-kb", "mem_kb", "KiB of memory written per execution")),
-        calibrated=True,
+        "work execution time", calibrated=True,
     ),
     Experiment(
         "new_worker", "wq_new_worker",
@@ -94,6 +99,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
          Option("--delay", "delay", "milliseconds between two insertions"),
          Option("--hold-ms", "hold_ms", "milliseconds each work item sleeps"),
          Option("--cpu", "cpu", "CPU whose pool receives the load")),
+        "queue → work start under worker creation", queue_to_execution=True,
     ),
     Experiment(
         "kserver", "wq_kserver",
@@ -105,7 +111,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
          Option("--max-active", "max_active", "workqueue max_active (0: default)"),
          Option("--task-cpus", "cpus", "CPUs the tasks are queued on, round-robin by task (e.g. 0,1; default any)",
                 kind="cpus")),
-        graph=True,
+        "task ready → start, and start → end (two samples per task)", graph=True,
     ),
 )}
 

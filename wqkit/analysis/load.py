@@ -20,15 +20,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from wqkit.errors import WqkitError
-from wqkit.experiments import WQ_FLAGS
+from wqkit.experiments import EXPERIMENTS, WQ_FLAGS
 from wqkit.samples import COLUMNS
 
 #: What each experiment's cycles measure, for titles and tables.
-MEASURES = {
-    "insert_exec": "queue_work_on() → work start",
-    "exec_time_pred": "work execution time",
-    "new_worker": "queue → work start under worker creation",
-}
+MEASURES = {name: exp.measures for name, exp in EXPERIMENTS.items()}
 
 
 @dataclass

@@ -144,8 +144,17 @@ class LabSession:
         A boot whose kernel crashes before the agent answers is retried up to
         ``boot_retries`` times, each said on the progress line and kept in
         ``failed_boots`` (with its console log as ``console-bootN.log``); a
-        crash after the agent answered is never retried.
+        crash after the agent answered is never retried. Whatever stops it (an error, Ctrl-C,
+        SIGTERM) stops the VM before it propagates: a ``with`` block whose ``__enter__`` raised
+        never reaches ``__exit__``.
         """
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> None:
         self.kernel.check_bootable()
         self.kernel.link_tree_sources()
         _LIVE_SESSIONS.add(self.workdir)

@@ -28,8 +28,11 @@ BCC_PYTHON = "/usr/bin/python3"
 ATTACH_TIMEOUT = 300.0
 #: Seconds a tracer gets to print its maps and detach after SIGINT (minutes under TCG on a busy machine).
 DETACH_TIMEOUT = 600.0
-#: bpftrace's perf buffer (pages per CPU) and map sizes, for floods of events.
-BPFTRACE_ENV = "BPFTRACE_PERF_RB_PAGES=1024 BPFTRACE_MAP_KEYS_MAX=65536"
+#: bpftrace's perf buffer (pages per CPU), for floods of events.
+BPFTRACE_PERF_RB_PAGES = 1024
+#: Keys each map of a program holds (bpftrace's BPFTRACE_MAP_KEYS_MAX, BCC's MAP_KEYS): what
+#: does not fit is counted and fails the run.
+MAP_KEYS = 65536
 HIST_LINE = re.compile(r"^\[(\S+), (\S+)[\])]\s+(\d+) \|")
 LOST_LINE = re.compile(r"Lost (\d+) events")
 #: What every tracer prints once all its probes are attached (bpftrace prints "Attaching N
@@ -45,6 +48,7 @@ class TracerProgram:
     name: str
     probes: list[str]
     args: dict[str, str] = field(default_factory=dict)
+    map_keys: int = MAP_KEYS
 
     def source(self, engine: str) -> Path:
         return PROGRAM_DIR / engine / f"{self.name}.{'bt' if engine == 'bpftrace' else 'c'}"
@@ -89,10 +93,11 @@ class GuestTracer:
     def command(self) -> str:
         source = quote(str(self.program.source(self.engine)))
         if self.engine == "bpftrace":
-            return f"env {BPFTRACE_ENV} bpftrace {source} " + " ".join(quote(v) for v in self.program.args.values())
+            return (f"env BPFTRACE_PERF_RB_PAGES={BPFTRACE_PERF_RB_PAGES} BPFTRACE_MAP_KEYS_MAX={self.program.map_keys} "
+                    f"bpftrace {source} " + " ".join(quote(v) for v in self.program.args.values()))
         runner = quote(str(PROGRAM_DIR / "bcc" / "run.py"))
-        return f"{BCC_PYTHON} -u {runner} {source} " + " ".join(quote(f"{k}={v}") for k, v in
-                                                                 self.program.args.items())
+        args = {**self.program.args, "MAP_KEYS": self.program.map_keys}
+        return f"{BCC_PYTHON} -u {runner} {source} " + " ".join(quote(f"{k}={v}") for k, v in args.items())
 
     def start(self) -> None:
         self.started = time.monotonic()

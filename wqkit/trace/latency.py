@@ -30,20 +30,26 @@ from wqkit.graph import TaskGraph
 from wqkit.provenance import check_clock_held, target_provenance, wqkit_provenance
 from wqkit.run import RunDirectory, _iso, experiment, run_experiment
 from wqkit.target import Target, given_or_made
-from wqkit.trace.engine import Tracing, TracerProgram, check_engines, check_lost, check_root, keep_outputs
+from wqkit.trace.engine import (MAP_KEYS, Tracing, TracerProgram, check_engines, check_lost, check_root,
+                                keep_outputs)
 
 PROBES = [f"tracepoint:workqueue:workqueue_{name}" for name in
           ("queue_work", "activate_work", "execute_start", "execute_end")]
 #: Workqueues one program can filter on (its arguments WQ0..WQ7).
 MAX_WORKQUEUES = 8
+#: Largest map the tracer may ask for (items between queue and end; ~100 bytes of kernel memory each).
+MAX_PENDING = 1 << 22
 #: Longest workqueue name the tracepoint and the programs keep (WQ_NAME_LEN - 1).
 MAX_NAME = 31
 COLUMNS = ["work", "function", "queue_ns", "activate_ns", "start_ns", "end_ns", "cpu", "pid", "symbol",
            "workqueue"]
 
 
-def latency_program(workqueues: list[str]) -> TracerProgram:
-    """The queue_latency program for these workqueues (all when empty)."""
+def latency_program(workqueues: list[str], max_pending: int = MAP_KEYS) -> TracerProgram:
+    """The queue_latency program for these workqueues (all when empty), holding at most
+    ``max_pending`` items between queue and execution end (more are lost, counted)."""
+    if not 1 <= max_pending <= MAX_PENDING:
+        raise WqkitError(f"max_pending={max_pending} is out of range (1..{MAX_PENDING})")
     if len(workqueues) > MAX_WORKQUEUES:
         raise WqkitError(f"at most {MAX_WORKQUEUES} workqueues can be traced at once, not {len(workqueues)}")
     for name in workqueues:
@@ -51,7 +57,7 @@ def latency_program(workqueues: list[str]) -> TracerProgram:
             raise WqkitError(f"{name!r} is not a workqueue name (1..{MAX_NAME} characters)")
     names = list(workqueues) or ["*"]
     names += ["-"] * (MAX_WORKQUEUES - len(names))
-    return TracerProgram("queue_latency", PROBES, {f"WQ{i}": name for i, name in enumerate(names)})
+    return TracerProgram("queue_latency", PROBES, {f"WQ{i}": name for i, name in enumerate(names)}, max_pending)
 
 
 def parse_items(text: str) -> tuple[pd.DataFrame, bool]:
@@ -67,7 +73,7 @@ def parse_items(text: str) -> tuple[pd.DataFrame, bool]:
 
 def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str | list[str] = "bpftrace",
                   during: str | None = None, values: Mapping[str, object] | None = None,
-                  graph: TaskGraph | None = None, duration: float = 10.0,
+                  graph: TaskGraph | None = None, duration: float = 10.0, max_pending: int = MAP_KEYS,
                   target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
                   progress: Callable[[str], None] = print, **lab_options) -> Path:
     """Trace queue → execute latency; return the run directory.
@@ -76,19 +82,20 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
     around that experiment, whose run directory is made inside this one, and
     ``workqueues`` defaults to the experiment's own (``graph``: its task
     graph, for kserver); otherwise they run for
-    ``duration`` seconds. Lost events or a failed experiment mark the run
+    ``duration`` seconds. ``max_pending`` sizes the tracers' maps: items queued
+    and not yet done beyond it are lost. Lost events or a failed experiment mark the run
     failed (what was collected is kept) and raise.
     """
     engines = check_engines(engine)
     workqueues = list(workqueues) or ([experiment(during).name] if during else [])
-    program = latency_program(workqueues)
+    program = latency_program(workqueues, max_pending)
     if during is None and not 0 < duration <= 86400:
         raise WqkitError(f"duration={duration:g} s is out of range (0..86400)")
     run_dir = RunDirectory(Path(out), "trace-latency")
     progress = run_dir.logged(progress)
     started = time.time()
     meta: dict = {"experiment": "trace_latency", "engine": "+".join(engines), "engines": engines,
-                  "workqueues": workqueues or "all", "program": program.name, "probes": program.probes,
+                  "workqueues": workqueues or "all", "max_pending": max_pending, "program": program.name, "probes": program.probes,
                   "during": during, "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
                   "started_at": _iso(started)}
     with run_dir.recording(meta, started, progress), given_or_made(target, target_name, **lab_options) as tgt:

@@ -6,9 +6,9 @@
  * _execute_end.
  * An item's record moves from "pending" to "running" when it starts, so a
  * work item that requeues itself while it runs starts a new record.
- * Updates that do not fit the maps are counted in "missed".
+ * Updates that do not fit the maps (MAP_KEYS items between queue and end)
+ * are counted in "missed".
  */
-#define MAX_ITEMS 65536
 
 struct pending_item {
 	u64 queued;
@@ -21,8 +21,8 @@ struct running_item {
 	u64 started;
 };
 
-BPF_HASH(pending, u64, struct pending_item, MAX_ITEMS);
-BPF_HASH(running, u64, struct running_item, MAX_ITEMS);
+BPF_HASH(pending, u64, struct pending_item, MAP_KEYS);
+BPF_HASH(running, u64, struct running_item, MAP_KEYS);
 BPF_ARRAY(missed, u64, 1);
 BPF_HISTOGRAM(latency_ns, int, 64);
 
