@@ -4,19 +4,24 @@
  * server's request processing: a task starts only when every task it
  * depends on has finished, and every task is a work item.
  *
- * Load the module with the workqueue's configuration, then write the graph
- * to /sys/kernel/debug/wqkit_kserver/graph, one declaration per line:
+ * Load the module with the workqueue's configuration, write the graph to
+ * /sys/kernel/debug/wqkit_kserver/graph (in as many writes as it takes:
+ * each open for writing starts a new text, of at most 1 MiB), one
+ * declaration per line:
  *
  *	task ID KIND VALUE	ID 0..4095; KIND busy (loop iterations,
  *				..10^9), sleep (us, ..10^6) or mem (KiB
- *				written, ..65536)
+ *				written, ..65536, into a buffer of the task's
+ *				own; 256 MiB for all mem tasks at most)
  *	edge FROM TO		task FROM must finish before task TO starts
  *
- * The graph is checked completely first (ids, costs, edge ends, duplicates,
- * cycles): a problem is one pr_err line and -EINVAL, and nothing stays
+ * then write 1 to /sys/kernel/debug/wqkit_kserver/run. The graph is then
+ * checked completely (ids, costs, edge ends, duplicates, cycles, size): a
+ * problem is one pr_err line and -EINVAL from that write, and nothing stays
  * allocated. A valid graph then runs @repeat times. Each finishing task
  * queues the successors whose predecessors are all done (an atomic count
- * per task, so exactly once). Per task and repetition two samples are
+ * per task, so exactly once); once the experiment is being stopped (an
+ * unload, a write to its "stop"), a finishing task queues nothing more. Per task and repetition two samples are
  * recorded (wqkit_samples): seq 2k = (ready, start) and seq 2k+1 =
  * (start, end), k = repetition * tasks + task index, with the CPU that made
  * the task ready, the CPU and worker that ran it.
@@ -27,6 +32,8 @@
 #include <linux/cpumask.h>
 #include <linux/debugfs.h>
 #include <linux/delay.h>
+#include <linux/fs.h>
+#include <linux/kstrtox.h>
 #include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -46,6 +53,7 @@
 #define REPEAT_MAX	1000
 #define MAX_CPUS	64
 #define MAX_SAMPLES	2000000
+#define MAX_MEM_KIB	(256 * 1024)
 
 enum kserver_kind { KIND_BUSY, KIND_SLEEP, KIND_MEM };
 
@@ -86,6 +94,7 @@ struct kserver_task {
 	atomic_t remaining;
 	u64 ready;		/* TSC when its last predecessor finished */
 	u16 ready_cpu;
+	size_t mem_offset;	/* mem: its own region of graph.membuf */
 };
 
 struct kserver_graph {
@@ -101,6 +110,8 @@ static struct wqkit_experiment xp;
 static bool started;
 static DEFINE_MUTEX(graph_lock);
 static struct dentry *graph_dir;
+static char *graph_text;	/* what was written to "graph" since it was opened */
+static size_t graph_len;
 static int cpu_list[MAX_CPUS];
 static unsigned int ncpus;
 static unsigned int cur_rep;
@@ -133,7 +144,7 @@ static void kserver_cost(struct kserver_task *t)
 			udelay(t->value);
 		break;
 	case KIND_MEM:
-		memset(graph.membuf, (int)t->index, t->value * 1024);
+		memset(graph.membuf + t->mem_offset, (int)t->index, t->value * 1024);
 		break;
 	}
 }
@@ -159,7 +170,7 @@ static void kserver_work_fn(struct work_struct *work)
 	end = rdtsc_ordered();
 	kserver_record(2 * k, t->ready, start, t->ready_cpu);
 	kserver_record(2 * k + 1, start, end, t->ready_cpu);
-	for (i = 0; i < t->nsucc; i++) {
+	for (i = 0; i < t->nsucc && !wqkit_experiment_stopping(&xp); i++) {
 		struct kserver_task *s = &graph.tasks[graph.succ[t->first_succ + i]];
 
 		/* The last predecessor to finish makes it ready, exactly once. */
@@ -259,7 +270,7 @@ static int kserver_load(char *text)
 	u64 *edges = NULL;
 	u32 nedges = 0, line_no = 0, i, *indeg = NULL, *queue = NULL;
 	s32 *index_of;
-	size_t mem_max = 0;
+	size_t mem_total = 0;
 	char *line;
 	int ret = -EINVAL;
 
@@ -306,9 +317,15 @@ static int kserver_load(char *text)
 			index_of[id] = graph.ntasks;
 			graph.tasks[graph.ntasks] = (struct kserver_task) {
 				.index = graph.ntasks, .id = id, .kind = k, .value = value,
+				.mem_offset = mem_total,
 			};
 			if (k == KIND_MEM)
-				mem_max = max_t(size_t, mem_max, value * 1024);
+				mem_total += value * 1024;
+			if (mem_total > (size_t)MAX_MEM_KIB * 1024) {
+				pr_err("graph line %u: mem tasks write more than %u KiB in all\n",
+				       line_no, MAX_MEM_KIB);
+				goto out;
+			}
 			graph.ntasks++;
 		} else if (sscanf(line, "edge %u %u", &from, &to) == 2) {
 			if (nedges == MAX_EDGES) {
@@ -367,8 +384,8 @@ static int kserver_load(char *text)
 	ret = kserver_check_acyclic(indeg, queue);
 	if (ret)
 		goto out;
-	if (mem_max) {
-		graph.membuf = vmalloc(mem_max);
+	if (mem_total) {
+		graph.membuf = vmalloc(mem_total);
 		if (!graph.membuf) {
 			ret = -ENOMEM;
 			goto out;
@@ -414,36 +431,72 @@ static int kserver_start(void)
 	return 0;
 }
 
+/* Opening "graph" for writing starts a new text. */
+static int kserver_graph_open(struct inode *inode, struct file *file)
+{
+	mutex_lock(&graph_lock);
+	graph_len = 0;
+	mutex_unlock(&graph_lock);
+	return 0;
+}
+
+/* Each write appends where the previous one ended (a pipe's chunks, one after the other). */
 static ssize_t kserver_graph_write(struct file *file, const char __user *buf, size_t count, loff_t *ppos)
 {
-	char *text;
-	int ret;
+	ssize_t ret;
 
-	if (*ppos || count > MAX_TEXT) {
-		pr_err("graph: write it whole, at most %u bytes\n", MAX_TEXT);
+	mutex_lock(&graph_lock);
+	if (started) {
+		pr_err("graph: already running; unload the module to run another\n");
+		ret = -EBUSY;
+	} else if (*ppos != graph_len || count > MAX_TEXT - graph_len) {
+		pr_err("graph: write it in order, at most %u bytes\n", MAX_TEXT);
+		ret = -EINVAL;
+	} else {
+		ret = simple_write_to_buffer(graph_text, MAX_TEXT, ppos, buf, count);
+		if (ret > 0)
+			graph_len = *ppos;
+	}
+	mutex_unlock(&graph_lock);
+	return ret;
+}
+
+/* Writing 1 to "run" checks the graph written so far and starts it. */
+static ssize_t kserver_run_write(struct file *file, const char __user *buf, size_t count, loff_t *ppos)
+{
+	bool go;
+	int ret = kstrtobool_from_user(buf, count, &go);
+
+	if (ret || !go) {
+		pr_err("run: write 1 to check and run the graph written to graph\n");
 		return -EINVAL;
 	}
-	text = memdup_user_nul(buf, count);
-	if (IS_ERR(text))
-		return PTR_ERR(text);
 	mutex_lock(&graph_lock);
 	if (started) {
 		pr_err("graph: already running; unload the module to run another\n");
 		ret = -EBUSY;
 	} else {
-		ret = kserver_load(text) ?: kserver_start();
+		graph_text[graph_len] = '\0';
+		ret = kserver_load(graph_text) ?: kserver_start();
 		if (ret && graph.tasks)
 			kserver_free();
+		graph_len = 0;	/* parsing cut the text up: write the graph again */
 	}
 	mutex_unlock(&graph_lock);
-	kfree(text);
 	return ret ?: count;
 }
 
 static const struct file_operations kserver_graph_fops = {
 	.owner = THIS_MODULE,
-	.open = simple_open,
+	.open = kserver_graph_open,
 	.write = kserver_graph_write,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations kserver_run_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = kserver_run_write,
 	.llseek = noop_llseek,
 };
 
@@ -482,11 +535,17 @@ static int __init kserver_init(void)
 	      kserver_parse_cpus();
 	if (ret)
 		return ret;
+	graph_text = kvmalloc(MAX_TEXT + 1, GFP_KERNEL);
+	if (!graph_text)
+		return -ENOMEM;
 	graph_dir = debugfs_create_dir("wqkit_kserver", NULL);
-	if (IS_ERR(graph_dir))
+	if (IS_ERR(graph_dir)) {
+		kvfree(graph_text);
 		return PTR_ERR(graph_dir);
+	}
 	debugfs_create_file("graph", 0200, graph_dir, NULL, &kserver_graph_fops);
-	pr_info("loaded: write a graph to /sys/kernel/debug/wqkit_kserver/graph\n");
+	debugfs_create_file("run", 0200, graph_dir, NULL, &kserver_run_fops);
+	pr_info("loaded: write a graph to /sys/kernel/debug/wqkit_kserver/graph, then 1 to run\n");
 	return 0;
 }
 
@@ -496,6 +555,7 @@ static void __exit kserver_exit(void)
 	if (started)
 		wqkit_experiment_stop(&xp);
 	kserver_free();
+	kvfree(graph_text);
 	pr_info("unloaded\n");
 }
 

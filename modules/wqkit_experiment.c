@@ -105,6 +105,7 @@ static void wqkit_experiment_stop_producers(struct wqkit_recorder *rec)
 
 	if (!xp->runner)	/* written to "stop" while still starting */
 		return;
+	WRITE_ONCE(xp->stopping, true);
 	kthread_stop(xp->runner);
 	drain_workqueue(xp->wq);
 	xp->runner_stopped = true;
@@ -124,6 +125,7 @@ int wqkit_experiment_start(struct wqkit_experiment *xp, const struct wqkit_exper
 
 	xp->runner = NULL;
 	xp->runner_stopped = false;
+	xp->stopping = false;
 	xp->wq = NULL;
 	ret = wqkit_recorder_init(&xp->rec, desc->name, desc->nr, wqkit_experiment_stop_producers);
 	if (ret)

@@ -40,6 +40,7 @@ struct wqkit_experiment {
 	struct workqueue_struct *wq;
 	struct task_struct *runner;
 	bool runner_stopped;
+	bool stopping;		/* set before the runner is stopped: see wqkit_experiment_stopping() */
 	void *items;		/* nr * item_size bytes, zeroed */
 };
 
@@ -65,5 +66,17 @@ struct wqkit_experiment_desc {
 
 int wqkit_experiment_start(struct wqkit_experiment *xp, const struct wqkit_experiment_desc *desc);
 void wqkit_experiment_stop(struct wqkit_experiment *xp);
+
+/**
+ * wqkit_experiment_stopping - whether the experiment is being stopped
+ *
+ * Work that queues more work (a task graph's successors) checks it and
+ * queues nothing more, so that draining the workqueue ends at once instead
+ * of running the rest of the experiment.
+ */
+static inline bool wqkit_experiment_stopping(const struct wqkit_experiment *xp)
+{
+	return READ_ONCE(xp->stopping);
+}
 
 #endif /* _WQKIT_EXPERIMENT_H */

@@ -122,6 +122,31 @@ static const struct file_operations wqkit_stop_fops = {
 	.llseek = noop_llseek,
 };
 
+/*
+ * /sys/kernel/debug/wqkit, made by the first module that needs it and never
+ * removed: each module links its own copy of this file, so no lock can
+ * serialise "empty? then remove" in one module against "create a directory
+ * inside" in another. An empty directory is all that stays.
+ */
+static struct dentry *wqkit_debugfs_root(void)
+{
+	struct dentry *root = debugfs_lookup("wqkit", NULL);
+
+	if (root) {
+		dput(root);	/* debugfs keeps it: it is never removed */
+		return root;
+	}
+	root = debugfs_create_dir("wqkit", NULL);
+	if (root != ERR_PTR(-EEXIST))
+		return root;
+	/* Another module made it between the lookup and the creation. */
+	root = debugfs_lookup("wqkit", NULL);
+	if (!root)
+		return ERR_PTR(-ENOENT);
+	dput(root);
+	return root;
+}
+
 /**
  * wqkit_recorder_init - allocate @capacity slots and publish them in debugfs
  * @rec: the recorder to set up
@@ -143,11 +168,7 @@ int wqkit_recorder_init(struct wqkit_recorder *rec, const char *name, u32 capaci
 	rec->capacity = capacity;
 	rec->state = WQKIT_RUNNING;
 
-	root = debugfs_lookup("wqkit", NULL);
-	if (!root)
-		root = debugfs_create_dir("wqkit", NULL);
-	else
-		dput(root);
+	root = wqkit_debugfs_root();
 	if (IS_ERR(root)) {
 		vfree(rec->samples);
 		return PTR_ERR(root);
@@ -228,21 +249,13 @@ void wqkit_recorder_finish(struct wqkit_recorder *rec, int error)
 }
 
 /**
- * wqkit_recorder_destroy - remove the debugfs files and free the samples
+ * wqkit_recorder_destroy - remove this recorder's debugfs files and free the samples
  *
- * Removes /sys/kernel/debug/wqkit itself when this was its last experiment.
+ * /sys/kernel/debug/wqkit itself stays (see wqkit_debugfs_root()).
  */
 void wqkit_recorder_destroy(struct wqkit_recorder *rec)
 {
-	struct dentry *root;
-
 	debugfs_remove_recursive(rec->dir);
-	root = debugfs_lookup("wqkit", NULL);
-	if (root) {
-		if (simple_empty(root))
-			debugfs_remove(root);
-		dput(root);
-	}
 	vfree(rec->samples);
 	rec->samples = NULL;
 }

@@ -30,8 +30,9 @@ out = "runs"            # where new run directories go
 # Every task is a work item; a task is queued when its last predecessor
 # finishes. How well does this workqueue configuration execute the graph?
 # The makespan of each repetition is compared with a lower bound no
-# schedule beats on the CPUs used: max(critical path, total work / CPUs),
-# both computed from the tasks' own measured run times.
+# schedule beats on the CPUs used: max(critical path, CPU work / CPUs),
+# both computed from the tasks' own measured run times (a sleeping task
+# counts on the path, not as CPU work).
 
 # %%
 from wqkit import analysis

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -200,3 +201,20 @@ def test_state_timeline_sampled_from_the_host_during_a_flood(lab_target, tmp_pat
     span = (run.samples["t1"].max() - run.samples["t0"].min()) / (run.tsc_khz * 1000)
     assert pools["t"].min() > -30.0 and pools["t"].max() < span + 5.0
     assert analysis.plot_state(run).axes[1].get_ylabel() == "work items started / s"
+
+
+def test_samples_read_over_qmp_while_the_state_sampler_reads_too(lab_target, tmp_path):
+    # Both read guest memory through the session's one drgn program (one QMP connection): the
+    # sampler at 100 Hz, the run's read of 6.4 MB of samples at the end, taking turns.
+    from wqkit import analysis
+
+    nr = 200_000
+    path = run_experiment("insert_exec", {"nr": nr, "cpu": 0}, target=lab_target, out=tmp_path,
+                          progress=lambda m: None, sample_state_hz=100)
+    run = analysis.load_run(path)
+    assert run.ok and run.meta["samples"]["collected"] == nr and run.meta["samples"]["collected_via"] == "qmp"
+    seqs = run.samples["seq"].to_numpy()
+    assert (seqs == np.arange(nr)).all()
+    assert (run.samples["t1"] > run.samples["t0"]).all()
+    info = run.meta["state_sampling"]
+    assert info["error"] is None and info["samples"] > 0

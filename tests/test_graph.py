@@ -83,3 +83,54 @@ def test_unknown_shapes_and_sizes():
         g.parse_shape("chain:height=3")
     with pytest.raises(WqkitError, match="width='x' is not an integer"):
         g.parse_shape("fork-join:width=x")
+
+
+def kserver_run(path, graph, schedule):
+    """A kserver run directory whose one repetition followed ``schedule``: task -> (ready, start,
+    end) in µs (tsc_khz 10^6: 1000 cycles a µs)."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    ids = sorted(graph.tasks)
+    rows = []
+    for k, task in enumerate(ids):
+        ready, start, end = (1000 * t + 10**9 for t in schedule[task])
+        rows += [(2 * k, ready, start), (2 * k + 1, start, end)]
+    seq, t0, t1 = (np.array(c, dtype=np.uint64) for c in zip(*rows))
+    path.mkdir()
+    pd.DataFrame({"seq": seq.astype(np.uint32), "t0": t0, "t1": t1, "cycles": (t1 - t0).astype(np.int64),
+                  "cpu_queue": np.zeros(len(seq), np.uint16), "cpu_exec": np.zeros(len(seq), np.uint16),
+                  "pid": np.full(len(seq), 7, np.uint32)}).to_parquet(path / "samples.parquet", index=False)
+    (path / "graph.txt").write_text(graph.to_text())
+    (path / "meta.json").write_text(json.dumps({
+        "experiment": "kserver", "status": "ok", "tsc_khz": 1_000_000, "cpus": 2, "accel": "kvm",
+        "kernel_release": "synthetic", "parameters": {"cpus": ""},
+        "samples": {"expected": len(seq), "produced": len(seq), "collected": len(seq), "dropped": 0}}))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["sleep", "busy", "mem"])
+def test_the_makespan_bound_counts_sleeping_as_delay_not_work(tmp_path, kind):
+    # Fork, 8 tasks of 500 µs, join, on 2 CPUs. Sleeping tasks overlap (8 workers, each asleep):
+    # 1.5 ms is achievable, and the bound is the critical path. Busy and mem tasks occupy their
+    # CPU: 8 of them take 4 x 500 µs on 2 CPUs.
+    from wqkit import analysis
+
+    fj = g.fork_join(width=8, depth=1, kind=kind, value=500)
+    first, *middle, last = sorted(fj.tasks)
+    if kind == "sleep":
+        schedule = {first: (0, 0, 500), last: (1000, 1000, 1500), **{t: (500, 500, 1000) for t in middle}}
+        makespan = 1500
+    else:
+        schedule = {first: (0, 0, 500), last: (2500, 2500, 3000),
+                    **{t: (500, 500 + 500 * (i // 2), 1000 + 500 * (i // 2)) for i, t in enumerate(middle)}}
+        makespan = 3000
+    run = analysis.load_run(kserver_run(tmp_path / "run", fj, schedule))
+    row = analysis.df_makespan(run).iloc[0]
+    assert row["makespan_ns"] == makespan * 1000
+    assert row["critical_path_ns"] == 1500 * 1000
+    assert row["cpu_work_ns"] == (0 if kind == "sleep" else 10 * 500 * 1000)
+    assert row["lower_bound_ns"] <= row["makespan_ns"] and row["efficiency"] == pytest.approx(
+        1.0 if kind == "sleep" else 2500 / 3000)

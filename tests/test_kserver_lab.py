@@ -5,7 +5,7 @@ from conftest import assert_unloaded_cleanly
 
 from wqkit import analysis, graph, kmod
 from wqkit.errors import WqkitError
-from wqkit.run import GRAPH_FILE, run_experiment
+from wqkit.run import GRAPH_DIR, run_experiment
 
 pytestmark = pytest.mark.lab
 
@@ -64,6 +64,8 @@ def test_max_active_1_never_overlaps_two_tasks(lab_target, tmp_path):
     ("task 0 busy 10\nedge 0 7\n", "graph: edge 0 -> 7: no task 7"),
     ("task 0 busy 10\ntask 0 sleep 3\n", "graph line 2: task 0 is declared twice"),
     ("task 0 sleep 5000000\n", "graph line 1: task 0: sleep 5000000 is out of range"),
+    # Each mem task writes a buffer of its own: 5 x 64 MiB is more than the 256 MiB allowed.
+    ("".join(f"task {i} mem 65536\n" for i in range(5)), "graph line 5: mem tasks write more than 262144 KiB"),
 ])
 def test_the_module_refuses_a_bad_graph_and_keeps_nothing(lab_target, text, message):
     ko = kmod.build(lab_target) / "wq_kserver.ko"
@@ -71,13 +73,14 @@ def test_the_module_refuses_a_bad_graph_and_keeps_nothing(lab_target, text, mess
     before = kmod.log_mark(lab_target)
     lab_target.run(f"insmod {ko}", check=True)
     try:
-        result = lab_target.run(f"printf '{text}' > {GRAPH_FILE}")
+        lab_target.run(f"printf '{text}' > {GRAPH_DIR}/graph", check=True)
+        result = lab_target.run(f"echo 1 > {GRAPH_DIR}/run")
         assert result.returncode != 0      # the write fails (-EINVAL); dash prints it as an I/O error
         log = kmod.log_since(lab_target, before)
         assert message in [line for line in log if "graph" in line and "wq_kserver:" in line][-1]
         assert lab_target.run("cat /sys/module/wq_kserver/parameters/nr_samples", check=True).stdout.strip() == "0"
         # Nothing of the bad graph is left: a good one is taken afterwards.
-        lab_target.run(f"printf 'task 0 busy 10\\n' > {GRAPH_FILE}", check=True)
+        lab_target.run(f"printf 'task 0 busy 10\\n' > {GRAPH_DIR}/graph && echo 1 > {GRAPH_DIR}/run", check=True)
     finally:
         lab_target.run("rmmod wq_kserver", check=True)
 
@@ -96,7 +99,52 @@ def test_unloading_during_a_long_run_leaves_nothing_behind(lab_target):
     lab_target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
     before = kmod.log_mark(lab_target)
     lab_target.run(f"insmod {ko} repeat=1000", check=True)
-    lab_target.run(f"cat > {GRAPH_FILE} <<'EOF'\n{graph.fork_join(width=4, depth=3, kind='sleep', value=20000).to_text()}EOF",
-                   check=True)
+    lab_target.run(f"cat > {GRAPH_DIR}/graph <<'EOF'\n{graph.fork_join(width=4, depth=3, kind='sleep', value=20000).to_text()}EOF\n"
+                   f"echo 1 > {GRAPH_DIR}/run", check=True)
     lab_target.run("sleep 1; rmmod wq_kserver", check=True, timeout=300)
     assert_unloaded_cleanly(lab_target, "wq_kserver", before)
+
+
+def test_unloading_during_a_long_chain_stops_at_once(lab_target):
+    # 400 levels of 2 ms: a repetition lasts about a second. The chain stops queueing successors
+    # once the unload begins, so the workqueue drains in a few flushes, not one per level.
+    ko = kmod.build(lab_target) / "wq_kserver.ko"
+    lab_target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
+    before = kmod.log_mark(lab_target)
+    lab_target.run(f"insmod {ko} repeat=100", check=True)
+    lab_target.run(f"cat > {GRAPH_DIR}/graph <<'EOF'\n{graph.chain(400, kind='sleep', value=2000).to_text()}EOF\n"
+                   f"echo 1 > {GRAPH_DIR}/run", check=True)
+    unload = lab_target.run("sleep 2; start=$(date +%s%N); rmmod wq_kserver; echo $(( ($(date +%s%N) - start) / 1000000 ))",
+                            check=True, timeout=300)
+    assert int(unload.stdout.split()[-1]) < 5000, "the unload ran the rest of the chain"
+    assert_unloaded_cleanly(lab_target, "wq_kserver", before)
+
+
+def test_a_graph_written_in_many_chunks_is_taken_whole(lab_target):
+    # 600 tasks written 512 bytes at a time (as a pipe splits a large graph): one graph, run once.
+    layered = graph.layered(layers=20, width=30, p=0.2, seed=1, kind="busy", value=100)
+    text = layered.to_text()
+    assert len(text) > 8 * 512
+    ko = kmod.build(lab_target) / "wq_kserver.ko"
+    lab_target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
+    staged = lab_target.session.shared_dir / "chunked-graph.txt"
+    staged.write_text(text)
+    lab_target.run(f"insmod {ko} repeat=1", check=True)
+    try:
+        lab_target.run(f"dd if={staged} of={GRAPH_DIR}/graph bs=512 status=none && echo 1 > {GRAPH_DIR}/run",
+                       check=True)
+        assert lab_target.run("cat /sys/module/wq_kserver/parameters/nr_samples",
+                              check=True).stdout.strip() == str(2 * len(layered.tasks))
+    finally:
+        lab_target.run("rmmod wq_kserver", check=True, timeout=300)
+        staged.unlink()
+
+
+def test_wqkit_refuses_what_the_module_would_before_any_boot(tmp_path):
+    big = graph.chain(2000, kind="busy", value=1)
+    with pytest.raises(WqkitError, match="makes 4000000 samples"):
+        run_experiment("kserver", {"repeat": 1000}, target=None, out=tmp_path, graph=big)
+    greedy = graph.fork_join(width=8, depth=1, kind="mem", value=64 * 1024)
+    with pytest.raises(WqkitError, match="mem tasks write .* KiB in all"):
+        run_experiment("kserver", {}, target=None, out=tmp_path, graph=greedy)
+    assert list(tmp_path.iterdir()) == []

@@ -29,6 +29,14 @@ MAX_TASKS = 4096
 #: The largest value of each cost kind (the module's limits).
 KINDS = {"busy": 1_000_000_000, "sleep": 1_000_000, "mem": 64 * 1024}
 MAX_EDGES = 65536
+#: KiB all mem tasks write in all (each into a buffer of its own).
+MAX_MEM_KIB = 256 * 1024
+#: Bytes of the graph's text the module takes.
+MAX_TEXT = 1 << 20
+#: Samples one loaded graph may produce: 2 per task and repetition.
+MAX_SAMPLES = 2_000_000
+#: Times the graph runs when ``repeat`` is not given.
+DEFAULT_REPEAT = 10
 
 
 @dataclass(frozen=True)
@@ -81,11 +89,21 @@ class TaskGraph:
             raise WqkitError(f"task graph has a cycle through task {stuck[0]} ({len(stuck)} tasks on cycles)")
         return order
 
-    def validate(self) -> TaskGraph:
+    def validate(self, repeat: int = DEFAULT_REPEAT) -> TaskGraph:
         """The module's rules: ids, kinds and values in range, edges between existing tasks,
-        no duplicate or self edge, no cycle. Returns the graph; a violation is a one-line error."""
+        no duplicate or self edge, no cycle; its text, the memory of its mem tasks and its
+        samples (run ``repeat`` times) within the module's limits. Returns the graph; a
+        violation is a one-line error."""
         if not self.tasks:
             raise WqkitError("task graph has no task")
+        if 2 * len(self.tasks) * repeat > MAX_SAMPLES:
+            raise WqkitError(f"task graph of {len(self.tasks)} tasks run {repeat} times makes "
+                             f"{2 * len(self.tasks) * repeat} samples (at most {MAX_SAMPLES})")
+        mem_kib = sum(t.value for t in self.tasks.values() if t.kind == "mem")
+        if mem_kib > MAX_MEM_KIB:
+            raise WqkitError(f"task graph's mem tasks write {mem_kib} KiB in all (at most {MAX_MEM_KIB})")
+        if len(self.to_text().encode()) > MAX_TEXT:
+            raise WqkitError(f"task graph's text is {len(self.to_text().encode())} bytes (at most {MAX_TEXT})")
         if len(self.tasks) > MAX_TASKS or len(self.edges) > MAX_EDGES:
             raise WqkitError(f"task graph too large: {len(self.tasks)} tasks, {len(self.edges)} edges "
                              f"(at most {MAX_TASKS} and {MAX_EDGES})")
@@ -182,9 +200,21 @@ class TaskGraph:
             path.append(best_pred[path[-1]])
         return finish[end], path[::-1]
 
-    def makespan_lower_bound(self, duration: Mapping[int, float], cpus: int) -> float:
-        """No schedule on ``cpus`` CPUs beats max(critical path, total work / cpus)."""
-        return max(self.critical_path(duration)[0], sum(duration[t] for t in self.tasks) / cpus)
+    def makespan_lower_bound(self, duration: Mapping[int, float], cpus: int,
+                             work: Mapping[int, float] | None = None) -> float:
+        """No schedule on ``cpus`` CPUs beats max(critical path of ``duration``, total ``work`` / cpus).
+
+        ``work`` is the time each task occupies a CPU (default: its whole duration). A task
+        that sleeps delays its successors for its whole duration but leaves its CPU to others:
+        its duration counts on the path, not as work.
+        """
+        work = duration if work is None else work
+        return max(self.critical_path(duration)[0], sum(work[t] for t in self.tasks) / cpus)
+
+    def cpu_work(self, duration: Mapping[int, float]) -> dict[int, float]:
+        """The part of each task's ``duration`` that occupies a CPU: all of it for busy and mem
+        tasks (a loop, a memset), none of it for sleep tasks."""
+        return {t: 0.0 if task.kind == "sleep" else duration[t] for t, task in self.tasks.items()}
 
 
 # -- shapes ------------------------------------------------------------------------

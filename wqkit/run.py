@@ -35,14 +35,14 @@ from wqkit import kmod
 from wqkit.console import progress_stream
 from wqkit.errors import WqkitError
 from wqkit.experiments import Experiment, experiment, module_params
-from wqkit.graph import TaskGraph
+from wqkit.graph import DEFAULT_REPEAT, TaskGraph
 from wqkit.provenance import check_clock_held, target_provenance, wqkit_provenance
 from wqkit.samples import (PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases,
                            parse_samples)
 from wqkit.target import LabTarget, Target, given_or_made
 
 CALIBRATION_NR = 10_000
-GRAPH_FILE = "/sys/kernel/debug/wqkit_kserver/graph"
+GRAPH_DIR = "/sys/kernel/debug/wqkit_kserver"
 POLL_SECONDS = 1.0
 
 
@@ -116,7 +116,7 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
         raise WqkitError(f"{exp.name}: " + ("give a task graph (--graph FILE or --shape SHAPE)" if exp.graph
                                             else "takes no task graph"))
     if graph is not None:
-        graph.validate()
+        graph.validate(repeat=params.get("repeat", DEFAULT_REPEAT))
     if sample_state_hz is not None:
         if not 0 < sample_state_hz <= 100:
             raise WqkitError(f"--sample-state must be between 0 and 100 Hz, not {sample_state_hz:g}")
@@ -180,7 +180,9 @@ def _write_graph(target: Target, graph: TaskGraph, module: kmod.LoadedModule, de
     """Hand the task graph to the loaded module (which checks it again), and keep it with the run."""
     text = graph.to_text()
     (dest / "graph.txt").write_text(text)
-    result = target.run(f"cat > {GRAPH_FILE} <<'WQKIT_GRAPH'\n{text}WQKIT_GRAPH")
+    # cat writes a large graph in several chunks; the module parses the whole text at "run".
+    result = target.run(f"cat > {GRAPH_DIR}/graph <<'WQKIT_GRAPH'\n{text}WQKIT_GRAPH\n"
+                        f"echo 1 > {GRAPH_DIR}/run")
     if result.returncode:
         log = [line for line in module.dmesg() if "graph" in line]
         raise WqkitError(f"the module refused the graph: {(log or [result.stderr.strip()])[-1].strip()}")
@@ -285,7 +287,8 @@ def _read_guest(target: LabTarget, address: int, size: int) -> bytes | None:
     from wqkit.inspect.lab import QmpInspector
 
     try:
-        return QmpInspector.for_lab(target).prog.read(address, size)
+        with QmpInspector.for_lab(target).reading() as prog:     # a state sampler may share it
+            return prog.read(address, size)
     except (WqkitError, FaultError, OSError):
         return None
 

@@ -55,23 +55,28 @@ def cpus_used(run: Run) -> int:
 
 
 def df_makespan(run: Run) -> pd.DataFrame:
-    """Per repetition: the makespan (first ready to last end), the critical path and the
-    makespan lower bound max(critical path, total work / P) on the P CPUs used, and the
+    """Per repetition: the makespan (first ready to last end), the critical path, the CPU work,
+    the makespan lower bound max(critical path, CPU work / P) on the P CPUs used, and the
     efficiency bound / makespan (1 is a perfect schedule).
 
-    A task's work is its shortest run time over all repetitions: a wall-clock run
+    A task's duration is its shortest run time over all repetitions: a wall-clock run
     time also counts the time its CPU gave to other tasks (unbound workers time-slice
-    one CPU), which would make "total work / P" exceed what any schedule needs.
+    one CPU), which would make "total work / P" exceed what any schedule needs. The
+    critical path counts whole durations; the work counts only what occupies a CPU
+    (:meth:`~wqkit.graph.TaskGraph.cpu_work`: a sleep task's duration is a delay, not
+    work, and counting it made the bound exceed the achievable makespan).
     """
     graph, tasks, cpus = load_graph(run), df_tasks(run), cpus_used(run)
     scale = 1e6 / run.tsc_khz
-    work = tasks["run_ns"].groupby(level="task").min().to_dict()
-    critical, _ = graph.critical_path(work)
-    bound = graph.makespan_lower_bound(work, cpus)
+    duration = tasks["run_ns"].groupby(level="task").min().to_dict()
+    work = graph.cpu_work(duration)
+    critical, _ = graph.critical_path(duration)
+    bound = graph.makespan_lower_bound(duration, cpus, work)
     rows = []
     for rep, one in tasks.groupby(level="rep"):
         makespan = (int(one["end"].max()) - int(one["ready"].min())) * scale
-        rows.append({"rep": rep, "makespan_ns": makespan, "critical_path_ns": critical, "lower_bound_ns": bound,
+        rows.append({"rep": rep, "makespan_ns": makespan, "critical_path_ns": critical,
+                     "cpu_work_ns": sum(work.values()), "lower_bound_ns": bound,
                      "efficiency": bound / makespan if makespan else float("nan")})
     return pd.DataFrame(rows).set_index("rep")
 

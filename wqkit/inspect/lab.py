@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from shlex import quote
+from typing import Iterator
 
 from wqkit.errors import LabCrash, LabError, WqkitError
 from wqkit.inspect.guest import SOCKET
@@ -119,12 +122,26 @@ class QmpInspector:
                    session.attachments)
 
     @property
+    def lock(self) -> threading.RLock:
+        """Held by whoever reads through the shared program: its one QMP connection carries one
+        request at a time (a state sampler's thread and a run's sample read share it)."""
+        return self._attachments.setdefault(f"drgn-qmp-lock:{self.socket}", threading.RLock())
+
+    @property
     def prog(self):
-        """The drgn program, attached and with debug info loaded on first use."""
+        """The drgn program, attached and with debug info loaded on first use. Read through it
+        inside :meth:`reading` when another thread may use it too."""
         key = f"drgn-qmp:{self.socket}"
-        if key not in self._attachments:
-            self._attachments[key] = open_qmp_program(self.socket, self.vmlinux)
+        with self.lock:
+            if key not in self._attachments:
+                self._attachments[key] = open_qmp_program(self.socket, self.vmlinux)
         return self._attachments[key]
+
+    @contextmanager
+    def reading(self) -> Iterator:
+        """The program, for reads no other thread interleaves with."""
+        with self.lock:
+            yield self.prog
 
     def snapshot(self, consistent: bool | None = None) -> Snapshot:
         """One snapshot; with ``consistent`` (default: the inspector's), the guest is stopped around it.
@@ -133,10 +150,10 @@ class QmpInspector:
         it can be walked) is taken again with the guest stopped, when this inspector can stop
         it: the snapshot then says how long the guest was paused.
         """
-        prog = self.prog
         if not (self.consistent if consistent is None else consistent):
             try:
-                return take_snapshot(prog)
+                with self.reading() as prog:
+                    return take_snapshot(prog)
             except ListChanged:
                 if self.control is None:
                     raise
@@ -144,7 +161,7 @@ class QmpInspector:
             raise WqkitError("a consistent snapshot needs a second QMP socket of the same QEMU (stop/cont)")
         from wqkit.lab.qmp import QmpClient
 
-        with QmpClient(self.control) as qmp, qmp.paused() as pause:
+        with QmpClient(self.control) as qmp, qmp.paused() as pause, self.reading() as prog:
             snap = take_snapshot(prog)
         snap.paused_seconds = pause.seconds
         return snap

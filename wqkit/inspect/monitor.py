@@ -72,7 +72,7 @@ def monitor(take: Callable[[], Snapshot], out: TextIO, names: list[str] | None =
         if interval <= 0 or (max_iterations and iteration >= max_iterations):
             return iteration
         due = max(due + interval, time.monotonic())
-        time.sleep(due - time.monotonic())
+        time.sleep(max(0.0, due - time.monotonic()))     # the clock moved on since due was set
 
 
 def workqueue_record(data: dict, wq: WorkqueueInfo) -> dict:

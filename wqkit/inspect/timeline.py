@@ -75,7 +75,8 @@ class StateSampler:
                     continue
                 self._late.append(now - due)
                 try:
-                    self._take(prog, sample)
+                    with self.inspector.lock:
+                        self._take(prog, sample)
                     sample += 1
                 except ListChanged:
                     # Lists that kept changing under SNAPSHOT_ATTEMPTS reads (a worklist under a
