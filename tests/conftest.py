@@ -54,16 +54,16 @@ def assert_unloaded_cleanly(target, module: str, log_mark: str) -> None:
 
 def assert_flood_workers_traced(meta: dict, events, engine: str) -> set[int]:
     """``engine`` saw every kworker that appeared in the guest while it traced being created; on the
-    flooded pool (where most create_worker() calls began after the flood's first item was queued)
-    exactly those, besides workers made before the guest's listing (listed, so not new); and each
-    of the flood's workers appeared. Elsewhere the kernel may create a worker after the last
-    listing. Returns the pids of the flood's workers: made on its pool after it began."""
+    flooded pool (the kernel's own answer: the flooding workqueue's pool on its CPU) exactly
+    those, besides workers made before the guest's listing (listed, so not new); and each of the
+    flood's workers appeared. Elsewhere the kernel may create a worker after the last listing.
+    Returns the pids of the flood's workers: made on its pool after it began."""
     appeared, before = set(meta["truth"]["new_kworkers"]), set(meta["truth"]["kworkers_before"])
     mine = events[events["engine"] == engine]
     created = mine[mine["event"] == "CREATE"]
     flood_ns = int(mine.loc[mine["event"] == "FLOOD", "ns"].iloc[0])
     during = created[created["start_ns"] >= flood_ns]
-    pool = during["pool"].mode().iloc[0]
+    pool = meta["truth"]["flood_pool"]
     on_pool = set(created.loc[created["pool"] == pool, "pid"].astype(int))
     flood_workers = set(during.loc[during["pool"] == pool, "pid"].astype(int))
     assert appeared <= set(created["pid"].astype(int))

@@ -16,6 +16,7 @@ import pytest
 from wqkit.command import CommandResult
 from wqkit.errors import WqkitError
 from wqkit.target import Target
+from wqkit.analysis import workers as analysis_workers
 from wqkit.trace import engine, latency, workers
 
 from conftest import assert_flood_workers_traced, assert_pool_deaths_traced
@@ -43,21 +44,29 @@ def test_creation_tracers_see_every_new_kworker_and_agree(lab_target, tmp_path):
     meta, events = workers.load_trace(path)
     assert meta["status"] == "ok" and meta["engines"] == ["bpftrace", "bcc"]
     span_ns = meta["duration_s"] * 1e9
+    workers_frame = analysis_workers.df_workers(meta, events)
     for name in meta["engines"]:
         flood_workers = assert_flood_workers_traced(meta, events, name)
         mine = events[events["engine"] == name]
         created = mine[mine["event"] == "CREATE"]
         assert (created["ns"] > 0).all() and (created["ns"] < span_ns).all()
-        # The flood's workers ran items, each its first after its create_worker() call began.
+        # Every flood item was seen queued; every flood worker ran an item, its first after its
+        # create_worker() call began, unless it was ready only after the last item was queued.
+        assert (mine["event"] == "QUEUED").sum() == 24
         first = mine[(mine["event"] == "FIRST") & mine["pid"].isin(flood_workers)].set_index("pid")["ns"]
-        assert len(first) >= len(flood_workers) / 2
         assert (first >= created.set_index("pid")["start_ns"].reindex(first.index)).all()
+        rows = workers_frame[(workers_frame["engine"] == name) & workers_frame["flood_worker"]]
+        assert set(rows["pid"]) == flood_workers
+        idle = rows[rows["first_item_s"].isna()]
+        assert idle["after_last_queue"].all(), idle
         traced = meta["tracers"][name]
         assert traced["lost_events"] == 0 and sum(traced["histogram_ns_log2"].values()) == len(created)
         assert 0 < traced["attach_s"] < engine.ATTACH_TIMEOUT
         # Attached means every probe is: the marker comes after bpftrace's "Attaching N probes...".
         output = (path / f"trace-{name}.txt").read_text().splitlines()
         assert output.index(engine.ATTACHED) > next(i for i, ln in enumerate(output) if ln.startswith("Attaching"))
+    # Each engine's kprobe and kretprobe were registered on create_worker, and none missed a call.
+    assert meta["kprobe_misses"] == {"create_worker": {"kprobes": 2, "kretprobes": 2, "missed": 0}}
     # Same calls, so counts agree exactly and durations worker by worker within ENGINE_GAP_NS.
     both = _per_worker(events, "CREATE").loc[sorted(set(meta["truth"]["new_kworkers"]))]
     assert not both.isna().any().any()
@@ -70,6 +79,7 @@ def test_death_tracers_report_exactly_the_workers_that_went_away(lab_target, tmp
                                  out=tmp_path, progress=lambda m: None)
     meta, events = workers.load_trace(path)
     assert meta["status"] == "ok" and meta["probes"][0] == "kprobe:set_worker_dying"
+    assert meta["kprobe_misses"] == {"set_worker_dying": {"kprobes": 2, "kretprobes": 0, "missed": 0}}
     for name in meta["engines"]:
         assert_pool_deaths_traced(meta, events, name)
         summary = workers.summary(meta, events, name)
@@ -311,6 +321,18 @@ def test_a_tracer_that_had_to_be_killed_fails_the_run():
     meta["tracers"]["bpftrace"]["lost_events"] = engine.lost_events("ITEM 1\nLost 3 events\nLost 4 events (maps full)")
     with pytest.raises(WqkitError, match="lost events: bpftrace 7"):
         engine.check_lost(meta)
+    meta["tracers"]["bpftrace"]["lost_events"] = 0
+    meta["kprobe_misses"] = {"create_worker": {"kprobes": 2, "kretprobes": 2, "missed": 0}}
+    engine.check_lost(meta)
+    meta["kprobe_misses"]["create_worker"]["missed"] = 1
+    with pytest.raises(WqkitError, match="probes missed hits or returns .*: create_worker 1"):
+        engine.check_lost(meta)
+
+
+def test_probed_functions_are_the_kprobe_points():
+    assert engine.probed_functions(["kprobe:create_worker", "kretprobe:create_worker",
+                                    "tracepoint:workqueue:workqueue_queue_work"]) == ["create_worker"]
+    assert engine.probed_functions(["tracepoint:sched:sched_process_exit"]) == []
 
 
 class _KernelWithoutProbePoints(_UserTarget):

@@ -28,7 +28,10 @@ def df_workers(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
     """One row per engine and worker: pid, pool, duration_ns (create_worker() call, or told to die →
     exit) and, for creation, from the flood's first queued item to the create_worker() call
     (created_s: negative for a worker the kernel made before the flood) and to the worker's first
-    item (first_item_s)."""
+    item (first_item_s); whether it is one of the flood's workers (flood_worker: made on the pool
+    the kernel says the flood went to, after the flood began), and whether its create_worker()
+    returned after the flood's last item was queued (after_last_queue: such a worker may find
+    nothing left to run and stay idle; any other flood worker runs an item)."""
     kind, rows = _kind(meta), []
     for engine, mine in events.groupby("engine", sort=False):
         timed = mine[mine["event"] == ("CREATE" if kind == "creation" else "DEAD")]
@@ -42,6 +45,11 @@ def df_workers(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
             flood_ns = flood.iloc[0] if len(flood) else np.nan
             frame["created_s"] = (timed["start_ns"] - flood_ns) / 1e9
             frame["first_item_s"] = (frame["pid"].map(first) - flood_ns) / 1e9
+            pool = meta.get("truth", {}).get("flood_pool")
+            frame["flood_worker"] = (frame["pool"] == pool).fillna(False) & (frame["created_s"] >= 0)
+            queued = mine.loc[mine["event"] == "QUEUED", "ns"]
+            last_queued = queued.max() if len(queued) else np.nan
+            frame["after_last_queue"] = (timed["start_ns"] + timed["ns"]) > last_queued
         rows.append(frame)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import atexit
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+import drgn
 
 from wqkit.errors import WqkitError
 from wqkit.inspect.model import Snapshot
 from wqkit.inspect.snapshot import take_snapshot
 from wqkit.inspect.source import open_program
+from wqkit.target import LabTarget, Target
 
 
 def snapshot_source(target: str = "lab", core: str | Path = "", vmlinux: str | Path = "", via: str = "qmp",
@@ -37,3 +41,17 @@ def snapshot_source(target: str = "lab", core: str | Path = "", vmlinux: str | P
     if via == "vmcore":
         return lambda: vmcore_snapshot(lab, lab.session.workdir / "snapshot.vmcore")
     return LabInspector(lab).snapshot
+
+
+@contextmanager
+def target_program(target: Target) -> Iterator[drgn.Program]:
+    """A drgn program on an open target's kernel, for reads no other thread interleaves with:
+    the lab's, over QMP (shared by the session's readers, see QmpInspector.reading), or the
+    running kernel's (/proc/kcore: root and the kernel's debug info)."""
+    if isinstance(target, LabTarget):
+        from wqkit.inspect.lab import QmpInspector
+
+        with QmpInspector.for_lab(target).reading() as prog:
+            yield prog
+    else:
+        yield open_program()

@@ -164,6 +164,8 @@ class Tracing:
                  progress: Callable[[str], None]) -> None:
         self.target, self.program, self.progress = target, program, progress
         self.tracers = [GuestTracer(target, engine, program) for engine in engines]
+        #: What read_kprobe_misses() found when the tracers stopped.
+        self.kprobe_misses: dict = {}
 
     def __enter__(self) -> Tracing:
         mount_tracefs(self.target)
@@ -184,8 +186,34 @@ class Tracing:
         self.stop()
 
     def stop(self) -> None:
+        """Read the kprobes' missed hits while the probes are still registered, then stop every tracer."""
+        if any(tracer.pid is not None for tracer in self.tracers):
+            self.kprobe_misses = read_kprobe_misses(self.target, probed_functions(self.program.probes))
         for tracer in self.tracers:
             tracer.stop()
+
+
+def probed_functions(probes: list[str]) -> list[str]:
+    """The kernel functions of a program's kprobe and kretprobe probe points."""
+    return sorted({probe.split(":", 1)[1] for probe in probes if probe.split(":", 1)[0] in ("kprobe", "kretprobe")})
+
+
+def read_kprobe_misses(target: Target, functions: list[str]) -> dict:
+    """Per function, the kprobes and kretprobes registered on it and the hits and returns they
+    missed (:func:`wqkit.inspect.kprobes.kprobe_misses`), read from the kernel's memory: over
+    QMP in the lab, /proc/kcore on a local kernel. ``{"not_read": why}`` when it cannot be read."""
+    if not functions:
+        return {}
+    from drgn import FaultError
+
+    from wqkit.inspect.kprobes import kprobe_misses
+    from wqkit.inspect.sources import target_program
+
+    try:
+        with target_program(target) as prog:
+            return {function: kprobe_misses(prog, function) for function in functions}
+    except (WqkitError, LookupError, FaultError, OSError) as exc:
+        return {"not_read": str(exc).splitlines()[0]}
 
 
 def parse_histogram(text: str) -> dict[int, int]:
@@ -208,12 +236,14 @@ def _size(text: str) -> int:
     return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
 
 
-def keep_outputs(tracers: list[GuestTracer], dest: Path, meta: dict,
+def keep_outputs(tracing: Tracing, dest: Path, meta: dict,
                  parse: Callable[[str], tuple[pd.DataFrame, bool]]) -> pd.DataFrame:
     """Keep each tracer's output (``trace-ENGINE.txt``) and, in ``meta["tracers"]``, its attach
-    time, histogram, counts and losses; return the parsed events of all, with an ``engine`` column."""
+    time, histogram, counts and losses, and in ``meta["kprobe_misses"]`` what the kernel's probes
+    missed; return the parsed events of all, with an ``engine`` column."""
     frames, meta["tracers"] = [], {}
-    for tracer in tracers:
+    meta["kprobe_misses"] = tracing.kprobe_misses
+    for tracer in tracing.tracers:
         (dest / f"trace-{tracer.engine}.txt").write_text(tracer.text)
         events, truncated = parse(tracer.text)
         frames.append(events.assign(engine=tracer.engine))
@@ -236,3 +266,8 @@ def check_lost(meta: dict) -> None:
     lost = {engine: t["lost_events"] for engine, t in meta["tracers"].items() if t["lost_events"]}
     if lost:
         raise WqkitError("the tracer lost events: " + ", ".join(f"{e} {n}" for e, n in lost.items()))
+    missed = {function: probes["missed"] for function, probes in meta.get("kprobe_misses", {}).items()
+              if function != "not_read" and probes["missed"]}
+    if missed:
+        raise WqkitError("the kernel's probes missed hits or returns (a probe inside another's handler, or "
+                         "no kretprobe instance left): " + ", ".join(f"{f} {n}" for f, n in missed.items()))

@@ -112,7 +112,7 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
                     progress(f"tracing for {duration:g} s")
                     time.sleep(duration)
         finally:
-            items = keep_outputs(tracing.tracers, run_dir.path, meta, parse_items)
+            items = keep_outputs(tracing, run_dir.path, meta, parse_items)
             items.drop(columns="event").to_parquet(run_dir.path / "items.parquet", index=False)
         check_lost(meta)
         check_clock_held(tgt, meta["clock"])

@@ -50,7 +50,7 @@ IDLE_WAIT = 330.0
 #: Idle workers a pool keeps when nothing runs (too_many_workers(): nr_idle > 2).
 IDLE_WORKERS_KEPT = 2
 COLUMNS = ["event", "pid", "pool", "ns", "start_ns"]
-LINE = re.compile(r"^(FLOOD|CREATE|FAILED|FIRST|DYING|DEAD) (.*)$")
+LINE = re.compile(r"^(FLOOD|QUEUED|CREATE|FAILED|FIRST|DYING|DEAD) (.*)$")
 
 
 def worker_program(target: Target, kind: str) -> TracerProgram:
@@ -82,7 +82,7 @@ def parse_trace(text: str, max_events: int = MAX_EVENTS) -> tuple[pd.DataFrame, 
 def _event(kind: str, fields: list[int]) -> dict:
     """One output line as a row: event, pid, pool (or None), ns (a duration or a timestamp) and,
     for a timed call (CREATE, FAILED), start_ns: when it began."""
-    if kind == "FLOOD":
+    if kind in ("FLOOD", "QUEUED"):
         return {"event": kind, "pid": None, "pool": None, "ns": fields[0]}
     if kind == "CREATE":
         return {"event": kind, "pid": fields[0], "pool": fields[1], "ns": fields[2], "start_ns": fields[3]}
@@ -138,7 +138,7 @@ def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace
             with tracing:
                 meta["truth"] = _run_load(tgt, kind, load, timeout, progress)
         finally:
-            events = keep_outputs(tracing.tracers, run_dir.path, meta, parse_trace)
+            events = keep_outputs(tracing, run_dir.path, meta, parse_trace)
             events.to_parquet(run_dir.path / "events.parquet", index=False)
         check_lost(meta)
         check_clock_held(tgt, meta["clock"])
@@ -158,12 +158,30 @@ def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: C
     args = " ".join(f"{k}={v}" for k, v in load.items())
     progress(f"flooding CPU 0's pool: wq_new_worker {args}")
     with kmod.loaded(target, "wq_new_worker", load, progress=progress):
+        listed["flood_pool"] = flood_pool(target)
         try:
             target.run("while grep -q state=running /sys/kernel/debug/wqkit/new_worker/stats; do sleep 0.5; done",
                        timeout=timeout)
         except CommandTimeout:
             raise WqkitError(f"the flood did not finish within {timeout:g} s") from None
     return listed | {"new_kworkers": sorted(kworkers(target) - before)}
+
+
+def flood_pool(target: Target) -> int:
+    """The pool the new_worker module floods, as the kernel says: the pool of its workqueue's
+    pool_workqueue on the CPU it queues on."""
+    from wqkit.inspect.snapshot import take_snapshot
+    from wqkit.inspect.sources import target_program
+
+    cpu = int(target.run("cat /sys/module/wq_new_worker/parameters/cpu", check=True).stdout)
+    with target_program(target) as prog:
+        snap = take_snapshot(prog)
+    pools = {pool.id: pool for pool in snap.pools}
+    flooded = [pwq.pool_id for wq in snap.workqueues if wq.name == "new_worker" for pwq in wq.pwqs
+               if pools[pwq.pool_id].cpu == cpu]
+    if len(flooded) != 1:
+        raise WqkitError(f"new_worker's pool on CPU {cpu} not found in the kernel ({flooded})")
+    return flooded[0]
 
 
 def _trigger_death(target: Target, ko: Path, load: dict, progress: Callable[[str], None],

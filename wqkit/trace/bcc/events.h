@@ -13,6 +13,7 @@ enum wqkit_event_kind {
 	EV_DYING,	/* pid, pool, v[0]: ns the worker was told to die */
 	EV_DEAD,	/* pid, v[0]: told to die -> task exit */
 	EV_ITEM,	/* v: work, function, queue, activate, start, end ns; cpu, pid, name */
+	EV_QUEUED,	/* v[0]: ns a flood item was queued */
 };
 
 struct wqkit_event {

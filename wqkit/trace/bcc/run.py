@@ -34,6 +34,7 @@ LINES = {
     5: ("DYING", "{pid} {pool} {v[0]}"),
     6: ("DEAD", "{pid} {v[0]}"),
     7: ("ITEM", "{v[0]} {v[1]} {v[2]} {v[3]} {v[4]} {v[5]} {cpu} {pid} {symbol} {name}"),
+    8: ("QUEUED", "{v[0]}"),
 }
 #: Perf buffer pages per CPU (4 MiB): a TCG guest drains it slowly.
 PAGES = 1024

@@ -2,7 +2,7 @@
  * Worker creation (BCC twin of ../bpftrace/worker_creation.bt): each
  * create_worker() call (entry -> return), the new worker's pid and pool, and
  * the time from the start of the flood (the first item queued on FLOOD_WQ)
- * to each new worker's first work item.
+ * to each new worker's first work item; when each flood item was queued.
  */
 BPF_HASH(started, u32, u64);
 BPF_HASH(pool_of, u32, s32);
@@ -57,14 +57,18 @@ TRACEPOINT_PROBE(workqueue, workqueue_queue_work)
 	int zero = 0;
 	u64 *first = flood.lookup(&zero);
 
-	if (!first || *first)
+	if (!first)
 		return 0;
 	TP_DATA_LOC_READ_STR(name, workqueue, sizeof(name));
 	for (int i = 0; i < sizeof(want); i++)
 		if (name[i] != want[i])
 			return 0;
 	ev.v[0] = bpf_ktime_get_ns();
-	*first = ev.v[0];
+	if (!*first) {
+		*first = ev.v[0];
+		events.perf_submit(args, &ev, sizeof(ev));
+	}
+	ev.kind = EV_QUEUED;
 	events.perf_submit(args, &ev, sizeof(ev));
 	return 0;
 }
