@@ -345,3 +345,18 @@ class _KernelWithoutProbePoints(_UserTarget):
 def test_a_kernel_lacking_the_death_probe_points_is_a_one_line_error():
     with pytest.raises(WqkitError, match="6.12.0 has neither set_worker_dying"):
         workers.worker_program(_KernelWithoutProbePoints(), "die")
+
+
+def test_durations_traced_by_both_engines_say_so():
+    # The reference creation trace was taken with both engines attached at once.
+    from wqkit.analysis import workers as analysis
+    from wqkit.paths import SOURCE_DIR
+
+    (run,) = (SOURCE_DIR / "data" / "traces").glob("trace-workers-creation-*")
+    meta, events = workers.load_trace(run)
+    note = analysis.attached_note(meta, events)
+    assert note.startswith("bpftrace and bcc attached at once") and "median bcc − bpftrace" in note
+    assert note in analysis.plot_worker_durations(meta, events)._suptitle.get_text()
+    assert set(analysis.df_worker_summary(meta, events)["attached"]) == {"bpftrace+bcc"}
+    one = {**meta, "engines": ["bpftrace"], "engine": "bpftrace"}
+    assert analysis.attached_note(one, events[events["engine"] == "bpftrace"]) == ""

@@ -141,9 +141,11 @@ def _task_graph(args: argparse.Namespace):
 def _print_workers(data: dict) -> None:
     """One line per engine: workers measured, median and p99, lost events."""
     median, p99 = data["p50_ns"], data["p99_ns"]
+    others = [e for e in data.get("engines_attached") or [] if e != data["engine"]]
     print(f"{data['measurement']}: {data['count']} workers ({data['engine']}, {data['kernel']} under "
           f"{str(data['accel']).upper()}); median {median / 1000 if median else float('nan'):.1f} µs, "
-          f"p99 {p99 / 1000 if p99 else float('nan'):.1f} µs; lost events {data['lost_events']}")
+          f"p99 {p99 / 1000 if p99 else float('nan'):.1f} µs; lost events {data['lost_events']}"
+          + (f"; {', '.join(others)} attached too: its probe handlers are inside these durations" if others else ""))
 
 
 def cmd_trace_workers(args: argparse.Namespace) -> int:
@@ -194,6 +196,9 @@ def cmd_trace_latency(args: argparse.Namespace) -> int:
     meta, items = latency.load_latency(path)
     print(f"run directory: {path}")
     print(readable_latency(latency.df_latency(items, by=args.by)))
+    if len(meta["engines"]) > 1:
+        print("both engines attached at once: each one's times include the other's probe handlers on the same "
+              "tracepoints; trace with one engine for latencies")
     if during and not EXPERIMENTS[during].queue_to_execution:
         print(f"{during}'s samples measure {EXPERIMENTS[during].measures}, not one item's queue → execution: "
               "not compared with the tracepoints")

@@ -263,7 +263,8 @@ def summary(meta: dict, events: pd.DataFrame, engine: str | None = None) -> dict
             "count": int(len(values)), "p50_ns": float(values.median()) if len(values) else None,
             "p99_ns": float(values.quantile(0.99)) if len(values) else None,
             "durations_ns": values.tolist(), "histogram_ns_log2": traced.get("histogram_ns_log2"),
-            "lost_events": traced.get("lost_events"), "attach_s": traced.get("attach_s"), "truth": meta.get("truth")}
+            "lost_events": traced.get("lost_events"), "attach_s": traced.get("attach_s"),
+            "engines_attached": meta.get("engines"), "truth": meta.get("truth")}
 
 
 #: What a saved summary needs to be printed and plotted again.
