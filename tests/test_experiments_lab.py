@@ -218,3 +218,33 @@ def test_samples_read_over_qmp_while_the_state_sampler_reads_too(lab_target, tmp
     assert (run.samples["t1"] > run.samples["t0"]).all()
     info = run.meta["state_sampling"]
     assert info["error"] is None and info["samples"] > 0
+
+
+#: The guest kernel's tick (Debian's CONFIG_HZ=250), in seconds.
+TICK_S = 1 / 250
+
+
+def test_state_rows_sit_on_the_samples_timeline_within_a_tick(lab_target, tmp_path):
+    # Each work item's start (its sample's t1, on the guest's TSC) is a marker the guest writes at a
+    # known time; the workqueue's "started" counter in the state rows shows it. A row at time t
+    # must have started every item whose t1 is before t - one tick, and none after t + one tick
+    # (and the few ms its read takes over QMP).
+    from wqkit import analysis
+
+    path = run_experiment("insert_exec", {"nr": 20_000, "gap_us": 100, "cpu": 0}, target=lab_target, out=tmp_path,
+                          progress=lambda m: None, sample_state_hz=100)
+    run = analysis.load_run(path)
+    starts = np.sort((run.samples["t1"].to_numpy(dtype=np.int64) - int(run.samples["t0"].min()))
+                     / (run.tsc_khz * 1000.0))
+    rows = analysis.df_state(run, "workqueue").reset_index()
+    rows = rows[rows["id"] == "insert_exec"]
+    during = rows[(rows["t"] > starts[0]) & (rows["t"] < starts[-1])]
+    assert len(during) >= 20
+    # Where each row's count puts it: between the start of its last started item and the next one.
+    started = during["started"].to_numpy(dtype=np.int64)
+    earliest = starts[np.clip(started - 1, 0, len(starts) - 1)]
+    latest = np.where(started < len(starts), starts[np.minimum(started, len(starts) - 1)], np.inf)
+    t = during["t"].to_numpy()
+    off = np.maximum(earliest - t, 0) + np.maximum(t - latest, 0)
+    read_s = 1 / run.meta["state_sampling"]["hz"]
+    assert off.max() <= TICK_S + read_s, (np.percentile(off, [50, 90, 99, 100]) / TICK_S).round(2)
