@@ -9,10 +9,10 @@ Run by hand (one lab session for everything):
     compile of the C text, BTF offsets, load). Target: at most 15 s under TCG
     for at least one engine.
 (b) Overhead on the queue_work path: the insert_exec median (module samples)
-    with no tracer, with the bpftrace latency tracer attached and with the BCC
-    one, same session, same parameters, in alternating rounds; prints each
-    median and the ratio traced / untraced, and the accelerator (TCG figures
-    are emulation timings).
+    with no tracer, with the bpftrace latency tracer attached, with the BCC
+    one and with both at once, same session, same parameters, in alternating
+    rounds; prints each median and the ratio traced / untraced, and the
+    accelerator (TCG figures are emulation timings).
 """
 
 import argparse
@@ -43,7 +43,7 @@ def attach_times(target: LabTarget, repeats: int) -> None:
 
 def overhead(target: LabTarget, nr: int, gap_us: int, rounds: int, out: Path) -> None:
     values = {"nr": nr, "gap_us": gap_us, "cpu": 0}
-    medians: dict[str, list[float]] = {"none": [], **{engine: [] for engine in ENGINES}}
+    medians: dict[str, list[float]] = {"none": [], **{engine: [] for engine in ENGINES}, "both": []}
     for _ in range(rounds):
         for mode in medians:
             if mode == "none":
