@@ -195,11 +195,9 @@ def test_state_timeline_sampled_from_the_host_during_a_flood(lab_target, tmp_pat
     pool = pools[pools["id"] == str(cpu0)].sort_values("t")
     busy = pool["workers"] - pool["idle"]
     assert 8 <= busy.max() <= pool["workers"].max() and busy.iloc[0] < busy.max(), busy.tolist()
-    # Counters never go backwards, and the rows sit on the samples' timeline (within a tick).
+    # Counters never go backwards (where the rows sit in time: the next test).
     wqs = analysis.df_state(run, "workqueue").reset_index().sort_values(["id", "t"])
     assert (wqs.groupby("id")["started"].diff().dropna() >= 0).all()
-    span = (run.samples["t1"].max() - run.samples["t0"].min()) / (run.tsc_khz * 1000)
-    assert pools["t"].min() > -30.0 and pools["t"].max() < span + 5.0
     assert analysis.plot_state(run).axes[1].get_ylabel() == "work items started / s"
 
 
@@ -226,9 +224,9 @@ TICK_S = 1 / 250
 
 def test_state_rows_sit_on_the_samples_timeline_within_a_tick(lab_target, tmp_path):
     # Each work item's start (its sample's t1, on the guest's TSC) is a marker the guest writes at a
-    # known time; the workqueue's "started" counter in the state rows shows it. A row at time t
-    # must have started every item whose t1 is before t - one tick, and none after t + one tick
-    # (and the few ms its read takes over QMP).
+    # known time; the workqueue's "started" counter in the state rows shows it. A row placed at t
+    # must count every item that started before t and none that started after its read ended
+    # (t + read_s: the read takes a few ms over QMP, more on a busy host), one tick allowed.
     from wqkit import analysis
 
     path = run_experiment("insert_exec", {"nr": 20_000, "gap_us": 100, "cpu": 0}, target=lab_target, out=tmp_path,
@@ -240,11 +238,11 @@ def test_state_rows_sit_on_the_samples_timeline_within_a_tick(lab_target, tmp_pa
     rows = rows[rows["id"] == "insert_exec"]
     during = rows[(rows["t"] > starts[0]) & (rows["t"] < starts[-1])]
     assert len(during) >= 20
-    # Where each row's count puts it: between the start of its last started item and the next one.
+    # Each row's count puts it between the start of its last started item and the next one's.
     started = during["started"].to_numpy(dtype=np.int64)
-    earliest = starts[np.clip(started - 1, 0, len(starts) - 1)]
-    latest = np.where(started < len(starts), starts[np.minimum(started, len(starts) - 1)], np.inf)
+    last_started = starts[np.clip(started - 1, 0, len(starts) - 1)]
+    next_start = np.where(started < len(starts), starts[np.minimum(started, len(starts) - 1)], np.inf)
     t = during["t"].to_numpy()
-    off = np.maximum(earliest - t, 0) + np.maximum(t - latest, 0)
-    read_s = 1 / run.meta["state_sampling"]["hz"]
-    assert off.max() <= TICK_S + read_s, (np.percentile(off, [50, 90, 99, 100]) / TICK_S).round(2)
+    early, late = np.maximum(last_started - t - during["read_s"].to_numpy(), 0), np.maximum(t - next_start, 0)
+    assert early.max() <= TICK_S and late.max() <= TICK_S, \
+        (np.percentile(early, [50, 99, 100]) * 1e3, np.percentile(late, [50, 99, 100]) * 1e3)

@@ -57,3 +57,22 @@ def test_unloading_mid_run_leaves_nothing_behind(lab_target):
     lab_target.run("rmmod wq_recorder_stress", check=True, timeout=300)
     assert_unloaded_cleanly(lab_target, "wq_recorder_stress", before)
     assert lab_target.run("ls /sys/kernel/debug/wqkit 2>/dev/null").stdout.strip() == ""
+
+
+def test_modules_loaded_and_unloaded_side_by_side_keep_their_directories(lab_target):
+    # Two experiment modules, each with its own copy of the recorder, loaded and unloaded in two
+    # loops at once: neither unload may remove the other's directory, nor may a load fail because
+    # the other made /sys/kernel/debug/wqkit a moment before.
+    build = kmod.build(lab_target)
+    before = kmod.log_mark(lab_target)
+    loop = ("for i in $(seq 25); do insmod {ko} {args} || echo FAILED-LOAD; sleep 0.05; "
+            "test -e /sys/kernel/debug/wqkit/{dir}/stats || echo MISSING-{dir}; rmmod {name} || echo FAILED-UNLOAD; done")
+    one = loop.format(ko=build / "wq_recorder_stress.ko", args="nr=10 producers=1 rounds=1", dir="recorder_stress",
+                      name="wq_recorder_stress")
+    other = loop.format(ko=build / "wq_exec_time_pred.ko", args="nr=10 loops=0", dir="exec_time_pred",
+                        name="wq_exec_time_pred")
+    result = lab_target.run(f"({one}) > /tmp/one.log 2>&1 & ({other}) > /tmp/other.log 2>&1; wait; "
+                            "cat /tmp/one.log /tmp/other.log", timeout=600)
+    assert "FAILED" not in result.stdout and "MISSING" not in result.stdout, result.stdout
+    log = "\n".join(kmod.log_since(lab_target, before))
+    assert "BUG" not in log and "WARNING" not in log

@@ -3,7 +3,7 @@
 
 Each sample carries the guest's TSC at its last tick (see wqkit.inspect.timeline),
 so the state sits on the samples' own timeline: time 0 is the run's first
-``t0``, and a state row is placed within one tick of when it was read.
+``t0``, and a state row is placed where it was read (see _with_time).
 """
 
 from __future__ import annotations
@@ -29,35 +29,38 @@ def load_state(run: Run) -> pd.DataFrame | None:
 def _with_time(run: Run, state: pd.DataFrame) -> pd.DataFrame:
     """``state`` with ``t``: seconds from the run's first sample t0, on the guest's TSC.
 
-    Samples within one tick share the same ``tsc`` (the TSC at the tick), so
-    the host's read times are mapped onto the guest TSC by a straight line
-    through the first read of each tick; a row then sits within about one
-    tick of its place on the samples' timeline.
+    A row's ``tsc`` is the guest's last timekeeping update before the read (a tick ago or, on an
+    idle guest whose tick stopped, seconds ago): a lower bound of the guest's TSC at
+    ``host_time``. The guest's TSC runs at tsc_khz per second of host time (TCG reads the host's
+    TSC, KVM offsets it), so host time maps onto it by a line of that slope, raised onto the
+    upper envelope of the rows: through the read that came closest after an update. A row then
+    sits on the samples' timeline when its read began; its values were read within ``read_s``.
     """
     state = state.sort_values("sample").copy()
     origin = int(run.samples["t0"].min()) if len(run.samples) else int(state["tsc"].min())
-    ticks = state.drop_duplicates("tsc")
-    tsc = state["tsc"].astype(np.float64)
-    if len(ticks) >= 2:
-        slope, intercept = np.polyfit(ticks["host_time"].to_numpy(), ticks["tsc"].astype(np.float64).to_numpy(), 1)
-        tsc = slope * state["host_time"] + intercept
-    state["t"] = (tsc - origin) / (run.tsc_khz * 1000.0)
+    rate = run.tsc_khz * 1000.0
+    host = state["host_time"].to_numpy(dtype=np.float64)
+    offset = np.max(state["tsc"].to_numpy(dtype=np.float64) - rate * host) if len(state) else 0.0
+    state["t"] = (rate * host + offset - origin) / rate
     return state
 
 
 def df_state(run: Run, kind: str = "pool") -> pd.DataFrame:
     """Per sample and pool (``kind="pool"``): workers, idle, running, pending; per sample and
     workqueue (``kind="workqueue"``): pending (nr_active), started, completed, started/s.
-    Indexed by (t, id); ``t`` in seconds on the samples' timeline (see _with_time)."""
+    Indexed by (t, id); ``t`` in seconds on the samples' timeline (see _with_time): when the
+    read began; its values were read within ``read_s`` seconds after."""
     state = load_state(run)
     if state is None:
         raise WqkitError(f"{run.name}: no state.parquet (run it with --sample-state HZ)")
     rows = _with_time(run, state[state["kind"] == kind])
+    if "read_s" not in rows:        # runs sampled before reads were timed
+        rows["read_s"] = np.nan
     if kind == "pool":
-        return rows.set_index(["t", "id"])[list(POOL_COLUMNS)].astype(int)
+        return rows.set_index(["t", "id"])[list(POOL_COLUMNS)].astype(int).assign(read_s=rows["read_s"].to_numpy())
     rows = rows.sort_values(["id", "t"])
     rows["started_per_s"] = rows.groupby("id")["started"].diff() / rows.groupby("id")["t"].diff()
-    return rows.set_index(["t", "id"])[["pending", "started", "completed", "started_per_s"]]
+    return rows.set_index(["t", "id"])[["pending", "started", "completed", "started_per_s", "read_s"]]
 
 
 def plot_state(run: Run, pools: int = 4, workqueues: int = 5) -> Figure:

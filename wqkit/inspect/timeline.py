@@ -8,10 +8,14 @@ read in the same pass:
 
 - ``jiffies``;
 - ``tsc``: the timekeeper's ``tkr_mono.cycle_last``, the TSC value at the
-  last timekeeping update (every tick): the same clock as the samples' ``t0``
-  and ``t1`` when the clocksource is the TSC, so a state row sits on the
-  samples' timeline. It lags the moment of the read by at most one tick
-  (1/CONFIG_HZ: 4 ms on Debian's kernels; in guest time under TCG).
+  last timekeeping update: the same clock as the samples' ``t0`` and ``t1``
+  when the clocksource is the TSC. It lags the read by a tick (1/CONFIG_HZ:
+  4 ms on Debian's kernels) or, when the guest's CPUs idle with their tick
+  stopped, more; with ``host_time`` (taken just before the clocks are read)
+  it places each row on the samples' timeline (wqkit.analysis.state).
+- ``read_s``: how long the whole read took from ``host_time``: a row's
+  counters were read somewhere in that time (a few ms over QMP; more when
+  the host is busy).
 
 A period whose snapshot met lists changing under it on every attempt (a
 worklist under a flood) is counted as torn and left without a row.
@@ -33,7 +37,7 @@ from wqkit.inspect.model import Snapshot
 from wqkit.inspect.snapshot import read_snapshot, retried
 
 MAX_HZ = 100.0
-COLUMNS = ["sample", "host_time", "jiffies", "tsc", "kind", "id", "workers", "idle", "running", "pending",
+COLUMNS = ["sample", "host_time", "read_s", "jiffies", "tsc", "kind", "id", "workers", "idle", "running", "pending",
            "started", "completed"]
 
 
@@ -89,22 +93,23 @@ class StateSampler:
         except BaseException as exc:     # reported by stop(): the experiment itself goes on
             self._error = exc
 
-    def _read(self, prog) -> tuple[int, int, Snapshot]:
+    def _read(self, prog) -> tuple[float, int, int, Snapshot]:
+        host = time.time()       # when the guest's clocks are read, then its state
         jiffies, tsc = (prog.read_u64(address) for address in self._clock)
-        return jiffies, tsc, read_snapshot(prog)
+        return host, jiffies, tsc, read_snapshot(prog)
 
     def _take(self, prog, sample: int) -> None:
-        jiffies, tsc, snap = retried(self._read, prog)
-        host = time.time()
+        host, jiffies, tsc, snap = retried(self._read, prog)
+        read = time.time() - host        # the row's counters were read within this time after host
         for pool in snap.pools:
-            self._rows.append((sample, host, jiffies, tsc, "pool", str(pool.id), pool.nr_workers, pool.nr_idle,
+            self._rows.append((sample, host, read, jiffies, tsc, "pool", str(pool.id), pool.nr_workers, pool.nr_idle,
                                pool.nr_running, pool.nr_pending, None, None))
         seen: dict[str, int] = {}
         for wq in snap.workqueues:
             # Names are not unique (6.12.95 has two "events"): the second is "events#1".
             occurrence = seen[wq.name] = seen.get(wq.name, -1) + 1
             name = wq.name if not occurrence else f"{wq.name}#{occurrence}"
-            self._rows.append((sample, host, jiffies, tsc, "workqueue", name, None, None, None, wq.nr_active,
+            self._rows.append((sample, host, read, jiffies, tsc, "workqueue", name, None, None, None, wq.nr_active,
                                wq.started, wq.completed))
 
     def stop(self) -> tuple[pd.DataFrame, dict]:
@@ -121,7 +126,8 @@ class StateSampler:
                 "torn_periods": self._torn,
                 "sampler_nice": getattr(self, "_priority", None),
                 "lateness_median_ms": round(statistics.median(self._late) * 1e3, 3) if self._late else None,
-                "clock": "tsc = tk_core.timekeeper.tkr_mono.cycle_last (lags the read by at most one tick)",
+                "clock": "tsc = tk_core.timekeeper.tkr_mono.cycle_last (the last timekeeping update before "
+                         "the read at host_time)",
                 "error": None if self._error is None else str(self._error)}
         return frame, info
 
