@@ -6,7 +6,7 @@
  */
 BPF_HASH(started, u32, u64);
 BPF_HASH(pool_of, u32, s32);
-BPF_HASH(new_worker, u32, u8);
+BPF_HASH(seen, u32, u8);
 BPF_ARRAY(flood, u64, 1);
 BPF_HISTOGRAM(duration_ns, int, 64);
 
@@ -28,7 +28,6 @@ int kretprobe__create_worker(struct pt_regs *ctx)
 	s32 *pool = pool_of.lookup(&tid);
 	void *worker = (void *)PT_REGS_RC(ctx);
 	struct wqkit_event ev = {};
-	u8 one = 1;
 
 	if (!t0 || !pool)
 		return 0;
@@ -38,7 +37,6 @@ int kretprobe__create_worker(struct pt_regs *ctx)
 	if (worker) {
 		ev.kind = EV_CREATE;
 		ev.pid = wqkit_worker_pid(worker);
-		new_worker.update((u32 *)&ev.pid, &one);
 	} else {
 		ev.kind = EV_FAILED;
 	}
@@ -73,15 +71,21 @@ TRACEPOINT_PROBE(workqueue, workqueue_queue_work)
 	return 0;
 }
 
+/*
+ * Each worker's first item since the trace began (wqkit keeps those of the
+ * workers created). Not keyed on the kretprobe: create_worker() wakes the new
+ * worker before it returns, and the worker may run its first item first.
+ */
 TRACEPOINT_PROBE(workqueue, workqueue_execute_start)
 {
 	u32 tid = bpf_get_current_pid_tgid();
 	struct wqkit_event ev = { .kind = EV_FIRST, .pid = tid };
+	u8 one = 1;
 
-	if (!new_worker.lookup(&tid))
+	if (seen.lookup(&tid))
 		return 0;
+	seen.update(&tid, &one);
 	ev.v[0] = bpf_ktime_get_ns();
 	events.perf_submit(args, &ev, sizeof(ev));
-	new_worker.delete(&tid);
 	return 0;
 }
