@@ -29,9 +29,12 @@ def df_workers(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
     exit) and, for creation, from the flood's first queued item to the create_worker() call
     (created_s: negative for a worker the kernel made before the flood) and to the worker's first
     item (first_item_s); whether it is one of the flood's workers (flood_worker: made on the pool
-    the kernel says the flood went to, after the flood began), and whether its create_worker()
-    returned after the flood's last item was queued (after_last_queue: such a worker may find
-    nothing left to run and stay idle; any other flood worker runs an item)."""
+    the kernel says the flood went to, after the flood began), how many workers it made itself
+    as its pool's manager (created_others: a new worker that finds work and no idle worker
+    manages first), and whether it is the last worker made for the flood (last_made). The pool
+    makes a worker only when work waits and no worker is idle, so a flood worker that ran no
+    item either managed, or is the last one made: its maker ran the item it was made for, and
+    no other item came that another worker did not take."""
     kind, rows = _kind(meta), []
     for engine, mine in events.groupby("engine", sort=False):
         timed = mine[mine["event"] == ("CREATE" if kind == "creation" else "DEAD")]
@@ -47,9 +50,10 @@ def df_workers(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
             frame["first_item_s"] = (frame["pid"].map(first) - flood_ns) / 1e9
             pool = meta.get("truth", {}).get("flood_pool")
             frame["flood_worker"] = (frame["pool"] == pool).fillna(False) & (frame["created_s"] >= 0)
-            queued = mine.loc[mine["event"] == "QUEUED", "ns"]
-            last_queued = queued.max() if len(queued) else np.nan
-            frame["after_last_queue"] = (timed["start_ns"] + timed["ns"]) > last_queued
+            made = timed["caller"].dropna().astype(int).value_counts()
+            frame["created_others"] = frame["pid"].map(made).fillna(0).astype(int)
+            flood_made = frame.loc[frame["flood_worker"], "created_s"]
+            frame["last_made"] = frame["flood_worker"] & (frame["created_s"] == flood_made.max())
         rows.append(frame)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 

@@ -49,7 +49,7 @@ MAX_EVENTS = 1_000_000
 IDLE_WAIT = 330.0
 #: Idle workers a pool keeps when nothing runs (too_many_workers(): nr_idle > 2).
 IDLE_WORKERS_KEPT = 2
-COLUMNS = ["event", "pid", "pool", "ns", "start_ns"]
+COLUMNS = ["event", "pid", "pool", "ns", "start_ns", "caller"]
 LINE = re.compile(r"^(FLOOD|QUEUED|CREATE|FAILED|FIRST|DYING|DEAD) (.*)$")
 
 
@@ -81,13 +81,16 @@ def parse_trace(text: str, max_events: int = MAX_EVENTS) -> tuple[pd.DataFrame, 
 
 def _event(kind: str, fields: list[int]) -> dict:
     """One output line as a row: event, pid, pool (or None), ns (a duration or a timestamp) and,
-    for a timed call (CREATE, FAILED), start_ns: when it began."""
+    for a timed call (CREATE, FAILED), start_ns: when it began, and caller: the task that made
+    it (the pool's manager, a worker of that pool; absent from traces taken before it was kept)."""
     if kind in ("FLOOD", "QUEUED"):
         return {"event": kind, "pid": None, "pool": None, "ns": fields[0]}
     if kind == "CREATE":
-        return {"event": kind, "pid": fields[0], "pool": fields[1], "ns": fields[2], "start_ns": fields[3]}
+        return {"event": kind, "pid": fields[0], "pool": fields[1], "ns": fields[2], "start_ns": fields[3],
+                "caller": fields[4] if len(fields) > 4 else None}
     if kind == "FAILED":
-        return {"event": kind, "pid": None, "pool": fields[0], "ns": fields[1], "start_ns": fields[2]}
+        return {"event": kind, "pid": None, "pool": fields[0], "ns": fields[1], "start_ns": fields[2],
+                "caller": fields[3] if len(fields) > 3 else None}
     if kind == "DYING":
         return {"event": kind, "pid": fields[0], "pool": fields[1], "ns": fields[2]}
     return {"event": kind, "pid": fields[0], "pool": None, "ns": fields[1]}     # FIRST, DEAD
@@ -241,8 +244,9 @@ def load_trace(path: Path) -> tuple[dict, pd.DataFrame]:
     start_ns: it reads as missing)."""
     path = Path(path)
     events = pd.read_parquet(path / "events.parquet")
-    if "start_ns" not in events:
-        events["start_ns"] = float("nan")
+    for column in ("start_ns", "caller"):
+        if column not in events:
+            events[column] = float("nan")
     return json.loads((path / "meta.json").read_text()), events
 
 

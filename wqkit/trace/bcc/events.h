@@ -7,8 +7,8 @@
 
 enum wqkit_event_kind {
 	EV_FLOOD = 1,	/* v[0]: ns of the flood's first queue_work */
-	EV_CREATE,	/* pid, pool, v[0]: create_worker() duration, v[1]: its start ns */
-	EV_FAILED,	/* pool, v[0], v[1]: the same, for a create_worker() that failed */
+	EV_CREATE,	/* pid, pool, v[0]: create_worker() duration, v[1]: its start ns, v[2]: caller */
+	EV_FAILED,	/* pool, v[0], v[1], v[2]: the same, for a create_worker() that failed */
 	EV_FIRST,	/* pid, v[0]: ns of a new worker's first work item */
 	EV_DYING,	/* pid, pool, v[0]: ns the worker was told to die */
 	EV_DEAD,	/* pid, v[0]: told to die -> task exit */

@@ -28,8 +28,8 @@ MEMBERS = (("worker", "task"), ("worker", "pool"), ("worker_pool", "id"))
 #: Event kinds (events.h) and how each prints: the bpftrace programs' lines.
 LINES = {
     1: ("FLOOD", "{v[0]}"),
-    2: ("CREATE", "{pid} {pool} {v[0]} {v[1]}"),
-    3: ("FAILED", "{pool} {v[0]} {v[1]}"),
+    2: ("CREATE", "{pid} {pool} {v[0]} {v[1]} {v[2]}"),
+    3: ("FAILED", "{pool} {v[0]} {v[1]} {v[2]}"),
     4: ("FIRST", "{pid} {v[0]}"),
     5: ("DYING", "{pid} {pool} {v[0]}"),
     6: ("DEAD", "{pid} {v[0]}"),

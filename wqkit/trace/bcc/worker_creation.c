@@ -33,6 +33,7 @@ int kretprobe__create_worker(struct pt_regs *ctx)
 		return 0;
 	ev.v[0] = bpf_ktime_get_ns() - *t0;
 	ev.v[1] = *t0;
+	ev.v[2] = tid;		/* the caller: the pool's manager */
 	ev.pool = *pool;
 	if (worker) {
 		ev.kind = EV_CREATE;
