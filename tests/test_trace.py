@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,8 +18,6 @@ from wqkit.analysis import workers as analysis_workers
 from wqkit.trace import engine, latency, workers
 
 from conftest import assert_flood_workers_traced, assert_pool_deaths_traced
-
-WQKIT = [sys.executable, "-m", "wqkit.cli"]
 
 spec = importlib.util.spec_from_file_location("bcc_run", engine.PROGRAM_DIR / "bcc" / "run.py")
 bcc_run = importlib.util.module_from_spec(spec)
@@ -175,13 +171,15 @@ def test_items_that_do_not_fit_the_tracers_maps_are_counted_and_fail_the_run(lab
 @pytest.mark.lab
 def test_latency_during_an_experiment_whose_samples_are_not_queue_latency(lab_target, tmp_path):
     # kserver's samples are task waits and run times (two per task): traced, not paired with items.
-    proc = subprocess.run([*WQKIT, "trace", "latency", "--out", str(tmp_path), "--during", "kserver",
-                           "--shape", "chain:n=4", "--repeat", "2"], capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "not one item's queue → execution: not compared with the tracepoints" in proc.stdout
-    (path,) = tmp_path.glob("trace-latency-*")
+    from wqkit import graph
+
+    path = latency.trace_latency(during="kserver", values={"repeat": 2}, graph=graph.chain(4), target=lab_target,
+                                 out=tmp_path, progress=lambda m: None)
     meta, items = latency.load_latency(path)
     assert meta["status"] == "ok" and len(items) == 8          # 4 tasks, 2 repetitions
+    assert "not one item's queue → execution" in latency.not_compared("kserver")
+    assert "exec_time_pred's samples measure work execution time" in latency.not_compared("exec_time_pred")
+    assert latency.not_compared("insert_exec") is None and latency.not_compared("new_worker") is None
 
 
 @pytest.mark.lab

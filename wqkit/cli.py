@@ -199,9 +199,8 @@ def cmd_trace_latency(args: argparse.Namespace) -> int:
     if len(meta["engines"]) > 1:
         print("both engines attached at once: each one's times include the other's probe handlers on the same "
               "tracepoints; trace with one engine for latencies")
-    if during and not EXPERIMENTS[during].queue_to_execution:
-        print(f"{during}'s samples measure {EXPERIMENTS[during].measures}, not one item's queue → execution: "
-              "not compared with the tracepoints")
+    if during and latency.not_compared(during):
+        print(latency.not_compared(during))
     elif during:
         run = path / meta["experiment_run"]
         samples = pd.read_parquet(run / "samples.parquet")

@@ -140,6 +140,16 @@ def df_latency(items: pd.DataFrame, by: str = "workqueue") -> pd.DataFrame:
     return table.reset_index().sort_values(["engine", "items"], ascending=[True, False])
 
 
+def not_compared(during: str) -> str | None:
+    """Why the samples of experiment ``during`` are not compared item by item with the
+    tracepoints (None when they are: its samples are one item's queue → execution)."""
+    exp = experiment(during)
+    if exp.queue_to_execution:
+        return None
+    return f"{exp.name}'s samples measure {exp.measures}, not one item's queue → execution: " \
+        "not compared with the tracepoints"
+
+
 def compare_with_samples(items: pd.DataFrame, samples: pd.DataFrame, tsc_khz: float,
                          engine: str | None = None) -> pd.DataFrame:
     """The module's and the tracepoints' latency of the same work items, item by item.
