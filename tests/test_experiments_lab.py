@@ -98,12 +98,15 @@ def test_every_zero_or_false_notebook_parameter_reaches_the_kernel(lab_target, t
 
 
 def test_exec_time_pred_busy_loop_scales(lab_target, tmp_path):
-    medians = {}
+    # The fastest execution is the loop alone; slower ones add interruptions. Under TCG an
+    # execution may take twice as long for half a run (seen in CI: median of 20,000 loops 117,698
+    # cycles, twice its minimum, against 120,809 for 40,000): compare the minimums.
+    fastest = {}
     for loops in (20_000, 40_000):
         _, meta, frame = run(lab_target, tmp_path, "exec_time_pred", nr=300, loops=loops, cpu=0)
         assert_lossless(meta, frame, 300)
-        medians[loops] = frame["cycles"].median()
-    assert medians[40_000] > 1.5 * medians[20_000]
+        fastest[loops] = frame["cycles"].min()
+    assert 1.7 < fastest[40_000] / fastest[20_000] < 2.3
 
 
 def test_exec_time_pred_memory_payload(lab_target, tmp_path):
