@@ -98,15 +98,16 @@ def test_every_zero_or_false_notebook_parameter_reaches_the_kernel(lab_target, t
 
 
 def test_exec_time_pred_busy_loop_scales(lab_target, tmp_path):
-    # The fastest execution is the loop alone; slower ones add interruptions. Under TCG an
-    # execution may take twice as long for half a run (seen in CI: median of 20,000 loops 117,698
-    # cycles, twice its minimum, against 120,809 for 40,000): compare the minimums.
+    # The fastest execution is the loop alone; slower ones add interruptions. TCG's speed also
+    # changes from one load to the next (seen in CI: 3 and then 5 cycles per iteration, and a
+    # run whose median was twice its minimum): 8 times the iterations must take well over twice
+    # as long, on the fastest executions.
     fastest = {}
-    for loops in (20_000, 40_000):
+    for loops in (10_000, 80_000):
         _, meta, frame = run(lab_target, tmp_path, "exec_time_pred", nr=300, loops=loops, cpu=0)
         assert_lossless(meta, frame, 300)
         fastest[loops] = frame["cycles"].min()
-    assert 1.7 < fastest[40_000] / fastest[20_000] < 2.3
+    assert fastest[80_000] > 2.5 * fastest[10_000], fastest
 
 
 def test_exec_time_pred_memory_payload(lab_target, tmp_path):
