@@ -28,6 +28,10 @@ BCC_PYTHON = "/usr/bin/python3"
 ATTACH_TIMEOUT = 300.0
 #: Seconds a tracer gets to print its maps and detach after SIGINT (minutes under TCG on a busy machine).
 DETACH_TIMEOUT = 600.0
+#: Seconds between SIGINTs to a tracer that has not exited yet: a signal that lands between
+#: bpftrace's check of its exit flag and its wait for events (no timeout) is lost, and it then
+#: waits for an event that never comes (seen in CI: 600 s in epoll_wait, all items printed).
+RESIGNAL_EVERY = 5
 #: bpftrace's perf buffer (pages per CPU), for floods of events.
 BPFTRACE_PERF_RB_PAGES = 1024
 #: Keys each map of a program holds (bpftrace's BPFTRACE_MAP_KEYS_MAX, BCC's MAP_KEYS): what
@@ -125,7 +129,8 @@ class GuestTracer:
         self.attach_s = round(time.monotonic() - self.started, 2)
 
     def stop(self) -> str:
-        """SIGINT (the tracer prints its maps and detaches), wait, SIGKILL if it hangs; its output.
+        """SIGINT (the tracer prints its maps and detaches; again every RESIGNAL_EVERY seconds),
+        wait, SIGKILL if it hangs; its output.
 
         A tracer that had to be killed says so at the end of its output, with
         what its threads were waiting on.
@@ -135,8 +140,9 @@ class GuestTracer:
         if self.pid is not None:
             p = self.pid
             self.target.run(
-                f"kill -INT {p} 2>/dev/null; end=$(($(date +%s) + {int(DETACH_TIMEOUT)})); "
-                f"while kill -0 {p} 2>/dev/null && [ $(date +%s) -lt $end ]; do sleep 0.5; done; "
+                f"kill -INT {p} 2>/dev/null; end=$(($(date +%s) + {int(DETACH_TIMEOUT)})); n=0; "
+                f"while kill -0 {p} 2>/dev/null && [ $(date +%s) -lt $end ]; do sleep 0.5; n=$((n + 1)); "
+                f"[ $((n % {RESIGNAL_EVERY * 2})) -eq 0 ] && kill -INT {p} 2>/dev/null; done; "
                 f"kill -0 {p} 2>/dev/null || exit 0; "
                 f"(echo '{KILLED} {DETACH_TIMEOUT:g} s without detaching'; "
                 f"grep -h State /proc/{p}/task/*/status; cat /proc/{p}/task/*/stack) >> {self.output} 2>&1; "

@@ -98,8 +98,10 @@ def _event(kind: str, fields: list[int]) -> dict:
 
 def kworkers(target: Target) -> set[int]:
     """The pids of the target's kworker tasks."""
-    out = target.run("for d in /proc/[0-9]*; do c=$(cat $d/comm 2>/dev/null) && "
-                     "case $c in kworker/*) echo ${d#/proc/};; esac; done", check=True).stdout
+    # A task may exit between the glob and its comm being read: skip it (it was no kworker
+    # of interest, or it is gone), rather than end the loop with cat's failure.
+    out = target.run("for d in /proc/[0-9]*; do c=$(cat $d/comm 2>/dev/null) || continue; "
+                     "case $c in kworker/*) echo ${d#/proc/};; esac; done; true", check=True).stdout
     return {int(pid) for pid in out.split()}
 
 
