@@ -199,8 +199,9 @@ def cmd_trace_latency(args: argparse.Namespace) -> int:
     if len(meta["engines"]) > 1:
         print("both engines attached at once: each one's times include the other's probe handlers on the same "
               "tracepoints; trace with one engine for latencies")
-    if during and latency.not_compared(during):
-        print(latency.not_compared(during))
+    why_not = latency.not_compared(during) if during else None
+    if why_not:
+        print(why_not)
     elif during:
         run = path / meta["experiment_run"]
         samples = pd.read_parquet(run / "samples.parquet")
