@@ -16,7 +16,7 @@ import argparse
 import statistics
 import time
 
-from wqkit import kmod
+from wqkit.experiments import kmod
 from wqkit.inspect import snapshot as snapshot_module
 from wqkit.inspect.lab import QmpInspector
 from wqkit.target import LabTarget

@@ -17,7 +17,7 @@ from pathlib import Path
 from wqkit import analysis
 from wqkit.lab import LabSession
 from wqkit.lab.build import build_kernel
-from wqkit.run import run_experiment
+from wqkit.experiments.runner import run_experiment
 from wqkit.target import LabTarget
 
 

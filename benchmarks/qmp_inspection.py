@@ -28,7 +28,7 @@ from pathlib import Path
 from wqkit import analysis
 from wqkit.inspect.lab import LabInspector, QmpInspector
 from wqkit.inspect.timeline import StateSampler
-from wqkit.run import run_experiment
+from wqkit.experiments.runner import run_experiment
 from wqkit.target import LabTarget
 
 

@@ -17,11 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from wqkit import kmod
-from wqkit.experiments import experiment
+from wqkit.experiments import kmod
+from wqkit.experiments.spec import experiment
 from wqkit.inspect.lab import QmpInspector
-from wqkit.run import collect, follow
-from wqkit.samples import RecorderStats
+from wqkit.experiments.runner import collect, follow
+from wqkit.experiments.samples import RecorderStats
 from wqkit.target import LabTarget
 
 

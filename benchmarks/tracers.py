@@ -22,10 +22,11 @@ from pathlib import Path
 
 from wqkit import analysis
 from wqkit.lab import LabSession
-from wqkit.run import run_experiment
+from wqkit.experiments.runner import run_experiment
 from wqkit.target import LabTarget
 from wqkit.trace.engine import ENGINES, Tracing
-from wqkit.trace.latency import latency_program, load_latency, trace_latency
+from wqkit.analysis.load import load_run
+from wqkit.trace.latency import latency_program, trace_latency
 from wqkit.trace.workers import worker_program
 
 
@@ -51,7 +52,7 @@ def overhead(target: LabTarget, nr: int, gap_us: int, rounds: int, out: Path) ->
             else:
                 traced = trace_latency(engine=mode, during="insert_exec", values=values, target=target, out=out,
                                        progress=lambda m: None)
-                run = traced / load_latency(traced)[0]["experiment_run"]
+                run = traced / load_run(traced).meta["experiment_run"]
             medians[mode].append(analysis.df_summary([analysis.load_run(run)])["p50_ns"].iloc[0])
     base = statistics.median(medians["none"])
     for mode, values_ns in medians.items():

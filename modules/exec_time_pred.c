@@ -23,26 +23,7 @@
 #include <asm/msr.h>
 
 #include "wqkit_experiment.h"
-
-#define NR_MAX		10000000
-#define LOOPS_MAX	1000000000
-#define MEM_KB_MAX	(256 * 1024)
-
-static unsigned int nr = 1000;
-module_param(nr, uint, 0444);
-MODULE_PARM_DESC(nr, "executions to time (1..10000000)");
-static unsigned int loops = 10000;
-module_param(loops, uint, 0444);
-MODULE_PARM_DESC(loops, "busy-loop iterations per execution (0..1000000000)");
-static unsigned int mem_kb;
-module_param(mem_kb, uint, 0444);
-MODULE_PARM_DESC(mem_kb, "KiB of memory written per execution, one write per cache line (0..262144)");
-static unsigned int wq_flags;
-module_param(wq_flags, uint, 0444);
-MODULE_PARM_DESC(wq_flags, "0x1 unbound, 0x2 highpri, 0x4 cpu_intensive");
-static int cpu = -1;
-module_param(cpu, int, 0444);
-MODULE_PARM_DESC(cpu, "CPU to queue on and run the runner on (-1 = any)");
+#include "exec_time_pred_params.h"
 
 struct exec_time_item {
 	struct work_struct work;
@@ -128,11 +109,8 @@ static int __init exec_time_init(void)
 	};
 	int ret;
 
-	ret = wqkit_check_range("nr", nr, 1, NR_MAX) ?:
-	      wqkit_check_range("loops", loops, 0, LOOPS_MAX) ?:
-	      wqkit_check_range("mem_kb", mem_kb, 0, MEM_KB_MAX) ?:
-	      wqkit_check_cpu(cpu) ?:
-	      wqkit_check_wq_flags(wq_flags);
+	ret = wqkit_check_params() ?:
+	      wqkit_check_cpu(cpu);
 	if (ret)
 		return ret;
 	if (mem_kb) {

@@ -18,13 +18,9 @@
 #include <linux/workqueue.h>
 
 #include "wqkit_run_param.h"
+#include "fixture_params.h"
 
-#define RUN_MAX		100000
 #define NR_FIXTURES	3
-
-static int max_active = 7;
-module_param(max_active, int, 0444);
-MODULE_PARM_DESC(max_active, "max_active of the per-CPU and unbound workqueues (1..512, default 7)");
 
 static struct workqueue_struct *fixtures[NR_FIXTURES];
 
@@ -53,12 +49,11 @@ static int fixture_run(unsigned int n)
 }
 
 static struct wqkit_run_param fixture_run_param = {
-	.max = RUN_MAX,
+	.max = WQKIT_RUN_MAX,
 	.run = fixture_run,
 	.lock = __MUTEX_INITIALIZER(fixture_run_param.lock),
 };
 module_param_cb(run, &wqkit_run_param_ops, &fixture_run_param, 0644);
-MODULE_PARM_DESC(run, "write N: queue N work items on each workqueue and wait for them");
 
 static void fixture_destroy(void)
 {
@@ -73,10 +68,10 @@ static void fixture_destroy(void)
 
 static int __init fixture_init(void)
 {
-	if (max_active < 1 || max_active > WQ_MAX_ACTIVE) {
-		pr_err("max_active=%d is out of range (1..%d)\n", max_active, WQ_MAX_ACTIVE);
-		return -EINVAL;
-	}
+	int ret = wqkit_check_params();
+
+	if (ret)
+		return ret;
 	fixtures[0] = alloc_workqueue("wqkit_fx_percpu", 0, max_active);
 	fixtures[1] = alloc_workqueue("wqkit_fx_unbound", WQ_UNBOUND | WQ_HIGHPRI, max_active);
 	fixtures[2] = alloc_ordered_workqueue("wqkit_fx_ordered", 0);

@@ -32,31 +32,7 @@
 #endif
 
 #include "wqkit_experiment.h"
-
-#define NR_MAX		10000000
-#define GAP_US_MAX	1000000
-
-static unsigned int nr = 1000;
-module_param(nr, uint, 0444);
-MODULE_PARM_DESC(nr, "work items to queue (1..10000000)");
-static unsigned int wq_flags;
-module_param(wq_flags, uint, 0444);
-MODULE_PARM_DESC(wq_flags, "0x1 unbound, 0x2 highpri, 0x4 cpu_intensive");
-static int max_active;
-module_param(max_active, int, 0444);
-MODULE_PARM_DESC(max_active, "workqueue max_active (0 = default, ..512)");
-static int cpu = -1;
-module_param(cpu, int, 0444);
-MODULE_PARM_DESC(cpu, "CPU to queue on and run the runner on (-1 = any)");
-static unsigned int gap_us;
-module_param(gap_us, uint, 0444);
-MODULE_PARM_DESC(gap_us, "microseconds between two inserts (0 = burst)");
-static bool serial;
-module_param(serial, bool, 0444);
-MODULE_PARM_DESC(serial, "wait for each work item before queueing the next");
-static bool calibrate;
-module_param(calibrate, bool, 0444);
-MODULE_PARM_DESC(calibrate, "record back-to-back timestamp pairs only");
+#include "insert_exec_params.h"
 
 static struct wqkit_experiment xp;
 
@@ -189,11 +165,8 @@ static int __init insert_exec_init(void)
 	};
 	int ret;
 
-	ret = wqkit_check_range("nr", nr, 1, NR_MAX) ?:
-	      wqkit_check_range("max_active", max_active, 0, WQ_MAX_ACTIVE) ?:
-	      wqkit_check_range("gap_us", gap_us, 0, GAP_US_MAX) ?:
-	      wqkit_check_cpu(cpu) ?:
-	      wqkit_check_wq_flags(wq_flags);
+	ret = wqkit_check_params() ?:
+	      wqkit_check_cpu(cpu);
 	if (ret)
 		return ret;
 	if (serial && gap_us) {

@@ -46,12 +46,11 @@
 #include <asm/msr.h>
 
 #include "wqkit_experiment.h"
+#include "kserver_params.h"
 
 #define MAX_TASKS	4096
 #define MAX_EDGES	65536
 #define MAX_TEXT	(1 << 20)
-#define REPEAT_MAX	1000
-#define MAX_CPUS	64
 #define MAX_SAMPLES	2000000
 #define MAX_MEM_KIB	(256 * 1024)
 
@@ -65,22 +64,6 @@ static const struct {
 	[KIND_SLEEP] = { "sleep", 1000000 },
 	[KIND_MEM] = { "mem", 65536 },
 };
-
-static unsigned int repeat = 10;
-module_param(repeat, uint, 0444);
-MODULE_PARM_DESC(repeat, "times the graph runs (1..1000)");
-static unsigned int wq_flags;
-module_param(wq_flags, uint, 0444);
-MODULE_PARM_DESC(wq_flags, "0x1 unbound, 0x2 highpri, 0x4 cpu_intensive");
-static int max_active;
-module_param(max_active, int, 0444);
-MODULE_PARM_DESC(max_active, "workqueue max_active (0 = default, ..512)");
-static char *cpus = "";
-module_param(cpus, charp, 0444);
-MODULE_PARM_DESC(cpus, "CPUs the tasks are queued on, round-robin by task (e.g. 0,1; empty: any)");
-static unsigned int nr_samples;
-module_param(nr_samples, uint, 0444);
-MODULE_PARM_DESC(nr_samples, "samples the loaded graph produces (2 per task and repetition), 0 before");
 
 struct kserver_task {
 	struct work_struct work;
@@ -112,7 +95,7 @@ static DEFINE_MUTEX(graph_lock);
 static struct dentry *graph_dir;
 static char *graph_text;	/* what was written to "graph" since it was opened */
 static size_t graph_len;
-static int cpu_list[MAX_CPUS];
+static int cpu_list[WQKIT_CPUS_MAX];
 static unsigned int ncpus;
 static unsigned int cur_rep;
 static atomic_t done_in_rep;
@@ -514,8 +497,8 @@ static int kserver_parse_cpus(void)
 		return -ENOMEM;
 	cursor = list;
 	while ((item = strsep(&cursor, ","))) {
-		if (kstrtouint(item, 10, &cpu) || cpu >= nr_cpu_ids || !cpu_online(cpu) || ncpus == MAX_CPUS) {
-			pr_err("cpus=%s: '%s' is not an online CPU (or more than %u CPUs)\n", cpus, item, MAX_CPUS);
+		if (kstrtouint(item, 10, &cpu) || cpu >= nr_cpu_ids || !cpu_online(cpu) || ncpus == WQKIT_CPUS_MAX) {
+			pr_err("cpus=%s: '%s' is not an online CPU (or more than %u CPUs)\n", cpus, item, WQKIT_CPUS_MAX);
 			ret = -EINVAL;
 			break;
 		}
@@ -529,9 +512,7 @@ static int __init kserver_init(void)
 {
 	int ret;
 
-	ret = wqkit_check_range("repeat", repeat, 1, REPEAT_MAX) ?:
-	      wqkit_check_range("max_active", max_active, 0, WQ_MAX_ACTIVE) ?:
-	      wqkit_check_wq_flags(wq_flags) ?:
+	ret = wqkit_check_params() ?:
 	      kserver_parse_cpus();
 	if (ret)
 		return ret;

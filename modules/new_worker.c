@@ -21,23 +21,7 @@
 #include <asm/msr.h>
 
 #include "wqkit_experiment.h"
-
-#define NR_WORK_MAX_MAX	100000
-#define DELAY_MAX	10000
-#define HOLD_MS_MAX	60000
-
-static unsigned int delay = 100;
-module_param(delay, uint, 0444);
-MODULE_PARM_DESC(delay, "milliseconds between two insertions (0..10000, default 100)");
-static unsigned int nr_work_max = 500;
-module_param(nr_work_max, uint, 0444);
-MODULE_PARM_DESC(nr_work_max, "work items to insert (1..100000, default 500)");
-static unsigned int hold_ms = 1000;
-module_param(hold_ms, uint, 0444);
-MODULE_PARM_DESC(hold_ms, "milliseconds each work item sleeps (1..60000, default 1000)");
-static int cpu;
-module_param(cpu, int, 0444);
-MODULE_PARM_DESC(cpu, "CPU whose pool receives the load (default 0)");
+#include "new_worker_params.h"
 
 static struct wqkit_experiment xp;
 
@@ -80,10 +64,7 @@ static int __init new_worker_init(void)
 	};
 	int ret;
 
-	ret = wqkit_check_range("nr_work_max", nr_work_max, 1, NR_WORK_MAX_MAX) ?:
-	      wqkit_check_range("delay", delay, 0, DELAY_MAX) ?:
-	      wqkit_check_range("hold_ms", hold_ms, 1, HOLD_MS_MAX) ?:
-	      wqkit_check_range("cpu", cpu, 0, nr_cpu_ids - 1) ?:
+	ret = wqkit_check_params() ?:
 	      wqkit_check_cpu(cpu);
 	if (ret)
 		return ret;

@@ -21,23 +21,10 @@
 #include <linux/sched/task.h>
 
 #include "wqkit_experiment.h"
-
-#define NR_MAX		1000000
-#define PRODUCERS_MAX	16
-#define ROUNDS_MAX	100000
-
-static unsigned int nr = 10000;
-module_param(nr, uint, 0444);
-MODULE_PARM_DESC(nr, "recorder slots (1..1000000)");
-static unsigned int producers = 4;
-module_param(producers, uint, 0444);
-MODULE_PARM_DESC(producers, "producer threads, each offering every slot (1..16)");
-static unsigned int rounds = 10;
-module_param(rounds, uint, 0444);
-MODULE_PARM_DESC(rounds, "times each producer offers every slot (1..100000)");
+#include "recorder_stress_params.h"
 
 static struct wqkit_recorder rec;
-static struct task_struct *threads[PRODUCERS_MAX];
+static struct task_struct *threads[WQKIT_PRODUCERS_MAX];
 static atomic_t running;
 
 /* The record of @seq: user space recomputes it (wqkit's test_recorder_stress). */
@@ -99,9 +86,7 @@ static int __init stress_init(void)
 	unsigned int i;
 	int ret;
 
-	ret = wqkit_check_range("nr", nr, 1, NR_MAX) ?:
-	      wqkit_check_range("producers", producers, 1, PRODUCERS_MAX) ?:
-	      wqkit_check_range("rounds", rounds, 1, ROUNDS_MAX);
+	ret = wqkit_check_params();
 	if (ret)
 		return ret;
 	ret = wqkit_recorder_init(&rec, "recorder_stress", nr, stress_stop);

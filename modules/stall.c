@@ -17,15 +17,7 @@
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
-#define HOLD_S_MAX	600
-#define PENDING_MAX	1000
-
-static unsigned int hold_s = 30;
-module_param(hold_s, uint, 0444);
-MODULE_PARM_DESC(hold_s, "seconds the blocking work item blocks (1..600, default 30)");
-static unsigned int pending = 16;
-module_param(pending, uint, 0444);
-MODULE_PARM_DESC(pending, "work items queued behind it (0..1000, default 16)");
+#include "stall_params.h"
 
 static struct workqueue_struct *stall_wq;
 static DECLARE_COMPLETION(stall_release);
@@ -51,20 +43,15 @@ static const struct kernel_param_ops stall_flush_ops = {
 	.set = stall_flush_set,
 };
 module_param_cb(flush, &stall_flush_ops, NULL, 0200);
-MODULE_PARM_DESC(flush, "write anything: wait until the blocked work item and those behind it have run");
 
 static int __init stall_init(void)
 {
 	unsigned int i;
+	int ret;
 
-	if (hold_s < 1 || hold_s > HOLD_S_MAX) {
-		pr_err("hold_s=%u is out of range (1..%u)\n", hold_s, HOLD_S_MAX);
-		return -EINVAL;
-	}
-	if (pending > PENDING_MAX) {
-		pr_err("pending=%u is out of range (0..%u)\n", pending, PENDING_MAX);
-		return -EINVAL;
-	}
+	ret = wqkit_check_params();
+	if (ret)
+		return ret;
 	if (!cpu_online(0)) {
 		pr_err("CPU 0 is offline\n");
 		return -EINVAL;

@@ -20,13 +20,7 @@
 #include <linux/workqueue.h>
 
 #include "wqkit_run_param.h"
-
-#define RUN_MAX		64
-#define HOLD_MS_MAX	10000
-
-static unsigned int hold_ms = 200;
-module_param(hold_ms, uint, 0444);
-MODULE_PARM_DESC(hold_ms, "ms each work item sleeps (1..10000, default 200)");
+#include "worker_death_params.h"
 
 static struct workqueue_struct *death_wq;
 
@@ -54,20 +48,19 @@ static int death_run(unsigned int n)
 }
 
 static struct wqkit_run_param death_run_param = {
-	.max = RUN_MAX,
+	.max = WQKIT_RUN_MAX,
 	.run = death_run,
 	.lock = __MUTEX_INITIALIZER(death_run_param.lock),
 };
 module_param_cb(run, &wqkit_run_param_ops, &death_run_param, 0644);
-MODULE_PARM_DESC(run, "write N (1..64): run N sleeping work items at once, then wait for them");
 
 static int __init death_init(void)
 {
-	if (hold_ms < 1 || hold_ms > HOLD_MS_MAX) {
-		pr_err("hold_ms=%u is out of range (1..%u)\n", hold_ms, HOLD_MS_MAX);
-		return -EINVAL;
-	}
-	death_wq = alloc_workqueue("wqkit_death", WQ_UNBOUND | WQ_SYSFS, RUN_MAX);
+	int ret = wqkit_check_params();
+
+	if (ret)
+		return ret;
+	death_wq = alloc_workqueue("wqkit_death", WQ_UNBOUND | WQ_SYSFS, WQKIT_RUN_MAX);
 	if (!death_wq)
 		return -ENOMEM;
 	pr_info("loaded: /sys/devices/virtual/workqueue/wqkit_death\n");

@@ -15,11 +15,7 @@
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
-#define WQ_SMOKE_NR_MAX 100000
-
-static unsigned int nr = 16;
-module_param(nr, uint, 0444);
-MODULE_PARM_DESC(nr, "number of work items to queue (1..100000, default 16)");
+#include "wq_smoke_params.h"
 
 static atomic_t executed = ATOMIC_INIT(0);
 
@@ -33,11 +29,11 @@ static int __init wq_smoke_init(void)
 	struct workqueue_struct *wq;
 	struct work_struct *works;
 	unsigned int i;
+	int ret;
 
-	if (nr < 1 || nr > WQ_SMOKE_NR_MAX) {
-		pr_err("nr=%u is out of range (1..%u)\n", nr, WQ_SMOKE_NR_MAX);
-		return -EINVAL;
-	}
+	ret = wqkit_check_params();
+	if (ret)
+		return ret;
 
 	works = kvcalloc(nr, sizeof(*works), GFP_KERNEL);
 	if (!works)

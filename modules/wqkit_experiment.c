@@ -16,17 +16,6 @@
 #include "wqkit_experiment.h"
 
 /**
- * wqkit_check_range - -EINVAL and a pr_err naming @name unless min <= value <= max
- */
-int wqkit_check_range(const char *name, long value, long min, long max)
-{
-	if (value >= min && value <= max)
-		return 0;
-	pr_err("%s=%ld is out of range (%ld..%ld)\n", name, value, min, max);
-	return -EINVAL;
-}
-
-/**
  * wqkit_check_cpu - accept -1 (any CPU) or an online CPU
  */
 int wqkit_check_cpu(int cpu)
@@ -34,17 +23,6 @@ int wqkit_check_cpu(int cpu)
 	if (cpu == -1 || (cpu >= 0 && cpu < nr_cpu_ids && cpu_online(cpu)))
 		return 0;
 	pr_err("cpu=%d is not an online CPU (-1 for any, 0..%u)\n", cpu, nr_cpu_ids - 1);
-	return -EINVAL;
-}
-
-/**
- * wqkit_check_wq_flags - -EINVAL and a pr_err for bits wqkit does not define
- */
-int wqkit_check_wq_flags(unsigned int wqkit_flags)
-{
-	if (!(wqkit_flags & ~WQKIT_WQ_ALL))
-		return 0;
-	pr_err("wq_flags=0x%x has unknown bits (allowed mask 0x%x)\n", wqkit_flags, WQKIT_WQ_ALL);
 	return -EINVAL;
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * wqkit_experiment - the skeleton every experiment module shares: parameter
- * checks that name the parameter, wqkit's own workqueue flag bits (so user
+ * wqkit_experiment - the skeleton every experiment module shares: the
+ * check of a CPU parameter, wqkit's own workqueue flag bits (so user
  * space does not depend on one kernel's WQ_* values), and the life cycle of
  * an experiment: a sample recorder, an array of per-item state, a workqueue
  * and a runner thread that drives the experiment after module_init returns.
@@ -14,15 +14,13 @@
 
 #include "wqkit_samples.h"
 
-/* wq_flags bits, mirrored in wqkit/experiments.py */
+/* wq_flags bits, mirrored in wqkit/experiments/spec.py (WQ_FLAGS; a test compares them) */
 #define WQKIT_WQ_UNBOUND	0x1
 #define WQKIT_WQ_HIGHPRI	0x2
 #define WQKIT_WQ_CPU_INTENSIVE	0x4
 #define WQKIT_WQ_ALL		0x7
 
-int wqkit_check_range(const char *name, long value, long min, long max);
 int wqkit_check_cpu(int cpu);
-int wqkit_check_wq_flags(unsigned int wqkit_flags);
 
 /* A work item timed from queue_work_on() to the first instruction of its function. */
 struct wqkit_timed_work {

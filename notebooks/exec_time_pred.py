@@ -14,10 +14,10 @@
 # ---
 
 # %% tags=["parameters"]
-nr = 1000               # executions to time
+nr = None               # executions to time (None, here and below: the declared default)
 flags = "percpu"        # percpu, or a list of unbound,highpri,cpu_intensive
 cpu = None              # CPU to queue on (None: any; 0 is CPU 0)
-loops = 10000           # busy-loop iterations per execution (0: none)
+loops = None            # busy-loop iterations per execution (0: none)
 mem_kb = None           # KiB of memory written per execution (None: the module's default)
 target = "lab"          # "lab" or "local"
 data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring
@@ -31,57 +31,12 @@ out = "runs"            # where a new run directory goes
 # converted to ns with the run's `tsc_khz`. A low coefficient of variation means a predictable execution time.
 
 # %%
-from wqkit import analysis
-from wqkit.notebook import measure_or_load
+from wqkit.notebook import measure_or_load, show_samples
 
 run = measure_or_load("exec_time_pred", data_dir, target=target, out=out,
                       nr=nr, wq_flags=flags, cpu=cpu, loops=loops, mem_kb=mem_kb)
 print(run.name)
 print(run.provenance)
 
-# %% [markdown]
-# ## Provenance and parameters
-
 # %%
-analysis.df_provenance(run)
-
-# %% [markdown]
-# ## Summary
-
-# %%
-analysis.df_summary_table([run]).T
-
-# %% [markdown]
-# ## Distribution
-
-# %%
-analysis.plot_histogram([run]);
-
-# %%
-analysis.plot_cdf([run]);
-
-# %%
-analysis.plot_ccdf([run]);
-
-# %% [markdown]
-# ## In run order: warm-up, drift, periodic spikes
-
-# %%
-analysis.plot_timeseries(run);
-
-# %% [markdown]
-# ## Per CPU (queuing → executing)
-
-# %%
-analysis.readable(analysis.df_per_cpu(run))
-
-# %%
-analysis.plot_per_cpu(run);
-
-# %% [markdown]
-# ## Outliers (above median + 10·MAD)
-
-# %%
-outliers = analysis.df_outliers(run)
-print(f"{len(outliers)} outliers above {analysis.format_duration(outliers.attrs['threshold_ns'])}")
-analysis.readable(outliers.head(20))
+show_samples(run)

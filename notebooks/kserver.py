@@ -13,12 +13,12 @@
 
 # %% tags=["parameters"]
 shape = "fork-join"     # chain, fork-join, pipeline or layered
-size = "width=8,depth=2"  # the shape's sizes (see wqkit.graph)
+size = "width=8,depth=2"  # the shape's sizes (see wqkit.experiments.graph)
 cost = "busy:20000"     # every task's cost: busy:ITERATIONS, sleep:MICROSECONDS or mem:KIB
 repetitions = 10        # times the graph runs
 flags = "percpu"        # percpu, or a list of unbound,highpri,cpu_intensive
 max_active = None       # workqueue max_active (None: the kernel's default)
-cpus = ""               # CPUs the tasks are queued on, round-robin (e.g. "0,1"; "": any)
+cpus = None             # CPUs the tasks are queued on, round-robin (e.g. "0,1"; "": any)
 sweep = False           # also compare percpu/unbound x max_active default/1 on the same graph
 target = "lab"          # "lab" or "local"
 data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring

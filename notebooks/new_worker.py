@@ -12,10 +12,10 @@
 # ---
 
 # %% tags=["parameters"]
-nr_work_max = 48        # work items to insert
-delay = 20              # ms between two insertions
-hold_ms = 500           # ms each work item sleeps
-cpu = 0                 # CPU whose pool receives the flood
+nr_work_max = None      # work items to insert (None, here and below: the declared default,
+delay = None            # ms between two insertions                 see wqkit run new_worker --help)
+hold_ms = None          # ms each work item sleeps
+cpu = None              # CPU whose pool receives the flood
 sample_hz = 50          # state samples per second, read from the host over QMP (up to 100)
 target = "lab"          # the timeline needs the lab
 data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring

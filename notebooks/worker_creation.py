@@ -14,8 +14,8 @@
 # ---
 
 # %% tags=["parameters"]
-delay = 20              # ms between two flooding work items (the seed's --delay)
-nr_work_max = 24        # flooding work items (the seed's --nr-work-max)
+delay = None            # ms between two flooding work items (the seed's --delay; None: the declared default)
+nr_work_max = None      # flooding work items (the seed's --nr-work-max; None: the declared default)
 engine = "both"         # bpftrace, bcc, or both at once on the same flood
 trigger = None          # death runs only; here for a uniform set of parameters
 target = "lab"          # lab (default) or local (needs root, kprobes and BCC/bpftrace)
@@ -38,8 +38,9 @@ out = "runs"            # where a new run directory goes
 from wqkit.analysis import readable, workers
 from wqkit.notebook import trace_or_load
 
-meta, events = trace_or_load("creation", data_dir, target=target, out=out, engine=engine, delay=delay,
-                             nr_work_max=nr_work_max)
+trace = trace_or_load("creation", data_dir, target=target, out=out, engine=engine, delay=delay,
+                      nr_work_max=nr_work_max)
+meta, events = trace.meta, trace.events
 print(f"{meta['kernel_release']} under {meta['accel'].upper()} ({meta.get('timing_note', 'hardware timings')}); "
       f"probes: {', '.join(meta['probes'])}; load: {meta['load']}")
 

@@ -39,8 +39,9 @@ out = "runs"            # where a new run directory goes
 from wqkit.analysis import readable, workers
 from wqkit.notebook import trace_or_load
 
-meta, events = trace_or_load("die", data_dir, target=target, out=out, engine=engine, trigger=trigger,
-                             workers=workers_to_kill)
+trace = trace_or_load("die", data_dir, target=target, out=out, engine=engine, trigger=trigger,
+                      workers=workers_to_kill)
+meta, events = trace.meta, trace.events
 print(f"{meta['kernel_release']} under {meta['accel'].upper()} ({meta.get('timing_note', 'hardware timings')}); "
       f"probes: {', '.join(meta['probes'])}; load: {meta['load']}")
 print(f"workers gone (seen by the guest): {meta['truth'].get('kworkers_gone')}")

@@ -8,7 +8,7 @@ It replaces data/*; the runs are a few MB and record their own provenance.
 import shutil
 
 from wqkit.paths import SOURCE_DIR
-from wqkit.run import run_experiment
+from wqkit.experiments.runner import run_experiment
 from wqkit.target import LabTarget
 
 REFERENCE_RUNS = [

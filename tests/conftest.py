@@ -43,7 +43,7 @@ def assert_unloaded_cleanly(target, module: str, log_mark: str) -> None:
     """``module`` is gone, said so in the kernel log, and the log since ``log_mark`` has no warning:
     no BUG, WARNING or oops, and no workqueue that took more than 10 flushes to drain (the
     kernel's drain_workqueue() warning). Leaks are not checked here: that needs kmemleak."""
-    from wqkit import kmod
+    from wqkit.experiments import kmod
 
     assert not kmod.is_loaded(target, module)
     log = "\n".join(kmod.log_since(target, log_mark))

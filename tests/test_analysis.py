@@ -230,7 +230,7 @@ def test_phase_stamps_that_go_backwards_are_refused(tmp_path):
 def test_samples_are_parsed_in_seq_order_whatever_order_they_completed_in():
     import numpy as np
 
-    from wqkit.samples import SAMPLE_DTYPE, SAMPLE_VALID, parse_samples
+    from wqkit.experiments.samples import SAMPLE_DTYPE, SAMPLE_VALID, parse_samples
 
     rng = np.random.default_rng(7)
     for seqs in (rng.permutation(1000),                              # dense
@@ -248,7 +248,7 @@ def test_samples_are_parsed_in_seq_order_whatever_order_they_completed_in():
 def test_samples_written_row_group_by_row_group_read_back_equal(tmp_path, monkeypatch):
     import numpy as np
 
-    from wqkit import samples
+    from wqkit.experiments import samples
 
     monkeypatch.setattr(samples, "ROW_GROUP", 4)        # 10 valid records: groups of 4, 4 and 2
     rng = np.random.default_rng(3)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from wqkit.kernel_source import run_checkpatch
+from wqkit.lab.kernel_source import run_checkpatch
 from wqkit.paths import MODULES_DIR, SOURCE_DIR
 
 

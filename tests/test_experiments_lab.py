@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wqkit import kmod
+from wqkit.experiments import kmod
 from wqkit.errors import WqkitError
 from wqkit.notebook import measure_or_load
-from wqkit.run import run_experiment
+from wqkit.experiments.runner import run_experiment
 
 pytestmark = pytest.mark.lab
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from wqkit import graph as g
+from wqkit.experiments import graph as g
 from wqkit.errors import WqkitError
 
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from wqkit import kmod
+from wqkit.experiments import kmod
 from wqkit.inspect.helpers import (find_workqueue, for_each_pool, for_each_pool_worker, for_each_pwq,
                                    for_each_workqueue, pool_nr_pending, workqueue_name)
 from wqkit.inspect.lab import LabInspector, QmpInspector, vmcore_snapshot
 from wqkit.inspect.source import open_program
 from wqkit.inspect.text import pool_line
 from wqkit.lab import LabKernel
-from wqkit.lab.kernel import resolve_kernel
+from wqkit.lab.choose import resolve_kernel
 from wqkit.paths import SOURCE_DIR
 
 pytestmark = pytest.mark.lab
@@ -199,7 +199,7 @@ def test_monitor_cli_in_the_lab(via):
 
 
 def test_smoke_run_reports_its_work_items_and_the_workqueues(lab_target, inspector):
-    from wqkit.smoke import run_smoke
+    from wqkit.experiments.smoke import run_smoke
 
     report = run_smoke(lab_target, nr=777, progress=lambda m: None)
     assert report.work_items_executed == report.work_items_queued == 777

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from wqkit.errors import WqkitError
-from wqkit.lab.kernel import STOCK_RELEASE, LabKernel, kernels_dir, provisioned_releases, resolve_kernel
+from wqkit.lab.choose import resolve_kernel
+from wqkit.lab.kernel import STOCK_RELEASE, LabKernel, kernels_dir, provisioned_releases
 from wqkit.lab.provision import kernel_packages, resolve_release
 from wqkit.paths import SOURCE_DIR
 

@@ -1,6 +1,6 @@
 """Kernel log marks: what a module logged since a mark, also once the ring buffer has wrapped."""
 
-from wqkit import kmod
+from wqkit.experiments import kmod
 
 
 class RingBufferTarget:

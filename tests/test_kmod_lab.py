@@ -2,7 +2,7 @@
 
 import pytest
 
-from wqkit import kmod
+from wqkit.experiments import kmod
 from wqkit.errors import WqkitError
 
 pytestmark = pytest.mark.lab

@@ -3,9 +3,10 @@
 import pytest
 from conftest import assert_unloaded_cleanly
 
-from wqkit import analysis, graph, kmod
+from wqkit import analysis
+from wqkit.experiments import graph, kmod
 from wqkit.errors import WqkitError
-from wqkit.run import GRAPH_DIR, run_experiment
+from wqkit.experiments.runner import GRAPH_DIR, run_experiment
 
 pytestmark = pytest.mark.lab
 

@@ -27,7 +27,7 @@ import json, os, sys
 from pathlib import Path
 from wqkit.inspect.lab import LabInspector
 from wqkit.lab import LabSession
-from wqkit.run import run_experiment
+from wqkit.experiments.runner import run_experiment
 from wqkit.target import LabTarget
 with LabSession() as lab:
     target = LabTarget(session=lab)

@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wqkit import analysis, kmod
-from wqkit.kernel_source import SOURCE_PACKAGE, source_tarball
+from wqkit import analysis
+from wqkit.experiments import kmod
+from wqkit.lab.kernel_source import SOURCE_PACKAGE, source_tarball
 from wqkit.lab import LabSession
 from wqkit.lab.build import build_kernel
-from wqkit.run import run_experiment
+from wqkit.experiments.runner import run_experiment
 from wqkit.target import LabTarget
 from wqkit.trace import BPFTRACE_DIR
 
@@ -99,7 +100,8 @@ def test_both_engines_trace_death_on_the_patched_tracepoints(patched, tmp_path):
 
     path = workers.trace_workers("die", engine="both", workers=4, target=patched, out=tmp_path,
                                  progress=lambda m: None)
-    meta, events = workers.load_trace(path)
+    trace = analysis.load_run(path)
+    meta, events = trace.meta, trace.events
     assert meta["status"] == "ok" and meta["program"] == "worker_death_tracepoints"
     assert meta["probes"] == ["tracepoint:workqueue:workqueue_worker_dying_start",
                               "tracepoint:workqueue:workqueue_worker_dying_end"]

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from wqkit.kernel_source import SOURCE_PACKAGE, checkpatch, source_tarball
+from wqkit.lab.kernel_source import SOURCE_PACKAGE, checkpatch, source_tarball
 from wqkit.lab.build import LAB_CONFIG, PATCH_DIR, apply_patch, series, unmet_options
 
 # The series is applied to Debian's linux-source-6.12, fetched once.

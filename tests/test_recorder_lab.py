@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import assert_unloaded_cleanly
 
-from wqkit import kmod
-from wqkit.samples import SAMPLE_DTYPE, SAMPLE_VALID, RecorderStats
+from wqkit.experiments import kmod
+from wqkit.experiments.samples import SAMPLE_DTYPE, SAMPLE_VALID, RecorderStats
 
 pytestmark = pytest.mark.lab
 DEBUGFS = "/sys/kernel/debug/wqkit/recorder_stress"

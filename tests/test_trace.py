@@ -14,7 +14,9 @@ import pytest
 from wqkit.command import CommandResult
 from wqkit.errors import WqkitError
 from wqkit.target import Target
+from wqkit.analysis import latency as analysis_latency
 from wqkit.analysis import workers as analysis_workers
+from wqkit.analysis.load import load_run
 from wqkit.trace import engine, latency, workers
 
 from conftest import assert_flood_workers_traced, assert_pool_deaths_traced
@@ -35,9 +37,10 @@ def _per_worker(events: pd.DataFrame, event: str) -> pd.DataFrame:
 
 @pytest.mark.lab
 def test_creation_tracers_see_every_new_kworker_and_agree(lab_target, tmp_path):
-    path = workers.trace_workers("creation", engine="both", delay=20, nr_work_max=24, hold_ms=500,
+    path = workers.trace_workers("creation", engine="both", load={"delay": 20, "nr_work_max": 24, "hold_ms": 500},
                                  target=lab_target, out=tmp_path, progress=lambda m: None)
-    meta, events = workers.load_trace(path)
+    trace = load_run(path)
+    meta, events = trace.meta, trace.events
     assert meta["status"] == "ok" and meta["engines"] == ["bpftrace", "bcc"]
     span_ns = meta["duration_s"] * 1e9
     workers_frame = analysis_workers.df_workers(meta, events)
@@ -74,12 +77,13 @@ def test_creation_tracers_see_every_new_kworker_and_agree(lab_target, tmp_path):
 def test_death_tracers_report_exactly_the_workers_that_went_away(lab_target, tmp_path):
     path = workers.trace_workers("die", engine="both", trigger="destroy", workers=4, target=lab_target,
                                  out=tmp_path, progress=lambda m: None)
-    meta, events = workers.load_trace(path)
+    trace = load_run(path)
+    meta, events = trace.meta, trace.events
     assert meta["status"] == "ok" and meta["probes"][0] == "kprobe:set_worker_dying"
     assert meta["kprobe_misses"] == {"set_worker_dying": {"kprobes": 2, "kretprobes": 0, "missed": 0}}
     for name in meta["engines"]:
         assert_pool_deaths_traced(meta, events, name)
-        summary = workers.summary(meta, events, name)
+        summary = analysis_workers.summary(meta, events, name)
         json.dumps(summary)   # what --save-json writes
         dead = events[(events["event"] == "DEAD") & (events["engine"] == name)]
         assert summary["count"] == len(dead) and summary["p50_ns"] > 0
@@ -93,7 +97,8 @@ def test_idle_culling_kills_surplus_workers_and_the_tracer_sees_them_die(lab_tar
     # IDLE_WORKER_TIMEOUT; the surplus is culled, the rest dies with the pool.
     path = workers.trace_workers("die", engine="bpftrace", trigger="idle", workers=6, target=lab_target,
                                  out=tmp_path, progress=lambda m: None)
-    meta, events = workers.load_trace(path)
+    trace = load_run(path)
+    meta, events = trace.meta, trace.events
     truth = meta["truth"]
     assert meta["status"] == "ok" and meta["load"]["trigger"] == "idle"
     culled, created = set(truth["kworkers_culled"]), set(truth["kworkers_created"])
@@ -122,7 +127,8 @@ def test_tracepoint_latency_agrees_with_insert_exec_item_by_item(lab_target, tmp
     nr = 1500
     path = latency.trace_latency(engine="both", during="insert_exec", values={"nr": nr, "gap_us": 50, "cpu": 0},
                                  target=lab_target, out=tmp_path, progress=lambda m: None)
-    meta, items = latency.load_latency(path)
+    trace = load_run(path)
+    meta, items = trace.meta, trace.items
     assert meta["status"] == "ok" and meta["workqueues"] == ["insert_exec"]
     run = path / meta["experiment_run"]
     exp_meta = json.loads((run / "meta.json").read_text())
@@ -137,13 +143,13 @@ def test_tracepoint_latency_agrees_with_insert_exec_item_by_item(lab_target, tmp
         assert (mine["symbol"] == "insert_exec_work_fn").all()
         assert ((mine["queue_ns"] <= mine["activate_ns"]) & (mine["activate_ns"] <= mine["start_ns"])
                 & (mine["start_ns"] <= mine["end_ns"])).all()
-        pairs = latency.compare_with_samples(items, samples, exp_meta["tsc_khz"], name)
+        pairs = analysis_latency.compare_with_samples(items, samples, exp_meta["tsc_khz"], name)
         assert (pairs["module_ns"] >= pairs["tracepoint_ns"] - CLOCK_GRANULARITY_NS).all()
         assert (pairs["cpu"] == pairs["cpu_exec"]).all()
         # Compared item by item: medians of each side taken apart may fall on different items.
         assert (pairs["module_ns"] - pairs["tracepoint_ns"]).median() < GAP_BUDGET_NS
         assert pairs["module_ns"].corr(pairs["tracepoint_ns"]) > MIN_CORRELATION
-    table = latency.df_latency(items)
+    table = analysis_latency.df_latency(items)
     assert set(table["engine"]) == {"bpftrace", "bcc"} and (table["items"] == nr).all()
 
 
@@ -160,7 +166,8 @@ def test_items_that_do_not_fit_the_tracers_maps_are_counted_and_fail_the_run(lab
         latency.trace_latency(engine="both", during="insert_exec", values={"nr": 2000, "cpu": 0}, max_pending=64,
                               target=lab_target, out=tmp_path, progress=lambda m: None)
     (path,) = tmp_path.glob("trace-latency-*")
-    meta, items = latency.load_latency(path)
+    trace = load_run(path)
+    meta, items = trace.meta, trace.items
     assert meta["status"] == "failed" and meta["max_pending"] == 64
     for name in meta["engines"]:
         traced = meta["tracers"][name]
@@ -171,15 +178,16 @@ def test_items_that_do_not_fit_the_tracers_maps_are_counted_and_fail_the_run(lab
 @pytest.mark.lab
 def test_latency_during_an_experiment_whose_samples_are_not_queue_latency(lab_target, tmp_path):
     # kserver's samples are task waits and run times (two per task): traced, not paired with items.
-    from wqkit import graph
+    from wqkit.experiments import graph
 
     path = latency.trace_latency(during="kserver", values={"repeat": 2}, graph=graph.chain(4), target=lab_target,
                                  out=tmp_path, progress=lambda m: None)
-    meta, items = latency.load_latency(path)
+    trace = load_run(path)
+    meta, items = trace.meta, trace.items
     assert meta["status"] == "ok" and len(items) == 8          # 4 tasks, 2 repetitions
-    assert "not one item's queue → execution" in latency.not_compared("kserver")
-    assert "exec_time_pred's samples measure work execution time" in latency.not_compared("exec_time_pred")
-    assert latency.not_compared("insert_exec") is None and latency.not_compared("new_worker") is None
+    assert "not one item's queue → execution" in analysis_latency.not_compared("kserver")
+    assert "exec_time_pred's samples measure work execution time" in analysis_latency.not_compared("exec_time_pred")
+    assert analysis_latency.not_compared("insert_exec") is None and analysis_latency.not_compared("new_worker") is None
 
 
 @pytest.mark.lab
@@ -193,7 +201,7 @@ def test_interrupted_or_timed_out_tracers_detach_and_keep_what_they_saw(lab_targ
     with pytest.raises(KeyboardInterrupt):
         workers.trace_workers("creation", engine="both", target=lab_target, out=tmp_path, progress=interrupt)
     with pytest.raises(WqkitError, match="did not finish within 2 s"):
-        workers.trace_workers("creation", engine="bpftrace", delay=50, nr_work_max=200, timeout=2,
+        workers.trace_workers("creation", engine="bpftrace", load={"delay": 50, "nr_work_max": 200}, timeout=2,
                               target=lab_target, out=tmp_path, progress=lambda m: None)
     runs = sorted(tmp_path.glob("trace-workers-creation-*"))
     assert len(runs) == 2
@@ -226,7 +234,7 @@ def test_btf_offsets_equal_the_debug_info(lab_target, tmp_path):
 def test_bad_tracer_input_is_a_one_line_error(tmp_path):
     for kwargs, message in (({"engine": "dtrace"}, "unknown engine 'dtrace'"),
                             ({"trigger": "never"}, "unknown trigger 'never'"),
-                            ({"delay": -1}, "delay=-1 is out of range")):
+                            ({"load": {"delay": -1}}, "delay=-1 is out of range")):
         with pytest.raises(WqkitError, match=message):
             workers.trace_workers("creation", target=None, out=tmp_path, **kwargs)
     for kwargs, message in (({"workqueues": ["x" * 40]}, "is not a workqueue name"),
@@ -260,7 +268,7 @@ def test_tracers_keep_their_files_private_and_signal_only_their_own_process(lab_
     planted = [f"/tmp/wqkit-{name}.{ext}" for name in engine.ENGINES for ext in ("pid", "out")]
     lab_target.run(" && ".join(f"echo {victim} > {f} && chown 65534:65534 {f}" for f in planted), check=True)
     try:
-        path = workers.trace_workers("creation", engine="both", delay=20, nr_work_max=8, target=lab_target,
+        path = workers.trace_workers("creation", engine="both", load={"delay": 20, "nr_work_max": 8}, target=lab_target,
                                      out=tmp_path, progress=lambda m: None)
         assert json.loads((path / "meta.json").read_text())["status"] == "ok"
         assert lab_target.run(f"kill -0 {victim}").returncode == 0, "a tracer signalled another user's process"
@@ -305,9 +313,9 @@ def test_latency_items_are_parsed_with_their_workqueue():
                                            "ITEM 3 4 5 0 6 9 0 78 g \n")
     assert not truncated and list(items["workqueue"]) == ["events_unbound", ""]
     assert list(items["start_ns"] - items["queue_ns"]) == [10, 1]
-    table = latency.df_latency(items.assign(engine="bcc"))
+    table = analysis_latency.df_latency(items.assign(engine="bcc"))
     assert list(table["items"]) == [1, 1]
-    assert list(latency.df_latency(items.assign(engine="bcc"), by="symbol")["symbol"]) == ["f", "g"]
+    assert list(analysis_latency.df_latency(items.assign(engine="bcc"), by="symbol")["symbol"]) == ["f", "g"]
     program = latency.latency_program([])
     assert program.args["WQ0"] == "*" and list(program.args.values())[1:] == ["-"] * 7
 
@@ -352,7 +360,8 @@ def test_durations_traced_by_both_engines_say_so():
     from wqkit.paths import SOURCE_DIR
 
     (run,) = (SOURCE_DIR / "data" / "traces").glob("trace-workers-creation-*")
-    meta, events = workers.load_trace(run)
+    trace = load_run(run)
+    meta, events = trace.meta, trace.events
     note = analysis.attached_note(meta, events)
     assert note.startswith("bpftrace and bcc attached at once") and "median bcc − bpftrace" in note
     assert note in analysis.plot_worker_durations(meta, events)._suptitle.get_text()

@@ -2,7 +2,7 @@
 
 Both targets offer the same small interface: the kernel release and Kbuild
 directory, running a shell command as root, and copying a file back to the
-host. Module loading (``wqkit.kmod``) is written once on top of it.
+host. Module loading (``wqkit.experiments.kmod``) is written once on top of it.
 """
 
 from __future__ import annotations

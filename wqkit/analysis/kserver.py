@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from wqkit.analysis.load import Run
 from wqkit.analysis.units import unit_for
 from wqkit.errors import WqkitError
-from wqkit.graph import TaskGraph
+from wqkit.experiments.graph import TaskGraph
 
 
 def load_graph(run: Run) -> TaskGraph:
@@ -63,7 +63,7 @@ def df_makespan(run: Run) -> pd.DataFrame:
     time also counts the time its CPU gave to other tasks (unbound workers time-slice
     one CPU), which would make "total work / P" exceed what any schedule needs. The
     critical path counts whole durations; the work counts only what occupies a CPU
-    (:meth:`~wqkit.graph.TaskGraph.cpu_work`: a sleep task's duration is a delay, not
+    (:meth:`~wqkit.experiments.graph.TaskGraph.cpu_work`: a sleep task's duration is a delay, not
     work, and counting it made the bound exceed the achievable makespan).
     """
     graph, tasks, cpus = load_graph(run), df_tasks(run), cpus_used(run)

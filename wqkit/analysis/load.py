@@ -20,11 +20,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from wqkit.errors import WqkitError
-from wqkit.experiments import EXPERIMENTS, WQ_FLAGS
-from wqkit.samples import COLUMNS
+from wqkit.experiments.samples import COLUMNS
+from wqkit.experiments.spec import Param, experiments, flag_names
 
-#: What each experiment's cycles measure, for titles and tables.
-MEASURES = {name: exp.measures for name, exp in EXPERIMENTS.items()}
+
+def measures(experiment: str) -> str:
+    """What an experiment's samples measure, for titles and tables ("" when it is not known here)."""
+    exp = experiments().get(experiment)
+    return exp.measures if exp else ""
 
 
 @dataclass
@@ -108,16 +111,18 @@ class Run:
 
     @property
     def label(self) -> str:
-        """A short legend label: experiment and the parameters that differ from defaults."""
-        p = self.meta.get("parameters", {})
+        """A short legend label: experiment, its sample count and the parameters that differ from
+        their declared defaults (as the kernel reported them; all of them for an experiment not
+        declared here)."""
+        exp = experiments().get(self.experiment)
+        declared = {p.name: p for p in exp.module_spec.params} if exp else {}
         shown = []
-        for key in ("nr", "nr_work_max", "repeat", "wq_flags", "max_active", "cpu", "cpus", "gap_us", "serial", "loops",
-                    "mem_kb", "delay"):
-            value = p.get(key)
-            if value is None or value in ("N", "-1") or (value == "0" and key != "cpu"):
+        for key, value in self.meta.get("parameters", {}).items():
+            param = declared.get(key)
+            if param is not None and key != exp.count_param and (not param.settable or _is_default(param, value)):
                 continue
-            if key == "wq_flags":
-                value = ",".join(name for name, bit in WQ_FLAGS.items() if int(value) & bit)
+            if param is not None and param.type == "flags":
+                value = flag_names(int(value))
             shown.append(f"{key}={value}")
         patched = " patched" if self.meta.get("patched") else ""
         failed = "" if self.ok else " [FAILED]"
@@ -138,6 +143,20 @@ class Run:
         m = self.meta
         return (f"{self.origin}; {m.get('cpus', '?')} CPUs ({m.get('cpu_model', '?')}), "
                 f"tsc_khz={m.get('tsc_khz', '?')}")
+
+
+def _sysfs(value: str) -> int | str:
+    """A parameter as /sys/module shows it, back to what a declaration checks (bools are Y/N)."""
+    return {"Y": 1, "N": 0, "(null)": ""}.get(value, value)
+
+
+def _is_default(param: Param, value: str) -> bool:
+    """Whether a parameter read back from the kernel holds its declared default."""
+    try:
+        checked = param.check("", _sysfs(value))
+    except WqkitError:
+        return False
+    return checked == (int(param.default) if isinstance(param.default, bool) else param.default)
 
 
 def df_provenance(run: Run) -> pd.DataFrame:
@@ -168,13 +187,60 @@ def _clock_line(clock: dict | None) -> str:
     return f"clocksource {clock.get('clocksource')}{moved}; {flags}; {verdict}"
 
 
-def load_run(path: str | Path) -> Run:
-    """Load one run directory, refusing clearly what is not one.
+@dataclass
+class TraceRun:
+    """A ``wqkit trace`` run directory, loaded: its meta and, for ``trace workers``, its events
+    (one row per tracer line: wqkit.analysis.workers), for ``trace latency`` its items (one row
+    per executed work item: wqkit.analysis.latency)."""
+
+    path: Path
+    meta: dict
+    events: pd.DataFrame
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def experiment(self) -> str:
+        return self.meta["experiment"]
+
+    @property
+    def status(self) -> str:
+        return self.meta.get("status", "failed")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def items(self) -> pd.DataFrame:
+        """A latency trace's items (the same frame as ``events``)."""
+        return self.events
+
+
+#: Each kind of trace run: its meta's experiment prefix and its table.
+TRACE_TABLES = {"trace_workers_": "events.parquet", "trace_latency": "items.parquet"}
+
+
+def load_run(path: str | Path) -> Run | TraceRun:
+    """Load any run directory, dispatching on its meta: an experiment's (kserver's included) as a
+    :class:`Run`, a tracer's as a :class:`TraceRun`. What is not a run directory, or is corrupt,
+    is refused with a one-line error naming the file.
 
     A failed run may lack samples or tsc_khz (it stopped before measuring);
     it loads with what it has.
     """
     path = Path(path)
+    meta = read_meta(path)
+    for prefix, table in TRACE_TABLES.items():
+        if str(meta.get("experiment", "")).startswith(prefix):
+            return _load_trace(path, meta, table)
+    return _load_experiment_run(path, meta)
+
+
+def read_meta(path: Path) -> dict:
+    """A run directory's meta.json, or a one-line error saying why there is none."""
     meta_file = path / "meta.json"
     if not path.is_dir():
         raise WqkitError(f"{path}: no such run directory")
@@ -184,6 +250,28 @@ def load_run(path: str | Path) -> Run:
         meta = json.loads(meta_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise WqkitError(f"{meta_file}: corrupt JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise WqkitError(f"{meta_file}: not a run description")
+    return meta
+
+
+def _load_trace(path: Path, meta: dict, table: str) -> TraceRun:
+    """A trace run; runs traced before creation times were kept lack start_ns and caller: they
+    read as missing."""
+    file = path / table
+    try:
+        events = pq.read_table(file).to_pandas()
+    except Exception as exc:  # pyarrow raises several types for missing and truncated files
+        raise WqkitError(f"{file}: unreadable Parquet ({str(exc).splitlines()[0]})") from None
+    if table == "events.parquet":
+        for column in ("start_ns", "caller"):
+            if column not in events:
+                events[column] = float("nan")
+    return TraceRun(path, meta, events)
+
+
+def _load_experiment_run(path: Path, meta: dict) -> Run:
+    meta_file = path / "meta.json"
     required = {"experiment", "tsc_khz", "samples"} if meta.get("status") == "ok" else {"experiment"}
     missing = required - meta.keys()
     if missing:
@@ -213,13 +301,14 @@ def _read_parquet(file: Path) -> pd.DataFrame:
     return frame
 
 
-def find_runs(path: str | Path) -> list[Path]:
-    """A run directory itself, or every run directory directly under ``path``, sorted."""
+def find_runs(path: str | Path, recursive: bool = False) -> list[Path]:
+    """A run directory itself, or every run directory directly under ``path`` (at any depth with
+    ``recursive``: a latency trace holds its experiment's run), sorted."""
     path = Path(path)
     if (path / "meta.json").exists():
         return [path]
-    runs = sorted(p for p in path.iterdir() if (p / "meta.json").exists() and not p.name.startswith(".")) \
-        if path.is_dir() else []
+    found = (p.parent for p in path.glob("**/meta.json" if recursive else "*/meta.json")) if path.is_dir() else []
+    runs = sorted(p for p in found if not any(part.startswith(".") for part in p.relative_to(path).parts))
     if not runs:
         raise WqkitError(f"{path}: neither a run directory nor a directory of runs")
     return runs

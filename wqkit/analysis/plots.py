@@ -13,7 +13,7 @@ from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter, LogLocator
 
-from wqkit.analysis.load import MEASURES, Run
+from wqkit.analysis.load import Run, measures
 from wqkit.analysis.stats import outlier_threshold
 from wqkit.analysis.units import unit_for
 
@@ -23,10 +23,10 @@ TIMESERIES_BUCKETS = 1000
 
 
 def _title(fig: Figure, what: str, runs: list[Run]) -> None:
-    measures = " / ".join(sorted({MEASURES.get(r.experiment, r.experiment) for r in runs}))
+    measured = " / ".join(sorted({measures(r.experiment) or r.experiment for r in runs}))
     labels = runs[0].label if len(runs) == 1 else f"{len(runs)} runs"
     origins = "; ".join(sorted({r.origin for r in runs}))
-    fig.suptitle(f"{what}: {measures} — {labels}\n{origins}", fontsize=8)
+    fig.suptitle(f"{what}: {measured} — {labels}\n{origins}", fontsize=8)
     # Fixed margins: a layout engine would cost a second drawing pass per figure.
     fig.subplots_adjust(left=0.09, right=0.98, top=0.86, bottom=0.15)
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from wqkit.analysis.load import MEASURES, Run
+from wqkit.analysis.load import Run, measures
 from wqkit.analysis.units import significant, unit_for
 
 PERCENTILES = {"p50": 50, "p90": 90, "p99": 99, "p99.9": 99.9}
@@ -73,7 +73,7 @@ def summary(run: Run) -> dict:
     """
     values = run.sorted_ns
     row = {"run": run.name, "status": run.status, "experiment": run.experiment,
-           "measure": MEASURES.get(run.experiment, ""), "accel": run.meta.get("accel"),
+           "measure": measures(run.experiment), "accel": run.meta.get("accel"),
            "kernel": run.meta.get("kernel_release"), "patched": bool(run.meta.get("patched")),
            "count": len(values), "overhead_cycles": run.overhead_cycles,
            "overhead_subtracted": bool(run.overhead_cycles)}

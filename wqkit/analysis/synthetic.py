@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wqkit.samples import COLUMNS
+from wqkit.experiments.samples import COLUMNS
 
 
 def write_synthetic_run(path: Path, cycles: np.ndarray, *, tsc_khz: int = 2_000_000,

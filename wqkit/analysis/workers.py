@@ -1,9 +1,14 @@
 """Worker creation and death, as traced by ``wqkit trace workers`` (bpftrace, BCC or both).
 
-A traced run is its ``meta.json`` and ``events.parquet`` (see wqkit.trace.workers);
-``df_*`` return DataFrames (durations in ns), ``plot_*`` figures titled with
-kernel and accelerator.
+A traced run is its ``meta.json`` and ``events.parquet`` (see wqkit.trace.workers),
+loaded by :func:`wqkit.analysis.load.load_run`; ``df_*`` return DataFrames
+(durations in ns), ``plot_*`` figures titled with kernel and accelerator.
+:func:`summary` is what ``--save-json`` keeps, and :func:`plot_summary` draws
+it again without the run.
 """
+
+import json
+from pathlib import Path
 
 from __future__ import annotations
 
@@ -14,14 +19,27 @@ from matplotlib.figure import Figure
 
 from wqkit.analysis.plots import log_scale
 from wqkit.analysis.units import unit_for
-from wqkit.trace.workers import durations_ns, load_trace
+from wqkit.errors import WqkitError
 
-__all__ = ["load_trace", "df_workers", "df_worker_summary", "df_engine_agreement", "attached_note",
-           "plot_worker_durations", "plot_worker_arrivals"]
+__all__ = ["df_workers", "df_worker_summary", "df_engine_agreement", "attached_note", "summary",
+           "read_summary", "plot_worker_durations", "plot_worker_arrivals", "plot_summary"]
+
+#: What a saved summary needs to be printed and plotted again.
+SUMMARY_KEYS = {"measurement", "engine", "kernel", "accel", "count", "p50_ns", "p99_ns", "durations_ns",
+                "lost_events"}
 
 
 def _kind(meta: dict) -> str:
     return "creation" if meta["experiment"].endswith("creation") else "die"
+
+
+def _what(kind: str) -> str:
+    return "create_worker() duration" if kind == "creation" else "told to die → task exit"
+
+
+def durations_ns(events: pd.DataFrame, kind: str) -> pd.Series:
+    """The measured durations: create_worker() calls (creation), told-to-die → exit (die)."""
+    return events.loc[events["event"] == ("CREATE" if kind == "creation" else "DEAD"), "ns"].astype("int64")
 
 
 def df_workers(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
@@ -73,6 +91,36 @@ def df_worker_summary(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("engine")
 
 
+def summary(meta: dict, events: pd.DataFrame, engine: str | None = None) -> dict:
+    """What the CLI prints and --save-json keeps for one engine (default: the first traced): its
+    row of :func:`df_worker_summary`, the durations themselves and where they came from."""
+    engine = engine or meta["engines"][0]
+    row = df_worker_summary(meta, events).loc[engine]
+    values = durations_ns(events[events["engine"] == engine], _kind(meta))
+    traced = meta.get("tracers", {}).get(engine, {})
+    return {"measurement": _kind(meta), "engine": engine, "kernel": meta.get("kernel_release"),
+            "accel": meta.get("accel"), "probes": meta.get("probes"), "load": meta.get("load"),
+            "count": int(row["workers"]), "p50_ns": float(row["p50_ns"]) if len(values) else None,
+            "p99_ns": float(row["p99_ns"]) if len(values) else None,
+            "durations_ns": values.tolist(), "histogram_ns_log2": traced.get("histogram_ns_log2"),
+            "lost_events": row["lost_events"], "attach_s": row["attach_s"],
+            "engines_attached": meta.get("engines"), "truth": meta.get("truth")}
+
+
+def read_summary(path: str | Path) -> dict:
+    """A summary saved by ``--save-json``, or a one-line error saying why it is not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise WqkitError(f"{path}: {exc.strerror.lower()}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WqkitError(f"{path}: not JSON ({exc})") from None
+    missing = SUMMARY_KEYS - data.keys() if isinstance(data, dict) else SUMMARY_KEYS
+    if missing:
+        raise WqkitError(f"{path}: not a summary saved by --save-json (missing {', '.join(sorted(missing))})")
+    return data
+
+
 def attached_note(meta: dict, events: pd.DataFrame) -> str:
     """What the attached engines add to the durations. Kprobe handlers on one function run one after
     another inside the same hit, so with two engines attached each engine's interval contains the
@@ -104,24 +152,39 @@ def _title(meta: dict, what: str, events: pd.DataFrame) -> str:
             + (f"\n{attached}" if attached else ""))
 
 
+def _plot_histogram(durations: dict[str, np.ndarray], kind: str, title: str) -> Figure:
+    """Histogram of durations (ns) by engine, on log-spaced bins."""
+    values = np.concatenate(list(durations.values())) if durations else np.array([])
+    unit, scale = unit_for([float(np.median(values))] if len(values) else [])
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if len(values):
+        edges = np.geomspace(max(values.min(), 1) / scale, values.max() / scale * 1.0001, 30)
+        for engine, mine in durations.items():
+            ax.hist(mine / scale, bins=edges, alpha=0.6, label=f"{engine} ({len(mine)})")
+        log_scale(ax.xaxis)
+        ax.legend()
+    ax.set_xlabel(f"{_what(kind)} ({unit})")
+    ax.set_ylabel("workers")
+    fig.suptitle(title, fontsize=8)
+    fig.subplots_adjust(top=0.82)
+    return fig
+
+
 def plot_worker_durations(meta: dict, events: pd.DataFrame) -> Figure:
     """Histogram of the durations (log-spaced bins), one colour per engine."""
     workers = df_workers(meta, events)
-    unit, scale = unit_for([float(workers["duration_ns"].median())] if len(workers) else [])
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    if len(workers):
-        low, high = max(workers["duration_ns"].min(), 1) / scale, workers["duration_ns"].max() / scale * 1.0001
-        edges = np.geomspace(low, high, 30)
-        for engine, mine in workers.groupby("engine", sort=False):
-            ax.hist(mine["duration_ns"] / scale, bins=edges, alpha=0.6, label=f"{engine} ({len(mine)})")
-        log_scale(ax.xaxis)
-        ax.legend()
-    what = "create_worker() duration" if _kind(meta) == "creation" else "told to die → task exit"
-    ax.set_xlabel(f"{what} ({unit})")
-    ax.set_ylabel("workers")
-    fig.suptitle(_title(meta, what, events), fontsize=8)
-    fig.subplots_adjust(top=0.82)
-    return fig
+    durations = {engine: mine["duration_ns"].to_numpy(dtype=float)
+                 for engine, mine in workers.groupby("engine", sort=False)} if len(workers) else {}
+    return _plot_histogram(durations, _kind(meta), _title(meta, _what(_kind(meta)), events))
+
+
+def plot_summary(data: dict) -> Figure:
+    """The histogram of a saved summary (``--save-json``), titled with kernel and accelerator."""
+    tcg = " (emulation timings)" if data.get("accel") == "tcg" else ""
+    title = (f"{_what(data['measurement'])}: {data['count']} workers, {data['engine']}\n{data.get('kernel')} "
+             f"under {str(data.get('accel')).upper()}{tcg}")
+    values = np.asarray(data["durations_ns"], dtype=float)
+    return _plot_histogram({data["engine"]: values} if len(values) else {}, data["measurement"], title)
 
 
 def plot_worker_arrivals(meta: dict, events: pd.DataFrame) -> Figure:

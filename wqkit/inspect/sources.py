@@ -17,15 +17,25 @@ from wqkit.target import LabTarget, Target
 
 
 def snapshot_source(target: str = "lab", core: str | Path = "", vmlinux: str | Path = "", via: str = "qmp",
-                    consistent: bool = False, **lab_options) -> Callable[[], Snapshot]:
+                    consistent: bool = False, qmp: str | Path = "", qmp_control: str | Path = "",
+                    progress: Callable[[str], None] = print, **lab_options) -> Callable[[], Snapshot]:
     """A function returning a fresh snapshot each call.
 
-    ``core`` (with ``vmlinux``) reads a vmcore; ``target="local"`` the
-    running kernel; ``target="lab"`` boots a lab VM, kept until the process
-    exits, read from the host over QMP (``via="qmp"``, the default; with
-    ``consistent`` the guest is stopped around each read), by drgn inside
-    the guest (``via="guest"``) or from memory dumps (``via="vmcore"``).
+    ``core`` (with ``vmlinux``) reads a vmcore; ``qmp`` (with ``vmlinux``) any
+    QEMU guest started with ``-qmp unix:SOCKET,server=on`` and ``-device
+    vmcoreinfo`` (``qmp_control``: a second socket of it, for ``consistent``);
+    ``target="local"`` the running kernel; ``target="lab"`` boots a lab VM, kept
+    until the process exits, read from the host over QMP (``via="qmp"``, the
+    default; with ``consistent`` the guest is stopped around each read), by drgn
+    inside the guest (``via="guest"``) or from memory dumps (``via="vmcore"``).
     """
+    if qmp:
+        from wqkit.inspect.lab import QmpInspector
+
+        if not vmlinux:
+            raise WqkitError("--qmp needs --vmlinux, the guest kernel's debug vmlinux")
+        return QmpInspector(Path(qmp), Path(vmlinux), Path(qmp_control) if qmp_control else None,
+                            consistent).snapshot
     if core or target == "local":
         prog = open_program(core=Path(core) if core else None, vmlinux=Path(vmlinux) if vmlinux else None)
         return lambda: take_snapshot(prog)
@@ -40,6 +50,7 @@ def snapshot_source(target: str = "lab", core: str | Path = "", vmlinux: str | P
         return QmpInspector.for_lab(lab, consistent=consistent).snapshot
     if via == "vmcore":
         return lambda: vmcore_snapshot(lab, lab.session.workdir / "snapshot.vmcore")
+    progress("loading the lab kernel's debug info in the guest (~25 s under TCG)")
     return LabInspector(lab).snapshot
 
 

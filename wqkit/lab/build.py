@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from wqkit.console import progress_stream
 from wqkit.errors import WqkitError
-from wqkit.kernel_source import SOURCE_PACKAGE, source_tarball
+from wqkit.lab.kernel_source import SOURCE_PACKAGE, source_tarball
 from wqkit.lab.kernel import LabKernel
 from wqkit.paths import SOURCE_DIR, cache_dir
 

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from wqkit.debian import download_packages, extract_from_package
+from wqkit.lab.debian import download_packages, extract_from_package
 from wqkit.errors import WqkitError
 from wqkit.lab.kernel import STOCK_RELEASE, STOCK_SERIES, LabKernel, kernels_dir, release_key
 

@@ -21,6 +21,8 @@ from wqkit.errors import WqkitError
 from wqkit.target import Target
 
 ENGINES = ("bpftrace", "bcc")
+#: What --engine takes: one engine, or both at once on the same load.
+ENGINE_CHOICES = (*ENGINES, "both")
 PROGRAM_DIR = Path(__file__).parent
 TRACEFS = "/sys/kernel/tracing"
 BCC_PYTHON = "/usr/bin/python3"

@@ -12,13 +12,12 @@ and the tracepoints' can be compared item by item (:func:`compare_with_samples`)
 A run directory holds ``meta.json`` (engines, probe points, workqueues,
 per-engine attach time, counts, losses, histogram; the experiment's run
 directory when there is one, inside this one), ``items.parquet`` and each
-tracer's output. Work functions are named by the tracers as they print
+tracer's output (analysed by wqkit.analysis.latency). Work functions are named by the tracers as they print
 (bpftrace's ``ksym``, BCC's ``BPF.ksym``), while their module is loaded.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Callable, Mapping
@@ -26,10 +25,11 @@ from typing import Callable, Mapping
 import pandas as pd
 
 from wqkit.errors import WqkitError
-from wqkit.graph import TaskGraph
-from wqkit.provenance import check_clock_held, target_provenance, wqkit_provenance
-from wqkit.run import RunDirectory, _iso, experiment, run_experiment
-from wqkit.target import Target, given_or_made
+from wqkit.experiments.graph import TaskGraph
+from wqkit.experiments.lifecycle import recorded_run
+from wqkit.experiments.runner import run_experiment
+from wqkit.experiments.spec import experiment
+from wqkit.target import Target
 from wqkit.trace.engine import (MAP_KEYS, Tracing, TracerProgram, check_engines, check_lost, check_root,
                                 keep_outputs)
 
@@ -91,81 +91,24 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
     program = latency_program(workqueues, max_pending)
     if during is None and not 0 < duration <= 86400:
         raise WqkitError(f"duration={duration:g} s is out of range (0..86400)")
-    run_dir = RunDirectory(Path(out), "trace-latency")
-    progress = run_dir.logged(progress)
-    started = time.time()
     meta: dict = {"experiment": "trace_latency", "engine": "+".join(engines), "engines": engines,
-                  "workqueues": workqueues or "all", "max_pending": max_pending, "program": program.name, "probes": program.probes,
-                  "during": during, "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
-                  "started_at": _iso(started)}
-    with run_dir.recording(meta, started, progress), given_or_made(target, target_name, **lab_options) as tgt:
-        meta.update(target_provenance(tgt))
-        check_root(tgt)
-        tracing = Tracing(tgt, engines, program, progress)
+                  "workqueues": workqueues or "all", "max_pending": max_pending, "program": program.name,
+                  "probes": program.probes, "during": during}
+    with recorded_run(Path(out), "trace-latency", meta, target=target, target_name=target_name,
+                      progress=progress, **lab_options) as run:
+        check_root(run.target)
+        tracing = Tracing(run.target, engines, program, run.progress)
         try:
             with tracing:
                 if during:
-                    exp_dir = run_experiment(during, values or {}, target=tgt, out=run_dir.path,
-                                             progress=progress, graph=graph)
+                    exp_dir = run_experiment(during, values or {}, target=run.target, out=run.path,
+                                             progress=run.progress, graph=graph)
                     meta["experiment_run"] = exp_dir.name
                 else:
-                    progress(f"tracing for {duration:g} s")
+                    run.progress(f"tracing for {duration:g} s")
                     time.sleep(duration)
         finally:
-            items = keep_outputs(tracing, run_dir.path, meta, parse_items)
-            items.drop(columns="event").to_parquet(run_dir.path / "items.parquet", index=False)
+            items = keep_outputs(tracing, run.path, meta, parse_items)
+            items.drop(columns="event").to_parquet(run.path / "items.parquet", index=False)
         check_lost(meta)
-        check_clock_held(tgt, meta["clock"])
-        meta["status"], meta["error"] = "ok", None
-    return run_dir.final
-
-
-def load_latency(path: Path) -> tuple[dict, pd.DataFrame]:
-    """A latency run's meta.json and items."""
-    path = Path(path)
-    return json.loads((path / "meta.json").read_text()), pd.read_parquet(path / "items.parquet")
-
-
-def df_latency(items: pd.DataFrame, by: str = "workqueue") -> pd.DataFrame:
-    """Per engine and ``by`` (workqueue or symbol): items, and median/p99 of queue→start, queue→activate
-    (time inactive, held back by max_active) and start→end (execution), in ns."""
-    frame = items.assign(queue_to_start=items["start_ns"] - items["queue_ns"],
-                         inactive=(items["activate_ns"] - items["queue_ns"]).where(items["activate_ns"] > 0),
-                         execution=items["end_ns"] - items["start_ns"])
-    grouped = frame.groupby(["engine", by])
-    table = grouped.size().rename("items").to_frame()
-    for column in ("queue_to_start", "inactive", "execution"):
-        table[f"{column}_p50_ns"] = grouped[column].median()
-        table[f"{column}_p99_ns"] = grouped[column].quantile(0.99)
-    return table.reset_index().sort_values(["engine", "items"], ascending=[True, False])
-
-
-def not_compared(during: str) -> str | None:
-    """Why the samples of experiment ``during`` are not compared item by item with the
-    tracepoints (None when they are: its samples are one item's queue → execution)."""
-    exp = experiment(during)
-    if exp.queue_to_execution:
-        return None
-    return f"{exp.name}'s samples measure {exp.measures}, not one item's queue → execution: " \
-        "not compared with the tracepoints"
-
-
-def compare_with_samples(items: pd.DataFrame, samples: pd.DataFrame, tsc_khz: float,
-                         engine: str | None = None) -> pd.DataFrame:
-    """The module's and the tracepoints' latency of the same work items, item by item.
-
-    The experiment's runner queues its items one after the other, so the
-    k-th item queued on its workqueue is the sample of ``seq`` k. ``module_ns``
-    spans rdtsc before queue_work_on() to the first instruction of the work
-    function, which contains the tracepoints' queue_work → execute_start
-    (``tracepoint_ns``): ``module_ns >= tracepoint_ns`` up to clock granularity.
-    """
-    chosen = items if engine is None else items[items["engine"] == engine]
-    traced = chosen.sort_values("queue_ns").reset_index(drop=True)
-    ordered = samples.sort_values("seq").reset_index(drop=True)
-    if len(traced) != len(ordered):
-        raise WqkitError(f"{len(traced)} traced items against {len(ordered)} module samples: not the same items")
-    return pd.DataFrame({"seq": ordered["seq"],
-                         "module_ns": (ordered["t1"] - ordered["t0"]) * 1e6 / tsc_khz,
-                         "tracepoint_ns": traced["start_ns"] - traced["queue_ns"],
-                         "cpu": traced["cpu"], "cpu_exec": ordered["cpu_exec"]})
+    return run.final

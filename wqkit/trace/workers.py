@@ -25,25 +25,26 @@ attach time, counts, lost events and log2 histogram; status),
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
 from shlex import quote
-from typing import Callable
+from typing import Callable, Mapping
 
 import pandas as pd
 
-from wqkit import kmod
+from wqkit.experiments import kmod
 from wqkit.errors import CommandTimeout, WqkitError
-from wqkit.provenance import check_clock_held, target_provenance, wqkit_provenance
-from wqkit.run import RunDirectory, _iso
-from wqkit.target import Target, given_or_made
+from wqkit.experiments.lifecycle import recorded_run
+from wqkit.experiments.spec import experiment, module_spec
+from wqkit.target import Target
 from wqkit.trace.engine import (TRACEFS, Tracing, TracerProgram, check_engines, check_lost, check_root,
                                 keep_outputs)
 
 KINDS = ("creation", "die")
 TRIGGERS = ("destroy", "idle")
+#: Workers the death trace grows its pool to, unless told (1..the wq_worker_death run parameter's max).
+DEATH_WORKERS = 8
 MAX_EVENTS = 1_000_000
 #: How long the idle trigger waits at most: the kernel's IDLE_WORKER_TIMEOUT (5 min) and a margin.
 IDLE_WAIT = 330.0
@@ -106,49 +107,49 @@ def kworkers(target: Target) -> set[int]:
 
 
 def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace", trigger: str = "destroy",
-                  delay: int = 100, nr_work_max: int = 500, hold_ms: int = 1000, workers: int = 8,
-                  timeout: float = 3600.0, target: Target | None = None, target_name: str = "lab",
-                  out: Path = Path("runs"), progress: Callable[[str], None] = print, **lab_options) -> Path:
+                  load: Mapping[str, object] | None = None, workers: int = DEATH_WORKERS, timeout: float = 3600.0,
+                  target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
+                  progress: Callable[[str], None] = print, **lab_options) -> Path:
     """Trace worker creation or death under its load; return the run directory.
 
     ``engine`` is bpftrace, bcc, both (traced at once, on the same load), or a
-    list. A run that lost events, timed out (``timeout`` seconds of load),
-    failed or was interrupted is written and marked failed, with what the
-    tracers collected, and raises.
+    list. Creation's load is the new_worker module's flood: ``load`` holds its
+    parameters (``delay``, ``nr_work_max``, ``hold_ms``; None or absent: the
+    declared default). Death's is ``workers`` workers grown on a pool of their
+    own, then made to die by ``trigger``. A run that lost events, timed out
+    (``timeout`` seconds of load), failed or was interrupted is written and
+    marked failed, with what the tracers collected, and raises.
     """
     if kind not in KINDS:
         raise WqkitError(f"unknown measurement {kind!r}: choose one of {', '.join(KINDS)}")
     engines = check_engines(engine)
     if trigger not in TRIGGERS:
         raise WqkitError(f"unknown trigger {trigger!r}: choose one of {', '.join(TRIGGERS)}")
-    load = {"delay": delay, "nr_work_max": nr_work_max, "hold_ms": hold_ms} if kind == "creation" \
-        else {"trigger": trigger, "workers": workers}
-    kmod.module_spec("wq_new_worker").insmod_args({k: v for k, v in load.items() if k != "hold_ms"}
-                                                  if kind == "creation" else {})
-    if kind == "die" and not 1 <= workers <= 64:
-        raise WqkitError(f"workers={workers} is out of range (1..64)")
-    run_dir = RunDirectory(Path(out), f"trace-workers-{kind}")
-    progress = run_dir.logged(progress)
-    started = time.time()
+    if kind == "creation":
+        flood = experiment("new_worker")
+        chosen = flood.values(load or {})
+        if "cpu" in chosen:
+            raise WqkitError("the creation flood goes to CPU 0's pool: cpu is not one of its parameters")
+        load = {**{k: v for k, v in flood.module_spec.defaults().items() if k != "cpu"}, **chosen}
+    else:
+        load = {"trigger": trigger, "workers": module_spec("wq_worker_death").param("run").check(
+            "--workers", workers)}
     meta: dict = {"experiment": f"trace_workers_{kind}", "engine": "+".join(engines), "engines": engines,
-                  "load": load, "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
-                  "started_at": _iso(started)}
-    with run_dir.recording(meta, started, progress), given_or_made(target, target_name, **lab_options) as tgt:
-        meta.update(target_provenance(tgt))
-        check_root(tgt)
-        program = worker_program(tgt, kind)
+                  "load": load}
+    with recorded_run(Path(out), f"trace-workers-{kind}", meta, target=target, target_name=target_name,
+                      progress=progress, **lab_options) as run:
+        check_root(run.target)
+        program = worker_program(run.target, kind)
         meta["program"], meta["probes"] = program.name, program.probes
-        tracing = Tracing(tgt, engines, program, progress)
+        tracing = Tracing(run.target, engines, program, run.progress)
         try:
             with tracing:
-                meta["truth"] = _run_load(tgt, kind, load, timeout, progress)
+                meta["truth"] = _run_load(run.target, kind, load, timeout, run.progress)
         finally:
-            events = keep_outputs(tracing, run_dir.path, meta, parse_trace)
-            events.to_parquet(run_dir.path / "events.parquet", index=False)
+            events = keep_outputs(tracing, run.path, meta, parse_trace)
+            events.to_parquet(run.path / "events.parquet", index=False)
         check_lost(meta)
-        check_clock_held(tgt, meta["clock"])
-        meta["status"], meta["error"] = "ok", None
-    return run_dir.final
+    return run.final
 
 
 def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: Callable[[str], None]) -> dict:
@@ -225,77 +226,3 @@ def _wait_for_culling(target: Target, created: set[int], progress: Callable[[str
         raise WqkitError(f"the kernel culled none of the {len(created)} idle workers within {IDLE_WAIT:g} s")
     progress(f"{len(culled)} idle workers culled")
     return culled
-
-
-def read_summary(path: str | Path) -> dict:
-    """A summary saved by ``--save-json``, or a one-line error saying why it is not one."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise WqkitError(f"{path}: {exc.strerror.lower()}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise WqkitError(f"{path}: not JSON ({exc})") from None
-    missing = SUMMARY_KEYS - data.keys() if isinstance(data, dict) else SUMMARY_KEYS
-    if missing:
-        raise WqkitError(f"{path}: not a summary saved by --save-json (missing {', '.join(sorted(missing))})")
-    return data
-
-
-def load_trace(path: Path) -> tuple[dict, pd.DataFrame]:
-    """A traced run's meta.json and events (runs traced before creation times were kept lack
-    start_ns: it reads as missing)."""
-    path = Path(path)
-    events = pd.read_parquet(path / "events.parquet")
-    for column in ("start_ns", "caller"):
-        if column not in events:
-            events[column] = float("nan")
-    return json.loads((path / "meta.json").read_text()), events
-
-
-def durations_ns(events: pd.DataFrame, kind: str) -> pd.Series:
-    """The measured durations: create_worker() calls (creation), told-to-die → exit (die)."""
-    return events.loc[events["event"] == ("CREATE" if kind == "creation" else "DEAD"), "ns"].astype("int64")
-
-
-def summary(meta: dict, events: pd.DataFrame, engine: str | None = None) -> dict:
-    """What the CLI prints and --save-json keeps for one engine (default: the first traced):
-    counts, durations and their percentiles."""
-    kind = "creation" if meta["experiment"].endswith("creation") else "die"
-    engine = engine or meta["engines"][0]
-    values = durations_ns(events[events["engine"] == engine], kind)
-    traced = meta.get("tracers", {}).get(engine, {})
-    return {"measurement": kind, "engine": engine, "kernel": meta.get("kernel_release"),
-            "accel": meta.get("accel"), "probes": meta.get("probes"), "load": meta.get("load"),
-            "count": int(len(values)), "p50_ns": float(values.median()) if len(values) else None,
-            "p99_ns": float(values.quantile(0.99)) if len(values) else None,
-            "durations_ns": values.tolist(), "histogram_ns_log2": traced.get("histogram_ns_log2"),
-            "lost_events": traced.get("lost_events"), "attach_s": traced.get("attach_s"),
-            "engines_attached": meta.get("engines"), "truth": meta.get("truth")}
-
-
-#: What a saved summary needs to be printed and plotted again.
-SUMMARY_KEYS = {"measurement", "engine", "kernel", "accel", "count", "p50_ns", "p99_ns", "durations_ns",
-                "lost_events"}
-
-
-def plot_durations(data: dict):
-    """Histogram (log-spaced bins) of the measured durations, titled with kernel and accelerator."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from wqkit.analysis.units import unit_for
-
-    values = np.asarray(data["durations_ns"], dtype=float)
-    unit, scale = unit_for([float(np.median(values))] if len(values) else [])
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    if len(values):
-        edges = np.geomspace(max(values.min(), 1) / scale, values.max() / scale * 1.0001, 40)
-        ax.hist(values / scale, bins=edges)
-        ax.set_xscale("log")
-    what = "create_worker() duration" if data["measurement"] == "creation" else "told to die → task exit"
-    ax.set_xlabel(f"{what} ({unit})")
-    ax.set_ylabel("workers")
-    tcg = " — TCG: emulation timings" if data.get("accel") == "tcg" else ""
-    fig.suptitle(f"{what}: {data['count']} workers, {data['engine']}\n{data.get('kernel')} under "
-                 f"{str(data.get('accel')).upper()}{tcg}", fontsize=8)
-    return fig

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from wqkit.errors import WqkitError
+from wqkit.experiments.spec import experiment
 
 MAX_TASKS = 4096
 #: The largest value of each cost kind (the module's limits).
@@ -35,8 +36,6 @@ MAX_MEM_KIB = 256 * 1024
 MAX_TEXT = 1 << 20
 #: Samples one loaded graph may produce: 2 per task and repetition.
 MAX_SAMPLES = 2_000_000
-#: Times the graph runs when ``repeat`` is not given.
-DEFAULT_REPEAT = 10
 
 
 @dataclass(frozen=True)
@@ -89,11 +88,13 @@ class TaskGraph:
             raise WqkitError(f"task graph has a cycle through task {stuck[0]} ({len(stuck)} tasks on cycles)")
         return order
 
-    def validate(self, repeat: int = DEFAULT_REPEAT) -> TaskGraph:
+    def validate(self, repeat: int | None = None) -> TaskGraph:
         """The module's rules: ids, kinds and values in range, edges between existing tasks,
         no duplicate or self edge, no cycle; its text, the memory of its mem tasks and its
-        samples (run ``repeat`` times) within the module's limits. Returns the graph; a
-        violation is a one-line error."""
+        samples (run ``repeat`` times, default: the kserver declaration's) within the module's
+        limits. Returns the graph; a violation is a one-line error."""
+        if repeat is None:
+            repeat = int(experiment("kserver").module_spec.param("repeat").default)
         if not self.tasks:
             raise WqkitError("task graph has no task")
         if 2 * len(self.tasks) * repeat > MAX_SAMPLES:
@@ -288,7 +289,7 @@ def parse_shape(spec: str) -> TaskGraph:
     try:
         return SHAPES[name](**kwargs).validate()
     except TypeError:
-        raise WqkitError(f"graph shape {name!r} takes no {', '.join(kwargs)} (see wqkit.graph.{name.replace('-', '_')})") \
+        raise WqkitError(f"graph shape {name!r} takes no {', '.join(kwargs)} (see wqkit.experiments.graph.{name.replace('-', '_')})") \
             from None
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from wqkit import kmod
+from wqkit.experiments import kmod
+from wqkit.experiments.spec import module_spec
 from wqkit.inspect.lab import QmpInspector
 from wqkit.target import LabTarget
 
@@ -37,8 +38,11 @@ class SmokeReport:
         return json.dumps(asdict(self), indent=2)
 
 
-def run_smoke(target: LabTarget, nr: int = 1000, progress=print) -> SmokeReport:
-    """Run the smoke sequence on a lab target (booting it if needed)."""
+def run_smoke(target: LabTarget, nr: int | None = None, progress=print) -> SmokeReport:
+    """Run the smoke sequence on a lab target (booting it if needed); ``nr`` work items
+    (None: wq_smoke's declared default)."""
+    if nr is None:
+        nr = int(module_spec("wq_smoke").param("nr").default)
     with kmod.loaded(target, "wq_smoke", {"nr": nr}, progress=progress) as module:
         executed = _executed_count(module.dmesg())
     progress("listing workqueues with drgn on the host, reading the guest over QMP")

@@ -4,7 +4,7 @@
 follows its progress, collects every sample, unloads it and writes::
 
     RUN_DIR/meta.json          provenance, parameters, sample counts, status
-    RUN_DIR/samples.parquet    the samples (schema in wqkit.samples)
+    RUN_DIR/samples.parquet    the samples (schema in wqkit.experiments.samples)
     RUN_DIR/calibration.parquet  calibrated experiments: back-to-back timestamp pairs
     RUN_DIR/phases.parquet     on a CONFIG_WQ_MEASURE kernel: the kernel's timestamps per item
     RUN_DIR/state.parquet      with sample_state_hz: pools and workqueues over time (QMP)
@@ -20,79 +20,27 @@ module loaded.
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from shlex import quote
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from shlex import quote
+from typing import Callable, Mapping
 
 import pandas as pd
 from tqdm import tqdm
 
-from wqkit import kmod
+from wqkit.experiments import kmod
 from wqkit.console import progress_stream
 from wqkit.errors import WqkitError
-from wqkit.experiments import Experiment, experiment, module_params
-from wqkit.graph import DEFAULT_REPEAT, TaskGraph
-from wqkit.provenance import check_clock_held, target_provenance, wqkit_provenance
-from wqkit.samples import (PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases,
+from wqkit.experiments.lifecycle import recorded_run
+from wqkit.experiments.spec import Experiment, experiment
+from wqkit.experiments.graph import TaskGraph
+from wqkit.experiments.samples import (PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases,
                            parse_samples)
-from wqkit.target import LabTarget, Target, given_or_made
+from wqkit.target import LabTarget, Target
 
 CALIBRATION_NR = 10_000
 GRAPH_DIR = "/sys/kernel/debug/wqkit_kserver"
 POLL_SECONDS = 1.0
-
-
-class RunDirectory:
-    """A run directory being written: ``.NAME.partial`` until :meth:`finish`."""
-
-    def __init__(self, out: Path, name: str) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = f"{name}-{stamp}"
-        suffix = 0
-        while (out / base).exists() or (out / f".{base}.partial").exists():
-            suffix += 1
-            base = f"{name}-{stamp}-{suffix}"
-        self.final = out / base
-        self.path = out / f".{base}.partial"
-        self.path.mkdir()
-
-    def logged(self, progress: Callable[[str], None]) -> Callable[[str], None]:
-        """``progress`` that also appends each line, timestamped, to the run's ``run.log``."""
-        def log(message: str) -> None:
-            with open(self.path / "run.log", "a") as f:
-                f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
-            progress(message)
-        return log
-
-    @contextmanager
-    def recording(self, meta: dict, started: float, progress: Callable[[str], None]) -> Iterator[None]:
-        """Around a run: a failure or Ctrl-C marks ``meta`` failed (and goes on); in every case
-        the end time and duration are added, meta.json is written and the directory completed."""
-        try:
-            yield
-        except (WqkitError, KeyboardInterrupt) as exc:
-            meta["status"], meta["error"] = "failed", str(exc) or type(exc).__name__
-            raise
-        finally:
-            meta["ended_at"] = _iso(time.time())
-            meta["duration_s"] = round(time.time() - started, 3)
-            self.write_meta(meta)
-            progress(f"run directory {self.finish()} ({meta['status']})")
-
-    def write_meta(self, meta: dict) -> None:
-        tmp = self.path / "meta.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        tmp.rename(self.path / "meta.json")
-
-    def finish(self) -> Path:
-        os.rename(self.path, self.final)
-        self.path = self.final
-        return self.final
 
 
 def run_experiment(name: str, values: Mapping[str, object], *, target: Target | None = None,
@@ -110,34 +58,32 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
     writing a run directory marked failed.
     """
     exp = experiment(name)
-    params = module_params(exp, values)
-    kmod.module_spec(exp.module).insmod_args(params)      # refuse bad input before booting
+    params = exp.values(values)             # refuse bad input before booting
     if exp.graph != (graph is not None):
         raise WqkitError(f"{exp.name}: " + ("give a task graph (--graph FILE or --shape SHAPE)" if exp.graph
                                             else "takes no task graph"))
     if graph is not None:
-        graph.validate(repeat=params.get("repeat", DEFAULT_REPEAT))
+        graph.validate(repeat=params.get("repeat"))
     if sample_state_hz is not None:
-        if not 0 < sample_state_hz <= 100:
-            raise WqkitError(f"--sample-state must be between 0 and 100 Hz, not {sample_state_hz:g}")
-        if (target.name if target is not None else target_name) != "lab":
-            raise WqkitError("--sample-state reads the guest from outside over QMP: it needs --target lab")
-    run_dir = RunDirectory(Path(out), exp.name)
-    progress = run_dir.logged(progress)
-    if target is None and target_name == "lab":
-        lab_options.setdefault("progress", progress)
-    started = time.time()
-    meta: dict = {"experiment": exp.name, "module": exp.module, "requested_parameters": params,
-                  "status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
-                  "started_at": _iso(started), "run_dir": run_dir.final.name}
-    with run_dir.recording(meta, started, progress), given_or_made(target, target_name, **lab_options) as target:
-        meta.update(target_provenance(target))
+        check_sample_state(sample_state_hz, target.name if target is not None else target_name)
+    meta: dict = {"experiment": exp.name, "module": exp.module, "requested_parameters": params}
+    with recorded_run(Path(out), exp.name, meta, target=target, target_name=target_name, progress=progress,
+                      **lab_options) as run:
         _check_cpu(params, meta["cpus"])
-        _measure(exp, target, params, run_dir.path, meta, timeout, progress, sample_state_hz, graph)
+        _measure(exp, run.target, params, run.path, meta, timeout, run.progress, sample_state_hz, graph)
         if exp.calibrated and not params.get("calibrate"):
-            _calibrate(exp, target, run_dir.path, meta, progress)
-        check_clock_held(target, meta["clock"])
-    return run_dir.final
+            _calibrate(exp, run.target, run.path, meta, run.progress)
+    return run.final
+
+
+def check_sample_state(hz: float, target_name: str) -> None:
+    """A one-line error unless ``--sample-state HZ`` can be honoured on this target."""
+    from wqkit.inspect.timeline import MAX_HZ
+
+    if not 0 < hz <= MAX_HZ:
+        raise WqkitError(f"--sample-state must be between 0 and {MAX_HZ:g} Hz, not {hz:g}")
+    if target_name != "lab":
+        raise WqkitError("--sample-state reads the guest from outside over QMP: it needs --target lab")
 
 
 def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: dict,
@@ -173,7 +119,6 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
     problems = count_problems(meta["samples"], stats)
     if problems:
         raise WqkitError(f"{exp.name}: " + "; ".join(problems))
-    meta["status"], meta["error"] = "ok", None
 
 
 def _write_graph(target: Target, graph: TaskGraph, module: kmod.LoadedModule, dest: Path, meta: dict) -> None:
@@ -342,7 +287,3 @@ def _check_cpu(params: dict, cpus: int) -> None:
     cpu = int(params.get("cpu", -1))
     if cpu >= cpus:
         raise WqkitError(f"cpu={cpu} does not exist on the target ({cpus} CPUs: 0..{cpus - 1})")
-
-
-def _iso(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(timestamp))

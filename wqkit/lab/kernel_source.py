@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable
 
-from wqkit.debian import extract_from_package
+from wqkit.lab.debian import extract_from_package
 from wqkit.errors import WqkitError
 from wqkit.paths import cache_dir
 

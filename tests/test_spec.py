@@ -1,0 +1,196 @@
+"""The declarations (modules/*.toml): checked in Python before anything loads, the one place each
+parameter is declared, the C side generated from them, and experiments from outside the repository."""
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+import pytest
+
+from wqkit.errors import WqkitError
+from wqkit.experiments import cgen, kmod, spec
+from wqkit.experiments.scaffold import new_experiment
+from wqkit.paths import MODULES_DIR, SOURCE_DIR
+
+
+def test_valid_parameters_become_insmod_arguments():
+    assert kmod.module_spec("wq_smoke").insmod_args({"nr": 5000}) == ["nr=5000"]
+    assert kmod.module_spec("wq_smoke").insmod_args({"nr": "0x10"}) == ["nr=16"]
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, r"nr=0 is out of range \(1\.\.100000\)"),
+    (-1, r"nr=-1 is out of range"),
+    (100_001, r"nr=100001 is out of range"),
+    ("many", r"nr='many' is not an integer"),
+    (True, r"nr=True is not an integer"),
+    (1.5, r"nr=1.5 is not an integer"),
+])
+def test_invalid_values_are_refused(value, message):
+    with pytest.raises(WqkitError, match=message):
+        kmod.module_spec("wq_smoke").insmod_args({"nr": value})
+
+
+def test_unknown_parameter_names_the_known_ones():
+    with pytest.raises(WqkitError, match=r"unknown parameter 'delay' \(known: nr\)"):
+        kmod.module_spec("wq_smoke").insmod_args({"delay": 1})
+
+
+def test_unknown_module_names_the_known_ones():
+    with pytest.raises(WqkitError, match=r"unknown module 'nope' \(known: .*wq_smoke"):
+        kmod.module_spec("nope")
+
+
+def test_any_is_the_declared_value_and_flags_take_names():
+    exp = spec.experiment("insert_exec")
+    assert exp.values({"cpu": "any", "wq_flags": "unbound,highpri", "serial": True, "nr": None}) == \
+        {"cpu": -1, "wq_flags": 3, "serial": 1}
+    assert spec.experiment("kserver").values({"cpus": "any"}) == {"cpus": ""}
+    with pytest.raises(WqkitError, match="cpu=any is not an integer|'any' is not an integer"):
+        spec.experiment("new_worker").values({"cpu": "any"})     # new_worker declares no "any"
+    with pytest.raises(WqkitError, match="nr_samples is not set at load time"):
+        spec.experiment("kserver").values({"nr_samples": 3})
+
+
+def test_wq_flag_bits_equal_the_c_header():
+    header = (MODULES_DIR / "wqkit_experiment.h").read_text()
+    c_bits = {name.lower(): int(value, 0) for name, value in
+              re.findall(r"#define WQKIT_WQ_(\w+)\s+(0x[0-9a-f]+)", header) if name != "ALL"}
+    assert c_bits == spec.WQ_FLAGS
+
+
+def _declared() -> dict[str, set]:
+    """Each declared parameter name: the defaults it is declared with."""
+    names: dict[str, set] = {}
+    for module in spec.modules().values():
+        for param in module.params:
+            names.setdefault(param.name, set()).add(param.default)
+    return names
+
+
+def test_c_sources_declare_no_parameter_of_their_own():
+    """Every load-time parameter comes from the generated header: no module_param, no default, no
+    range macro in a module's source."""
+    for module in spec.modules().values():
+        source = (module.directory / module.source).read_text()
+        assert f'#include "{module.header}"' in source, module.source
+        assert not re.search(r"^module_param\(", source, re.M), f"{module.source} declares a parameter"
+        for param in (p for p in module.params if p.settable or p.type == "output"):
+            assert not re.search(rf"^MODULE_PARM_DESC\({param.name},", source, re.M), (module.source, param.name)
+            assert not re.search(rf"^static [^;(]*\b{param.name}\b( = [^;]*)?;", source, re.M), \
+                (module.source, param.name)
+            assert not re.search(rf"#define {param.name.upper()}_(MAX|MIN)\b", source), (module.source, param.name)
+
+
+def _literal_number(node) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
+#: Names that are declared parameters elsewhere but mean something else where they appear.
+HOMONYMS = {("options.py", "--cpus"),        # the lab VM's CPU count, not kserver's task CPUs
+            ("runner.py", "calibrate"),      # the calibration run sets insert_exec's calibrate=1
+            ("synthetic.py", "cpus")}        # a synthetic run's target CPU count
+
+
+def test_python_declares_no_parameter_default_of_its_own():
+    """No function argument, keyword or dict entry named like a declared parameter carries a number
+    in wqkit's code, benchmarks excepted: defaults and ranges are read from the declarations."""
+    names, found = _declared(), []
+    for path in (SOURCE_DIR / "wqkit").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.arguments):
+                args = node.posonlyargs + node.args + node.kwonlyargs
+                defaults = [None] * (len(node.posonlyargs + node.args) - len(node.defaults)) + node.defaults \
+                    + node.kw_defaults
+                found += [(path.name, a.arg) for a, d in zip(args, defaults)
+                          if a.arg in names and d is not None and _literal_number(d)]
+            elif isinstance(node, ast.Dict):
+                found += [(path.name, k.value) for k, v in zip(node.keys, node.values)
+                          if isinstance(k, ast.Constant) and k.value in names and _literal_number(v)]
+            elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
+                flags = [a.value for a in node.args if isinstance(a, ast.Constant)]
+                default = next((k.value for k in node.keywords if k.arg == "default"), None)
+                found += [(path.name, f) for f in flags if isinstance(f, str)
+                          and f.lstrip("-").replace("-", "_") in names and _literal_number(default)]
+    found = [f for f in found if f not in HOMONYMS]
+    assert not found, f"parameters declared outside their module's TOML: {found}"
+
+
+def _parameters_cell(notebook: Path) -> dict:
+    """The parameters cell of a notebook's py:percent twin, as name → value."""
+    text = notebook.read_text()
+    cell = text.split('# %% tags=["parameters"]\n', 1)[1].split("# %%", 1)[0]
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell).body
+            if isinstance(node, ast.Assign)}
+
+
+def test_notebooks_parameters_are_checked_against_the_declarations():
+    """A notebook's parameter named like its experiment's is None: the declared default (a report
+    passes its own with -p, and measure_or_load checks it against the declaration)."""
+    checked = 0
+    for notebook in sorted((SOURCE_DIR / "notebooks").glob("*.py")):
+        source = notebook.read_text()
+        used = re.findall(r'measure_or_load\("(\w+)"', source)
+        used += ["new_worker"] if 'trace_or_load("creation"' in source else []
+        for name in used:
+            declared = {p.name for p in spec.experiment(name).options}
+            for key, value in _parameters_cell(notebook).items():
+                if key in declared:
+                    checked += 1
+                    assert value is None, f"{notebook.name}: {key} = {value!r} re-declares the default"
+    assert checked >= 10
+
+
+def test_kbuild_builds_every_declared_module():
+    text = cgen.make_fragment(spec.modules().values())
+    listed = next(line for line in text.splitlines() if line.startswith("WQKIT_MODULES_ALL :="))
+    assert sorted(listed.split(":=")[1].split()) == sorted(m for m in spec.modules() if not spec.modules()[m].external)
+
+
+def test_generated_header_carries_the_declaration():
+    header = cgen.header(spec.module_spec("wq_new_worker"))
+    assert "#define WQKIT_NR_WORK_MAX_MAX\t100000" in header
+    assert "static unsigned int nr_work_max = WQKIT_NR_WORK_MAX_DEFAULT;" in header
+    assert 'MODULE_PARM_DESC(delay, "time between two insertions (0..10000 ms, default 100)");' in header
+    assert 'wqkit_param_range("hold_ms", hold_ms, WQKIT_HOLD_MS_MIN, WQKIT_HOLD_MS_MAX)' in header
+
+
+def test_bad_declarations_are_one_line_errors(tmp_path):
+    (tmp_path / "x.c").write_text("")
+    for body, message in (('module = "wq_x"\nsource = "x.c"\n', "missing description"),
+                          ('module = "wq_x"\nsource = "y.c"\ndescription = "d"\n', "its source y.c"),
+                          ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[[param]]\nname = "n"\n'
+                           'type = "uint"\nhelp = "h"\ndefault = 5\n', "give its min and max"),
+                          ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[[param]]\nname = "n"\n'
+                           'type = "uint"\nhelp = "h"\ndefault = 50\nmin = 1\nmax = 9\n', "n=50 is out of range"),
+                          ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[[param]]\nname = "n"\n'
+                           'type = "uint"\n', "give its name, type and help"),
+                          ('module = [', "not a module declaration")):
+        (tmp_path / "x.toml").write_text(body)
+        with pytest.raises(WqkitError, match=message):
+            spec.read_spec(tmp_path / "x.toml")
+
+
+def test_an_external_experiment_is_found_and_offered_by_the_cli(tmp_path, monkeypatch):
+    home = new_experiment("my_probe", tmp_path)
+    monkeypatch.setenv(spec.ENV, str(tmp_path))
+    exp = spec.experiment("my_probe")
+    assert exp.module == "wq_my_probe" and exp.module_spec.external
+    assert {p.name for p in exp.options} == {"nr", "gap_us", "cpu"}
+    files = kmod.build_sources()
+    assert {"my_probe.c", "my_probe.toml", "my_probe_params.h"} <= files.keys()
+    assert b"wq_my_probe-y := my_probe.o wqkit_samples.o wqkit_experiment.o" in files["wqkit.mk"]
+    help_text = subprocess.run([sys.executable, "-m", "wqkit.cli", "run", "my_probe", "--help"], capture_output=True,
+                               text=True, env={**os.environ, spec.ENV: str(tmp_path)}).stdout
+    help_text = " ".join(help_text.split())
+    assert "--gap-us N time between two inserts, 0 for a burst (0..100000 µs, default 0)" in help_text
+    assert home == tmp_path / "my_probe"
+    with pytest.raises(WqkitError, match="exists already"):
+        new_experiment("my_probe", tmp_path)
+    with pytest.raises(WqkitError, match="is not an experiment name"):
+        new_experiment("My-Probe", tmp_path)

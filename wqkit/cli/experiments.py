@@ -1,0 +1,189 @@
+"""``wqkit run``, ``analyze``, ``report``, ``module`` and ``new-experiment``: experiments and their runs."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+from pathlib import Path
+
+from wqkit.cli.options import (add_param_options, add_target_options, experiment_values, lab_options, progress,
+                               target_options)
+from wqkit.errors import WqkitError
+from wqkit.experiments.spec import Experiment, experiments, module_spec, modules
+
+RUN_EXAMPLES = """examples:
+  wqkit run insert_exec --nr 100000                  queue → execution latency of 100,000 work items
+  wqkit run insert_exec --flags unbound,highpri --cpu any
+  wqkit run exec_time_pred --loops 20000 --sample-state 50
+  wqkit run kserver --shape fork-join:width=16,depth=2 --flags unbound
+  WQKIT_EXPERIMENTS=~/my-exps wqkit run my_exp      an experiment of your own (wqkit new-experiment)"""
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from wqkit.experiments.runner import run_experiment
+
+    exp = experiments()[args.experiment]
+    graph = task_graph(args) if exp.graph else None
+    path = run_experiment(exp.name, experiment_values(args, exp), out=Path(args.out), timeout=args.timeout,
+                          progress=progress, sample_state_hz=args.sample_state, graph=graph,
+                          **target_options(args))
+    meta = json.loads((path / "meta.json").read_text())
+    samples = meta["samples"]
+    print(f"{path}: {samples['collected']}/{samples['expected']} samples, {samples['dropped']} dropped, "
+          f"{meta['kernel_release']} under {meta['accel'].upper()}")
+    return 0
+
+
+def task_graph(args: argparse.Namespace):
+    """The task graph of ``--graph FILE`` (text or .stg) or ``--shape SHAPE``, checked."""
+    from wqkit.experiments import graph
+
+    if not args.graph:
+        return graph.parse_shape(args.shape)
+    path = Path(args.graph)
+    if not path.is_file():
+        raise WqkitError(f"{path}: no such graph file")
+    text = path.read_text()
+    return (graph.read_stg(text) if path.suffix == ".stg" else graph.TaskGraph.from_text(text)).validate()
+
+
+def add_run_parser(sub, exp: Experiment) -> argparse.ArgumentParser:
+    """``wqkit run EXPERIMENT``: its options, made from its declaration."""
+    from wqkit.inspect.timeline import MAX_HZ
+
+    p = sub.add_parser(exp.name, help=exp.description, description=f"{exp.description}. Its samples measure "
+                       f"{exp.measures}. Declared in {exp.module_spec.spec_file}.")
+    add_param_options(p, exp.options, f"{exp.name} (module {exp.module})")
+    if exp.graph:
+        source = p.add_mutually_exclusive_group()
+        source.add_argument("--graph", metavar="FILE", help="a task graph: wqkit's text format, or a Standard "
+                            "Task Graph set file (.stg)")
+        source.add_argument("--shape", metavar="SHAPE", default="fork-join",
+                            help="chain, fork-join, pipeline or layered, with sizes: fork-join:width=16,depth=2 "
+                            "(default fork-join)")
+    p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
+                   help="stop the run, keep what it measured and mark it failed after S seconds")
+    p.add_argument("--sample-state", type=float, metavar="HZ",
+                   help=f"lab: sample pools and workqueues from the host (QMP) at HZ (up to {MAX_HZ:g}) into "
+                   "state.parquet")
+    add_target_options(p)
+    p.set_defaults(func=cmd_run)
+    return p
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    import matplotlib
+    matplotlib.use("Agg")  # files only: never open windows
+    from wqkit.analysis.report_files import analyze, format_table
+
+    data_dir = Path(args.data_dir)
+    out = Path(args.output_dir) if args.output_dir else Path("wqkit-analysis") / data_dir.resolve().name
+    runs, summary, files = analyze(data_dir, out, include_failed=args.include_failed)
+    for note in runs.notes:
+        progress(note)
+    for origin in sorted({run.origin for run in runs}):
+        print(f"# {origin}")
+    print(format_table(runs))
+    print(f"wrote {len(files)} files to {out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from wqkit.report import make_report
+
+    parameters = {name: _literal(value) for name, value in args.parameters}
+    page = make_report(Path(args.notebook), parameters, Path(args.out), with_code=args.with_code)
+    print(f"report: {page} (index: {page.parent / 'index.html'})")
+    return 0
+
+
+def _literal(text: str) -> object:
+    """A -p value as papermill takes it: a Python literal when it is one, else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def cmd_module(args: argparse.Namespace) -> int:
+    from wqkit.experiments import kmod
+    from wqkit.target import make_target
+
+    if args.list or not args.name:
+        for spec in modules().values():
+            params = ", ".join(f"{p.name}={p.range_text}" for p in spec.params if p.settable)
+            print(f"{spec.name:16} {spec.description} [{params}]")
+        return 0
+    params = dict(_parse_param(p) for p in args.params)
+    module_spec(args.name).insmod_args(params)  # refuse bad input before booting anything
+    with make_target(args.target, **(lab_options(args) if args.target == "lab" else {})) as target:
+        with kmod.loaded(target, args.name, params, progress=progress) as module:
+            for line in module.dmesg():
+                print(line)
+    return 0
+
+
+def _parse_param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise WqkitError(f"module parameter {text!r} is not NAME=VALUE")
+    return name, value
+
+
+def cmd_new_experiment(args: argparse.Namespace) -> int:
+    from wqkit.experiments.scaffold import new_experiment
+
+    directory = new_experiment(args.name, Path(args.directory))
+    print(f"{directory}: a working experiment {args.name} (module wq_{args.name}); run it with\n"
+          f"  WQKIT_EXPERIMENTS={directory.parent} wqkit run {args.name}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    run_parser = sub.add_parser("run", help="run an experiment and write a run directory", epilog=RUN_EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    run_sub = run_parser.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    for exp in experiments().values():
+        add_run_parser(run_sub, exp)
+
+    analyze = sub.add_parser("analyze", help="summarise and plot run directories (the seed's analyze_wq_cycles.py)",
+                             description="Analyze workqueue cycle measurements (start/end differences)",
+                             epilog="examples:\n  wqkit analyze runs/\n  wqkit analyze data/runs --output-dir out/",
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    analyze.add_argument("data_dir", help="a run directory, or a directory of run directories")
+    analyze.add_argument("--output-dir", help="output directory for plots and analysis "
+                         "(default wqkit-analysis/NAME)")
+    analyze.add_argument("--include-failed", action="store_true",
+                         help="also summarise runs marked failed (labelled FAILED)")
+    analyze.set_defaults(func=cmd_analyze)
+
+    report = sub.add_parser("report", help="execute a notebook with papermill and export a self-contained HTML report",
+                            epilog="examples:\n  wqkit report notebooks/insert_exec.ipynb -p nr 5000\n"
+                            "  wqkit report notebooks/new_worker.ipynb -p data_dir data/runs",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("notebook", help="e.g. notebooks/insert_exec.ipynb")
+    report.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), help="a notebook parameter (repeatable), as papermill -p")
+    report.add_argument("--out", default="reports", metavar="DIR", help="where reports go (default reports/)")
+    report.add_argument("--with-code", action="store_true", help="keep the code cells in the HTML")
+    report.set_defaults(func=cmd_report)
+
+    mod = sub.add_parser("module", help="load one of wqkit's modules, show its kernel log, unload it",
+                         epilog="examples:\n  wqkit module --list\n  wqkit module wq_smoke nr=100",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    mod.add_argument("name", nargs="?", help="module name (see --list)")
+    mod.add_argument("params", nargs="*", metavar="PARAM=VALUE")
+    mod.add_argument("--list", action="store_true", help="list the modules and their parameters")
+    add_target_options(mod, out=False)
+    mod.set_defaults(func=cmd_module)
+
+    new = sub.add_parser("new-experiment", help="write a working skeleton of an experiment of your own",
+                         description="Write DIR/NAME/: a module using wqkit's recorder (NAME.c), its declaration "
+                         "(NAME.toml) and a notebook. It runs as written: WQKIT_EXPERIMENTS=DIR wqkit run NAME.",
+                         epilog="example:\n  wqkit new-experiment my_delay ~/wq-exps\n"
+                         "  WQKIT_EXPERIMENTS=~/wq-exps wqkit run my_delay --nr 500",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    new.add_argument("name", help="the experiment's name (a C identifier)")
+    new.add_argument("directory", help="where its directory is made")
+    new.set_defaults(func=cmd_new_experiment)

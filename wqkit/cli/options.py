@@ -1,0 +1,94 @@
+"""What several commands share: the target and lab options, and options made from declarations."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from wqkit.experiments.spec import ANY, Experiment, Param
+from wqkit.lab import resolve_kernel
+from wqkit.lab.accel import ACCELS
+from wqkit.lab.vm import TCG_THREADS
+from wqkit.target import TARGETS
+
+#: Where run directories go unless --out says otherwise.
+RUNS_DIR = "runs"
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr, so that stdout holds only results."""
+    print(f"wqkit: {message}", file=sys.stderr, flush=True)
+
+
+def add_lab_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that boots the lab."""
+    group = parser.add_argument_group("lab VM")
+    group.add_argument("--kernel", metavar="K", help="lab kernel: 'stock' (default), a provisioned release "
+                       "or its series (6.1), or a built kernel tree")
+    group.add_argument("--cpus", type=int, default=2, metavar="N", help="guest CPUs (default 2)")
+    group.add_argument("--memory", default="2G", metavar="M", help="guest memory (default 2G)")
+    group.add_argument("--accel", choices=ACCELS, default="auto",
+                       help="auto (default) uses KVM only when it really works, else TCG")
+    group.add_argument("--tcg-threads", choices=TCG_THREADS, default="multi",
+                       help="TCG: one host thread per vCPU (multi, default) or vCPUs taking turns on one "
+                       "(single: no boot-time int3 race, but serialised vCPUs)")
+
+
+def add_target_options(parser: argparse.ArgumentParser, out: bool = True) -> None:
+    """--target, the lab's options and (for commands that write runs) --out."""
+    parser.add_argument("--target", choices=TARGETS, default="lab",
+                        help="lab (default): a VM; local: this machine's running kernel")
+    if out:
+        parser.add_argument("--out", default=RUNS_DIR, metavar="DIR",
+                            help=f"where run directories go (default {RUNS_DIR}/)")
+    add_lab_options(parser)
+
+
+def lab_options(args: argparse.Namespace) -> dict:
+    """The lab VM's options of a command line (for a lab target)."""
+    return dict(kernel=resolve_kernel(args.kernel), cpus=args.cpus, memory=args.memory, accel=args.accel,
+                tcg_threads=args.tcg_threads)
+
+
+def target_options(args: argparse.Namespace) -> dict:
+    """What the library's run functions take: the target's name and, for the lab, its options."""
+    return {"target_name": args.target, **(lab_options(args) if args.target == "lab" else {})}
+
+
+def _value(param: Param):
+    """argparse's type for a declared parameter: an integer (or ``any``), or the text as given;
+    the declaration checks the value later, with a one-line error."""
+    def convert(text: str) -> int | str:
+        if param.type in ("flags", "cpulist") or (param.any is not None and text.strip().lower() == ANY):
+            return text
+        try:
+            return int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer"
+                                             + (f" nor {ANY!r}" if param.any is not None else "")) from None
+    convert.__name__ = param.type
+    return convert
+
+
+def add_param_options(parser: argparse.ArgumentParser, params: tuple[Param, ...],
+                      title: str | None = None) -> None:
+    """One option per declared parameter, with the declaration's help; not given: None (the
+    module's default). Each value lands in ``exp_NAME``."""
+    group = parser.add_argument_group(title) if title else parser
+    for param in params:
+        if param.type == "bool":
+            group.add_argument(param.cli_flag, dest=f"exp_{param.name}", action="store_true", default=None,
+                               help=param.describe())
+        else:
+            group.add_argument(param.cli_flag, dest=f"exp_{param.name}", type=_value(param),
+                               metavar={"flags": "FLAGS", "cpulist": "CPUS"}.get(param.type, "N"),
+                               help=param.describe())
+
+
+def param_values(args: argparse.Namespace, params: tuple[Param, ...]) -> dict:
+    """The values of those options, keyed by parameter name (None: not given)."""
+    return {p.name: getattr(args, f"exp_{p.name}") for p in params}
+
+
+def experiment_values(args: argparse.Namespace, exp: Experiment) -> dict:
+    return param_values(args, exp.options)

@@ -1,0 +1,339 @@
+"""One declaration per module and experiment: the TOML file beside its C source.
+
+Every module of ``modules/`` (and every experiment found through
+``WQKIT_EXPERIMENTS`` or the ``wqkit.experiments`` entry point group) is
+declared once, in ``NAME.toml`` beside ``NAME.c``: its module name, a
+one-line description, each parameter (name, type, default, range, unit,
+help, the value that means "any"), and, for an experiment, what its samples
+measure and how it runs. Everything reads that declaration: the C module's
+parameters and range checks (a header the build generates, wqkit.experiments.cgen),
+``wqkit run``'s options and help, the checks before ``insmod``, notebooks'
+parameters, run labels and the tracers' loads.
+
+This module needs only the standard library: the module build runs it
+without wqkit's dependencies.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Mapping
+
+from wqkit.errors import WqkitError
+from wqkit.paths import MODULES_DIR
+
+#: wqkit's own workqueue flag bits (WQKIT_WQ_* of modules/wqkit_experiment.h).
+WQ_FLAGS = {"unbound": 0x1, "highpri": 0x2, "cpu_intensive": 0x4}
+#: How a user says "any CPU" (or "any value") for a parameter that declares one.
+ANY = "any"
+#: The parameter types: load-time values (uint, int, bool, flags, cpulist), values the
+#: module writes for the host to read (output), and write-only triggers (run: write N; action).
+TYPES = ("uint", "int", "bool", "flags", "cpulist", "output", "run", "action")
+SETTABLE = ("uint", "int", "bool", "flags", "cpulist")
+#: Objects a module links besides its source (modules/Kbuild's wqkit-common and friends).
+LINKS = {"recorder": ("wqkit_samples.o", "wqkit_experiment.o"), "run_param": ("wqkit_run_param.o",)}
+#: The entry point group a package names its experiment directories in.
+ENTRY_POINT_GROUP = "wqkit.experiments"
+ENV = "WQKIT_EXPERIMENTS"
+
+
+def parse_wq_flags(text: str | int) -> int:
+    """``"unbound,highpri"`` (or ``"percpu"``/``""``) to wqkit's flag bits."""
+    if isinstance(text, int):
+        return text
+    if text.strip().lstrip("-").isdigit() or text.strip().lower().startswith("0x"):
+        return int(text, 0)
+    bits = 0
+    for name in filter(None, (part.strip().lower() for part in text.split(","))):
+        if name == "percpu":
+            continue
+        if name not in WQ_FLAGS:
+            raise WqkitError(f"unknown workqueue flag {name!r} (known: percpu, {', '.join(WQ_FLAGS)})")
+        bits |= WQ_FLAGS[name]
+    return bits
+
+
+def flag_names(bits: int) -> str:
+    """wqkit's flag bits as names (``percpu`` for none)."""
+    return ",".join(name for name, bit in WQ_FLAGS.items() if bits & bit) or "percpu"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One module parameter, declared once."""
+
+    name: str
+    type: str
+    help: str
+    default: int | str | None = None
+    min: int | None = None
+    max: int | None = None
+    unit: str = ""
+    #: The value that means "any" (e.g. -1 for a CPU), which users spell ``any``.
+    any: int | str | None = None
+    #: The ``wqkit run`` option (default: --NAME with dashes).
+    flag: str | None = None
+
+    @property
+    def settable(self) -> bool:
+        """Whether it is given at load time (insmod), not written or read later."""
+        return self.type in SETTABLE
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def range_text(self) -> str:
+        if self.type == "cpulist":
+            return f"at most {self.max} CPUs"
+        if self.type == "flags":
+            return "percpu or " + ",".join(WQ_FLAGS)
+        return "" if self.min is None else f"{self.min}..{self.max}"
+
+    def describe(self) -> str:
+        """The help line, with unit, range, default and "any": the same in modinfo and ``--help``."""
+        facts = [f"{self.range_text}{' ' + self.unit if self.unit and self.type != 'cpulist' else ''}"]
+        if self.settable and self.default is not None:
+            shown = flag_names(int(self.default)) if self.type == "flags" else \
+                int(self.default) if self.type == "bool" else self.default
+            facts.append(f"default {shown!r}" if isinstance(shown, str) else f"default {shown}")
+        if self.any is not None:
+            facts.append(f"{ANY} = {self.any!r}" if isinstance(self.any, str) else f"{ANY} = {self.any}")
+        facts = [f for f in facts if f.strip()]
+        return f"{self.help} ({', '.join(facts)})" if facts else self.help
+
+    def check(self, module: str, value: object) -> int | str:
+        """The value as the module takes it, or a one-line error; ``any`` is the declared any."""
+        if isinstance(value, str) and value.strip().lower() == ANY and self.any is not None:
+            value = self.any
+        if self.type == "cpulist":
+            text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+            items = [item.strip() for item in text.split(",") if item.strip()]
+            if len(items) > self.max or not all(item.isdigit() and int(item) < 4096 for item in items):
+                raise WqkitError(f"{module}: {self.name}={text!r} is not a list of at most {self.max} CPU numbers")
+            return ",".join(items)
+        if self.type == "flags" and isinstance(value, str):
+            value = parse_wq_flags(value)
+        if self.type == "bool" and isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise WqkitError(f"{module}: {self.name}={value!r} is not an integer")
+        try:
+            number = int(value, 0) if isinstance(value, str) else value
+        except ValueError:
+            raise WqkitError(f"{module}: {self.name}={value!r} is not an integer") from None
+        low, high = (0, 1) if self.type == "bool" else (self.min, self.max)
+        if not low <= number <= high:
+            raise WqkitError(f"{module}: {self.name}={number} is out of range ({low}..{high})")
+        return number
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What a module's run measures, and how wqkit runs it."""
+
+    name: str
+    module_spec: ModuleSpec = field(repr=False)
+    #: What a sample's interval (t1 - t0) measures, for tables and titles.
+    measures: str
+    #: The parameter that sets how many samples are expected (read back from the kernel).
+    count_param: str
+    #: Whether a sample is queue → execution of one work item, items queued one after the
+    #: other: then the queue latency tracer's k-th item is sample k, and the two compare.
+    queue_to_execution: bool = False
+    #: Whether its samples are a timestamp pair whose own cost is calibrated and subtracted.
+    calibrated: bool = False
+    #: Whether it runs a task graph (wqkit.experiments.graph), written to the module after loading.
+    graph: bool = False
+    #: Its analysis: "samples" (distributions of the sample intervals) or "kserver" (task graphs).
+    analysis: str = "samples"
+
+    @property
+    def module(self) -> str:
+        return self.module_spec.name
+
+    @property
+    def description(self) -> str:
+        return self.module_spec.description
+
+    @property
+    def options(self) -> tuple[Param, ...]:
+        """The parameters ``wqkit run`` offers: every settable one."""
+        return tuple(p for p in self.module_spec.params if p.settable)
+
+    @property
+    def debugfs_dir(self) -> str:
+        return f"/sys/kernel/debug/wqkit/{self.name}"
+
+    def values(self, given: Mapping[str, object]) -> dict[str, int | str]:
+        """Checked module parameters from values keyed by parameter name (None: not given, the
+        module's default); a one-line error for an unknown name or a bad value."""
+        return self.module_spec.checked(given)
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """One module: its source, its parameters and, for an experiment, what it measures."""
+
+    name: str
+    description: str
+    spec_file: Path
+    source: str
+    params: tuple[Param, ...]
+    links: tuple[str, ...] = ()
+    experiment: Experiment | None = field(default=None, compare=False)
+
+    @property
+    def directory(self) -> Path:
+        return self.spec_file.parent
+
+    @property
+    def header(self) -> str:
+        """The generated header its source includes."""
+        return f"{Path(self.source).stem}_params.h"
+
+    @property
+    def external(self) -> bool:
+        return self.directory.resolve() != MODULES_DIR.resolve()
+
+    def param(self, name: str) -> Param:
+        for param in self.params:
+            if param.name == name:
+                return param
+        known = ", ".join(p.name for p in self.params if p.settable) or "none"
+        raise WqkitError(f"{self.name}: unknown parameter {name!r} (known: {known})")
+
+    def checked(self, given: Mapping[str, object]) -> dict[str, int | str]:
+        """Values keyed by parameter name, checked; None (not given) is left out."""
+        values = {}
+        for name, value in given.items():
+            param = self.param(name)
+            if not param.settable:
+                raise WqkitError(f"{self.name}: {name} is not set at load time")
+            if value is not None:
+                values[name] = param.check(self.name, value)
+        return values
+
+    def insmod_args(self, values: Mapping[str, object]) -> list[str]:
+        """Validated ``name=value`` arguments for insmod, or a one-line error."""
+        return [f"{name}={value}" for name, value in self.checked(values).items()]
+
+    def defaults(self) -> dict[str, int | str]:
+        return {p.name: p.default for p in self.params if p.settable}
+
+
+def _param(table: dict, where: Path) -> Param:
+    if not {"name", "type", "help"} <= table.keys():
+        raise WqkitError(f"{where}: parameter {table.get('name')!r}: give its name, type and help")
+    kind = table.get("type")
+    if kind not in TYPES:
+        raise WqkitError(f"{where}: parameter {table.get('name')!r}: type must be one of {', '.join(TYPES)}")
+    try:
+        param = Param(**table)
+    except TypeError as exc:
+        raise WqkitError(f"{where}: parameter {table.get('name')!r}: {exc}") from None
+    if param.settable or param.type == "run":
+        if param.type in ("uint", "int", "flags", "run") and (param.min is None or param.max is None):
+            raise WqkitError(f"{where}: parameter {param.name}: give its min and max")
+        if param.settable and param.default is None:
+            raise WqkitError(f"{where}: parameter {param.name}: give its default")
+        if param.settable and param.type != "cpulist":
+            param.check(where.name, param.default)
+    return param
+
+
+def read_spec(path: Path) -> ModuleSpec:
+    """The declaration in ``path`` (a TOML file), checked, or a one-line error."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise WqkitError(f"{path}: not a module declaration ({exc})") from None
+    missing = {"module", "source", "description"} - data.keys()
+    if missing:
+        raise WqkitError(f"{path}: missing {', '.join(sorted(missing))}")
+    links = tuple(data.get("links", ()))
+    unknown = set(links) - LINKS.keys()
+    if unknown:
+        raise WqkitError(f"{path}: unknown links {sorted(unknown)} (known: {', '.join(LINKS)})")
+    params = tuple(_param(dict(t), path) for t in data.get("param", ()))
+    spec = ModuleSpec(data["module"], data["description"], path, data["source"], params, links)
+    if not (path.parent / spec.source).is_file():
+        raise WqkitError(f"{path}: its source {spec.source} is not beside it")
+    if "experiment" in data:
+        table = dict(data["experiment"])
+        table.setdefault("name", path.stem)
+        try:
+            exp = Experiment(module_spec=spec, **table)
+        except TypeError as exc:
+            raise WqkitError(f"{path}: [experiment]: {exc}") from None
+        if exp.count_param not in {p.name for p in params}:
+            raise WqkitError(f"{path}: count_param {exp.count_param!r} is not one of its parameters")
+        object.__setattr__(spec, "experiment", exp)
+    return spec
+
+
+def spec_files(directory: Path) -> list[Path]:
+    """The declarations in a directory: its own ``*.toml``, or else its subdirectories'."""
+    own = sorted(directory.glob("*.toml"))
+    return own or sorted(directory.glob("*/*.toml"))
+
+
+def external_dirs() -> list[Path]:
+    """The directories of experiments outside the repository: ``$WQKIT_EXPERIMENTS``
+    (DIR[:DIR...]) and what packages name in the ``wqkit.experiments`` entry point group
+    (a path, or a callable returning one)."""
+    dirs = [Path(d) for d in os.environ.get(ENV, "").split(":") if d]
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        value = point.load()
+        dirs.append(Path(value() if callable(value) else value))
+    return dirs
+
+
+def modules() -> dict[str, ModuleSpec]:
+    """Every module wqkit knows, by module name: the repository's, then external ones."""
+    return _modules(os.environ.get(ENV, ""))
+
+
+@lru_cache(maxsize=8)
+def _modules(env: str) -> dict[str, ModuleSpec]:
+    found: dict[str, ModuleSpec] = {}
+    for directory in [MODULES_DIR, *external_dirs()]:
+        if not directory.is_dir():
+            raise WqkitError(f"{ENV}: {directory} is not a directory")
+        for path in spec_files(directory):
+            spec = read_spec(path)
+            if spec.name in found:
+                raise WqkitError(f"{path}: module {spec.name} is already declared in {found[spec.name].spec_file}")
+            found[spec.name] = spec
+    return found
+
+
+def experiments() -> dict[str, Experiment]:
+    """Every experiment wqkit knows, by name."""
+    exps = {}
+    for spec in modules().values():
+        if spec.experiment is not None:
+            exps[spec.experiment.name] = spec.experiment
+    return exps
+
+
+def module_spec(name: str) -> ModuleSpec:
+    """The declaration of module ``name``, or a one-line error listing the known ones."""
+    try:
+        return modules()[name]
+    except KeyError:
+        raise WqkitError(f"unknown module {name!r} (known: {', '.join(modules())})") from None
+
+
+def experiment(name: str) -> Experiment:
+    """The experiment called ``name``, or a one-line error listing them."""
+    try:
+        return experiments()[name]
+    except KeyError:
+        raise WqkitError(f"unknown experiment {name!r} (known: {', '.join(experiments())})") from None
