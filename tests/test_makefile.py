@@ -1,14 +1,13 @@
 """The top-level Makefile builds every module by the seed's target names."""
 
-import re
 import subprocess
 
-from wqkit.paths import MODULES_DIR, SOURCE_DIR
+from wqkit.experiments.spec import modules
+from wqkit.paths import SOURCE_DIR
 
 
 def module_names() -> list[str]:
-    text = (MODULES_DIR / "Makefile").read_text()
-    return re.search(r"^MODULES := (.*)$", text, re.M).group(1).split()
+    return [name for name, spec in modules().items() if not spec.external]
 
 
 def test_every_module_has_a_top_level_target():

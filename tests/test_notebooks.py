@@ -168,7 +168,8 @@ TRACE_NOTEBOOKS = [SOURCE_DIR / "notebooks" / f"worker_{kind}.ipynb" for kind in
 def test_traces_are_found_from_a_run_or_a_directory_above_it(kind):
     (run,) = (DATA / "traces").glob(f"trace-workers-{kind}-*")
     for data_dir in (run, DATA / "traces", DATA):
-        meta, events = trace_or_load(kind, data_dir)
+        trace = trace_or_load(kind, data_dir)
+        meta, events = trace.meta, trace.events
         assert meta["experiment"] == f"trace_workers_{kind}" and len(events)
     with pytest.raises(WqkitError, match="no trace_workers_.* run that ended ok"):
         trace_or_load("creation" if kind == "die" else "die", run)
@@ -191,7 +192,8 @@ def test_notebooks_take_the_newest_ok_run_of_their_kind(tmp_path, capsys):
     run = measure_or_load("insert_exec", tmp_path)
     assert run.path.name == ok.name and run.ok
     assert f"passing over {failed.name}, newer but failed" in capsys.readouterr().err
-    meta, events = trace_or_load("creation", tmp_path)
+    trace = trace_or_load("creation", tmp_path)
+    meta, events = trace.meta, trace.events
     assert meta["experiment"] == "trace_workers_creation" and len(events)
     with pytest.raises(WqkitError, match="no exec_time_pred run that ended ok"):
         measure_or_load("exec_time_pred", tmp_path)

@@ -7,10 +7,10 @@ loaded by :func:`wqkit.analysis.load.load_run`; ``df_*`` return DataFrames
 it again without the run.
 """
 
+from __future__ import annotations
+
 import json
 from pathlib import Path
-
-from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
