@@ -31,13 +31,11 @@ def measures(experiment: str) -> str:
 
 
 @dataclass
-class Run:
-    """One run directory, loaded."""
+class RunDir:
+    """What every loaded run directory has: its path and meta.json."""
 
     path: Path
     meta: dict
-    samples: pd.DataFrame
-    calibration: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -55,6 +53,14 @@ class Run:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+@dataclass
+class Run(RunDir):
+    """One run directory, loaded."""
+
+    samples: pd.DataFrame
+    calibration: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def tsc_khz(self) -> int:
@@ -188,30 +194,12 @@ def _clock_line(clock: dict | None) -> str:
 
 
 @dataclass
-class TraceRun:
+class TraceRun(RunDir):
     """A ``wqkit trace`` run directory, loaded: its meta and, for ``trace workers``, its events
     (one row per tracer line: wqkit.analysis.workers), for ``trace latency`` its items (one row
     per executed work item: wqkit.analysis.latency)."""
 
-    path: Path
-    meta: dict
     events: pd.DataFrame
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def experiment(self) -> str:
-        return self.meta["experiment"]
-
-    @property
-    def status(self) -> str:
-        return self.meta.get("status", "failed")
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
 
     @property
     def items(self) -> pd.DataFrame:
