@@ -126,7 +126,7 @@ def test_new_worker_makes_the_pool_create_workers(lab_target, tmp_path):
 
 @pytest.mark.parametrize("module, args, message", [
     ("wq_insert_exec", "nr=0", "nr=0 is out of range"),
-    ("wq_insert_exec", "wq_flags=8", "wq_flags=0x8 has unknown bits"),
+    ("wq_insert_exec", "wq_flags=8", "wq_flags=8 is out of range (0..7)"),
     ("wq_insert_exec", "cpu=77", "cpu=77 is not an online CPU"),
     ("wq_insert_exec", "serial=1 gap_us=10", "serial=1 and gap_us=10 exclude each other"),
     ("wq_insert_exec", "max_active=513", "max_active=513 is out of range"),

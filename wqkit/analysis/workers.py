@@ -103,7 +103,7 @@ def summary(meta: dict, events: pd.DataFrame, engine: str | None = None) -> dict
             "count": int(row["workers"]), "p50_ns": float(row["p50_ns"]) if len(values) else None,
             "p99_ns": float(row["p99_ns"]) if len(values) else None,
             "durations_ns": values.tolist(), "histogram_ns_log2": traced.get("histogram_ns_log2"),
-            "lost_events": row["lost_events"], "attach_s": row["attach_s"],
+            "lost_events": traced.get("lost_events"), "attach_s": traced.get("attach_s"),
             "engines_attached": meta.get("engines"), "truth": meta.get("truth")}
 
 
