@@ -50,11 +50,11 @@ def trace_or_load(kind: str, data_dir: str | Path | None = None, *, target: str 
     """``data_dir`` if it is a ``trace workers`` run of ``kind`` (creation or die), else the newest
     one under it that ended ok; without ``data_dir``, trace a new run with ``options``: engine,
     trigger, workers, and the flood's parameters (delay, nr_work_max, hold_ms); None: the default."""
-    from wqkit.trace.workers import trace_workers
+    from wqkit.trace.workers import flood_params, trace_workers
 
     if data_dir:
         return newest_run(data_dir, f"trace_workers_{kind}")
-    flood = {p.name for p in experiment("new_worker").options}
+    flood = {p.name for p in flood_params()}
     given = {k: v for k, v in options.items() if v is not None and k not in flood}
     load = {k: v for k, v in options.items() if k in flood}
     return load_run(trace_workers(kind, out=Path(out), progress=progress_line, load=load, **given,

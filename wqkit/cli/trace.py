@@ -40,7 +40,7 @@ def cmd_trace_workers(args: argparse.Namespace) -> int:
         data = analysis.read_summary(args.load_json)
     else:
         path = workers.trace_workers(args.type_measurement, engine=args.engine, trigger=args.trigger,
-                                     load=param_values(args, _flood_params()), workers=args.workers,
+                                     load=param_values(args, workers.flood_params()), workers=args.workers,
                                      timeout=args.timeout, out=Path(args.out), progress=progress,
                                      **target_options(args))
         trace = load_run(path)
@@ -117,14 +117,9 @@ def readable_latency(table) -> str:
     return shown.to_string(index=False)
 
 
-def _flood_params():
-    """The new_worker parameters the creation trace's flood takes on the command line."""
-    return tuple(p for p in experiment("new_worker").options if p.name != "cpu")
-
-
 def add_commands(sub) -> None:
     from wqkit.trace.engine import ENGINE_CHOICES, MAP_KEYS
-    from wqkit.trace.workers import DEATH_WORKERS, KINDS, TRIGGERS
+    from wqkit.trace.workers import DEATH_WORKERS, KINDS, TRIGGERS, flood_params
 
     trace = sub.add_parser("trace", help="BPF tracers of the workqueue code (in the lab)")
     trace_sub = trace.add_subparsers(dest="trace_cmd", required=True, metavar="TRACER")
@@ -133,7 +128,7 @@ def add_commands(sub) -> None:
                               epilog=WORKERS_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     tw.add_argument("--type-measurement", choices=KINDS, default=KINDS[0],
                     help="Type of worker measurement: 'creation' (default) or 'die'")
-    add_param_options(tw, _flood_params(), "creation: the new_worker module's flood")
+    add_param_options(tw, flood_params(), "creation: the new_worker module's flood")
     runs = module_spec("wq_worker_death").param("run")
     tw.add_argument("--workers", type=int, default=DEATH_WORKERS,
                     help=f"die: workers to create, then destroy ({runs.min}..{runs.max}, default {DEATH_WORKERS})")

@@ -36,7 +36,7 @@ import pandas as pd
 from wqkit.experiments import kmod
 from wqkit.errors import CommandTimeout, WqkitError
 from wqkit.experiments.lifecycle import recorded_run
-from wqkit.experiments.spec import experiment, module_spec
+from wqkit.experiments.spec import Param, experiment, module_spec
 from wqkit.target import Target
 from wqkit.trace.engine import (TRACEFS, Tracing, TracerProgram, check_engines, check_lost, check_root,
                                 keep_outputs)
@@ -106,6 +106,12 @@ def kworkers(target: Target) -> set[int]:
     return {int(pid) for pid in out.split()}
 
 
+def flood_params() -> tuple[Param, ...]:
+    """The new_worker parameters the creation trace's flood takes: all but its CPU (CPU 0's pool,
+    whose workers the tracer and the truth listing follow)."""
+    return tuple(p for p in experiment("new_worker").options if p.name != "cpu")
+
+
 def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace", trigger: str = "destroy",
                   load: Mapping[str, object] | None = None, workers: int = DEATH_WORKERS, timeout: float = 3600.0,
                   target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
@@ -126,14 +132,16 @@ def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace
     if trigger not in TRIGGERS:
         raise WqkitError(f"unknown trigger {trigger!r}: choose one of {', '.join(TRIGGERS)}")
     if kind == "creation":
-        flood = experiment("new_worker")
-        chosen = flood.values(load or {})
-        if "cpu" in chosen:
+        params = flood_params()
+        chosen = experiment("new_worker").values(load or {})
+        if chosen.keys() - {p.name for p in params}:
             raise WqkitError("the creation flood goes to CPU 0's pool: cpu is not one of its parameters")
-        load = {**{k: v for k, v in flood.module_spec.defaults().items() if k != "cpu"}, **chosen}
+        load = {**{p.name: p.default for p in params}, **chosen}
     else:
-        load = {"trigger": trigger, "workers": module_spec("wq_worker_death").param("run").check(
-            "--workers", workers)}
+        runs = module_spec("wq_worker_death").param("run")
+        if not runs.min <= workers <= runs.max:
+            raise WqkitError(f"workers={workers} is out of range ({runs.min}..{runs.max})")
+        load = {"trigger": trigger, "workers": workers}
     meta: dict = {"experiment": f"trace_workers_{kind}", "engine": "+".join(engines), "engines": engines,
                   "load": load}
     with recorded_run(Path(out), f"trace-workers-{kind}", meta, target=target, target_name=target_name,
