@@ -151,8 +151,6 @@ class Experiment:
     calibrated: bool = False
     #: Whether it runs a task graph (wqkit.experiments.graph), written to the module after loading.
     graph: bool = False
-    #: Its analysis: "samples" (distributions of the sample intervals) or "kserver" (task graphs).
-    analysis: str = "samples"
 
     @property
     def module(self) -> str:
@@ -223,9 +221,6 @@ class ModuleSpec:
     def insmod_args(self, values: Mapping[str, object]) -> list[str]:
         """Validated ``name=value`` arguments for insmod, or a one-line error."""
         return [f"{name}={value}" for name, value in self.checked(values).items()]
-
-    def defaults(self) -> dict[str, int | str]:
-        return {p.name: p.default for p in self.params if p.settable}
 
 
 def _param(table: dict, where: Path) -> Param:
