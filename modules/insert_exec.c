@@ -117,7 +117,6 @@ static void insert_exec_pace(void)
 static int insert_exec_run(void *unused)
 {
 	struct wqkit_timed_work *items = xp.items;
-	int target = cpu >= 0 ? cpu : WORK_CPU_UNBOUND;
 	unsigned int i;
 	int ret;
 
@@ -137,7 +136,7 @@ static int insert_exec_run(void *unused)
 		} else {
 			INIT_WORK(&item->work, insert_exec_work_fn);
 			item->seq = i;
-			wqkit_timed_work_queue(item, xp.wq, target);
+			wqkit_timed_work_queue(item, xp.wq, cpu);
 			if (serial)
 				flush_work(&item->work);
 			else

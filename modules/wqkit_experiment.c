@@ -40,7 +40,7 @@ static unsigned int wqkit_kernel_wq_flags(unsigned int wqkit_flags)
 }
 
 /**
- * wqkit_timed_work_queue - timestamp and queue @tw on @cpu (WORK_CPU_UNBOUND: local)
+ * wqkit_timed_work_queue - timestamp and queue @tw on @cpu (-1: any, WORK_CPU_UNBOUND)
  *
  * Preemption is off between the timestamp and queue_work_on() so that
  * cpu_queue is the CPU that really queued the item.
@@ -50,7 +50,7 @@ void wqkit_timed_work_queue(struct wqkit_timed_work *tw, struct workqueue_struct
 	preempt_disable();
 	tw->cpu_queue = smp_processor_id();
 	tw->t0 = rdtsc_ordered();
-	queue_work_on(cpu, wq, &tw->work);
+	queue_work_on(cpu >= 0 ? cpu : WORK_CPU_UNBOUND, wq, &tw->work);
 	preempt_enable();
 }
 

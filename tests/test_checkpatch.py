@@ -2,6 +2,8 @@
 
 import pytest
 
+from wqkit.experiments import cgen, spec
+from wqkit.experiments.scaffold import new_experiment
 from wqkit.lab.kernel_source import run_checkpatch
 from wqkit.paths import MODULES_DIR, SOURCE_DIR
 
@@ -10,8 +12,15 @@ from wqkit.paths import MODULES_DIR, SOURCE_DIR
 pytestmark = pytest.mark.network
 
 
-def test_modules_and_patches_pass_checkpatch():
-    files = sorted(MODULES_DIR.glob("*.[ch]")) + sorted((SOURCE_DIR / "linux_patch_exp").glob("*.patch"))
+def test_modules_and_patches_pass_checkpatch(tmp_path):
+    """The modules, the headers generated from their declarations, the skeleton of
+    `wqkit new-experiment` and its header, and the patches."""
+    home = new_experiment("style_probe", tmp_path)
+    specs = [*spec.modules().values(), spec.read_spec(home / "style_probe.toml")]
+    cgen.write(home, specs)
+    files = sorted(MODULES_DIR.glob("*.[ch]")) + sorted(home.glob("*.[ch]")) \
+        + sorted((SOURCE_DIR / "linux_patch_exp").glob("*.patch"))
+    assert home / "style_probe_params.h" in files and home / "kserver_params.h" in files
     assert files
     result = run_checkpatch(files)
     errors = [line for line in result.stdout.splitlines() if ": ERROR:" in line]

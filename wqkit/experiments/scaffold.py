@@ -48,13 +48,12 @@ static void {name}_work_fn(struct work_struct *work)
 static int {name}_run(void *unused)
 {{
 	struct wqkit_timed_work *items = xp.items;
-	int target = cpu >= 0 ? cpu : WORK_CPU_UNBOUND;	/* cpu = -1: any */
 	unsigned int i;
 
 	for (i = 0; i < nr && !kthread_should_stop(); i++) {{
 		INIT_WORK(&items[i].work, {name}_work_fn);
 		items[i].seq = i;
-		wqkit_timed_work_queue(&items[i], xp.wq, target);
+		wqkit_timed_work_queue(&items[i], xp.wq, cpu);
 		if (gap_us)
 			usleep_range(gap_us, gap_us + 1);
 		else
