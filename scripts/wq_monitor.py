@@ -12,7 +12,7 @@ JSON/CSV output and more.
 import argparse
 import sys
 
-from wqkit.cli import add_monitor_options
+from wqkit.cli.inspect import add_monitor_options
 from wqkit.errors import WqkitError
 from wqkit.inspect.monitor import monitor
 from wqkit.inspect.snapshot import take_snapshot
