@@ -6,15 +6,15 @@
  *
  * Load the module with the workqueue's configuration, write the graph to
  * /sys/kernel/debug/wqkit_kserver/graph (in as many writes as it takes:
- * each open for writing starts a new text, of at most 1 MiB), one
+ * each open for writing starts a new text), one
  * declaration per line:
  *
- *	task ID KIND VALUE	ID 0..4095; KIND busy (loop iterations,
- *				..10^9), sleep (us, ..10^6) or mem (KiB
- *				written, ..65536, into a buffer of the task's
- *				own; 256 MiB for all mem tasks at most)
+ *	task ID KIND VALUE	KIND busy (loop iterations), sleep (us) or
+ *				mem (KiB written into a buffer of the task's
+ *				own)
  *	edge FROM TO		task FROM must finish before task TO starts
  *
+ * within the [limits] of kserver.toml (ids, costs, edges, text, samples);
  * then write 1 to /sys/kernel/debug/wqkit_kserver/run. The graph is then
  * checked completely (ids, costs, edge ends, duplicates, cycles, size): a
  * problem is one pr_err line and -EINVAL from that write, and nothing stays
@@ -48,11 +48,12 @@
 #include "wqkit_experiment.h"
 #include "kserver_params.h"
 
-#define MAX_TASKS	4096
-#define MAX_EDGES	65536
-#define MAX_TEXT	(1 << 20)
-#define MAX_SAMPLES	2000000
-#define MAX_MEM_KIB	(256 * 1024)
+/* The graph's limits: [limits] of kserver.toml, through kserver_params.h. */
+#define MAX_TASKS	WQKIT_LIMIT_MAX_TASKS
+#define MAX_EDGES	WQKIT_LIMIT_MAX_EDGES
+#define MAX_TEXT	WQKIT_LIMIT_MAX_TEXT
+#define MAX_SAMPLES	WQKIT_LIMIT_MAX_SAMPLES
+#define MAX_MEM_KIB	WQKIT_LIMIT_MAX_MEM_KIB
 
 enum kserver_kind { KIND_BUSY, KIND_SLEEP, KIND_MEM };
 
@@ -60,9 +61,9 @@ static const struct {
 	const char *name;
 	u64 max;
 } kinds[] = {
-	[KIND_BUSY] = { "busy", 1000000000ULL },
-	[KIND_SLEEP] = { "sleep", 1000000 },
-	[KIND_MEM] = { "mem", 65536 },
+	[KIND_BUSY] = { "busy", WQKIT_LIMIT_MAX_BUSY },
+	[KIND_SLEEP] = { "sleep", WQKIT_LIMIT_MAX_SLEEP },
+	[KIND_MEM] = { "mem", WQKIT_LIMIT_MAX_MEM },
 };
 
 struct kserver_task {

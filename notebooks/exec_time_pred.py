@@ -31,7 +31,7 @@ out = "runs"            # where a new run directory goes
 # converted to ns with the run's `tsc_khz`. A low coefficient of variation means a predictable execution time.
 
 # %%
-from wqkit.notebook import measure_or_load, show_samples
+from wqkit.notebook import measure_or_load, show_report
 
 run = measure_or_load("exec_time_pred", data_dir, target=target, out=out,
                       nr=nr, wq_flags=flags, cpu=cpu, loops=loops, mem_kb=mem_kb)
@@ -39,4 +39,4 @@ print(run.name)
 print(run.provenance)
 
 # %%
-show_samples(run)
+show_report(run)

@@ -32,7 +32,7 @@ out = "runs"            # where a new run directory goes
 # run's `tsc_khz`, minus the calibrated cost of the timestamp pair.
 
 # %%
-from wqkit.notebook import measure_or_load, show_samples
+from wqkit.notebook import measure_or_load, show_report
 
 run = measure_or_load("insert_exec", data_dir, target=target, out=out,
                       nr=nr, wq_flags=flags, cpu=cpu, max_active=max_active, gap_us=gap_us, serial=serial)
@@ -40,4 +40,4 @@ print(run.name)
 print(run.provenance)
 
 # %%
-show_samples(run)
+show_report(run)

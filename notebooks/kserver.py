@@ -36,7 +36,7 @@ out = "runs"            # where new run directories go
 
 # %%
 from wqkit import analysis
-from wqkit.notebook import measure_or_load, sweep_kserver, task_graph
+from wqkit.notebook import measure_or_load, show_report, sweep_kserver, task_graph
 
 graph = task_graph(shape, size, cost)
 run = measure_or_load("kserver", data_dir, target=target, out=out, graph=graph, repeat=repetitions,
@@ -45,23 +45,8 @@ print(run.name)
 print(run.provenance)
 print(f"{run.meta['graph']['tasks']} tasks, {run.meta['graph']['edges']} edges")
 
-# %% [markdown]
-# ## Makespan against its lower bound
-
 # %%
-analysis.readable(analysis.df_makespan(run))
-
-# %% [markdown]
-# ## One repetition, worker by worker
-
-# %%
-analysis.plot_gantt(run, rep=0);
-
-# %% [markdown]
-# ## How long ready tasks wait for a worker
-
-# %%
-analysis.plot_waits(run);
+show_report(run)
 
 # %% [markdown]
 # ## Workqueue configurations on the same graph

@@ -32,31 +32,12 @@ out = "runs"            # where a new run directory goes
 # runs in the guest for it.
 
 # %%
-from wqkit import analysis
-from wqkit.notebook import measure_or_load
+from wqkit.notebook import measure_or_load, show_report
 
 run = measure_or_load("new_worker", data_dir, target=target, out=out, sample_state_hz=sample_hz,
                       nr_work_max=nr_work_max, delay=delay, hold_ms=hold_ms, cpu=cpu)
 print(run.name)
 print(run.provenance)
 
-# %% [markdown]
-# ## Provenance and parameters
-
 # %%
-analysis.df_provenance(run)
-
-# %% [markdown]
-# ## The pool growing and shrinking
-
-# %%
-analysis.plot_state(run);
-
-# %% [markdown]
-# ## Workers that ran the items
-#
-# Each item's executing kworker (`pid`) and its wait from insertion to start.
-
-# %%
-print(f"{run.samples['pid'].nunique()} distinct kworkers ran {len(run.samples)} work items")
-analysis.df_summary_table([run]).T
+show_report(run)

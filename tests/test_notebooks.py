@@ -60,6 +60,9 @@ def test_notebook_on_reference_data(notebook, tmp_path):
     assert any(run.name in text for run in find_runs(DATA))
     assert not re.search(r"\d\.\d{5,}", text), "numbers are shown with a few significant digits"
     assert str(SOURCE_DIR) not in text, "no path of the machine that made it"
+    images = [o["data"]["image/png"] for c in nbformat.read(out, as_version=4).cells
+              for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) >= 5 and len(set(images)) == len(images), "each declared plot, shown once"
 
 
 @pytest.mark.lab

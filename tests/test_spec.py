@@ -160,6 +160,34 @@ def test_generated_header_carries_the_declaration():
     assert 'wqkit_param_range("hold_ms", hold_ms, WQKIT_HOLD_MS_MIN, WQKIT_HOLD_MS_MAX)' in header
 
 
+def test_kserver_limits_are_declared_once_and_read_by_c_and_python():
+    """The task graph's limits come from kserver.toml: the header defines them, the parser uses
+    them, and wqkit.experiments.graph checks the same numbers; no literal limit is left in C."""
+    from wqkit.experiments import graph
+
+    module = spec.module_spec("wq_kserver")
+    header = cgen.header(module)
+    for name, value in module.limits.items():
+        assert re.search(rf"#define WQKIT_LIMIT_{name.upper()}\t{value}(ULL)?\n", header), name
+    assert (graph.MAX_TASKS, graph.MAX_EDGES, graph.MAX_TEXT, graph.MAX_SAMPLES, graph.MAX_MEM_KIB) == tuple(
+        module.limits[k] for k in ("max_tasks", "max_edges", "max_text", "max_samples", "max_mem_kib"))
+    assert graph.KINDS == {k: module.limits[f"max_{k}"] for k in ("busy", "sleep", "mem")}
+    source = (module.directory / module.source).read_text()
+    for value in module.limits.values():
+        assert not re.search(rf"\b{value}(ULL)?\b", source), f"kserver.c spells the limit {value} itself"
+    with pytest.raises(WqkitError, match=r"at most 4096 and"):
+        graph.TaskGraph({i: graph.Task(i, "busy", 1) for i in range(module.limits["max_tasks"] + 1)}).validate(repeat=1)
+
+
+def test_every_experiment_declares_a_report_the_notebooks_can_show():
+    from wqkit.notebook import REPORT_SECTIONS
+
+    for exp in spec.experiments().values():
+        assert exp.report and set(exp.report) <= REPORT_SECTIONS.keys(), (exp.name, exp.report)
+    assert "phases" in spec.experiment("insert_exec").report  # only where the patch's points apply
+    assert "phases" not in spec.experiment("exec_time_pred").report
+
+
 def test_bad_declarations_are_one_line_errors(tmp_path):
     (tmp_path / "x.c").write_text("")
     for body, message in (('module = "wq_x"\nsource = "x.c"\n', "missing description"),
@@ -170,6 +198,8 @@ def test_bad_declarations_are_one_line_errors(tmp_path):
                            'type = "uint"\nhelp = "h"\ndefault = 50\nmin = 1\nmax = 9\n', "n=50 is out of range"),
                           ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[[param]]\nname = "n"\n'
                            'type = "uint"\n', "give its name, type and help"),
+                          ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[limits]\nmax = -1\n',
+                           "each limit is a name and a non-negative integer"),
                           ('module = [', "not a module declaration")):
         (tmp_path / "x.toml").write_text(body)
         with pytest.raises(WqkitError, match=message):
@@ -194,6 +224,29 @@ def test_an_external_experiment_is_found_and_offered_by_the_cli(tmp_path, monkey
         new_experiment("my_probe", tmp_path)
     with pytest.raises(WqkitError, match="is not an experiment name"):
         new_experiment("My-Probe", tmp_path)
+
+
+def test_an_installed_package_names_its_experiments_through_an_entry_point(tmp_path):
+    """A package that declares ``[project.entry-points."wqkit.experiments"]`` (here its installed
+    metadata, on sys.path) makes its experiments known without WQKIT_EXPERIMENTS."""
+    new_experiment("pkg_probe", tmp_path / "experiments")
+    site = tmp_path / "site"
+    (site / "probe_pkg").mkdir(parents=True)
+    (site / "probe_pkg" / "__init__.py").write_text(
+        f"from pathlib import Path\n\n\ndef experiments():\n    return Path({str(tmp_path / 'experiments')!r})\n")
+    info = site / "probe_pkg-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: probe-pkg\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{spec.ENTRY_POINT_GROUP}]\nprobe = probe_pkg:experiments\n")
+    env = {**os.environ, "PYTHONPATH": f"{site}:{SOURCE_DIR}"}
+    env.pop(spec.ENV, None)
+    listed = subprocess.run([sys.executable, "-m", "wqkit.cli", "module", "--list"], capture_output=True,
+                            text=True, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(r"^wq_pkg_probe\s", listed.stdout, re.M), listed.stdout
+    help_text = subprocess.run([sys.executable, "-m", "wqkit.cli", "run", "pkg_probe", "--help"],
+                               capture_output=True, text=True, env=env)
+    assert help_text.returncode == 0 and "--gap-us" in help_text.stdout, help_text.stderr
 
 
 def test_every_local_include_of_a_module_is_in_git_or_generated():

@@ -5,8 +5,10 @@ from __future__ import annotations
 from itertools import product
 from pathlib import Path
 
+from wqkit import analysis
 from wqkit.analysis.load import Run, TraceRun, find_runs, load_run, newest_ok_run
 from wqkit.console import progress_line
+from wqkit.errors import WqkitError
 from wqkit.experiments.graph import TaskGraph, parse_shape
 from wqkit.experiments.runner import run_experiment
 from wqkit.experiments.spec import experiment
@@ -61,44 +63,109 @@ def trace_or_load(kind: str, data_dir: str | Path | None = None, *, target: str 
                                   **_where(target)))
 
 
-def show_samples(run: Run) -> None:
-    """The report body of an experiment whose samples are intervals: provenance, summary,
-    distributions, run order, the kernel's phases (patched kernel), per CPU, outliers."""
+def _section(title: str, text: str = "") -> None:
     from IPython.display import Markdown, display
 
-    from wqkit import analysis
+    display(Markdown(f"## {title}" + (f"\n\n{text}" if text else "")))
 
-    exp = experiment(run.experiment)
 
-    def section(title: str, text: str = "") -> None:
-        display(Markdown(f"## {title}" + (f"\n\n{text}" if text else "")))
+def _show(*objects) -> None:
+    """Display each object; a figure once (closed after, so the inline backend does not repeat it)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+    from matplotlib.figure import Figure
 
-    section("Provenance and parameters")
-    display(analysis.df_provenance(run))
-    section("Summary")
-    display(analysis.df_summary_table([run]).T)
-    section("Distribution", f"Each sample: {exp.measures}.")
-    for plot in (analysis.plot_histogram, analysis.plot_cdf, analysis.plot_ccdf):
-        display(plot([run]))
-    section("In run order: warm-up, drift, periodic spikes")
-    display(analysis.plot_timeseries(run))
-    if exp.queue_to_execution:
-        section("Inside the workqueue code", "On the patched lab kernel (`--kernel patched`, `linux_patch_exp/`), "
-                "the kernel timestamps each of this run's work items along its own code: the wait splits into "
-                "phases.")
-        if analysis.load_phases(run) is not None:
-            display(analysis.readable(analysis.df_phase_summary(run)))
-            display(analysis.plot_phases(run))
-        else:
-            print(f"{run.meta.get('kernel_release')} has no measurement points: run on --kernel patched to see "
-                  "the phases.")
-    section("Per CPU (queuing → executing)")
-    display(analysis.readable(analysis.df_per_cpu(run)))
-    display(analysis.plot_per_cpu(run))
-    section("Outliers (above median + 10·MAD)")
+    for obj in objects:
+        display(obj)
+        if isinstance(obj, Figure):
+            plt.close(obj)
+
+
+def _provenance(run: Run) -> None:
+    _section("Provenance and parameters")
+    _show(analysis.df_provenance(run))
+
+
+def _summary(run: Run) -> None:
+    _section("Summary")
+    _show(analysis.df_summary_table([run]).T)
+
+
+def _distribution(run: Run) -> None:
+    _section("Distribution", f"Each sample: {experiment(run.experiment).measures}.")
+    _show(*(plot([run]) for plot in (analysis.plot_histogram, analysis.plot_cdf, analysis.plot_ccdf)))
+
+
+def _run_order(run: Run) -> None:
+    _section("In run order: warm-up, drift, periodic spikes")
+    _show(analysis.plot_timeseries(run))
+
+
+def _phases(run: Run) -> None:
+    _section("Inside the workqueue code", "On the patched lab kernel (`--kernel patched`, `linux_patch_exp/`), "
+             "the kernel timestamps each of this run's work items along its own code: the wait splits into "
+             "phases.")
+    if analysis.load_phases(run) is None:
+        print(f"{run.meta.get('kernel_release')} has no measurement points: run on --kernel patched to see "
+              "the phases.")
+        return
+    _show(analysis.readable(analysis.df_phase_summary(run)), analysis.plot_phases(run))
+
+
+def _per_cpu(run: Run) -> None:
+    _section("Per CPU (queuing → executing)")
+    _show(analysis.readable(analysis.df_per_cpu(run)), analysis.plot_per_cpu(run))
+
+
+def _outliers(run: Run) -> None:
+    _section("Outliers (above median + 10·MAD)")
     outliers = analysis.df_outliers(run)
     print(f"{len(outliers)} outliers above {analysis.format_duration(outliers.attrs['threshold_ns'])}")
-    display(analysis.readable(outliers.head(20)))
+    _show(analysis.readable(outliers.head(20)))
+
+
+def _state(run: Run) -> None:
+    _section("The pool growing and shrinking", "Pools and workqueues sampled from the host over QMP.")
+    _show(analysis.plot_state(run))
+
+
+def _workers(run: Run) -> None:
+    _section("Workers that ran the items", "Each item's executing kworker (`pid`) and its wait from "
+             "insertion to start.")
+    print(f"{run.samples['pid'].nunique()} distinct kworkers ran {len(run.samples)} work items")
+    _show(analysis.df_summary_table([run]).T)
+
+
+def _makespan(run: Run) -> None:
+    _section("Makespan against its lower bound")
+    _show(analysis.readable(analysis.df_makespan(run)))
+
+
+def _gantt(run: Run) -> None:
+    _section("One repetition, worker by worker")
+    _show(analysis.plot_gantt(run, rep=0))
+
+
+def _waits(run: Run) -> None:
+    _section("How long ready tasks wait for a worker")
+    _show(analysis.plot_waits(run))
+
+
+#: The report sections an experiment's declaration lists (``report`` in its [experiment]).
+REPORT_SECTIONS = {"provenance": _provenance, "summary": _summary, "distribution": _distribution,
+                   "run_order": _run_order, "phases": _phases, "per_cpu": _per_cpu, "outliers": _outliers,
+                   "state": _state, "workers": _workers, "makespan": _makespan, "gantt": _gantt,
+                   "waits": _waits}
+
+
+def show_report(run: Run) -> None:
+    """The report body of a run: the sections its experiment declares (``report``), in order."""
+    sections = experiment(run.experiment).report
+    unknown = [name for name in sections if name not in REPORT_SECTIONS]
+    if unknown:
+        raise WqkitError(f"{run.experiment}: unknown report sections {unknown} (known: {', '.join(REPORT_SECTIONS)})")
+    for name in sections:
+        REPORT_SECTIONS[name](run)
 
 
 def task_graph(shape: str, size: str = "", cost: str = "busy:20000") -> TaskGraph:

@@ -26,16 +26,18 @@ from typing import Callable, Mapping
 from wqkit.errors import WqkitError
 from wqkit.experiments.spec import experiment
 
-MAX_TASKS = 4096
-#: The largest value of each cost kind (the module's limits).
-KINDS = {"busy": 1_000_000_000, "sleep": 1_000_000, "mem": 64 * 1024}
-MAX_EDGES = 65536
+#: What the module's parser takes: [limits] of modules/kserver.toml, which its C reads too.
+_LIMITS = experiment("kserver").module_spec.limits
+MAX_TASKS = _LIMITS["max_tasks"]
+#: The largest value of each cost kind.
+KINDS = {kind: _LIMITS[f"max_{kind}"] for kind in ("busy", "sleep", "mem")}
+MAX_EDGES = _LIMITS["max_edges"]
 #: KiB all mem tasks write in all (each into a buffer of its own).
-MAX_MEM_KIB = 256 * 1024
+MAX_MEM_KIB = _LIMITS["max_mem_kib"]
 #: Bytes of the graph's text the module takes.
-MAX_TEXT = 1 << 20
+MAX_TEXT = _LIMITS["max_text"]
 #: Samples one loaded graph may produce: 2 per task and repetition.
-MAX_SAMPLES = 2_000_000
+MAX_SAMPLES = _LIMITS["max_samples"]
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,8 @@ links = ["recorder"]
 measures = "queue_work_on() → work start"
 count_param = "nr"
 queue_to_execution = true
+# Its analysis: the report sections its notebook shows (wqkit.notebook.REPORT_SECTIONS).
+report = ["provenance", "summary", "distribution", "run_order", "per_cpu", "outliers"]
 
 [[param]]
 name = "nr"
@@ -149,10 +151,10 @@ def _notebook(name: str) -> dict:
                                    'data_dir = ""    # analyse an existing run instead of measuring\n'
                                    'out = "runs"     # where a new run directory goes', ["parameters"]),
                       cell("markdown", f"# {name}"),
-                      cell("code", "from wqkit.notebook import measure_or_load, show_samples\n\n"
+                      cell("code", "from wqkit.notebook import measure_or_load, show_report\n\n"
                                    f'run = measure_or_load("{name}", data_dir, target=target, out=out, nr=nr, '
                                    "cpu=cpu)\nprint(run.provenance)"),
-                      cell("code", "show_samples(run)")]}
+                      cell("code", "show_report(run)")]}
 
 
 def new_experiment(name: str, directory: Path) -> Path:

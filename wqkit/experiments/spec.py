@@ -40,6 +40,8 @@ LINKS = {"recorder": ("wqkit_samples.o", "wqkit_experiment.o"), "run_param": ("w
 #: The entry point group a package names its experiment directories in.
 ENTRY_POINT_GROUP = "wqkit.experiments"
 ENV = "WQKIT_EXPERIMENTS"
+#: The report of an experiment whose samples are intervals, unless it declares its own.
+DEFAULT_REPORT = ("provenance", "summary", "distribution", "run_order", "per_cpu", "outliers")
 
 
 def parse_wq_flags(text: str | int) -> int:
@@ -151,6 +153,8 @@ class Experiment:
     calibrated: bool = False
     #: Whether it runs a task graph (wqkit.experiments.graph), written to the module after loading.
     graph: bool = False
+    #: Its analysis: the report sections a notebook shows, in order (wqkit.notebook.REPORT_SECTIONS).
+    report: tuple[str, ...] = DEFAULT_REPORT
 
     @property
     def module(self) -> str:
@@ -185,6 +189,9 @@ class ModuleSpec:
     source: str
     params: tuple[Param, ...]
     links: tuple[str, ...] = ()
+    #: Named constants the module and wqkit both obey (e.g. a task graph's size limits):
+    #: ``WQKIT_LIMIT_<NAME>`` in the generated header.
+    limits: Mapping[str, int] = field(default_factory=dict)
     experiment: Experiment | None = field(default=None, compare=False)
 
     @property
@@ -257,12 +264,19 @@ def read_spec(path: Path) -> ModuleSpec:
     if unknown:
         raise WqkitError(f"{path}: unknown links {sorted(unknown)} (known: {', '.join(LINKS)})")
     params = tuple(_param(dict(t), path) for t in data.get("param", ()))
-    spec = ModuleSpec(data["module"], data["description"], path, data["source"], params, links)
+    limits = dict(data.get("limits", {}))
+    bad = [name for name, value in limits.items()
+           if not name.isidentifier() or isinstance(value, bool) or not isinstance(value, int) or value < 0]
+    if bad:
+        raise WqkitError(f"{path}: [limits] {', '.join(bad)}: each limit is a name and a non-negative integer")
+    spec = ModuleSpec(data["module"], data["description"], path, data["source"], params, links, limits)
     if not (path.parent / spec.source).is_file():
         raise WqkitError(f"{path}: its source {spec.source} is not beside it")
     if "experiment" in data:
         table = dict(data["experiment"])
         table.setdefault("name", path.stem)
+        if "report" in table:
+            table["report"] = tuple(table["report"])
         try:
             exp = Experiment(module_spec=spec, **table)
         except TypeError as exc:
