@@ -37,8 +37,11 @@ def _per_worker(events: pd.DataFrame, event: str) -> pd.DataFrame:
 
 @pytest.mark.lab
 def test_creation_tracers_see_every_new_kworker_and_agree(lab_target, tmp_path):
-    path = workers.trace_workers("creation", engine="both", load={"delay": 20, "nr_work_max": 24, "hold_ms": 500},
-                                 target=lab_target, out=tmp_path, progress=lambda m: None)
+    # 40 items sleeping 1 s, one every 20 ms: 40 at once, more than any earlier test's flood left
+    # idle on this pool (at most 24; idle workers live 5 minutes), so the pool must create workers.
+    load = {"delay": 20, "nr_work_max": 40, "hold_ms": 1000}
+    path = workers.trace_workers("creation", engine="both", load=load, target=lab_target, out=tmp_path,
+                                 progress=lambda m: None)
     trace = load_run(path)
     meta, events = trace.meta, trace.events
     assert meta["status"] == "ok" and meta["engines"] == ["bpftrace", "bcc"]
@@ -52,7 +55,7 @@ def test_creation_tracers_see_every_new_kworker_and_agree(lab_target, tmp_path):
         # Every flood item was seen queued. Every flood worker ran an item, its first after its
         # create_worker() call began, unless it managed (made the next worker) or is the last one
         # made (the pool makes a worker only when work waits and none is idle).
-        assert (mine["event"] == "QUEUED").sum() == 24
+        assert (mine["event"] == "QUEUED").sum() == load["nr_work_max"]
         first = mine[(mine["event"] == "FIRST") & mine["pid"].isin(flood_workers)].set_index("pid")["ns"]
         assert (first >= created.set_index("pid")["start_ns"].reindex(first.index)).all()
         rows = workers_frame[(workers_frame["engine"] == name) & workers_frame["flood_worker"]]

@@ -13,7 +13,7 @@ import sys
 from typing import Sequence
 
 from wqkit import __version__
-from wqkit.cli import experiments, inspect, lab, trace
+from wqkit.cli import experiments, inspect, lab, study, trace
 from wqkit.errors import WqkitError
 
 EXAMPLES = """examples:
@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   wqkit analyze runs/                   summaries and plots of runs
   wqkit trace workers                   create_worker() durations with bpftrace
   wqkit report notebooks/insert_exec.ipynb -p nr 1000
+  wqkit study run studies/flags_latency.toml   a grid of runs on Dask, then: wqkit study analyze DIR
   wqkit COMMAND --help                  a command's options, with examples"""
 
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiments.add_commands(sub)
     trace.add_commands(sub)
     inspect.add_commands(sub)
+    study.add_commands(sub)
     return parser
 
 

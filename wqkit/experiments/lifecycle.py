@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from wqkit.errors import WqkitError
-from wqkit.experiments.provenance import check_clock_held, target_provenance, wqkit_provenance
+from wqkit.experiments.provenance import (check_clock_held, host_load_end, host_provenance, target_provenance,
+                                          wqkit_provenance)
 from wqkit.target import Target, given_or_made
 
 
@@ -87,7 +88,7 @@ def recorded_run(out: Path, name: str, meta: dict, *, target: Target | None = No
         lab_options.setdefault("progress", progress)
     started = time.time()
     meta.update({"status": "failed", "error": "did not finish", "wqkit": wqkit_provenance(),
-                 "started_at": iso(started), "run_dir": run_dir.final.name})
+                 "host": host_provenance(), "started_at": iso(started), "run_dir": run_dir.final.name})
     try:
         with given_or_made(target, target_name, **lab_options) as opened:
             meta.update(target_provenance(opened))
@@ -99,6 +100,7 @@ def recorded_run(out: Path, name: str, meta: dict, *, target: Target | None = No
         raise
     finally:
         meta["ended_at"] = iso(time.time())
+        meta["host"] = host_load_end(meta["host"])
         meta["duration_s"] = round(time.time() - started, 3)
         run_dir.write_meta(meta)
         progress(f"run directory {run_dir.finish()} ({meta['status']})")

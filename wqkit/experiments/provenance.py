@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
+from pathlib import Path
 
 from wqkit import __version__
 from wqkit.paths import SOURCE_DIR
@@ -75,6 +78,23 @@ def check_clock_held(target: Target, clock: dict) -> None:
     if (now["clocksource"], now["tsc_unstable"]) != (clock["clocksource"], clock["tsc_unstable"]):
         clock["changed_during_run"] = {key: now[key] for key in ("clocksource", "tsc_unstable", "kernel_messages")}
         clock["comparable"] = False
+
+
+def host_provenance() -> dict:
+    """The host a run was made on and how busy it was: its name, cores, load average and the
+    lab VMs (QEMU processes) running on it at the start; ``host_load_end`` adds the load at the end."""
+    vms = 0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            vms += comm.read_text().startswith("qemu-system")
+        except OSError:
+            continue
+    return {"name": socket.gethostname(), "cores": os.cpu_count(), "loadavg_start": list(os.getloadavg()),
+            "vms_running": vms}
+
+
+def host_load_end(host: dict) -> dict:
+    return host | {"loadavg_end": list(os.getloadavg())}
 
 
 def wqkit_provenance() -> dict:

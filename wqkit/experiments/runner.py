@@ -46,7 +46,8 @@ POLL_SECONDS = 1.0
 def run_experiment(name: str, values: Mapping[str, object], *, target: Target | None = None,
                    target_name: str = "lab", out: Path = Path("runs"), timeout: float = 3600.0,
                    progress: Callable[[str], None] = print, sample_state_hz: float | None = None,
-                   graph: TaskGraph | None = None, **lab_options) -> Path:
+                   graph: TaskGraph | None = None, annotations: Mapping[str, object] | None = None,
+                   **lab_options) -> Path:
     """Run experiment ``name`` with option values keyed by module parameter; return the run dir.
 
     ``target`` may be an open target (a notebook's lab session); otherwise
@@ -54,7 +55,8 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
     ``sample_state_hz``, pools and workqueues are sampled from the host over
     QMP during the run (lab only) into ``state.parquet``. ``graph`` is the task
     graph of a graph experiment (kserver), checked before anything boots and
-    saved as ``graph.txt``. Raises WqkitError (or KeyboardInterrupt) after
+    saved as ``graph.txt``. ``annotations`` go into meta.json as they are (a study's point).
+    Raises WqkitError (or KeyboardInterrupt) after
     writing a run directory marked failed.
     """
     exp = experiment(name)
@@ -66,7 +68,8 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
         graph.validate(repeat=params.get("repeat"))
     if sample_state_hz is not None:
         check_sample_state(sample_state_hz, target.name if target is not None else target_name)
-    meta: dict = {"experiment": exp.name, "module": exp.module, "requested_parameters": params}
+    meta: dict = {"experiment": exp.name, "module": exp.module, "requested_parameters": params,
+                  **(annotations or {})}
     with recorded_run(Path(out), exp.name, meta, target=target, target_name=target_name, progress=progress,
                       **lab_options) as run:
         _check_cpu(params, meta["cpus"])

@@ -46,6 +46,8 @@ GUEST_CACHE_DIRS = ("kernels", "modules")
 KEEP_SESSIONS = 20
 #: Session directories of this process whose VM may still run: never pruned.
 _LIVE_SESSIONS: set[Path] = set()
+#: A session directory's record of its vng process group (for reap_orphans).
+PGID_FILE = "vng.pgid"
 MAX_BOOT_RETRIES = 2
 TCG_THREADS = ("multi", "single")
 
@@ -328,6 +330,7 @@ class LabSession:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=console,
                 text=True, bufsize=1, env=env, cwd="/", start_new_session=True)
+        (self.workdir / PGID_FILE).write_text(f"{self._proc.pid}\n")
         threading.Thread(target=self._read_stdout, args=(self._proc,), daemon=True).start()
 
     def _read_stdout(self, proc: subprocess.Popen) -> None:
@@ -420,6 +423,36 @@ def _prune_sessions() -> None:
     for old in sessions[:-KEEP_SESSIONS]:
         if old not in _LIVE_SESSIONS and not _owner_alive(old):
             shutil.rmtree(old, ignore_errors=True)
+
+
+def reap_orphans() -> list[int]:
+    """Kill the VMs of sessions whose owning process died without closing them (a killed
+    wqkit or Dask worker): their vng and QEMU process group. Returns the groups killed."""
+    killed = []
+    root = cache_dir() / "lab"
+    for session in root.iterdir() if root.is_dir() else ():
+        pgid_file = session / PGID_FILE
+        if session in _LIVE_SESSIONS or _owner_alive(session) or not pgid_file.is_file():
+            continue
+        pgid = int(pgid_file.read_text())
+        pgid_file.unlink(missing_ok=True)
+        if _group_alive(pgid) and _is_vng_group(pgid):
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(pgid, sig)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.5)
+            killed.append(pgid)
+    return killed
+
+
+def _is_vng_group(pgid: int) -> bool:
+    """Whether the group's leader is still a vng or QEMU process (not a reused pid)."""
+    try:
+        return any(name in Path(f"/proc/{pgid}/cmdline").read_bytes() for name in (b"vng", b"qemu"))
+    except OSError:
+        return False
 
 
 def _owner_alive(session_dir: Path) -> bool:

@@ -1,0 +1,152 @@
+"""Studies without the lab: the grid, its checks, the order, the index and the statistics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as scipy_stats
+
+from wqkit.analysis.study import df_effects, factors
+from wqkit.errors import WqkitError
+from wqkit.study.engine import ClusterChoice, local_slots, prepare
+from wqkit.study.index import levels, read_index
+from wqkit.study.order import schedule
+from wqkit.study.spec import read_study
+
+GRID = """
+name = "grid"
+seed = 11
+repetitions = 3
+[[experiment]]
+name = "insert_exec"
+params = { nr = 500 }
+[[experiment]]
+name = "exec_time_pred"
+params = { nr = 300 }
+[factors]
+wq_flags = ["percpu", "unbound", "highpri"]
+serial = [false, true]
+kernel = ["stock"]
+"""
+
+
+def _study(tmp_path, text=GRID, name="s.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return read_study(path)
+
+
+def test_the_grid_is_every_combination_a_factor_applies_to(tmp_path):
+    study = _study(tmp_path)
+    # insert_exec takes wq_flags and serial: 3 × 2; exec_time_pred takes wq_flags only: 3.
+    assert sum(p.experiment == "insert_exec" for p in study.points) == 6
+    assert sum(p.experiment == "exec_time_pred" for p in study.points) == 3
+    assert len({p.key for p in study.points}) == len(study.points) == 9
+    assert study.runs == 27
+    point = next(p for p in study.points if p.key == "insert_exec|kernel=stock|serial=true|wq_flags=unbound")
+    assert dict(point.params) == {"nr": 500, "wq_flags": "unbound", "serial": True} and point.kernel == "stock"
+
+
+@pytest.mark.parametrize("change, message", [
+    (("nr = 500", "nr = 0"), r"point insert_exec\|.*: wq_insert_exec: nr=0 is out of range"),
+    (('"highpri"]', '"sideways"]'), r"point .*wq_flags=sideways.*unknown workqueue flag 'sideways'"),
+    (("kernel = [", "max_actve = [1]\nkernel = ["), "factor max_actve is neither kernel nor cpus nor a parameter"),
+    (("repetitions = 3", "repetitions = 0"), "repetitions must be a positive integer"),
+    (('name = "exec_time_pred"', 'name = "nope"'), "unknown experiment 'nope'"),
+    (('serial = [false, true]', 'serial = [true, true]'), "factor serial: a level is given twice"),
+])
+def test_bad_levels_are_one_line_errors_naming_the_point(tmp_path, change, message):
+    with pytest.raises(WqkitError, match=message):
+        _study(tmp_path, GRID.replace(*change))
+
+
+def test_the_order_is_blocked_randomised_and_reproducible(tmp_path):
+    study = _study(tmp_path)
+    runs = schedule(study)
+    assert [r.key for r in runs] == [r.key for r in schedule(study)]
+    assert len({r.key for r in runs}) == study.runs
+    block = len(study.points)
+    for repetition in range(study.repetitions):   # each block holds every point once
+        part = runs[repetition * block:(repetition + 1) * block]
+        assert {r.repetition for r in part} == {repetition} and len({r.point.key for r in part}) == block
+    assert [r.point.key for r in runs[:block]] != [p.key for p in study.points], "not the file's order"
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), repetitions=st.integers(1, 8))
+def test_every_level_s_mean_position_is_within_one_block_of_another_s(tmp_path_factory, seed, repetitions):
+    tmp = tmp_path_factory.mktemp("order")
+    study = _study(tmp, GRID.replace("seed = 11", f"seed = {seed}").replace("repetitions = 3",
+                                                                            f"repetitions = {repetitions}"))
+    runs = schedule(study)
+    for factor in ("wq_flags", "serial"):
+        position: dict = {}
+        for run in runs:
+            if factor in run.point.levels:
+                position.setdefault(run.point.levels[factor], []).append(run.order)
+        means = [np.mean(p) for p in position.values()]
+        assert max(means) - min(means) < len(study.points)
+
+
+def test_the_index_starts_pending_and_a_changed_grid_is_not_resumed(tmp_path):
+    study = _study(tmp_path)
+    index = prepare(study, tmp_path / "out", resume=False)
+    assert (index["status"] == "pending").all() and len(index) == study.runs
+    again = read_index(tmp_path / "out")
+    assert sorted(again["order"]) == list(range(study.runs))
+    assert set(levels(again).columns) == {"wq_flags", "serial", "kernel"}
+    with pytest.raises(WqkitError, match="holds a study already"):
+        prepare(study, tmp_path / "out", resume=False)
+    assert len(prepare(study, tmp_path / "out", resume=True)) == study.runs
+    other = _study(tmp_path, GRID.replace("seed = 11", "seed = 12"), "other.toml")
+    with pytest.raises(WqkitError, match="another grid or seed"):
+        prepare(other, tmp_path / "out", resume=True)
+
+
+def test_oversubscription_is_refused_unless_allowed(tmp_path, monkeypatch):
+    study = _study(tmp_path)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert local_slots(study, ClusterChoice()) == 1
+    with pytest.raises(WqkitError, match="--allow-oversubscribe"):
+        local_slots(study, ClusterChoice(slots=2))
+    assert local_slots(study, ClusterChoice(slots=2, allow_oversubscribe=True)) == 2
+    assert local_slots(study, ClusterChoice(slots=2, allow_oversubscribe=True, exclusive=True)) == 1
+
+
+def _synthetic(rng, shift: float, runs: int = 12) -> pd.DataFrame:
+    """Per-run statistics of two levels; level b's are ``shift`` times level a's in expectation."""
+    a = rng.lognormal(np.log(10_000), 0.15, runs)
+    b = rng.lognormal(np.log(10_000), 0.15, runs) * shift
+    frame = pd.DataFrame({"flags": ["a"] * runs + ["b"] * runs, "p50": np.r_[a, b]})
+    return frame.assign(p90=frame["p50"] * 1.5, p99=frame["p50"] * 3)
+
+
+def test_the_ratio_interval_covers_a_known_shift_at_about_its_stated_rate():
+    rng = np.random.default_rng(5)
+    true_ratio = 1.2 * np.exp(0.15**2 / 2) / np.exp(0.15**2 / 2)     # means of lognormals scale alike
+    draws, covered = 150, 0
+    for draw in range(draws):
+        effects = df_effects(_synthetic(rng, 1.2), "flags", run_stats=("p50",), seed=draw)
+        row = effects[effects["level"] == "b"].iloc[0]
+        covered += row["ratio_low"] <= true_ratio <= row["ratio_high"]
+    assert 0.88 <= covered / draws <= 0.995, covered / draws       # stated: 95 %
+
+
+def test_mean_intervals_and_the_rank_test_agree_with_scipy():
+    rng = np.random.default_rng(9)
+    table = _synthetic(rng, 1.5)
+    effects = df_effects(table, "flags")
+    assert factors(table) == ["flags"]
+    assert effects.attrs["baseline"] == "a" and set(effects["stat"]) == {"p50", "p90", "p99"}
+    b = effects[(effects["level"] == "b") & (effects["stat"] == "p50")].iloc[0]
+    a_values = table.loc[table["flags"] == "a", "p50"].to_numpy()
+    b_values = table.loc[table["flags"] == "b", "p50"].to_numpy()
+    assert b["runs"] == 12 and b["value_ns"] == pytest.approx(b_values.mean())
+    assert b["p_value"] == pytest.approx(scipy_stats.mannwhitneyu(b_values, a_values).pvalue)
+    assert b["p_value"] < 0.01 and b["ratio_low"] > 1.2           # a 1.5× shift is found
+    reference = scipy_stats.bootstrap((b_values,), np.mean, confidence_level=0.95, n_resamples=4000,
+                                      method="BCa", random_state=np.random.default_rng(0)).confidence_interval
+    assert (b["ci_low_ns"], b["ci_high_ns"]) == pytest.approx((reference.low, reference.high))
+    with pytest.raises(WqkitError, match="no level 'c'"):
+        df_effects(table, "flags", baseline="c")
