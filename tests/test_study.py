@@ -9,6 +9,7 @@ from scipy import stats as scipy_stats
 
 from wqkit.analysis.study import df_effects, factors
 from wqkit.errors import WqkitError
+from wqkit.paths import SOURCE_DIR
 from wqkit.study.engine import ClusterChoice, local_slots, prepare
 from wqkit.study.index import levels, read_index
 from wqkit.study.order import schedule
@@ -150,3 +151,10 @@ def test_mean_intervals_and_the_rank_test_agree_with_scipy():
     assert (b["ci_low_ns"], b["ci_high_ns"]) == pytest.approx((reference.low, reference.high))
     with pytest.raises(WqkitError, match="no level 'c'"):
         df_effects(table, "flags", baseline="c")
+
+
+@pytest.mark.parametrize("path", sorted((SOURCE_DIR / "studies").glob("*.toml")), ids=lambda p: p.stem)
+def test_the_shipped_studies_are_valid(path):
+    study = read_study(path)
+    assert study.name == path.stem and len(study.points) >= 4 and study.repetitions >= 3
+    assert "kernel" in study.factors

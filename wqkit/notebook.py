@@ -188,3 +188,24 @@ def sweep_kserver(graph: TaskGraph, *, flags=("percpu", "unbound"), max_active=(
                                   progress=progress_line)
             runs.append(load_run(path))
     return runs
+
+
+def show_study(study_dir: str | Path) -> None:
+    """A study's report body: what ran where, then per varied factor its effects with
+    intervals (table and plot) and its runs in run order."""
+    from IPython.display import Markdown, display
+
+    from wqkit.analysis import study as study_analysis
+
+    table = study_analysis.df_study(study_dir)
+    accel = ", ".join(sorted(table["accel"].dropna().unique()))
+    tcg = " **TCG: emulation timings, not hardware timings.**" if "tcg" in accel else ""
+    display(Markdown(f"## {Path(study_dir).name}\n\n{len(table)} ok runs ({table.attrs['failed']} failed, "
+                     f"{table.attrs['pending']} not run) on {table['host'].nunique()} host(s), accel {accel}.{tcg} "
+                     f"Intervals: {study_analysis.CONFIDENCE:.0%} BCa bootstrap over runs (each run reduced to "
+                     "its own percentiles first)."))
+    for factor in study_analysis.factors(table):
+        effects = study_analysis.df_effects(table, factor)
+        _section(f"{factor} (baseline {effects.attrs['baseline']})")
+        _show(study_analysis.readable_effects(effects), study_analysis.plot_effects(effects, tcg=bool(tcg)),
+              study_analysis.plot_order(table, factor))

@@ -133,6 +133,20 @@ def readable_effects(effects: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def plot_order(study: pd.DataFrame, factor: str, stat: str = "p50") -> Figure:
+    """Each run's statistic in the order the runs were made, coloured by ``factor``'s level:
+    drift of the host shows as a trend shared by every level, an effect as a gap between them."""
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for i, (level, part) in enumerate(study.groupby(study[factor].map(str), sort=False)):
+        ax.plot(part["order"], part[stat] / 1e3, "o", color=f"C{i}", label=f"{factor}={level}")
+    ax.set_xlabel("run order (randomised within blocks)")
+    ax.set_ylabel(f"{stat} (µs)")
+    ax.legend(fontsize="small")
+    ax.set_title(f"{stat} of each run in run order")
+    fig.tight_layout()
+    return fig
+
+
 def plot_effects(effects: pd.DataFrame, title: str = "", tcg: bool = False) -> Figure:
     """Each statistic per level with its interval (top), and its ratio to the baseline (bottom)."""
     stats_ = list(dict.fromkeys(effects["stat"]))

@@ -82,19 +82,24 @@ def check_clock_held(target: Target, clock: dict) -> None:
 
 def host_provenance() -> dict:
     """The host a run was made on and how busy it was: its name, cores, load average and the
-    lab VMs (QEMU processes) running on it at the start; ``host_load_end`` adds the load at the end."""
+    lab VMs (QEMU processes) running on it at the start; ``host_load_end`` adds both at the end."""
+    return {"name": socket.gethostname(), "cores": os.cpu_count(), "loadavg_start": list(os.getloadavg()),
+            "vms_running_start": _vms_running()}
+
+
+def host_load_end(host: dict) -> dict:
+    return host | {"loadavg_end": list(os.getloadavg()), "vms_running_end": _vms_running()}
+
+
+def _vms_running() -> int:
+    """QEMU processes on this host (any user's: they share its cores)."""
     vms = 0
     for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
             vms += comm.read_text().startswith("qemu-system")
         except OSError:
             continue
-    return {"name": socket.gethostname(), "cores": os.cpu_count(), "loadavg_start": list(os.getloadavg()),
-            "vms_running": vms}
-
-
-def host_load_end(host: dict) -> dict:
-    return host | {"loadavg_end": list(os.getloadavg())}
+    return vms
 
 
 def wqkit_provenance() -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,14 +73,13 @@ def _client(study: Study, choice: ClusterChoice, progress: Callable[[str], None]
 
 
 def _slots_by_host(client, choice: ClusterChoice) -> dict[str, int]:
-    from urllib.parse import urlparse
-
+    """VM slots per host name (as the workers' hosts call themselves)."""
+    names = client.run(socket.gethostname)
     hosts: dict[str, int] = {}
-    for info in client.scheduler_info()["workers"].values():
-        if info.get("resources", {}).get("VM"):
-            host = info.get("host") or urlparse(info["id"]).hostname
-            name = info.get("metrics", {}).get("hostname") or host
-            hosts[name] = hosts.get(name, 0) + int(info["resources"]["VM"])
+    for address, info in client.scheduler_info()["workers"].items():
+        slots = int(info.get("resources", {}).get("VM", 0))
+        if slots and address in names:
+            hosts[names[address]] = hosts.get(names[address], 0) + slots
     if not hosts:
         raise WqkitError("the Dask cluster has no worker with a VM resource (start workers with --resources VM=1)")
     if choice.exclusive and any(n > 1 for n in hosts.values()):
@@ -147,6 +147,10 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
                 row = future.result()
             except Exception as exc:  # noqa: BLE001  the task itself broke: recorded, never lost
                 row = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            # Forget the result on the worker: were that worker to die later, the scheduler
+            # would otherwise run the task again to recover a result nobody needs.
+            del futures[future]
+            future.release()
             for column, value in row.items():
                 index.at[run.key, column] = value
             index["attempts"] = index["key"].map(attempts(out)).fillna(0).astype(int)
@@ -154,12 +158,13 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
             done += row["status"] == "ok"
             failed += row["status"] != "ok"
             reap_orphans()
-            progress(_progress_line(done, failed, len(todo), time.monotonic() - started, run, row))
+            running = sum(len(keys) for keys in client.processing().values())
+            progress(_progress_line(done, failed, running, len(todo), time.monotonic() - started, run, row))
     except KeyboardInterrupt:
         progress("interrupted: stopping the workers and their VMs; the index keeps what finished")
         raise
     finally:
-        for future, run in futures.items():
+        for future, run in list(futures.items()):
             if not future.done():
                 future.cancel()
                 index.at[run.key, "status"] = "pending"
@@ -190,8 +195,10 @@ def _record_session(out: Path, facts: dict) -> None:
     path.write_text(json.dumps(meta, indent=1) + "\n")
 
 
-def _progress_line(done: int, failed: int, total: int, elapsed: float, run: ScheduledRun, row: dict) -> str:
+def _progress_line(done: int, failed: int, running: int, total: int, elapsed: float, run: ScheduledRun,
+                   row: dict) -> str:
     finished = done + failed
     eta = elapsed / finished * (total - finished)
-    return (f"[{finished}/{total}] {done} ok, {failed} failed, {total - finished} to go, ETA {eta:.0f} s"
+    return (f"[{finished}/{total}] {done} ok, {failed} failed, {running} running, {total - finished} to go, "
+            f"ETA {eta:.0f} s"
             f" — {run.key}: {row['status']}" + (f" ({row.get('error')})" if row["status"] != "ok" else ""))

@@ -11,6 +11,7 @@ the study's ``reap_orphans``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -32,6 +33,8 @@ from wqkit.target import LabTarget
 #: Replacements of a crashed guest within one point (Dask retries a point whose worker died).
 MAX_RETRIES = 2
 RUNS_DIR = "runs"
+#: One file per run made ok (by a hash of its key): a task run again returns it instead of a new run.
+DONE_DIR = "done"
 
 _sessions: dict[tuple[str, int, str], LabTarget] = {}
 
@@ -84,6 +87,9 @@ def run_point(run: ScheduledRun, out: str, study: dict, slots_by_host: dict[str,
         with open(log_path, "a") as stream:
             stream.write(f"{time.strftime('%H:%M:%S')} {run.key}: {message}\n")
 
+    done = out_dir / DONE_DIR / (hashlib.sha256(run.key.encode()).hexdigest()[:24] + ".json")
+    if done.is_file():          # made already: Dask ran the task again to recover a lost result
+        return json.loads(done.read_text())
     point = run.point
     annotations = {"study": {"name": study["name"], "digest": study["digest"], "point": point.key,
                              "levels": dict(point.levels), "repetition": run.repetition, "order": run.order,
@@ -99,8 +105,11 @@ def run_point(run: ScheduledRun, out: str, study: dict, slots_by_host: dict[str,
             path = run_experiment(point.experiment, dict(point.params), target=target, out=out_dir / RUNS_DIR,
                                   timeout=study["timeout"], progress=log, annotations=annotations,
                                   graph=parse_shape(point.shape) if point.shape else None)
-            return {"status": "ok", "run_dir": str(path.relative_to(out_dir)), "host": host, "worker": worker,
-                    "duration_s": round(time.monotonic() - started, 3), "error": None}
+            row = {"status": "ok", "run_dir": str(path.relative_to(out_dir)), "host": host, "worker": worker,
+                   "duration_s": round(time.monotonic() - started, 3), "error": None}
+            done.parent.mkdir(exist_ok=True)
+            done.write_text(json.dumps(row))
+            return row
         except WqkitError as exc:
             error = str(exc)
             log(f"attempt {attempt + 1} failed: {error}")

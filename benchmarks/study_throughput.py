@@ -1,0 +1,82 @@
+"""Benchmark: runs per hour of a small study, one boot per run against the study engine.
+
+Run by hand on an idle machine (it boots the lab many times):
+    .venv/bin/python benchmarks/study_throughput.py [--repetitions 2] [--nr 500]
+
+The same grid (insert_exec, wq_flags percpu/unbound × serial false/true) is
+run three ways: sequentially with a fresh lab per run (what a script of
+`wqkit run` lines does), then by `wqkit.study` on a LocalCluster of 1 and of
+2 VM slots, whose workers keep a warm session. Prints runs per hour, boots
+per run and the ratio to the sequential baseline. On this 2-core TCG
+machine 2 slots oversubscribe the cores: its timings are not measurements,
+only its throughput is.
+"""
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from wqkit.experiments.runner import run_experiment
+from wqkit.study.engine import ClusterChoice, run_study
+from wqkit.study.order import schedule
+from wqkit.study.spec import read_study
+
+STUDY = """
+name = "throughput"
+seed = 1
+repetitions = {repetitions}
+[[experiment]]
+name = "insert_exec"
+params = {{ nr = {nr} }}
+[factors]
+wq_flags = ["percpu", "unbound"]
+serial = [false, true]
+"""
+
+
+def _boots(run_dirs: list[Path]) -> int:
+    return len({json.loads((d / "meta.json").read_text())["lab"]["session"] for d in run_dirs})
+
+
+def sequential(study, out: Path) -> tuple[float, int, int]:
+    started = time.monotonic()
+    dirs = [run_experiment(run.point.experiment, dict(run.point.params), out=out, progress=lambda m: None)
+            for run in schedule(study)]
+    return time.monotonic() - started, len(dirs), _boots(dirs)
+
+
+def engine(study, out: Path, slots: int) -> tuple[float, int, int]:
+    started = time.monotonic()
+    index = run_study(study, out, ClusterChoice(slots=slots, allow_oversubscribe=True), progress=lambda m: None)
+    elapsed = time.monotonic() - started
+    ok = index[index["status"] == "ok"]
+    return elapsed, len(ok), _boots([out / d for d in ok["run_dir"]])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repetitions", type=int, default=2)
+    parser.add_argument("--nr", type=int, default=500)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "throughput.toml"
+        path.write_text(STUDY.format(repetitions=args.repetitions, nr=args.nr))
+        study = read_study(path)
+        print(f"{study.runs} runs of insert_exec nr={args.nr} (4 points × {args.repetitions})", flush=True)
+        rows = [("sequential, one boot per run", *sequential(study, Path(tmp) / "sequential"))]
+        print(f"  {rows[-1][0]}: {rows[-1][1]:.0f} s", flush=True)
+        for slots in (1, 2):
+            rows.append((f"study engine, {slots} slot{'s' * (slots > 1)}",
+                         *engine(study, Path(tmp) / f"slots{slots}", slots)))
+            print(f"  {rows[-1][0]}: {rows[-1][1]:.0f} s", flush=True)
+    baseline = rows[0][2] / rows[0][1] * 3600
+    print(f"\n{'':32} {'runs/h':>8} {'boots/run':>10} {'ratio':>7}")
+    for name, seconds, runs, boots in rows:
+        per_hour = runs / seconds * 3600
+        print(f"{name:32} {per_hour:8.0f} {boots / runs:10.2f} {per_hour / baseline:6.2f}×")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Studies in the lab: a grid on a 2-worker LocalCluster with a worker killed mid-study, and a study
+interrupted with Ctrl-C then resumed. TCG on 2 cores: --allow-oversubscribe here only."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from wqkit.analysis.study import df_effects, df_study
+from wqkit.study.index import attempts, read_index
+
+pytestmark = pytest.mark.lab
+
+GRID = """
+name = "lab_grid"
+seed = 4
+repetitions = 2
+[[experiment]]
+name = "insert_exec"
+params = { nr = 100 }
+[factors]
+wq_flags = ["percpu", "unbound"]
+serial = [false, true]
+"""
+
+
+def _qemus() -> set[int]:
+    found = set()
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().startswith("qemu-system"):
+                found.add(int(comm.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def _study(tmp_path: Path, text: str, *extra: str) -> tuple[subprocess.Popen, Path]:
+    (tmp_path / "study.toml").write_text(text)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "wqkit.cli", "study", "run", str(tmp_path / "study.toml"),
+                             "--out", str(out), *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, out
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+def _ok(out: Path) -> int:
+    try:
+        return int((read_index(out)["status"] == "ok").sum())
+    except Exception:  # noqa: BLE001  not written yet, or being replaced
+        return 0
+
+
+def test_a_grid_survives_a_killed_worker_and_nothing_is_lost(tmp_path):
+    before = _qemus()
+    proc, out = _study(tmp_path, GRID, "--slots", "2", "--allow-oversubscribe")
+    # Once a run is ok, kill the worker that is running the next one (its VM is orphaned).
+    _wait_for(lambda: _ok(out) >= 1 or proc.poll() is not None, 600, "a first ok run")
+    assert _qemus() - before, "the study's VMs are seen running"
+    victim = max((out / "workers").glob("*.log"), key=lambda p: p.stat().st_mtime)
+    os.kill(int(victim.stem.rsplit("-", 1)[1]), signal.SIGKILL)
+    output, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, output
+    index = read_index(out)
+    assert len(index) == 8 and (index["status"] == "ok").all(), index[["status", "error"]]
+    tried = attempts(out)
+    assert sum(tried.values()) >= 9 and max(tried.values()) == 2, tried        # the killed run, tried again
+    assert (index["attempts"] == index["key"].map(tried)).all()
+    # Every run directory is ordinary and says where and how it ran.
+    for run_dir in index["run_dir"]:
+        meta = json.loads((out / run_dir / "meta.json").read_text())
+        assert meta["status"] == "ok" and meta["study"]["slots_on_host"] == 2
+        assert meta["host"]["name"] and meta["host"]["vms_running_end"] >= 1 and "loadavg_end" in meta["host"]
+        assert meta["requested_parameters"]["nr"] == 100
+    # Warm sessions: at most one boot per worker (the killed one's replacement boots once more).
+    sessions = {json.loads((out / d / "meta.json").read_text())["lab"]["session"] for d in index["run_dir"]}
+    assert len(sessions) <= 3
+    assert _qemus() <= before, "the killed worker's VM was reaped and the others closed"
+    table = df_study(out)
+    effects = df_effects(table, "serial")
+    assert set(effects["runs"]) == {4} and effects.attrs["baseline"] is False
+    assert (effects["ci_low_ns"] <= effects["value_ns"]).all() and (effects["value_ns"] <= effects["ci_high_ns"]).all()
+
+
+def test_an_interrupted_study_resumes_with_only_what_it_missed(tmp_path):
+    text = GRID.replace('wq_flags = ["percpu", "unbound"]\nserial = [false, true]', 'wq_flags = ["percpu"]') \
+        .replace("repetitions = 2", "repetitions = 3")
+    proc, out = _study(tmp_path, text)
+    _wait_for(lambda: _ok(out) >= 1 or proc.poll() is not None, 600, "a first ok run")
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0, output
+    first = read_index(out)             # consistent: readable, every run ok or pending
+    assert set(first["status"]) <= {"ok", "pending"} and (first["status"] == "ok").sum() >= 1
+    done = first.loc[first["status"] == "ok", "run_dir"]
+    resumed = subprocess.run([sys.executable, "-m", "wqkit.cli", "study", "run", str(tmp_path / "study.toml"),
+                              "--out", str(out), "--resume"], capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    final = read_index(out)
+    assert (final["status"] == "ok").all() and (final.loc[done.index, "run_dir"] == done).all()
+    ok_dirs = [d for d in (out / "runs").iterdir() if not d.name.startswith(".")
+               and json.loads((d / "meta.json").read_text())["status"] == "ok"]
+    assert len(ok_dirs) == 3, "each run made once: the resume ran only the missing ones"
+    sessions = pd.Series(json.loads((out / "study.json").read_text())["sessions"])
+    assert len(sessions) == 2 and all("ended_at" in s for s in sessions)
