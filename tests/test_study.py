@@ -158,3 +158,67 @@ def test_the_shipped_studies_are_valid(path):
     study = read_study(path)
     assert study.name == path.stem and len(study.points) >= 4 and study.repetitions >= 3
     assert "kernel" in study.factors
+
+
+TRACES = """
+name = "tracers"
+repetitions = 2
+[[experiment]]
+name = "trace_workers"
+params = { kind = "creation", nr_work_max = 24 }
+[[experiment]]
+name = "trace_latency"
+params = { during = "insert_exec", nr = 300 }
+[factors]
+engine = ["bpftrace", "bcc"]
+serial = [false, true]
+"""
+
+
+def test_tracers_are_study_experiments_checked_before_boot(tmp_path):
+    study = _study(tmp_path, TRACES)
+    # the creation trace takes engine (not serial, an insert_exec parameter): 2 points; the latency
+    # trace takes engine and, through its during experiment, serial: 4 points.
+    assert sorted(p.key for p in study.points if p.experiment == "trace_workers") == \
+        ["trace_workers|engine=bcc", "trace_workers|engine=bpftrace"]
+    latency = [p for p in study.points if p.experiment == "trace_latency"]
+    assert len(latency) == 4 and all(p.params["during"] == "insert_exec" and p.params["nr"] == 300 for p in latency)
+
+
+@pytest.mark.parametrize("change, message", [
+    (('kind = "creation"', 'kind = "birth"'), r"point trace_workers\|engine=bpftrace: unknown measurement 'birth'"),
+    (("nr_work_max = 24", "nr_work_max = 0"), r"point trace_workers\|.*nr_work_max=0 is out of range"),
+    (('"bcc"]', '"dtrace"]'), r"point trace_workers\|engine=dtrace: unknown engine 'dtrace'"),
+    (('during = "insert_exec", ', ''), "trace_latency: give the experiment it traces as params.during"),
+    (("nr = 300", "nr = 300, max_pending = 0"), r"point trace_latency\|.*max_pending=0 is out of range"),
+    (("nr = 300", "nr = -1"), r"point trace_latency\|.*nr=-1 is out of range"),
+])
+def test_bad_tracer_points_are_one_line_errors_naming_the_point(tmp_path, change, message):
+    with pytest.raises(WqkitError, match=message):
+        _study(tmp_path, TRACES.replace(*change))
+
+
+def test_df_study_reads_a_worker_trace_as_its_first_engine_s_create_worker_durations(tmp_path):
+    """A study run that is a trace compares what `wqkit trace workers` prints for its first engine."""
+    import shutil
+
+    from wqkit.analysis.load import load_run
+    from wqkit.analysis.study import df_study
+    from wqkit.analysis.workers import summary
+    from wqkit.study.index import write_index
+
+    text = TRACES.split("[[experiment]]\nname = \"trace_latency\"")[0] + '[factors]\nengine = ["bpftrace", "bcc"]\n'
+    study = _study(tmp_path, text.replace("repetitions = 2", "repetitions = 1"))
+    out = tmp_path / "out"
+    index = prepare(study, out, resume=False)
+    reference = SOURCE_DIR / "data" / "traces" / "trace-workers-creation-20261201-073336"
+    for key in index.index:
+        shutil.copytree(reference, out / "runs" / key.replace("|", "_"))
+        index.loc[key, ["status", "run_dir"]] = ["ok", "runs/" + key.replace("|", "_")]
+    write_index(out, index)
+    table = df_study(out)
+    trace = load_run(reference)
+    expected = summary(trace.meta, trace.events)      # the first engine traced: bpftrace
+    assert len(table) == 2 and (table["samples"] == expected["count"]).all()
+    assert table["p50"].tolist() == pytest.approx([expected["p50_ns"]] * 2)
+    assert table["makespan"].isna().all()

@@ -94,9 +94,21 @@ def test_a_grid_survives_a_killed_worker_and_nothing_is_lost(tmp_path):
     assert (effects["ci_low_ns"] <= effects["value_ns"]).all() and (effects["value_ns"] <= effects["ci_high_ns"]).all()
 
 
+#: A tracer as a study's experiment: the latency tracepoints around insert_exec.
+TRACED = """
+name = "lab_traced"
+seed = 5
+repetitions = 3
+[[experiment]]
+name = "trace_latency"
+params = { during = "insert_exec", nr = 100, engine = "bpftrace" }
+[factors]
+wq_flags = ["percpu"]
+"""
+
+
 def test_an_interrupted_study_resumes_with_only_what_it_missed(tmp_path):
-    text = GRID.replace('wq_flags = ["percpu", "unbound"]\nserial = [false, true]', 'wq_flags = ["percpu"]') \
-        .replace("repetitions = 2", "repetitions = 3")
+    text = TRACED
     proc, out = _study(tmp_path, text)
     _wait_for(lambda: _ok(out) >= 1 or proc.poll() is not None, 600, "a first ok run")
     proc.send_signal(signal.SIGINT)
@@ -115,3 +127,6 @@ def test_an_interrupted_study_resumes_with_only_what_it_missed(tmp_path):
     assert len(ok_dirs) == 3, "each run made once: the resume ran only the missing ones"
     sessions = pd.Series(json.loads((out / "study.json").read_text())["sessions"])
     assert len(sessions) == 2 and all("ended_at" in s for s in sessions)
+    # Each run is a latency trace that saw every one of its experiment's 100 items.
+    table = df_study(out)
+    assert len(table) == 3 and (table["samples"] == 100).all() and (table["p50"] > 0).all()

@@ -204,8 +204,8 @@ def show_study(study_dir: str | Path) -> None:
                      f"{table.attrs['pending']} not run) on {table['host'].nunique()} host(s), accel {accel}.{tcg} "
                      f"Intervals: {study_analysis.CONFIDENCE:.0%} BCa bootstrap over runs (each run reduced to "
                      "its own percentiles first)."))
-    for factor in study_analysis.factors(table):
-        effects = study_analysis.df_effects(table, factor)
-        _section(f"{factor} (baseline {effects.attrs['baseline']})")
+    several = table["experiment"].nunique() > 1
+    for experiment, factor, effects, runs in study_analysis.study_effects(table):
+        _section(f"{experiment + ': ' if several else ''}{factor} (baseline {effects.attrs['baseline']})")
         _show(study_analysis.readable_effects(effects), study_analysis.plot_effects(effects, tcg=bool(tcg)),
-              study_analysis.plot_order(table, factor))
+              study_analysis.plot_order(runs, factor))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,10 +23,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats as scipy_stats
 
-from wqkit.analysis.load import load_run
+from wqkit.analysis.kserver import df_makespan
+from wqkit.analysis.load import Run, TraceRun, load_run
 from wqkit.analysis.stats import PERCENTILES, percentile
 from wqkit.analysis.units import format_duration
+from wqkit.analysis.workers import durations_ns, worker_kind
 from wqkit.errors import WqkitError
+from wqkit.experiments.spec import experiment
 from wqkit.study.index import STUDY_META, levels, read_index
 
 #: The per-run statistics a study compares.
@@ -34,18 +38,41 @@ CONFIDENCE = 0.95
 RESAMPLES = 4000
 
 
+def run_durations_ns(run: Run | TraceRun) -> np.ndarray:
+    """What a study compares of one run, sorted, in ns: an experiment's samples; a worker
+    trace's create_worker() (or told-to-die → exit) durations; a latency trace's queue →
+    start of execution; a trace's first engine only (engines traced together bias each other)."""
+    if isinstance(run, Run):
+        return run.sorted_ns
+    events = run.events[run.events["engine"] == run.meta["engines"][0]]
+    if run.experiment == "trace_latency":
+        values = (events["start_ns"] - events["queue_ns"]).to_numpy(dtype=float)
+    else:
+        values = durations_ns(events, worker_kind(run.meta)).to_numpy(dtype=float)
+    return np.sort(values)
+
+
+def _makespan_ns(run: Run | TraceRun) -> float:
+    """A task graph run's mean makespan over its repetitions (NaN for other runs)."""
+    if not isinstance(run, Run) or not experiment(run.experiment).graph:
+        return float("nan")
+    return float(df_makespan(run)["makespan_ns"].mean())
+
+
 def df_study(directory: str | Path) -> pd.DataFrame:
-    """One row per ok run of a study: its factor levels, host, order and its p50/p90/p99 (ns)."""
+    """One row per ok run of a study: its factor levels, host, order, its p50/p90/p99 (ns) of
+    :func:`run_durations_ns` and, for a task graph, its mean makespan (ns)."""
     directory = Path(directory)
     index = read_index(directory)
     ok = index[index["status"] == "ok"]
     rows = []
     for key, row in ok.iterrows():
         run = load_run(directory / row["run_dir"])
-        values = run.sorted_ns
+        values = run_durations_ns(run)
         rows.append({"key": key, "samples": len(values), "accel": run.meta.get("accel"),
-                     **{name: percentile(values, PERCENTILES[name]) for name in RUN_STATS}})
-    frame = pd.DataFrame(rows, columns=["key", "samples", "accel", *RUN_STATS]).set_index("key")
+                     **{name: percentile(values, PERCENTILES[name]) for name in RUN_STATS},
+                     "makespan": _makespan_ns(run)})
+    frame = pd.DataFrame(rows, columns=["key", "samples", "accel", *RUN_STATS, "makespan"]).set_index("key")
     table = levels(ok).join(ok[["experiment", "repetition", "order", "host", "run_dir"]]).join(frame)
     table.attrs.update(failed=int((index["status"] == "failed").sum()), pending=int((index["status"] == "pending").sum()),
                        factors=json.loads((directory / STUDY_META).read_text())["factors"])
@@ -95,9 +122,10 @@ def df_effects(study: pd.DataFrame, factor: str, baseline: object | None = None,
         raise WqkitError(f"{factor}: no level {baseline!r} (levels: {order})")
     rows = []
     for stat in run_stats:
-        base = study.loc[study[factor] == baseline, stat].to_numpy(dtype=float)
+        measured = study[study[stat].notna()]
+        base = measured.loc[measured[factor] == baseline, stat].to_numpy(dtype=float)
         for level in order:
-            values = study.loc[study[factor] == level, stat].to_numpy(dtype=float)
+            values = measured.loc[measured[factor] == level, stat].to_numpy(dtype=float)
             low, high = _interval((values,), _mean, seed)
             row = {"factor": factor, "level": level, "stat": stat, "runs": len(values),
                    "value_ns": float(values.mean()), "ci_low_ns": low, "ci_high_ns": high}
@@ -115,9 +143,23 @@ def df_effects(study: pd.DataFrame, factor: str, baseline: object | None = None,
     return frame
 
 
+def study_effects(study: pd.DataFrame, factor_names: list[str] | None = None, baseline: object | None = None
+                  ) -> Iterator[tuple[str, str, pd.DataFrame, pd.DataFrame]]:
+    """Per experiment of a df_study table and per factor (default: each varied within that
+    experiment): the experiment, the factor, its df_effects (the makespan among the statistics
+    for a task graph) and the experiment's runs. Experiments measure different things, so
+    their runs are never pooled."""
+    for name, runs in study.groupby("experiment", sort=False):
+        runs = runs.copy()
+        runs.attrs.update(study.attrs)
+        run_stats = RUN_STATS + (("makespan",) if runs["makespan"].notna().any() else ())
+        for factor in factor_names or factors(runs):
+            yield str(name), factor, df_effects(runs, factor, baseline, run_stats=run_stats), runs
+
+
 def factors(study: pd.DataFrame) -> list[str]:
     """The factors of a df_study table that have more than one level."""
-    fixed = {"experiment", "repetition", "order", "host", "run_dir", "samples", "accel", *RUN_STATS}
+    fixed = {"experiment", "repetition", "order", "host", "run_dir", "samples", "accel", "makespan", *RUN_STATS}
     return [c for c in study.columns if c not in fixed and study[c].nunique() > 1]
 
 

@@ -29,7 +29,8 @@ SUMMARY_KEYS = {"measurement", "engine", "kernel", "accel", "count", "p50_ns", "
                 "lost_events"}
 
 
-def _kind(meta: dict) -> str:
+def worker_kind(meta: dict) -> str:
+    """creation or die: what a worker trace run measured."""
     return "creation" if meta["experiment"].endswith("creation") else "die"
 
 
@@ -53,7 +54,7 @@ def df_workers(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
     makes a worker only when work waits and no worker is idle, so a flood worker that ran no
     item either managed, or is the last one made: its maker ran the item it was made for, and
     no other item came that another worker did not take."""
-    kind, rows = _kind(meta), []
+    kind, rows = worker_kind(meta), []
     for engine, mine in events.groupby("engine", sort=False):
         timed = mine[mine["event"] == ("CREATE" if kind == "creation" else "DEAD")]
         frame = pd.DataFrame({"engine": engine, "pid": timed["pid"].astype(int),
@@ -82,7 +83,7 @@ def df_worker_summary(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
     include the other's probe handlers (see :func:`attached_note`)."""
     rows = []
     for engine in meta["engines"]:
-        values = durations_ns(events[events["engine"] == engine], _kind(meta))
+        values = durations_ns(events[events["engine"] == engine], worker_kind(meta))
         traced = meta.get("tracers", {}).get(engine, {})
         rows.append({"engine": engine, "workers": len(values), "p50_ns": values.median(),
                      "p99_ns": values.quantile(0.99), "min_ns": values.min(), "max_ns": values.max(),
@@ -96,9 +97,9 @@ def summary(meta: dict, events: pd.DataFrame, engine: str | None = None) -> dict
     row of :func:`df_worker_summary`, the durations themselves and where they came from."""
     engine = engine or meta["engines"][0]
     row = df_worker_summary(meta, events).loc[engine]
-    values = durations_ns(events[events["engine"] == engine], _kind(meta))
+    values = durations_ns(events[events["engine"] == engine], worker_kind(meta))
     traced = meta.get("tracers", {}).get(engine, {})
-    return {"measurement": _kind(meta), "engine": engine, "kernel": meta.get("kernel_release"),
+    return {"measurement": worker_kind(meta), "engine": engine, "kernel": meta.get("kernel_release"),
             "accel": meta.get("accel"), "probes": meta.get("probes"), "load": meta.get("load"),
             "count": int(row["workers"]), "p50_ns": float(row["p50_ns"]) if len(values) else None,
             "p99_ns": float(row["p99_ns"]) if len(values) else None,
@@ -175,7 +176,7 @@ def plot_worker_durations(meta: dict, events: pd.DataFrame) -> Figure:
     workers = df_workers(meta, events)
     durations = {engine: mine["duration_ns"].to_numpy(dtype=float)
                  for engine, mine in workers.groupby("engine", sort=False)} if len(workers) else {}
-    return _plot_histogram(durations, _kind(meta), _title(meta, _what(_kind(meta)), events))
+    return _plot_histogram(durations, worker_kind(meta), _title(meta, _what(worker_kind(meta)), events))
 
 
 def plot_summary(data: dict) -> Figure:

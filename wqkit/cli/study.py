@@ -34,7 +34,7 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 def cmd_study_analyze(args: argparse.Namespace) -> int:
     import matplotlib
     matplotlib.use("Agg")
-    from wqkit.analysis.study import df_effects, df_study, factors, plot_effects, readable_effects
+    from wqkit.analysis.study import df_study, plot_effects, readable_effects, study_effects
 
     directory = Path(args.directory)
     table = df_study(directory)
@@ -44,11 +44,14 @@ def cmd_study_analyze(args: argparse.Namespace) -> int:
     print(f"# {directory.name}: {len(table)} ok runs ({table.attrs['failed']} failed, "
           f"{table.attrs['pending']} pending)" + ("; TCG: emulation timings" if (table["accel"] == "tcg").any()
                                                    else ""))
-    for factor in args.factor or factors(table):
-        effects = df_effects(table, factor, baseline=None if args.baseline is None else _level(args.baseline))
-        effects.to_csv(out / f"effects-{factor}.csv", index=False)
-        plot_effects(effects, tcg=(table["accel"] == "tcg").any()).savefig(out / f"effects-{factor}.png", dpi=110)
-        print(f"\n## {factor} (baseline {effects.attrs['baseline']})")
+    several = table["experiment"].nunique() > 1
+    baseline = None if args.baseline is None else _level(args.baseline)
+    for experiment, factor, effects, _ in study_effects(table, args.factor, baseline):
+        name = f"{experiment}-{factor}" if several else factor
+        effects.to_csv(out / f"effects-{name}.csv", index=False)
+        plot_effects(effects, tcg=(table["accel"] == "tcg").any()).savefig(out / f"effects-{name}.png", dpi=110)
+        print(f"\n## {experiment if several else ''}{': ' if several else ''}{factor} "
+              f"(baseline {effects.attrs['baseline']})")
         print(readable_effects(effects).to_string(index=False))
     print(f"\nwrote {out}")
     return 0

@@ -31,7 +31,7 @@ from typing import Mapping
 
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import parse_shape
-from wqkit.experiments.spec import Experiment, experiment
+from wqkit.study.kinds import Kind, study_kind
 
 #: Factors that are lab settings, not experiment parameters.
 LAB_FACTORS = ("kernel", "cpus")
@@ -110,26 +110,25 @@ def read_study(path: Path) -> Study:
             raise WqkitError(f"{path}: factor {name}: a level is given twice")
     if not isinstance(settings["repetitions"], int) or settings["repetitions"] < 1:
         raise WqkitError(f"{path}: repetitions must be a positive integer")
-    declared = {p.name for table in exps for p in experiment(str(table["name"])).options}
+    kinds = [study_kind(str(table["name"]), dict(table.get("params", {}))) for table in exps]
+    declared = set().union(*(kind.options for kind in kinds))
     for name in factors:
         if name not in LAB_FACTORS and name not in declared:
             raise WqkitError(f"{path}: factor {name} is neither {' nor '.join(LAB_FACTORS)} nor a parameter of "
                              f"its experiments (theirs: {', '.join(sorted(declared))})")
-    points = tuple(point for table in exps for point in _points(path, table, factors))
+    points = tuple(point for table, kind in zip(exps, kinds) for point in _points(path, table, kind, factors))
     return Study(name=settings["name"] or Path(path).stem, path=Path(path), seed=int(settings["seed"]),
                  repetitions=settings["repetitions"], timeout=float(settings["timeout"]),
                  memory=str(settings["memory"]), factors={k: tuple(v) for k, v in factors.items()},
                  experiments=tuple(exps), points=points)
 
 
-def _points(path: Path, table: Mapping[str, object], factors: Mapping[str, list]) -> list[Point]:
-    exp = experiment(str(table["name"]))
+def _points(path: Path, table: Mapping[str, object], exp: Kind, factors: Mapping[str, list]) -> list[Point]:
     extra = table.keys() - {"name", "params", "shape"}
     if extra:
         raise WqkitError(f"{path}: experiment {exp.name}: unknown keys {sorted(extra)} (known: name, params, shape)")
     fixed = dict(table.get("params", {}))
-    declared = {p.name for p in exp.options}
-    mine = {name: levels for name, levels in factors.items() if name in declared or name in LAB_FACTORS}
+    mine = {name: levels for name, levels in factors.items() if name in exp.options or name in LAB_FACTORS}
     shape = table.get("shape")
     if exp.graph != (shape is not None):
         raise WqkitError(f"{path}: experiment {exp.name}: " + ("give its task graph as shape = \"fork-join:...\""
@@ -145,15 +144,16 @@ def _points(path: Path, table: Mapping[str, object], factors: Mapping[str, list]
     return points
 
 
-def _check(path: Path, exp: Experiment, point: Point) -> None:
+def _check(path: Path, exp: Kind, point: Point) -> None:
     """The point's parameters, lab CPUs and graph as its experiment takes them, or a one-line
     error naming the point."""
     try:
-        values = exp.values(point.params)
+        exp.check(point.params)
         if not isinstance(point.cpus, int) or isinstance(point.cpus, bool) or not 1 <= point.cpus <= 64:
             raise WqkitError(f"cpus={point.cpus!r} is not a number of lab CPUs (1..64)")
         if point.shape is not None:
-            parse_shape(point.shape).validate(repeat=values.get("repeat"))
+            repeat = point.params.get("repeat")
+            parse_shape(point.shape).validate(repeat=None if repeat is None else int(str(repeat), 0))
     except WqkitError as exc:
         raise WqkitError(f"{path}: point {point.key}: {exc}") from None
 

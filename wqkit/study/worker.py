@@ -24,9 +24,9 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import parse_shape
-from wqkit.experiments.runner import run_experiment
 from wqkit.lab.choose import resolve_kernel
 from wqkit.study.index import record_attempt
+from wqkit.study.kinds import study_kind
 from wqkit.study.order import ScheduledRun
 from wqkit.target import LabTarget
 
@@ -102,9 +102,9 @@ def run_point(run: ScheduledRun, out: str, study: dict, slots_by_host: dict[str,
         record_attempt(out_dir, run.key, host, worker)
         target = _session(point.kernel, point.cpus, study["memory"], log)
         try:
-            path = run_experiment(point.experiment, dict(point.params), target=target, out=out_dir / RUNS_DIR,
-                                  timeout=study["timeout"], progress=log, annotations=annotations,
-                                  graph=parse_shape(point.shape) if point.shape else None)
+            path = study_kind(point.experiment, point.params).run(
+                point.params, target=target, out=out_dir / RUNS_DIR, timeout=study["timeout"], progress=log,
+                annotations=annotations, graph=parse_shape(point.shape) if point.shape else None)
             row = {"status": "ok", "run_dir": str(path.relative_to(out_dir)), "host": host, "worker": worker,
                    "duration_s": round(time.monotonic() - started, 3), "error": None}
             done.parent.mkdir(exist_ok=True)

@@ -74,17 +74,20 @@ def parse_items(text: str) -> tuple[pd.DataFrame, bool]:
 def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str | list[str] = "bpftrace",
                   during: str | None = None, values: Mapping[str, object] | None = None,
                   graph: TaskGraph | None = None, duration: float = 10.0, max_pending: int = MAP_KEYS,
+                  timeout: float = 3600.0,
                   target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
-                  progress: Callable[[str], None] = print, **lab_options) -> Path:
+                  progress: Callable[[str], None] = print, annotations: Mapping[str, object] | None = None,
+                  **lab_options) -> Path:
     """Trace queue → execute latency; return the run directory.
 
     With ``during`` (an experiment name and its ``values``), the tracers run
     around that experiment, whose run directory is made inside this one, and
     ``workqueues`` defaults to the experiment's own (``graph``: its task
-    graph, for kserver); otherwise they run for
+    graph, for kserver; ``timeout``: the seconds it may take); otherwise they run for
     ``duration`` seconds. ``max_pending`` sizes the tracers' maps: items queued
     and not yet done beyond it are lost. Lost events or a failed experiment mark the run
-    failed (what was collected is kept) and raise.
+    failed (what was collected is kept) and raise. ``annotations`` go into meta.json as they
+    are (a study's point).
     """
     engines = check_engines(engine)
     workqueues = list(workqueues) or ([experiment(during).name] if during else [])
@@ -93,7 +96,7 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
         raise WqkitError(f"duration={duration:g} s is out of range (0..86400)")
     meta: dict = {"experiment": "trace_latency", "engine": "+".join(engines), "engines": engines,
                   "workqueues": workqueues or "all", "max_pending": max_pending, "program": program.name,
-                  "probes": program.probes, "during": during}
+                  "probes": program.probes, "during": during, **(annotations or {})}
     with recorded_run(Path(out), "trace-latency", meta, target=target, target_name=target_name,
                       progress=progress, **lab_options) as run:
         check_root(run.target)
@@ -102,7 +105,7 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
             with tracing:
                 if during:
                     exp_dir = run_experiment(during, values or {}, target=run.target, out=run.path,
-                                             progress=run.progress, graph=graph)
+                                             timeout=timeout, progress=run.progress, graph=graph)
                     meta["experiment_run"] = exp_dir.name
                 else:
                     run.progress(f"tracing for {duration:g} s")

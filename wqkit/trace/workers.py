@@ -115,7 +115,8 @@ def flood_params() -> tuple[Param, ...]:
 def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace", trigger: str = "destroy",
                   load: Mapping[str, object] | None = None, workers: int = DEATH_WORKERS, timeout: float = 3600.0,
                   target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
-                  progress: Callable[[str], None] = print, **lab_options) -> Path:
+                  progress: Callable[[str], None] = print, annotations: Mapping[str, object] | None = None,
+                  **lab_options) -> Path:
     """Trace worker creation or death under its load; return the run directory.
 
     ``engine`` is bpftrace, bcc, both (traced at once, on the same load), or a
@@ -124,26 +125,12 @@ def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace
     declared default). Death's is ``workers`` workers grown on a pool of their
     own, then made to die by ``trigger``. A run that lost events, timed out
     (``timeout`` seconds of load), failed or was interrupted is written and
-    marked failed, with what the tracers collected, and raises.
+    marked failed, with what the tracers collected, and raises. ``annotations`` go into
+    meta.json as they are (a study's point).
     """
-    if kind not in KINDS:
-        raise WqkitError(f"unknown measurement {kind!r}: choose one of {', '.join(KINDS)}")
-    engines = check_engines(engine)
-    if trigger not in TRIGGERS:
-        raise WqkitError(f"unknown trigger {trigger!r}: choose one of {', '.join(TRIGGERS)}")
-    if kind == "creation":
-        params = flood_params()
-        chosen = experiment("new_worker").values(load or {})
-        if chosen.keys() - {p.name for p in params}:
-            raise WqkitError("the creation flood goes to CPU 0's pool: cpu is not one of its parameters")
-        load = {**{p.name: p.default for p in params}, **chosen}
-    else:
-        runs = module_spec("wq_worker_death").param("run")
-        if not runs.min <= workers <= runs.max:
-            raise WqkitError(f"workers={workers} is out of range ({runs.min}..{runs.max})")
-        load = {"trigger": trigger, "workers": workers}
+    engines, load = checked_load(kind, engine, trigger, load, workers)
     meta: dict = {"experiment": f"trace_workers_{kind}", "engine": "+".join(engines), "engines": engines,
-                  "load": load}
+                  "load": load, **(annotations or {})}
     with recorded_run(Path(out), f"trace-workers-{kind}", meta, target=target, target_name=target_name,
                       progress=progress, **lab_options) as run:
         check_root(run.target)
@@ -158,6 +145,28 @@ def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace
             events.to_parquet(run.path / "events.parquet", index=False)
         check_lost(meta)
     return run.final
+
+
+def checked_load(kind: str, engine: str | list[str], trigger: str, load: Mapping[str, object] | None,
+                 workers: int) -> tuple[list[str], dict]:
+    """The engines and the load a worker trace would run, checked before anything boots
+    (a one-line error otherwise): creation's flood parameters with their defaults filled
+    in, or death's trigger and number of workers."""
+    if kind not in KINDS:
+        raise WqkitError(f"unknown measurement {kind!r}: choose one of {', '.join(KINDS)}")
+    engines = check_engines(engine)
+    if trigger not in TRIGGERS:
+        raise WqkitError(f"unknown trigger {trigger!r}: choose one of {', '.join(TRIGGERS)}")
+    if kind == "creation":
+        params = flood_params()
+        chosen = experiment("new_worker").values(load or {})
+        if chosen.keys() - {p.name for p in params}:
+            raise WqkitError("the creation flood goes to CPU 0's pool: cpu is not one of its parameters")
+        return engines, {**{p.name: p.default for p in params}, **chosen}
+    runs = module_spec("wq_worker_death").param("run")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not runs.min <= workers <= runs.max:
+        raise WqkitError(f"workers={workers!r} is out of range ({runs.min}..{runs.max})")
+    return engines, {"trigger": trigger, "workers": workers}
 
 
 def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: Callable[[str], None]) -> dict:
