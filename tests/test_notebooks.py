@@ -30,7 +30,8 @@ def outputs_text(path) -> str:
     parts = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
-            parts.append(out.get("text", "") + out.get("data", {}).get("text/plain", ""))
+            data = out.get("data", {})
+            parts.append(out.get("text", "") + data.get("text/plain", "") + data.get("text/markdown", ""))
     return "\n".join(parts)
 
 
@@ -228,3 +229,40 @@ def test_worker_creation_notebook_with_a_live_trace(tmp_path):
     assert meta["status"] == "ok" and meta["engines"] == ["bpftrace"]
     assert_flood_workers_traced(meta, pd.read_parquet(run / "events.parquet"), "bpftrace")
     assert "p50 (" in outputs_text(out)
+
+
+STUDY_FILES = sorted((SOURCE_DIR / "studies").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: p.stem)
+def test_each_shipped_study_has_its_results_and_report(path):
+    """data/studies/NAME holds what `wqkit study run` made of the study file as it is now (its
+    grid digest), every run ok, with its analysis and its HTML report."""
+    from wqkit.study.spec import read_study
+
+    study = read_study(path)
+    result = DATA / "studies" / study.name
+    meta = json.loads((result / "study.json").read_text())
+    assert meta["digest"] == study.digest, f"{path.name} changed since it ran: run it again"
+    index = pd.read_parquet(result / "study.parquet")
+    assert len(index) == study.runs and (index["status"] == "ok").all()
+    assert all((result / d / "meta.json").is_file() for d in index["run_dir"])
+    assert list((result / "analysis").glob("effects-*.png")) and list((result / "report").glob("study-*.html"))
+
+
+@pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: p.stem)
+def test_study_notebook_on_a_shipped_study(path, tmp_path):
+    from wqkit.analysis.study import df_study, study_effects
+
+    result = DATA / "studies" / path.stem
+    out = tmp_path / "study.ipynb"
+    papermill.execute_notebook(str(SOURCE_DIR / "notebooks" / "study.ipynb"), str(out),
+                               parameters={"study_dir": str(result)}, cwd=str(SOURCE_DIR), progress_bar=False)
+    text = outputs_text(out)
+    table = df_study(result)
+    sections = list(study_effects(table))
+    assert f"{len(table)} ok runs" in text and "TCG: emulation timings" in text and "95% CI" in text
+    assert all(f"{factor} (baseline {effects.attrs['baseline']})" in text for _, factor, effects, _ in sections)
+    images = [o["data"]["image/png"] for c in nbformat.read(out, as_version=4).cells
+              for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 2 * len(sections) and len(set(images)) == len(images), "effects and run order, once each"

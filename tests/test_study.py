@@ -222,3 +222,17 @@ def test_df_study_reads_a_worker_trace_as_its_first_engine_s_create_worker_durat
     assert len(table) == 2 and (table["samples"] == expected["count"]).all()
     assert table["p50"].tolist() == pytest.approx([expected["p50_ns"]] * 2)
     assert table["makespan"].isna().all()
+
+
+def test_a_study_s_runs_do_not_pass_for_the_reference_runs_beside_it(tmp_path):
+    import shutil
+
+    from wqkit.analysis.load import find_runs
+
+    reference = sorted((SOURCE_DIR / "data").glob("insert_exec-*"))[0]
+    shutil.copytree(reference, tmp_path / reference.name)
+    study = tmp_path / "studies" / "s"
+    shutil.copytree(reference, study / "runs" / "insert_exec-newer")
+    (study / "study.json").write_text("{}")
+    assert find_runs(tmp_path, recursive=True) == [tmp_path / reference.name]
+    assert find_runs(study, recursive=True) == [study / "runs" / "insert_exec-newer"], "a study read as itself"

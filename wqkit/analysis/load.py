@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from wqkit.errors import WqkitError
 from wqkit.experiments.samples import COLUMNS
 from wqkit.experiments.spec import Param, experiments, flag_names
+from wqkit.study.index import STUDY_META
 
 
 def measures(experiment: str) -> str:
@@ -291,15 +292,23 @@ def _read_parquet(file: Path) -> pd.DataFrame:
 
 def find_runs(path: str | Path, recursive: bool = False) -> list[Path]:
     """A run directory itself, or every run directory directly under ``path`` (at any depth with
-    ``recursive``: a latency trace holds its experiment's run), sorted."""
+    ``recursive``: a latency trace holds its experiment's run), sorted. The runs of a study
+    below ``path`` are left out: a study is read as a whole (wqkit.analysis.study), and its
+    many runs would otherwise pass for the reference runs beside it."""
     path = Path(path)
     if (path / "meta.json").exists():
         return [path]
     found = (p.parent for p in path.glob("**/meta.json" if recursive else "*/meta.json")) if path.is_dir() else []
-    runs = sorted(p for p in found if not any(part.startswith(".") for part in p.relative_to(path).parts))
+    runs = sorted(p for p in found if not any(part.startswith(".") for part in p.relative_to(path).parts)
+                  and not _in_study_below(path, p))
     if not runs:
         raise WqkitError(f"{path}: neither a run directory nor a directory of runs")
     return runs
+
+
+def _in_study_below(top: Path, run: Path) -> bool:
+    """Whether ``run`` lies in a study directory below ``top`` (``top`` itself not counted)."""
+    return any((top / parent / STUDY_META).is_file() for parent in run.relative_to(top).parents[:-1])
 
 
 def newest_ok_run(paths: list[Path], experiment: str, where: str | Path) -> Path:

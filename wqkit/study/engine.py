@@ -18,7 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pandas as pd
 
@@ -30,6 +30,8 @@ from wqkit.study.order import ScheduledRun, schedule
 from wqkit.study.spec import Study, check_kernels
 
 STUDY_FILE = "study.toml"
+#: Seconds without a finished run after which a progress line says what still runs.
+HEARTBEAT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,6 @@ def prepare(study: Study, out: Path, resume: bool) -> pd.DataFrame:
 def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), resume: bool = False,
               progress: Callable[[str], None] = print) -> pd.DataFrame:
     """Run every run of ``study`` without an ok run yet into ``out``; return the index."""
-    from distributed import as_completed
-
     check_kernels(study)
     out = Path(out)
     index = prepare(study, out, resume)
@@ -141,7 +141,7 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
             futures[future] = run
             index.at[run.key, "status"] = "running"
         done = failed = 0
-        for future in as_completed(futures):
+        for future in _completed(futures, client, started, progress):
             run = futures[future]
             try:
                 row = future.result()
@@ -176,6 +176,25 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
         reap_orphans()
         _record_session(out, {"ended_at": iso(time.time())})
     return index
+
+
+def _completed(futures: dict, client, started: float, progress: Callable[[str], None]) -> Iterator:
+    """The futures as they complete; while none does for HEARTBEAT_S, a line saying what runs
+    (a first boot under TCG, or a long run, is minutes of silence otherwise)."""
+    from distributed import wait
+
+    pending, total = set(futures), len(futures)
+    while pending:
+        try:
+            finished, _ = wait(list(pending), timeout=HEARTBEAT_S, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            running = sum(len(keys) for keys in client.processing().values())
+            progress(f"… {total - len(pending)} finished, {running} running, {len(pending)} to go, "
+                     f"{time.monotonic() - started:.0f} s elapsed")
+            continue
+        for future in finished:
+            pending.discard(future)
+            yield future
 
 
 def _plugin():
