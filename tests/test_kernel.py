@@ -148,3 +148,30 @@ def test_a_configuration_stopped_before_its_check_is_configured_again(tmp_path, 
     assert done.count("make olddefconfig") == 2
     kbuild.configure(build, progress=lambda m: None)        # checked and marked: now cached
     assert done.count("make olddefconfig") == 2
+
+
+def test_a_second_build_of_a_variant_waits_for_the_first_and_finds_it_cached(tmp_path, monkeypatch):
+    """The test suite starts the patched build in the background; the test that needs it calls
+    build_kernel too, which must wait for that build (its lock), not build beside it."""
+    import fcntl
+    import threading
+
+    from wqkit.lab import build as kbuild
+
+    build = kbuild.KernelBuild("patched", tmp_path)
+    monkeypatch.setattr(kbuild.KernelBuild, "of", classmethod(lambda cls, variant: build))
+    monkeypatch.setattr(kbuild, "_build", lambda *args: pytest.fail("built beside the running build"))
+    tmp_path.mkdir(exist_ok=True)
+    holder = open(tmp_path / "lock", "w")
+    fcntl.flock(holder, fcntl.LOCK_EX)          # the first build, under way
+
+    def finish() -> None:
+        build.complete.write_text("{}")
+        holder.close()                          # its lock released as it ends
+
+    timer = threading.Timer(1.0, finish)
+    timer.start()
+    said = []
+    assert kbuild.build_kernel("patched", progress=said.append) is build
+    assert "another build of it is running" in said[0] and "built meanwhile" in said[-1]
+    timer.join()

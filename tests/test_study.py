@@ -236,3 +236,23 @@ def test_a_study_s_runs_do_not_pass_for_the_reference_runs_beside_it(tmp_path):
     (study / "study.json").write_text("{}")
     assert find_runs(tmp_path, recursive=True) == [tmp_path / reference.name]
     assert find_runs(study, recursive=True) == [study / "runs" / "insert_exec-newer"], "a study read as itself"
+
+
+def test_effects_within_strata_find_what_a_large_other_factor_swamps_when_pooled():
+    """serial changes latency 100×, flags 1.3×: pooled over serial, flags' ratio interval is wide;
+    within each serial level it is found, stratum by stratum, in the study file's order."""
+    rng = np.random.default_rng(3)
+    rows = [{"flags": flags, "serial": serial,
+             "p50": rng.lognormal(np.log(10_000 * (1.3 if flags == "b" else 1) * (1 if serial else 100)), 0.05)}
+            for flags in "ab" for serial in (True, False) for _ in range(8)]
+    table = pd.DataFrame(rows)
+    table.attrs["factors"] = {"flags": ["a", "b"], "serial": [False, True]}
+    within = df_effects(table, "flags", run_stats=("p50",), within=["serial"])
+    assert list(dict.fromkeys(within["stratum"])) == ["serial=false", "serial=true"]
+    b = within[within["level"] == "b"]
+    assert (b["runs"] == 8).all() and ((b["ratio_low"] > 1.15) & (b["ratio_high"] < 1.5)).all()
+    pooled = df_effects(table, "flags", run_stats=("p50",)).query("level == 'b'").iloc[0]
+    assert pooled["stratum"] == "all" and pooled["ratio_high"] - pooled["ratio_low"] > 4 * (
+        b["ratio_high"] - b["ratio_low"]).max()
+    with pytest.raises(WqkitError, match="cannot hold 'flags' fixed when comparing flags"):
+        df_effects(table, "flags", within=["flags"])

@@ -206,6 +206,9 @@ def show_study(study_dir: str | Path) -> None:
                      "its own percentiles first)."))
     several = table["experiment"].nunique() > 1
     for experiment, factor, effects, runs in study_analysis.study_effects(table):
-        _section(f"{experiment + ': ' if several else ''}{factor} (baseline {effects.attrs['baseline']})")
+        held = effects.attrs["within"]
+        _section(f"{experiment + ': ' if several else ''}{factor} (baseline {effects.attrs['baseline']})",
+                 f"Compared within each combination of {' × '.join(held)}: a ratio's runs differ only in "
+                 f"{factor}." if held else "")
         _show(study_analysis.readable_effects(effects), study_analysis.plot_effects(effects, tcg=bool(tcg)),
               study_analysis.plot_order(runs, factor))

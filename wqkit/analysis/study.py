@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from itertools import product
 from pathlib import Path
 from typing import Iterator
 
@@ -108,53 +109,98 @@ def _ratio(a, b, axis=-1):
 
 
 def df_effects(study: pd.DataFrame, factor: str, baseline: object | None = None,
-               run_stats: tuple[str, ...] = RUN_STATS, seed: int = 0) -> pd.DataFrame:
-    """Per level of ``factor`` (runs of the other factors pooled) and per statistic: runs, the
-    mean of the runs' statistic with its interval, the ratio to ``baseline`` (default: the
-    first level) with its interval, and Mann-Whitney U's two-sided p-value against it."""
+               run_stats: tuple[str, ...] = RUN_STATS, seed: int = 0,
+               within: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per level of ``factor`` and per statistic: runs, the mean of the runs' statistic with its
+    interval, the ratio to ``baseline`` (default: the study file's first level) with its
+    interval, and Mann-Whitney U's two-sided p-value against it.
+
+    ``within`` names factors held fixed: the comparison is made separately in each
+    combination of their levels (the ``stratum`` column), so that a factor with a large
+    effect (a burst against one item at a time) does not swamp another's. Without it, runs
+    of every other level are pooled (stratum ``all``)."""
     if factor not in study.columns:
         raise WqkitError(f"no factor {factor!r} in this study (its factors: {', '.join(factors(study))})")
-    present = set(map(_key, study[factor].dropna()))
-    order = [level for level in study.attrs.get("factors", {}).get(factor, []) if _key(level) in present] \
-        or list(dict.fromkeys(study[factor].dropna().tolist()))       # the study file's order
+    for name in within:
+        if name not in study.columns or name == factor:
+            raise WqkitError(f"cannot hold {name!r} fixed when comparing {factor} "
+                             f"(factors: {', '.join(factors(study))})")
+    order = _levels(study, factor)
     baseline = order[0] if baseline is None else baseline
     if baseline not in order:
         raise WqkitError(f"{factor}: no level {baseline!r} (levels: {order})")
     rows = []
+    strata = [("all", study)]
+    if within:      # in the study file's order of levels
+        strata = [(_stratum(within, combo), part) for combo in product(*(_levels(study, name) for name in within))
+                  if len(part := study[np.logical_and.reduce([study[name].map(_key) == _key(value)
+                                                              for name, value in zip(within, combo)])])]
     for stat in run_stats:
-        measured = study[study[stat].notna()]
-        base = measured.loc[measured[factor] == baseline, stat].to_numpy(dtype=float)
-        for level in order:
-            values = measured.loc[measured[factor] == level, stat].to_numpy(dtype=float)
-            low, high = _interval((values,), _mean, seed)
-            row = {"factor": factor, "level": level, "stat": stat, "runs": len(values),
-                   "value_ns": float(values.mean()), "ci_low_ns": low, "ci_high_ns": high}
-            if level == baseline:
-                row.update(ratio=1.0, ratio_low=1.0, ratio_high=1.0, p_value=np.nan)
-            else:
-                r_low, r_high = _interval((values, base), _ratio, seed)
-                p_value = scipy_stats.mannwhitneyu(values, base, alternative="two-sided").pvalue \
-                    if len(values) and len(base) else np.nan
-                row.update(ratio=float(values.mean() / base.mean()), ratio_low=r_low, ratio_high=r_high,
-                           p_value=float(p_value))
-            rows.append(row)
+        for stratum, part in strata:
+            rows += _level_rows(part[part[stat].notna()], factor, order, baseline, stat, seed,
+                                {"factor": factor, "stratum": stratum})
     frame = pd.DataFrame(rows)
-    frame.attrs.update(baseline=baseline, confidence=CONFIDENCE)
+    frame.attrs.update(baseline=baseline, confidence=CONFIDENCE, within=list(within))
     return frame
 
 
-def study_effects(study: pd.DataFrame, factor_names: list[str] | None = None, baseline: object | None = None
-                  ) -> Iterator[tuple[str, str, pd.DataFrame, pd.DataFrame]]:
+def _levels(study: pd.DataFrame, factor: str) -> list:
+    """A factor's levels present in the table, in the study file's order."""
+    present = set(map(_key, study[factor].dropna()))
+    return [level for level in study.attrs.get("factors", {}).get(factor, []) if _key(level) in present] \
+        or list(dict.fromkeys(study[factor].dropna().tolist()))
+
+
+def _stratum(within: list[str] | tuple[str, ...], values: tuple) -> str:
+    return ", ".join(f"{name}={_text(value)}" for name, value in zip(within, values))
+
+
+def _text(value: object) -> str:
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def _level_rows(runs: pd.DataFrame, factor: str, order: list, baseline: object, stat: str, seed: int,
+                fixed: dict) -> list[dict]:
+    """One stratum's rows: each level's runs against the baseline level's."""
+    base = runs.loc[runs[factor] == baseline, stat].to_numpy(dtype=float)
+    rows = []
+    for level in order:
+        values = runs.loc[runs[factor] == level, stat].to_numpy(dtype=float)
+        if not len(values):
+            continue
+        low, high = _interval((values,), _mean, seed)
+        row = {**fixed, "level": level, "stat": stat, "runs": len(values), "value_ns": float(values.mean()),
+               "ci_low_ns": low, "ci_high_ns": high}
+        if level == baseline:
+            row.update(ratio=1.0, ratio_low=1.0, ratio_high=1.0, p_value=np.nan)
+        elif not len(base):
+            row.update(ratio=np.nan, ratio_low=np.nan, ratio_high=np.nan, p_value=np.nan)
+        else:
+            r_low, r_high = _interval((values, base), _ratio, seed)
+            row.update(ratio=float(values.mean() / base.mean()), ratio_low=r_low, ratio_high=r_high,
+                       p_value=float(scipy_stats.mannwhitneyu(values, base, alternative="two-sided").pvalue))
+        rows.append(row)
+    return rows
+
+
+def study_effects(study: pd.DataFrame, factor_names: list[str] | None = None, baseline: object | None = None,
+                  pooled: bool = False) -> Iterator[tuple[str, str, pd.DataFrame, pd.DataFrame]]:
     """Per experiment of a df_study table and per factor (default: each varied within that
-    experiment): the experiment, the factor, its df_effects (the makespan among the statistics
-    for a task graph) and the experiment's runs. Experiments measure different things, so
-    their runs are never pooled."""
+    experiment): the experiment, the factor, its df_effects and the experiment's runs.
+
+    Each factor is compared within every combination of the experiment's other varied
+    factors (matched comparisons), unless ``pooled``. ``baseline`` is the baseline of the
+    factors that have such a level. Experiments measure different things, so their runs are
+    never pooled; a task graph's makespan is among its statistics."""
     for name, runs in study.groupby("experiment", sort=False):
         runs = runs.copy()
         runs.attrs.update(study.attrs)
         run_stats = RUN_STATS + (("makespan",) if runs["makespan"].notna().any() else ())
-        for factor in factor_names or factors(runs):
-            yield str(name), factor, df_effects(runs, factor, baseline, run_stats=run_stats), runs
+        varied = factors(runs)
+        for factor in factor_names or varied:
+            mine = baseline if baseline is not None and _key(baseline) in map(_key, _levels(runs, factor)) else None
+            within = () if pooled else [other for other in varied if other != factor]
+            yield str(name), factor, df_effects(runs, factor, mine, run_stats=run_stats, within=within), runs
 
 
 def factors(study: pd.DataFrame) -> list[str]:
@@ -166,6 +212,8 @@ def factors(study: pd.DataFrame) -> list[str]:
 def readable_effects(effects: pd.DataFrame) -> pd.DataFrame:
     """df_effects for reading: durations with units, intervals as ``[low, high]``."""
     out = pd.DataFrame({"level": effects["level"].astype(str), "stat": effects["stat"], "runs": effects["runs"]})
+    if effects.attrs.get("within"):
+        out.insert(0, "within", effects["stratum"])
     out["value"] = effects["value_ns"].map(format_duration)
     out[f"{CONFIDENCE:.0%} CI"] = [f"[{format_duration(lo)}, {format_duration(hi)}]"
                                    for lo, hi in zip(effects["ci_low_ns"], effects["ci_high_ns"])]
@@ -190,28 +238,45 @@ def plot_order(study: pd.DataFrame, factor: str, stat: str = "p50") -> Figure:
 
 
 def plot_effects(effects: pd.DataFrame, title: str = "", tcg: bool = False) -> Figure:
-    """Each statistic per level with its interval (top), and its ratio to the baseline (bottom)."""
+    """Per statistic (columns): each level's mean over runs with its interval (top), and its
+    ratio to the baseline level with its interval (bottom), side by side in each stratum of
+    the factors held fixed. Log scales: effects are ratios."""
     stats_ = list(dict.fromkeys(effects["stat"]))
-    fig, axes = plt.subplots(2, len(stats_), figsize=(3.6 * len(stats_) + 1, 6), squeeze=False)
+    strata = list(dict.fromkeys(effects["stratum"]))
+    levels_ = list(dict.fromkeys(effects["level"].map(_key)))
+    baseline = _key(effects.attrs.get("baseline"))
+    width = max(3.6, 0.8 * len(strata) + 1.5)
+    fig, axes = plt.subplots(2, len(stats_), figsize=(width * len(stats_) + 1, 7), squeeze=False)
+    offsets = {key: (j - (len(levels_) - 1) / 2) * 0.6 / max(1, len(levels_)) for j, key in enumerate(levels_)}
     for col, stat in enumerate(stats_):
         part = effects[effects["stat"] == stat]
-        x = np.arange(len(part))
-        labels = [f"{level}\n{runs} runs" for level, runs in zip(part["level"].astype(str), part["runs"])]
-        values_us = part["value_ns"].to_numpy() / 1e3
-        err = [values_us - part["ci_low_ns"].to_numpy() / 1e3, part["ci_high_ns"].to_numpy() / 1e3 - values_us]
-        axes[0, col].errorbar(x, values_us, yerr=err, fmt="o", capsize=4)
+        for j, key in enumerate(levels_):
+            mine = part[part["level"].map(_key) == key]
+            x = np.array([strata.index(st) for st in mine["stratum"]]) + offsets[key]
+            runs = f"{mine['runs'].min()}–{mine['runs'].max()}" if mine["runs"].nunique() > 1 else mine["runs"].iloc[0]
+            label = f"{mine['level'].iloc[0]} ({runs} runs each)"
+            values = mine["value_ns"].to_numpy() / 1e3
+            axes[0, col].errorbar(x, values, yerr=[values - mine["ci_low_ns"].to_numpy() / 1e3,
+                                                   mine["ci_high_ns"].to_numpy() / 1e3 - values],
+                                  fmt="o", capsize=3, color=f"C{j}", label=label)
+            if key != baseline:
+                ratio = mine["ratio"].to_numpy()
+                axes[1, col].errorbar(x, ratio, yerr=[ratio - mine["ratio_low"].to_numpy(),
+                                                      mine["ratio_high"].to_numpy() - ratio],
+                                      fmt="o", capsize=3, color=f"C{j}")
         axes[0, col].set_title(f"{stat} (mean over runs)")
         axes[0, col].set_ylabel("µs")
-        ratio = part["ratio"].to_numpy()
-        axes[1, col].errorbar(x, ratio, yerr=[ratio - part["ratio_low"].to_numpy(),
-                                              part["ratio_high"].to_numpy() - ratio], fmt="o", capsize=4, color="C1")
         axes[1, col].axhline(1.0, color="grey", lw=0.8, ls="--")
         axes[1, col].set_ylabel(f"ratio to {effects.attrs.get('baseline')}")
         for ax in axes[:, col]:
-            ax.set_xticks(x, labels, rotation=20)
-            ax.set_xlim(-0.5, len(part) - 0.5)
+            ax.set_yscale("log")
+            ax.set_xticks(range(len(strata)), strata if len(strata) > 1 else [""], rotation=30, ha="right",
+                          fontsize="small")
+            ax.set_xlim(-0.5, len(strata) - 0.5)
+    axes[0, 0].legend(fontsize="small")
     factor = effects["factor"].iloc[0] if len(effects) else ""
-    fig.suptitle((title or f"{factor}: {CONFIDENCE:.0%} bootstrap intervals over runs")
+    held = f", within each {' × '.join(effects.attrs['within'])}" if effects.attrs.get("within") else ""
+    fig.suptitle((title or f"{factor}: {CONFIDENCE:.0%} bootstrap intervals over runs{held}")
                  + (" — TCG: emulation timings" if tcg else ""))
     fig.tight_layout()
     return fig

@@ -46,7 +46,7 @@ def cmd_study_analyze(args: argparse.Namespace) -> int:
                                                    else ""))
     several = table["experiment"].nunique() > 1
     baseline = None if args.baseline is None else _level(args.baseline)
-    for experiment, factor, effects, _ in study_effects(table, args.factor, baseline):
+    for experiment, factor, effects, _ in study_effects(table, args.factor, baseline, pooled=args.pooled):
         name = f"{experiment}-{factor}" if several else factor
         effects.to_csv(out / f"effects-{name}.csv", index=False)
         plot_effects(effects, tcg=(table["accel"] == "tcg").any()).savefig(out / f"effects-{name}.png", dpi=110)
@@ -87,5 +87,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     analyze = commands.add_parser("analyze", help="effects of each factor with bootstrap intervals over runs")
     analyze.add_argument("directory", metavar="DIR")
     analyze.add_argument("--factor", action="append", help="a factor to analyse (default: every varied one)")
-    analyze.add_argument("--baseline", help="the level ratios are taken to (default: the first)")
+    analyze.add_argument("--baseline", help="the level ratios are taken to (default: each factor's first)")
+    analyze.add_argument("--pooled", action="store_true",
+                         help="pool the runs of the other factors' levels (default: compare within each "
+                              "combination of them)")
     analyze.set_defaults(func=cmd_study_analyze)

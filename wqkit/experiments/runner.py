@@ -29,7 +29,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from wqkit.experiments import kmod
-from wqkit.console import progress_stream
+from wqkit.console import bars_disabled, progress_stream
 from wqkit.errors import WqkitError
 from wqkit.experiments.lifecycle import recorded_run
 from wqkit.experiments.spec import Experiment, experiment
@@ -192,7 +192,7 @@ def follow(exp: Experiment, target: Target, expected: int, timeout: float) -> Re
     """Poll the recorder until the experiment ends, with a progress bar on the terminal."""
     deadline = time.monotonic() + timeout
     with tqdm(total=expected, desc=exp.name, unit="item", mininterval=1.0, leave=True,
-              file=progress_stream()) as bar:
+              file=progress_stream(), disable=bars_disabled()) as bar:
         while True:
             stats = _read_stats(exp, target)
             bar.update(stats.produced - bar.n)

@@ -19,6 +19,7 @@ variant), so a one-line change to a patch recompiles only what it touches.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -128,12 +129,30 @@ def built_kernel(variant: str) -> LabKernel:
 
 def build_kernel(variant: str, jobs: int | None = None, config_only: bool = False,
                  progress: Progress = print) -> KernelBuild:
-    """Unpack, patch, configure and build ``variant`` (once); return its build."""
+    """Unpack, patch, configure and build ``variant`` (once); return its build.
+
+    One build of a variant at a time: a second caller (another terminal, or a test
+    waiting for a build started in the background) waits for the first, then finds it
+    cached."""
     build = KernelBuild.of(variant)
     if build.complete.is_file():
         progress(f"{variant} kernel: cached in {build.home}")
         return build
     build.home.mkdir(parents=True, exist_ok=True)
+    with open(build.home / "lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(f"{variant} kernel: another build of it is running (log: {build.log}); waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if build.complete.is_file():
+            progress(f"{variant} kernel: built meanwhile, cached in {build.home}")
+            return build
+        return _build(build, variant, jobs, config_only, progress)
+
+
+def _build(build: KernelBuild, variant: str, jobs: int | None, config_only: bool, progress: Progress) -> KernelBuild:
+    """The build itself, under the variant's lock."""
     started = time.monotonic()
     unpack(build, progress)
     configure(build, progress)

@@ -297,6 +297,9 @@ class LabSession:
             raise WqkitError("vng (virtme-ng) not found; run `make setup`")
         cmd = [vng, "--run", str(self.kernel.boot_target), "--user", "root",
                "--cpus", str(self.cpus), "--memory", self.memory, "--verbose",
+               # The host's root goes to the guest over 9p: without this, virtme-ng first tries
+               # virtiofsd and waits 3.1 s for it to fail before falling back to 9p, every boot.
+               "--force-9p",
                "--append", "oops=panic",
                # The clocksource watchdog compares the TSC with an emulated HPET whose reads a busy
                # host delays: under TCG it marks the TSC unstable (skews of 0.1% seen) and moves

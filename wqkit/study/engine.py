@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
+from wqkit.console import NO_BARS_ENV
 from wqkit.errors import WqkitError
 from wqkit.experiments.lifecycle import iso
 from wqkit.lab.vm import reap_orphans
@@ -46,7 +47,9 @@ class ClusterChoice:
 
 def local_slots(study: Study, choice: ClusterChoice) -> int:
     """VM slots on this machine: max(1, cores // lab CPUs) unless given; more VMs than cores is
-    refused unless allowed (TCG timings would mean nothing, KVM's would be skewed)."""
+    refused unless allowed (TCG timings would mean nothing, KVM's would be skewed). The one
+    default slot of a host with fewer cores than a lab has CPUs is allowed: one VM at a time
+    is what any single run does there too."""
     cores = os.cpu_count() or 1
     cpus = max(p.cpus for p in study.points)
     slots = 1 if choice.exclusive else choice.slots or max(1, cores // cpus)
@@ -68,7 +71,7 @@ def _client(study: Study, choice: ClusterChoice, progress: Callable[[str], None]
         slots = local_slots(study, choice)
         cluster = LocalCluster(n_workers=slots, threads_per_worker=1, processes=True, resources={"VM": 1},
                                dashboard_address=":0", silence_logs=40,
-                               env={"TQDM_DISABLE": "1"})     # workers' progress bars would interleave
+                               env={NO_BARS_ENV: "1"})     # workers' progress bars would interleave
         client = Client(cluster)
     progress(f"Dask scheduler {client.scheduler.address}, dashboard {client.dashboard_link}")
     return client, cluster
@@ -141,7 +144,7 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
             futures[future] = run
             index.at[run.key, "status"] = "running"
         done = failed = 0
-        for future in _completed(futures, client, started, progress):
+        for future in _completed(futures, client, slots, started, progress):
             run = futures[future]
             try:
                 row = future.result()
@@ -158,8 +161,8 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
             done += row["status"] == "ok"
             failed += row["status"] != "ok"
             reap_orphans()
-            running = sum(len(keys) for keys in client.processing().values())
-            progress(_progress_line(done, failed, running, len(todo), time.monotonic() - started, run, row))
+            progress(_progress_line(done, failed, _running(client, slots), len(todo), time.monotonic() - started,
+                                    run, row))
     except KeyboardInterrupt:
         progress("interrupted: stopping the workers and their VMs; the index keeps what finished")
         raise
@@ -178,7 +181,14 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
     return index
 
 
-def _completed(futures: dict, client, started: float, progress: Callable[[str], None]) -> Iterator:
+def _running(client, slots: dict[str, int]) -> int:
+    """Runs under way: the tasks the workers hold, at most one per VM slot (a worker holds
+    the tasks queued for it too)."""
+    return min(sum(len(keys) for keys in client.processing().values()), sum(slots.values()))
+
+
+def _completed(futures: dict, client, slots: dict[str, int], started: float,
+               progress: Callable[[str], None]) -> Iterator:
     """The futures as they complete; while none does for HEARTBEAT_S, a line saying what runs
     (a first boot under TCG, or a long run, is minutes of silence otherwise)."""
     from distributed import wait
@@ -188,8 +198,7 @@ def _completed(futures: dict, client, started: float, progress: Callable[[str], 
         try:
             finished, _ = wait(list(pending), timeout=HEARTBEAT_S, return_when="FIRST_COMPLETED")
         except TimeoutError:
-            running = sum(len(keys) for keys in client.processing().values())
-            progress(f"… {total - len(pending)} finished, {running} running, {len(pending)} to go, "
+            progress(f"… {total - len(pending)} finished, {_running(client, slots)} running, {len(pending)} to go, "
                      f"{time.monotonic() - started:.0f} s elapsed")
             continue
         for future in finished:
