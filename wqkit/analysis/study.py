@@ -231,6 +231,7 @@ def plot_order(study: pd.DataFrame, factor: str, stat: str = "p50") -> Figure:
         ax.plot(part["order"], part[stat] / 1e3, "o", color=f"C{i}", label=f"{factor}={level}")
     ax.set_xlabel("run order (randomised within blocks)")
     ax.set_ylabel(f"{stat} (µs)")
+    ax.set_yscale("log")        # the levels of other factors may lie orders of magnitude apart
     ax.legend(fontsize="small")
     ax.set_title(f"{stat} of each run in run order")
     fig.tight_layout()
