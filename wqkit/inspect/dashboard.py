@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import threading
 import time
 from typing import Callable
@@ -56,7 +58,8 @@ def df_rates(snapshots: list[Snapshot], names: list[str] | None = None) -> pd.Da
 
 def plot_workers_per_cpu(snapshots: list[Snapshot]) -> Figure:
     """Workers per CPU over time (unbound pools as 'unbound')."""
-    table = df_workers_per_cpu(snapshots).pivot(index="time", columns="cpu", values="workers")
+    # pivot_table, not pivot: two snapshots of one instant (a vmcore read twice) must not fail the plot
+    table = df_workers_per_cpu(snapshots).pivot_table(index="time", columns="cpu", values="workers", aggfunc="last")
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for cpu in table.columns:
         ax.step(table.index, table[cpu], where="post", label="unbound" if cpu < 0 else f"cpu {cpu}")
@@ -88,6 +91,12 @@ class Dashboard:
 
     Nothing runs until the Start button is pressed, so the notebook also
     executes unattended (papermill), where only its static cells matter.
+    The refresh loop runs in a thread of its own; it writes its text and
+    plots by setting the ``Output`` widgets' ``outputs`` (their state, sent to
+    the browser as any widget change is), never with ``with output:``, which
+    captures only what the kernel prints for the cell executing *now* and so
+    showed nothing from a background thread. A refresh that fails stops the
+    loop and says why in the status line.
     """
 
     def __init__(self, take: Take, history: int = 120) -> None:
@@ -100,27 +109,41 @@ class Dashboard:
         self.names = widgets.Text(value="", placeholder="events kblockd ...", description="workqueues")
         self.scenario = widgets.Dropdown(options=SCENARIOS, value="NORMAL", description="scenario")
         self.running = widgets.ToggleButton(value=False, description="Start", icon="play")
+        self.status = widgets.Label(value="stopped: press Start")
         self.text = widgets.Output(layout={"max_height": "400px", "overflow": "auto"})
         self.plots = widgets.Output()
         self.running.observe(self._toggle, names="value")
         self.widget = widgets.VBox([widgets.HBox([self.interval, self.names, self.scenario, self.running]),
-                                    self.plots, self.text])
+                                    self.status, self.plots, self.text])
         self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
 
     def _toggle(self, change) -> None:
         self.running.description = "Stop" if change["new"] else "Start"
         if change["new"] and (self._thread is None or not self._thread.is_alive()):
-            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self.status.value = "taking the first snapshot…"
+            self._wake.clear()
+            self._thread = threading.Thread(target=self._loop, daemon=True, name="wqkit-dashboard")
             self._thread.start()
+        elif not change["new"]:
+            self._wake.set()            # the loop stops now, not after its sleep
 
     def _loop(self) -> None:
+        """Refresh every interval until stopped; the last status says how it ended."""
         while self.running.value:
             start = time.monotonic()
-            self.refresh()
-            time.sleep(max(0.0, self.interval.value - (time.monotonic() - start)))
+            try:
+                self.refresh()
+            except Exception as exc:  # noqa: BLE001 -- a live view shows its own errors, then stops
+                self.status.value = f"refresh failed, stopped: {type(exc).__name__}: {exc}"
+                self.running.value = False
+                return
+            self._wake.wait(max(0.0, self.interval.value - (time.monotonic() - start)))
+        self.status.value = f"stopped after {len(self.history)} snapshots"
 
     def refresh(self) -> None:
-        """Take one snapshot and redraw."""
+        """Take one snapshot and redraw (from any thread)."""
+        start = time.monotonic()
         snap = self.take()
         self.history = (self.history + [snap])[-self.limit:]
         names = self.names.value.split()
@@ -129,12 +152,17 @@ class Dashboard:
             lines = scenario_lines(snap, self.scenario.value, select_workqueues(snap, names), previous=previous)
         except Exception as exc:  # noqa: BLE001 -- show a bad filter in the dashboard, keep running
             lines = [str(exc)]
-        self.text.clear_output(wait=True)
-        with self.text:
-            print("\n".join(lines))
-        self.plots.clear_output(wait=True)
-        with self.plots:
-            from IPython.display import display
-            for fig in (plot_workers_per_cpu(self.history), plot_rates(self.history, names)):
-                display(fig)
-                plt.close(fig)
+        figures = [plot_workers_per_cpu(self.history), plot_rates(self.history, names)]
+        self.plots.outputs = tuple(_png_output(fig) for fig in figures)
+        self.text.outputs = ({"output_type": "stream", "name": "stdout", "text": "\n".join(lines) + "\n"},)
+        self.status.value = (f"snapshot {len(self.history)} of {snap.kernel_release} at {time.strftime('%H:%M:%S')}"
+                             f" ({time.monotonic() - start:.2f} s)")
+
+
+def _png_output(fig: Figure) -> dict:
+    """A figure as an Output widget's display_data entry (PNG), the figure closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": repr(fig)}}
