@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import jupytext
 import nbformat
@@ -247,6 +248,11 @@ def test_each_shipped_study_has_its_results_and_report(path):
     index = pd.read_parquet(result / "study.parquet")
     assert len(index) == study.runs and (index["status"] == "ok").all()
     assert all((result / d / "meta.json").is_file() for d in index["run_dir"])
+    if (SOURCE_DIR / ".git").exists():      # in the repository, not only in this working tree
+        tracked = subprocess.run(["git", "-C", str(SOURCE_DIR), "ls-files", str(result / "runs")],
+                                 capture_output=True, text=True, check=True).stdout
+        assert {f"runs/{Path(line).parts[4]}" for line in tracked.split()} >= set(index["run_dir"]), \
+            "every run directory is tracked (a .gitignore rule hid them once)"
     assert list((result / "analysis").glob("effects-*.png")) and list((result / "report").glob("study-*.html"))
 
 
@@ -266,3 +272,13 @@ def test_study_notebook_on_a_shipped_study(path, tmp_path):
     images = [o["data"]["image/png"] for c in nbformat.read(out, as_version=4).cells
               for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 2 * len(sections) and len(set(images)) == len(images), "effects and run order, once each"
+
+
+def test_a_notebook_s_data_path_means_the_same_from_jupyterlab(monkeypatch):
+    """JupyterLab runs the kernel in notebooks/: the parameters' data/... paths still find the data."""
+    from wqkit.notebook import repository_path
+
+    monkeypatch.chdir(SOURCE_DIR / "notebooks")
+    assert repository_path("data/studies/flags_latency") == DATA / "studies" / "flags_latency"
+    assert repository_path("study.py") == Path("study.py"), "what is found here is taken as it is"
+    assert repository_path("no/such/dir") == Path("no/such/dir"), "left for the caller's own error"

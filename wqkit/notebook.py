@@ -9,6 +9,7 @@ from wqkit import analysis
 from wqkit.analysis.load import Run, TraceRun, find_runs, load_run, newest_ok_run
 from wqkit.console import progress_line
 from wqkit.errors import WqkitError
+from wqkit.paths import SOURCE_DIR
 from wqkit.experiments.graph import TaskGraph, parse_shape
 from wqkit.experiments.runner import run_experiment
 from wqkit.experiments.spec import experiment
@@ -19,10 +20,20 @@ def _where(target: str | Target) -> dict:
     return {"target": target} if isinstance(target, Target) else {"target_name": target}
 
 
+def repository_path(path: str | Path) -> Path:
+    """``path`` as given, or, relative and not found here, relative to the repository: JupyterLab
+    runs a notebook's kernel in notebooks/, papermill and ``wqkit report`` in the repository, and
+    a notebook's ``data/...`` parameter must mean the same in both."""
+    path = Path(path)
+    return SOURCE_DIR / path if not path.is_absolute() and not path.exists() and (SOURCE_DIR / path).exists() \
+        else path
+
+
 def newest_run(data_dir: str | Path, kind: str) -> Run | TraceRun:
     """``data_dir`` if it is a run of ``kind`` (an experiment, or ``trace_workers_creation``...)
     that ended ok, else the newest such run under it, at any depth (see
     :func:`~wqkit.analysis.load.newest_ok_run`)."""
+    data_dir = repository_path(data_dir)
     return load_run(newest_ok_run(find_runs(data_dir, recursive=True), kind, data_dir))
 
 
@@ -197,6 +208,7 @@ def show_study(study_dir: str | Path) -> None:
 
     from wqkit.analysis import study as study_analysis
 
+    study_dir = repository_path(study_dir)
     table = study_analysis.df_study(study_dir)
     accel = ", ".join(sorted(table["accel"].dropna().unique()))
     tcg = " **TCG: emulation timings, not hardware timings.**" if "tcg" in accel else ""
