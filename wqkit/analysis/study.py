@@ -32,6 +32,7 @@ from wqkit.analysis.workers import durations_ns, worker_kind
 from wqkit.errors import WqkitError
 from wqkit.experiments.spec import experiment
 from wqkit.study.index import STUDY_META, levels, read_index
+from wqkit.study.spec import level_text
 
 #: The per-run statistics a study compares.
 RUN_STATS = ("p50", "p90", "p99")
@@ -152,11 +153,7 @@ def _levels(study: pd.DataFrame, factor: str) -> list:
 
 
 def _stratum(within: list[str] | tuple[str, ...], values: tuple) -> str:
-    return ", ".join(f"{name}={_text(value)}" for name, value in zip(within, values))
-
-
-def _text(value: object) -> str:
-    return json.dumps(value) if not isinstance(value, str) else value
+    return ", ".join(f"{name}={level_text(value)}" for name, value in zip(within, values))
 
 
 def _level_rows(runs: pd.DataFrame, factor: str, order: list, baseline: object, stat: str, seed: int,

@@ -55,10 +55,11 @@ class Point:
     @property
     def key(self) -> str:
         """A stable name, unique in its study: ``insert_exec|kernel=6.1|wq_flags=unbound``."""
-        return "|".join([self.experiment, *(f"{k}={_text(v)}" for k, v in sorted(self.levels.items()))])
+        return "|".join([self.experiment, *(f"{k}={level_text(v)}" for k, v in sorted(self.levels.items()))])
 
 
-def _text(value: object) -> str:
+def level_text(value: object) -> str:
+    """A factor's level as a study file spells it: text as it is, else its JSON (``true``, ``2``)."""
     return json.dumps(value) if not isinstance(value, str) else value
 
 
@@ -106,7 +107,7 @@ def read_study(path: Path) -> Study:
     for name, levels in factors.items():
         if not isinstance(levels, list) or not levels:
             raise WqkitError(f"{path}: factor {name}: give its levels as a non-empty list")
-        if len(set(map(_text, levels))) != len(levels):
+        if len(set(map(level_text, levels))) != len(levels):
             raise WqkitError(f"{path}: factor {name}: a level is given twice")
     if not isinstance(settings["repetitions"], int) or settings["repetitions"] < 1:
         raise WqkitError(f"{path}: repetitions must be a positive integer")
