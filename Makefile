@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # lists them), built against the lab kernel (its Kbuild tree, provisioned in
 # the cache) by default.
 KDIR ?= $(shell $(BIN)/python -c 'from wqkit.lab import LabKernel; print(LabKernel.stock().build_dir)')
-.PHONY: setup demo test test-unit report modules
+.PHONY: setup demo test test-unit report lab-notebook modules
 
 setup:
 	bash scripts/setup.sh
@@ -26,6 +26,10 @@ NOTEBOOK ?= insert_exec
 NR ?= 1000
 report: setup
 	$(BIN)/wqkit report notebooks/$(NOTEBOOK).ipynb -p nr $(NR)
+
+# JupyterLab on notebooks/ from the venv (its kernel has wqkit): open the URL it prints.
+lab-notebook: setup
+	$(BIN)/wqkit notebook
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -46,8 +46,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             proc.wait()
 
 
-def qemu_processes(marker: Path) -> list[int]:
-    """PIDs of live QEMU processes whose command line mentions ``marker``."""
+def qemu_processes(marker: Path | None = None) -> list[int]:
+    """PIDs of live QEMU processes (whose command line mentions ``marker``, when given)."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -56,7 +56,7 @@ def qemu_processes(marker: Path) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "qemu-system" in cmdline and str(marker) in cmdline and int(proc.name) != os.getpid():
+        if "qemu-system" in cmdline and str(marker or "") in cmdline and int(proc.name) != os.getpid():
             pids.append(int(proc.name))
     return pids
 

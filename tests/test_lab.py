@@ -99,3 +99,15 @@ def test_values_put_into_guest_commands_are_quoted(lab, tmp_path):
     lab.run(f"printf x > {shlex.quote(str(lab.shared_dir / odd))}", check=True)
     copied = LabTarget(session=lab).copy_back(str(lab.shared_dir / odd), tmp_path / "copy")
     assert copied.read_text() == "x" and lab.run("true").returncode == 0
+
+
+def test_the_guest_boots_without_udev_and_still_names_its_ports(lab):
+    # PID 1 is wqkit's guest init, not virtme-ng-init: no udevd ever ran (it makes /run/udev),
+    # yet the ports have udev's names and the console has the init's timeline.
+    out = lab.run("tr '\\0' ' ' < /proc/1/cmdline; echo; pgrep udevd || echo no-udevd; "
+                  "test -e /run/udev || echo no-run-udev; readlink /dev/virtio-ports/virtme.stdin", check=True)
+    init, udevd, run_udev, stdin_port = out.stdout.splitlines()
+    assert init.split()[-1].endswith("wqkit/lab/guest_init.py")
+    assert (udevd, run_udev) == ("no-udevd", "no-run-udev")
+    assert stdin_port.startswith("/dev/vport")
+    assert "wqkit-init: set-up done; starting script" in lab.console()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import qemu_processes
 from wqkit.analysis.study import df_effects, df_study
 from wqkit.study.index import attempts, read_index
 
@@ -31,14 +32,7 @@ serial = [false, true]
 
 
 def _qemus() -> set[int]:
-    found = set()
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().startswith("qemu-system"):
-                found.add(int(comm.parent.name))
-        except OSError:
-            continue
-    return found
+    return set(qemu_processes())
 
 
 def _study(tmp_path: Path, text: str, *extra: str) -> tuple[subprocess.Popen, Path]:

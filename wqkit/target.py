@@ -19,6 +19,7 @@ from typing import Iterator
 from wqkit.command import CommandResult
 from wqkit.errors import CommandTimeout, WqkitError
 from wqkit.lab.agent import run as run_shell
+from wqkit.lab.kept import attach
 from wqkit.lab.kernel import LabKernel
 from wqkit.lab.vm import LabSession
 
@@ -69,12 +70,15 @@ class Target(ABC):
 
 
 class LabTarget(Target):
-    """The lab VM. Boots a session on first use unless one is given."""
+    """The lab VM. Boots a session on first use unless one is given, or attaches to the
+    kept lab (``wqkit lab up``) when it runs with the same options and ``use_kept`` is true."""
 
     name = "lab"
 
-    def __init__(self, session: LabSession | None = None, **lab_options) -> None:
+    def __init__(self, session: LabSession | None = None, use_kept: bool = True, **lab_options) -> None:
         self._owned = session is None
+        if session is None and use_kept:
+            session = attach(**lab_options)
         self.session = session if session is not None else LabSession(**lab_options)
 
     @property

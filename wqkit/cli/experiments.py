@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 from pathlib import Path
 
 from wqkit.cli.options import (add_param_options, add_target_options, experiment_values, lab_options, progress,
                                target_options)
 from wqkit.errors import WqkitError
+from wqkit.workbench import NOTEBOOKS
 from wqkit.experiments.spec import Experiment, experiments, module_spec, modules
 
 RUN_EXAMPLES = """examples:
@@ -98,6 +100,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notebook(args: argparse.Namespace) -> int:
+    from wqkit.workbench import jupyterlab_command
+
+    cmd = jupyterlab_command(Path(args.root).resolve(), args.port)
+    print(f"wqkit: JupyterLab on {args.root} (Ctrl-C stops it; its URL, with the token, follows)", flush=True)
+    os.execv(cmd[0], cmd)       # JupyterLab replaces this process: its Ctrl-C, its exit status
+
+
 def _literal(text: str) -> object:
     """A -p value as papermill takes it: a Python literal when it is one, else the string."""
     try:
@@ -168,6 +178,14 @@ def add_commands(sub) -> None:
     report.add_argument("--out", default="reports", metavar="DIR", help="where reports go (default reports/)")
     report.add_argument("--with-code", action="store_true", help="keep the code cells in the HTML")
     report.set_defaults(func=cmd_report)
+
+    notebook = sub.add_parser("notebook", help="open the notebooks in JupyterLab (the interactive workbench)",
+                              epilog="examples:\n  wqkit notebook            then open the URL it prints\n"
+                              "  wqkit notebook --port 8890", formatter_class=argparse.RawDescriptionHelpFormatter)
+    notebook.add_argument("--root", default=str(NOTEBOOKS), metavar="DIR",
+                          help="the directory JupyterLab serves (default: the project's notebooks/)")
+    notebook.add_argument("--port", type=int, metavar="N", help="port on localhost (default: a free one)")
+    notebook.set_defaults(func=cmd_notebook)
 
     mod = sub.add_parser("module", help="load one of wqkit's modules, show its kernel log, unload it",
                          epilog="examples:\n  wqkit module --list\n  wqkit module wq_smoke nr=100",

@@ -18,7 +18,8 @@ EXAMPLES = """examples:
   wqkit lab run -- uname -r                 boot the lab and run a command in it
   wqkit lab run --kernel 6.1 -- cat /proc/cmdline
   wqkit lab kernel build --patched          the kernel with linux_patch_exp/ (boot it with --kernel patched)
-  wqkit lab smoke                           a module, its work items and drgn's view of them"""
+  wqkit lab smoke                           a module, its work items and drgn's view of them
+  wqkit lab up                              keep a lab running: later runs attach to it (wqkit lab down)"""
 
 
 def cmd_lab_run(args: argparse.Namespace) -> int:
@@ -78,6 +79,24 @@ def cmd_lab_smoke(args: argparse.Namespace) -> int:
     return 0 if report.work_items_executed == report.work_items_queued else 1
 
 
+def cmd_lab_up(args: argparse.Namespace) -> int:
+    from wqkit.lab import kept
+
+    record = kept.up(args.kernel, args.cpus, args.memory, args.accel, args.tcg_threads, progress=progress)
+    print(f"kept lab up: {record['label']} under {record['accel'].upper()} ({record['cpus']} CPUs, "
+          f"{record['memory']}), booted in {record['boot_seconds']:.1f} s; runs, notebooks and papermill "
+          f"with these options use it; `wqkit lab down` stops it")
+    return 0
+
+
+def cmd_lab_down(args: argparse.Namespace) -> int:
+    from wqkit.lab import kept
+
+    record = kept.down()
+    print(f"kept lab stopped ({record['label']})" if record else "no kept lab was up")
+    return 0
+
+
 def add_commands(sub) -> None:
     lab = sub.add_parser("lab", help="the lab VM: provision kernels, run commands", epilog=EXAMPLES,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,6 +126,13 @@ def add_commands(sub) -> None:
     kbuild.add_argument("--config-only", action="store_true", help="unpack, patch and configure only")
     kbuild.add_argument("--jobs", type=int, metavar="N", help="make -j (default: CPUs + 1)")
     kbuild.set_defaults(func=cmd_lab_kernel_build)
+
+    up = lab_sub.add_parser("up", help="boot a lab and keep it running: later runs with the same options "
+                            "attach to it instead of booting (until `wqkit lab down`)")
+    add_lab_options(up)
+    up.set_defaults(func=cmd_lab_up)
+    down = lab_sub.add_parser("down", help="stop the kept lab")
+    down.set_defaults(func=cmd_lab_down)
 
     smoke = lab_sub.add_parser("smoke", help="boot the lab, run a module and list workqueues with drgn")
     add_lab_options(smoke)

@@ -39,7 +39,8 @@ def target_provenance(target: Target) -> dict:
         info["lab"] = {"kernel": target.kernel.label, "cpus": session.cpus, "memory": session.memory,
                        "boot_seconds": round(session.boot_seconds, 2), "session": session.workdir.name,
                        "tcg_threads": session.tcg_threads if info["accel"] == "tcg" else None,
-                       "failed_boots": session.failed_boots}
+                       "failed_boots": session.failed_boots, "boot_id": session.boot_id,
+                       "kept": session.kept}
     info["clock"] = clock_provenance(target)
     if info["accel"] == "tcg":
         info["timing_note"] = "TCG: emulation timings, not hardware timings"

@@ -106,7 +106,7 @@ class LabKernel:
 
     @property
     def boot_target(self) -> Path:
-        """What ``vng --run`` is given: the tree for a built kernel, else the image.
+        """What virtme-run boots (``--kimg``): the tree for a built kernel, else the image.
 
         virtme-ng finds a packaged image's modules by walking up from the
         image to the directory holding ``lib/modules`` (our extracted root)

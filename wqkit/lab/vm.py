@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -21,33 +23,40 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 from wqkit.command import CommandResult
 from wqkit.console import progress_line
 from wqkit.errors import LabCrash, LabError, LabTimeout, WqkitError
 from wqkit.lab.accel import PROBE_TIMEOUT, choose_accel
+from wqkit.lab.guest_init import PRIVATE_DIRS
 from wqkit.lab.kernel import LabKernel
 from wqkit.lab.qmp import QmpClient
 from wqkit.paths import SOURCE_DIR, cache_dir
 
 AGENT = Path(__file__).with_name("agent.py")
+#: The guest's PID 1 (see its docstring): virtme-ng's set-up without udev.
+GUEST_INIT = Path(__file__).with_name("guest_init.py")
 #: The agent's interpreter in the guest: Debian's, on the shared root (stdlib only).
 GUEST_PYTHON = "/usr/bin/python3"
 AGENT_PREFIX = "@wqkit "
 #: Console lines that mean the guest kernel is in trouble, most serious first.
 CRASH_MARKERS = ("Kernel panic", "Oops", "BUG:", "general protection fault", "WARNING: CPU:")
-#: Host paths the guest does not see from the host's root (tmpfs in the guest).
-GUEST_MASKED = ("/tmp", "/run", "/var/tmp", "/var/log", "/var/cache", "/var/lib/apt")
+#: Host paths the guest does not see as the host does: tmpfs in the guest, or a
+#: writable overlay whose writes stay in the guest (virtme-ng's /tmp).
+GUEST_MASKED = ("/tmp", "/run", *PRIVATE_DIRS)
 #: Seconds the host waits beyond a command's timeout before it declares the guest hung.
 HANG_GRACE = 30.0
 #: The parts of wqkit's cache the guest reads: provisioned kernels and built modules.
 GUEST_CACHE_DIRS = ("kernels", "modules")
+#: Host directories the guest writes to a tmpfs layer over (vng's defaults): the
+#: root is shared read-only, and tools in the guest write under /etc, /var, /tmp...
+GUEST_OVERLAYS = ("/etc", "/lib", "/home", "/opt", "/srv", "/usr", "/var", "/tmp")
 KEEP_SESSIONS = 20
 #: Session directories of this process whose VM may still run: never pruned.
 _LIVE_SESSIONS: set[Path] = set()
-#: A session directory's record of its vng process group (for reap_orphans).
-PGID_FILE = "vng.pgid"
+#: A session directory's record of its QEMU process group (for reap_orphans).
+PGID_FILE = "qemu.pgid"
 MAX_BOOT_RETRIES = 2
 TCG_THREADS = ("multi", "single")
 
@@ -100,6 +109,8 @@ class LabSession:
     boot_retries: int = MAX_BOOT_RETRIES
     #: Tests only: make the first N boot attempts panic before the agent starts.
     inject_boot_crashes: int = 0
+    #: Whether this session is the kept lab's (wqkit.lab.kept), booted by another process.
+    kept: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.cpus < 1 or self.cpus > 64:
@@ -125,6 +136,9 @@ class LabSession:
         self.boot_id = ""
         self.guest_release = ""
         self.boot_seconds = 0.0
+        #: The guest's uptime when its agent answered: the rest of boot_seconds is the host's
+        #: (virtme-run's preparation, QEMU's start, firmware and kernel loading).
+        self.guest_uptime_at_hello = 0.0
         #: One line per boot attempt that crashed before the agent answered (then retried).
         self.failed_boots: list[str] = []
         #: Objects tied to this boot, shared by its users and dropped when it closes
@@ -180,11 +194,15 @@ class LabSession:
         """One boot attempt: spawn the VM and wait for the agent's hello."""
         start = time.monotonic()
         self._messages = queue.Queue()
-        guest = ["/bin/sh", "-c", "echo c > /proc/sysrq-trigger"] if crash else [GUEST_PYTHON, str(AGENT)]
-        self._spawn(self._vng_command(self.accel, guest))
+        # -IS: isolated, no site (the agent needs the standard library only; site's scan of
+        # dist-packages reads directories over 9p, slow in a guest that just booted).
+        guest = ["/bin/sh", "-c", "echo c > /proc/sysrq-trigger"] if crash else [GUEST_PYTHON, "-IS", str(AGENT)]
+        self._spawn(self._qemu_command(self.accel, guest))
         hello = self._receive(self.boot_timeout, "boot")
         self.boot_seconds = time.monotonic() - start
+        (self.workdir / "initramfs.img").unlink(missing_ok=True)     # QEMU read it at start
         self.boot_id = hello["boot_id"]
+        self.guest_uptime_at_hello = hello["uptime"]
         self.guest_release = hello["release"]
         self.progress(f"guest {self.guest_release} ready in {self.boot_seconds:.1f} s")
 
@@ -291,30 +309,53 @@ class LabSession:
             self._in_flight = False
             return answer
 
-    def _vng_command(self, accel: str, guest_cmd: list[str]) -> list[str]:
-        vng = shutil.which("vng", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-        if vng is None:
-            raise WqkitError("vng (virtme-ng) not found; run `make setup`")
-        cmd = [vng, "--run", str(self.kernel.boot_target), "--user", "root",
-               "--cpus", str(self.cpus), "--memory", self.memory, "--verbose",
+    def _qemu_command(self, accel: str, guest_cmd: list[str]) -> list[str]:
+        """The QEMU command that boots the lab: virtme-ng's, with wqkit's guest init.
+
+        ``virtme-run --dry-run`` (virtme-ng's engine, what ``vng --run`` calls)
+        writes the initramfs into the session directory and prints its QEMU
+        command. The lab runs that command itself, with the guest's ``init=``
+        changed from virtme-ng-init to wqkit/lab/guest_init.py, which boots
+        without udev (see its docstring); virtme-ng's initramfs runs the last
+        ``init=``, which virtme-run writes after every ``--kopt``: hence here.
+        """
+        initramfs = self.workdir / "initramfs.img"
+        initramfs.unlink(missing_ok=True)
+        dry_run = self._virtme_run_command(accel, guest_cmd)
+        dry_run[1:1] = ["--save-initramfs", str(initramfs), "--show-command", "--dry-run"]
+        proc = subprocess.run(dry_run, capture_output=True, text=True, env=_venv_env(), cwd="/")
+        lines = [line for line in proc.stdout.splitlines() if "qemu-system" in line]
+        if proc.returncode != 0 or not lines:
+            detail = (proc.stderr.strip().splitlines() or ["no QEMU command printed"])[-1]
+            raise LabError(f"virtme-ng could not prepare the lab VM: {detail}")
+        qemu = shlex.split(lines[-1])
+        append = qemu.index("-append") + 1
+        qemu[append], replaced = re.subn(r"(^|\s)init=\S+$", rf"\1init={GUEST_INIT}", qemu[append])
+        if replaced != 1:
+            raise LabError(f"virtme-ng's kernel command line does not end with init=: {qemu[append]}")
+        return qemu
+
+    def _virtme_run_command(self, accel: str, guest_cmd: list[str]) -> list[str]:
+        """virtme-run's arguments for this session (what ``vng --run`` would pass)."""
+        virtme_run = shutil.which("virtme-run", path=_venv_env()["PATH"])
+        if virtme_run is None:
+            raise WqkitError("virtme-run (virtme-ng) not found; run `make setup`")
+        cmd = [virtme_run, "--name", "wqkit-lab", "--kimg", str(self.kernel.boot_target), "--mods", "auto",
+               "--script-sh", shlex.join(guest_cmd),
+               "--cpus", str(self.cpus), "--memory", self.memory,
+               # The console (kernel log at loglevel 7) goes to QEMU's stderr: console.log.
+               "--show-boot-console", "--verbose",
                # The host's root goes to the guest over 9p: without this, virtme-ng first tries
                # virtiofsd and waits 3.1 s for it to fail before falling back to 9p, every boot.
                "--force-9p",
-               "--append", "oops=panic",
+               "--kopt", "oops=panic",
                # The clocksource watchdog compares the TSC with an emulated HPET whose reads a busy
                # host delays: under TCG it marks the TSC unstable (skews of 0.1% seen) and moves
                # the kernel's clock to the HPET, whose rate no longer matches tsc_khz. The guest's
                # TSC is the host's; kept as clocksource, BPF's ns and the modules' TSC deltas agree.
-               "--append", "tsc=reliable",
-               # QMP for drgn on the host and for commands; vmcoreinfo lets drgn find
-               # the kernel and its KASLR offset (over QMP and in memory dumps).
-               f"--qemu-opts=-qmp unix:{self.qmp_socket},server=on,wait=off",
-               f"--qemu-opts=-qmp unix:{self.qmp_control_socket},server=on,wait=off",
-               "--qemu-opts=-device vmcoreinfo"]
-        if accel == "tcg":
-            cmd.append("--disable-kvm")
-            if self.tcg_threads == "single":
-                cmd.append("--qemu-opts=-accel tcg,thread=single")
+               "--kopt", "tsc=reliable"]
+        for d in GUEST_OVERLAYS:
+            cmd += ["--overlay-rwdir", d]
         # The guest must see wqkit's sources and venv, and the cache's kernels and
         # built modules, at their host paths. Only those parts of the cache are
         # mounted: virtme-ng mounts read-only directories after the writable
@@ -325,14 +366,22 @@ class LabSession:
                 cmd += ["--rodir", str(d.resolve())]
         for d in (self.shared_dir, *self.rwdirs):
             cmd += ["--rwdir", str(Path(d).resolve())]
-        return cmd + ["--"] + guest_cmd
+        if accel == "tcg":
+            cmd.append("--disable-kvm")
+        # QMP for drgn on the host and for commands; vmcoreinfo lets drgn find
+        # the kernel and its KASLR offset (over QMP and in memory dumps).
+        qemu_opts = ["-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
+                     "-qmp", f"unix:{self.qmp_control_socket},server=on,wait=off",
+                     "-device", "vmcoreinfo"]
+        if accel == "tcg" and self.tcg_threads == "single":
+            qemu_opts += ["-accel", "tcg,thread=single"]
+        return cmd + ["--qemu-opts", *qemu_opts]     # last: it takes the rest of the line
 
     def _spawn(self, cmd: list[str]) -> None:
-        env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
         with open(self.console_log, "ab") as console:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=console,
-                text=True, bufsize=1, env=env, cwd="/", start_new_session=True)
+                text=True, bufsize=1, cwd="/", start_new_session=True)
         (self.workdir / PGID_FILE).write_text(f"{self._proc.pid}\n")
         threading.Thread(target=self._read_stdout, args=(self._proc,), daemon=True).start()
 
@@ -372,7 +421,7 @@ class LabSession:
     def _probe_kvm(self) -> bool:
         """Boot once under KVM running `true`: the only reliable KVM test here."""
         self.progress("probing KVM (once per host kernel and QEMU version)")
-        cmd = self._vng_command("kvm", ["true"])
+        cmd = self._qemu_command("kvm", ["true"])
         try:
             proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
                                   timeout=PROBE_TIMEOUT, start_new_session=True)
@@ -381,8 +430,13 @@ class LabSession:
         return proc.returncode == 0
 
 
+def _venv_env() -> dict[str, str]:
+    """The environment virtme-run runs in: the venv's bin first."""
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
-    """Kill vng and the QEMU it forked (same process group), then reap."""
+    """Kill QEMU (and anything in its process group), then reap."""
     if proc.poll() is None or _group_alive(proc.pid):
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
@@ -430,7 +484,7 @@ def _prune_sessions() -> None:
 
 def reap_orphans() -> list[int]:
     """Kill the VMs of sessions whose owning process died without closing them (a killed
-    wqkit or Dask worker): their vng and QEMU process group. Returns the groups killed."""
+    wqkit or Dask worker): their QEMU process group. Returns the groups killed."""
     killed = []
     root = cache_dir() / "lab"
     for session in root.iterdir() if root.is_dir() else ():
@@ -439,7 +493,7 @@ def reap_orphans() -> list[int]:
             continue
         pgid = int(pgid_file.read_text())
         pgid_file.unlink(missing_ok=True)
-        if _group_alive(pgid) and _is_vng_group(pgid):
+        if _group_alive(pgid) and _is_qemu_group(pgid):
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
                     os.killpg(pgid, sig)
@@ -450,10 +504,10 @@ def reap_orphans() -> list[int]:
     return killed
 
 
-def _is_vng_group(pgid: int) -> bool:
-    """Whether the group's leader is still a vng or QEMU process (not a reused pid)."""
+def _is_qemu_group(pgid: int) -> bool:
+    """Whether the group's leader is still a QEMU process (not a reused pid)."""
     try:
-        return any(name in Path(f"/proc/{pgid}/cmdline").read_bytes() for name in (b"vng", b"qemu"))
+        return b"qemu" in Path(f"/proc/{pgid}/cmdline").read_bytes()
     except OSError:
         return False
 

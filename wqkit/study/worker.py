@@ -58,7 +58,8 @@ def _session(kernel: str, cpus: int, memory: str, log) -> LabTarget:
     """This worker's session for a lab; booted on first use (and again if its guest died)."""
     key = (kernel, cpus, memory)
     if key not in _sessions:
-        _sessions[key] = LabTarget(kernel=resolve_kernel(kernel), cpus=cpus, memory=memory, progress=log)
+        _sessions[key] = LabTarget(kernel=resolve_kernel(kernel), cpus=cpus, memory=memory, progress=log,
+                                   use_kept=False)     # each slot its own VM, never the kept lab
     return _sessions[key]
 
 

@@ -1,0 +1,124 @@
+"""Benchmark: how soon the lab answers, and a notebook run with its boot.
+
+Run by hand on an idle machine (it boots the lab many times):
+    .venv/bin/python benchmarks/lab_speed.py [--boots 10] [--baseline-boots 3] [--notebooks 3]
+
+Prints, for ``--boots`` boots of the stock kernel: boot to first answer
+(``LabSession.boot_seconds``: from the start of virtme-run's preparation to
+the guest agent's first answer), median and max, and the guest's timeline
+from its console timestamps (kernel → initramfs → wqkit's init → agent). The
+baseline boots the same kernel with virtme-ng's own init (udev included), as
+the lab did before, timed the same way. Then the wall time of
+``papermill notebooks/insert_exec.ipynb OUT -p nr 1000`` (boot included).
+Under TCG these are emulation timings of this machine.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from wqkit.lab import LabSession
+from wqkit.lab.vm import AGENT, AGENT_PREFIX, GUEST_PYTHON
+from wqkit.paths import SOURCE_DIR
+
+#: Console lines that mark the guest's boot phases, in order.
+MARKS = {"kernel": "Run /init as init process", "initramfs": "virtme initramfs: done; switching to real root",
+         "init set-up": "wqkit-init: set-up done; starting script"}
+
+
+def quiet(message: str) -> None:
+    pass
+
+
+def timeline(console: str) -> dict[str, float]:
+    """Seconds since the guest kernel started at which each mark was logged."""
+    seen = {}
+    for name, text in MARKS.items():
+        match = re.search(r"\[\s*(\d+\.\d+)\] .*" + re.escape(text), console)
+        if match:
+            seen[name] = float(match.group(1))
+    return seen
+
+
+def boot_wqkit() -> tuple[float, dict[str, float], str]:
+    """One lab boot: seconds to the first answer, the guest's timeline (agent included), the accelerator."""
+    with LabSession(progress=quiet) as lab:
+        marks = timeline(lab.console())
+        marks["agent answers"] = lab.guest_uptime_at_hello
+        return lab.boot_seconds, marks, lab.accel
+
+
+def boot_baseline(accel: str) -> float:
+    """One boot with virtme-ng's own init (udev included): virtme-run runs the agent as its script."""
+    session = LabSession(accel=accel, progress=quiet)
+    cmd = session._virtme_run_command(accel, [GUEST_PYTHON, "-IS", str(AGENT)])
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, cwd="/", start_new_session=True)
+    try:
+        for line in proc.stdout:
+            if line.startswith(AGENT_PREFIX):
+                return time.monotonic() - start
+        raise RuntimeError("the baseline guest never answered")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        session.close()
+
+
+def papermill_seconds(out: Path) -> float:
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-m", "papermill", str(SOURCE_DIR / "notebooks" / "insert_exec.ipynb"),
+                    str(out), "-p", "nr", "1000"], check=True, capture_output=True, cwd=SOURCE_DIR)
+    return time.monotonic() - start
+
+
+def summary(values: list[float]) -> str:
+    return f"median {statistics.median(values):.1f} s, max {max(values):.1f} s (n={len(values)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--boots", type=int, default=10)
+    parser.add_argument("--baseline-boots", type=int, default=3)
+    parser.add_argument("--notebooks", type=int, default=3)
+    args = parser.parse_args()
+    boots, marks = [], []
+    for i in range(args.boots):
+        seconds, seen, accel = boot_wqkit()
+        if i == 0:
+            print(f"accelerator: {accel.upper()}" + (" (emulation timings)" if accel == "tcg" else ""), flush=True)
+        boots.append(seconds)
+        marks.append(seen)
+        print(f"boot {i + 1}/{args.boots}: {seconds:.1f} s  " + json.dumps({k: round(v, 2) for k, v in seen.items()}),
+              flush=True)
+    baseline = []
+    for i in range(args.baseline_boots):
+        baseline.append(boot_baseline(accel))
+        print(f"baseline boot {i + 1}/{args.baseline_boots} (virtme-ng-init, udev): {baseline[-1]:.1f} s", flush=True)
+    notebooks = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.notebooks):
+            notebooks.append(papermill_seconds(Path(tmp) / f"out{i}.ipynb"))
+            print(f"papermill insert_exec nr=1000 {i + 1}/{args.notebooks}: {notebooks[-1]:.1f} s", flush=True)
+
+    print(f"\n== boot to first answer, wqkit's init: {summary(boots)} (target <= 12 s)")
+    if baseline:
+        print(f"== boot to first answer, virtme-ng-init with udev (baseline): {summary(baseline)}; "
+              f"ratio of medians {statistics.median(boots) / statistics.median(baseline):.2f}")
+    print("== guest timeline, median s since the kernel started: " + ", ".join(
+        f"{name} {statistics.median(m[name] for m in marks if name in m):.2f}" for name in [*MARKS, "agent answers"]))
+    if notebooks:
+        print(f"== papermill insert_exec nr=1000, boot included: {summary(notebooks)} (target <= 25 s)")
+
+
+if __name__ == "__main__":
+    main()
