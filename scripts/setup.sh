@@ -38,11 +38,10 @@ root_step() {
 # Tools only: the lab's kernels are provisioned into the cache, not installed.
 apt_packages=(
 	qemu-system-x86 busybox-static            # the lab VM (virtme-ng)
-	udev                                       # virtme-ng's guest init names its I/O ports with udev
 	build-essential bc bison flex libelf-dev libssl-dev dwarves kmod cpio patch ccache git
 	bpftrace bpfcc-tools python3-bpfcc bpftool # tracers (BCC for /usr/bin/python3); bpftool checks they detach
 	python3-venv python3-dev zstd xz-utils
-	chromium                                   # the report test looks at reports in a real browser
+	chromium                                   # the browser tests: JupyterLab and reports, through Playwright
 )
 
 # The backports suite (for Linux 6.12), derived from the machine's own Debian

@@ -2,7 +2,7 @@
 
 import re
 
-from wqkit.lab.guest_init import SCRIPT_PORTS
+from wqkit.lab.guest_init import SCRIPT_PORTS, numbered
 from wqkit.lab.vm import AGENT, GUEST_INIT, GUEST_PYTHON, LabSession
 
 
@@ -21,3 +21,20 @@ def test_the_qemu_command_boots_wqkit_init_with_virtme_ngs_initramfs_and_ports()
     ports = {arg.split("name=")[1].split(",")[0] for arg in qemu if arg.startswith("virtserialport,")}
     assert {name for name, _ in SCRIPT_PORTS} <= ports
     assert str(session.qmp_socket) in " ".join(qemu) and "vmcoreinfo" in qemu
+
+
+def test_only_numbered_virtme_variables_are_mounts():
+    assert numbered("virtme_initmount0", "virtme_initmount") and numbered("virtme_rw_overlay12", "virtme_rw_overlay")
+    assert not numbered("virtme_initmount0_fstype", "virtme_initmount")
+    assert not numbered("virtme_initmount", "virtme_initmount")
+
+
+def test_preparing_a_boot_leaves_nothing_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))     # where virtme-run makes its exit-code file
+    session = LabSession(accel="tcg")
+    try:
+        qemu = session._qemu_command("tcg", ["true"])
+    finally:
+        session.close()
+    assert list(tmp_path.iterdir()) == []
+    assert f"file,id=ret,path={session.workdir / 'script.ret'}" in qemu

@@ -43,6 +43,8 @@ def test_kept_lab_serves_runs_of_other_processes_then_stops(tmp_path):
             meta = _meta(tmp_path / name)
             assert meta["status"] == "ok" and meta["samples"]["collected"] == 300
             assert (meta["lab"]["boot_id"], meta["lab"]["kept"]) == (record["boot_id"], True)
+        guest = _wqkit("lab", "run", "--", "cat", "/proc/sys/kernel/random/boot_id")
+        assert guest.returncode == 0 and guest.stdout.strip() == record["boot_id"]
         assert set(qemu_processes()) - before == {vm}
 
         # Other options than the kept lab's boot a lab of their own.

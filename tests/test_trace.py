@@ -151,7 +151,11 @@ def test_tracepoint_latency_agrees_with_insert_exec_item_by_item(lab_target, tmp
         assert (pairs["cpu"] == pairs["cpu_exec"]).all()
         # Compared item by item: medians of each side taken apart may fall on different items.
         assert (pairs["module_ns"] - pairs["tracepoint_ns"]).median() < GAP_BUDGET_NS
-        assert pairs["module_ns"].corr(pairs["tracepoint_ns"]) > MIN_CORRELATION
+        # The first item pays the cold path between the module's stamp and the tracepoint (under TCG:
+        # translating that code for the first time; 0.5 ms seen once, against µs for the others):
+        # one such outlier among values spanning ms moves Pearson's r by itself, so it is left out.
+        warm = pairs.iloc[1:]
+        assert warm["module_ns"].corr(warm["tracepoint_ns"]) > MIN_CORRELATION
     table = analysis_latency.df_latency(items)
     assert set(table["engine"]) == {"bpftrace", "bcc"} and (table["items"] == nr).all()
 

@@ -26,7 +26,10 @@ def cmd_lab_run(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise WqkitError("wqkit lab run: give a command after --, e.g. wqkit lab run -- uname -r")
-    with LabSession(**lab_options(args), rwdirs=args.rwdir) as lab:
+    from wqkit.lab.kept import attach
+
+    options = dict(lab_options(args), rwdirs=args.rwdir)
+    with attach(**options) or LabSession(**options) as lab:
         result = lab.run(shlex.join(command) if len(command) > 1 else command[0], timeout=args.timeout)
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)

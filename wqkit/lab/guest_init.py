@@ -16,15 +16,14 @@ while the script runs, and powers the guest off when it ends.
 It reads only what virtme-ng 1.42 puts on the command line and in the
 environment (``virtme_*`` variables), as virtme-run writes them for the lab.
 Each step is logged to the kernel log (``wqkit-init:``), so the console's
-timestamps give the boot's timeline. Standard library only: it runs under the
-guest's /usr/bin/python3 (isolated, without site: no scan of
-dist-packages, which costs over 9p), before anything else.
+timestamps give the boot's timeline. Standard library only, and few imports
+(each reads its files over 9p): it runs under the guest's /usr/bin/python3,
+isolated and without site (no scan of dist-packages), before anything else.
 """
 
-import base64
+import binascii
 import ctypes
 import os
-import re
 import sys
 
 LIBC = ctypes.CDLL(None, use_errno=True)
@@ -76,10 +75,15 @@ def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "")
     return False
 
 
+def numbered(key: str, prefix: str) -> bool:
+    """Whether ``key`` is ``prefix`` followed by digits only (virtme_initmount0, not ..._fstype)."""
+    return key.startswith(prefix) and key[len(prefix):].isdigit()
+
+
 def mount_overlays(env: dict) -> None:
     """virtme_rw_overlayN=DIR: a writable tmpfs layer over a read-only host directory."""
     for key, lower in sorted(env.items()):
-        if re.fullmatch(r"virtme_rw_overlay\d+", key):
+        if numbered(key, "virtme_rw_overlay"):
             layer = f"/run/tmp/{key}"
             os.makedirs(f"{layer}/upper")
             os.makedirs(f"{layer}/work")
@@ -89,7 +93,7 @@ def mount_overlays(env: dict) -> None:
 def mount_host_dirs(env: dict) -> None:
     """virtme_initmountN=PATH: the host directory exported with tag virtme.initmountN."""
     for key, path in sorted(env.items()):
-        if re.fullmatch(r"virtme_initmount\d+", key):
+        if numbered(key, "virtme_initmount"):
             mount(key.replace("_", "."), "/" + path.lstrip("/"), env.get(f"{key}_fstype", "9p"), 0, NINEP_OPTIONS)
 
 
@@ -101,12 +105,15 @@ def link_modules(env: dict) -> None:
         os.symlink(target, f"/lib/modules/{os.uname().release}")
 
 
-def load_modules() -> None:
-    """modprobe GUEST_MODULES (once /lib/modules is linked); a failure is logged."""
-    pid = os.posix_spawn("/sbin/modprobe", ["modprobe", "-a", *GUEST_MODULES], {"PATH": DEFAULT_PATH})
+def start_modprobe() -> int:
+    """Start modprobe of GUEST_MODULES (once /lib/modules is linked); its pid."""
+    return os.posix_spawn("/sbin/modprobe", ["modprobe", "-a", *GUEST_MODULES], {"PATH": DEFAULT_PATH})
+
+
+def wait_modprobe(pid: int) -> None:
+    """Wait for modprobe (before the script: the host may read vmcoreinfo at once); a failure is logged."""
     code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    if code != 0:
-        log(f"modprobe {' '.join(GUEST_MODULES)} exited with {code}")
+    log(f"modprobe {' '.join(GUEST_MODULES)}: " + ("done" if code == 0 else f"exited with {code}"))
 
 
 def link_dev() -> None:
@@ -138,10 +145,10 @@ def virtio_ports() -> dict:
 def script_from_cmdline() -> str:
     """The command virtme-ng passed as virtme.exec=`BASE64`."""
     with open("/proc/cmdline") as f:
-        match = re.search(r"virtme\.exec=`([^`]*)`", f.read())
-    if match is None:
+        _, found, rest = f.read().partition("virtme.exec=`")
+    if not found:
         raise RuntimeError("no virtme.exec= on the kernel command line")
-    return base64.b64decode(match.group(1)).decode()
+    return binascii.a2b_base64(rest.partition("`")[0]).decode()
 
 
 def start_script(script: str, env: dict) -> int:
@@ -205,9 +212,10 @@ def main() -> None:
         for path in PRIVATE_DIRS:
             mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV)
         link_modules(env)
-        load_modules()
+        modprobe = start_modprobe()     # loads while the rest is set up
         mount_host_dirs(env)
         link_dev()
+        wait_modprobe(modprobe)
         log("set-up done; starting script")
         code = wait_for(start_script(script_from_cmdline(), env))
         log(f"script exited with code {code}")

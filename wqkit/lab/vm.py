@@ -319,6 +319,8 @@ class LabSession:
         without udev (see its docstring); virtme-ng's initramfs runs the last
         ``init=``, which virtme-run writes after every ``--kopt``: hence here.
         """
+        if not os.access(GUEST_INIT, os.X_OK):
+            raise LabError(f"{GUEST_INIT} is not executable (the guest runs it as init): chmod +x it")
         initramfs = self.workdir / "initramfs.img"
         initramfs.unlink(missing_ok=True)
         dry_run = self._virtme_run_command(accel, guest_cmd)
@@ -328,12 +330,21 @@ class LabSession:
         if proc.returncode != 0 or not lines:
             detail = (proc.stderr.strip().splitlines() or ["no QEMU command printed"])[-1]
             raise LabError(f"virtme-ng could not prepare the lab VM: {detail}")
-        qemu = shlex.split(lines[-1])
+        qemu = [self._own_ret_file(arg) for arg in shlex.split(lines[-1])]
         append = qemu.index("-append") + 1
         qemu[append], replaced = re.subn(r"(^|\s)init=\S+$", rf"\1init={GUEST_INIT}", qemu[append])
         if replaced != 1:
             raise LabError(f"virtme-ng's kernel command line does not end with init=: {qemu[append]}")
         return qemu
+
+    def _own_ret_file(self, arg: str) -> str:
+        """The script's exit-code port writes into the session directory, not into the
+        /tmp/virtme_ret* file that virtme-run made for its own (dry) run: removed here."""
+        prefix = "file,id=ret,path="
+        if not arg.startswith(prefix):
+            return arg
+        Path(arg[len(prefix):]).unlink(missing_ok=True)
+        return prefix + str(self.workdir / "script.ret")
 
     def _virtme_run_command(self, accel: str, guest_cmd: list[str]) -> list[str]:
         """virtme-run's arguments for this session (what ``vng --run`` would pass)."""
