@@ -200,7 +200,9 @@ def power_off() -> None:
 def main() -> None:
     env = dict(os.environ)
     for source, target, fstype, flags, data in KERNEL_MOUNTS:
-        mount(source, target, fstype, flags, data)
+        # Without an initramfs (wqkit's built kernels) the kernel has mounted /dev already.
+        if not os.path.ismount(target):
+            mount(source, target, fstype, flags, data)
     log("kernel file systems mounted")
     try:
         if "nr_open" in env:

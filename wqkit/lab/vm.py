@@ -323,28 +323,22 @@ class LabSession:
             raise LabError(f"{GUEST_INIT} is not executable (the guest runs it as init): chmod +x it")
         initramfs = self.workdir / "initramfs.img"
         initramfs.unlink(missing_ok=True)
-        dry_run = self._virtme_run_command(accel, guest_cmd)
-        dry_run[1:1] = ["--save-initramfs", str(initramfs), "--show-command", "--dry-run"]
-        proc = subprocess.run(dry_run, capture_output=True, text=True, env=_venv_env(), cwd="/")
+        virtme_run = self._virtme_run_command(accel, guest_cmd)
+        proc = _dry_run(virtme_run, ["--save-initramfs", str(initramfs)], self.workdir)
+        if proc.returncode != 0 and "initramfs is not used" in proc.stderr:
+            # A kernel with 9p and virtio built in (wqkit's builds) boots without an initramfs:
+            # the kernel mounts the root itself and runs init= (ours) directly.
+            proc = _dry_run(virtme_run, [], self.workdir)
         lines = [line for line in proc.stdout.splitlines() if "qemu-system" in line]
         if proc.returncode != 0 or not lines:
             detail = (proc.stderr.strip().splitlines() or ["no QEMU command printed"])[-1]
             raise LabError(f"virtme-ng could not prepare the lab VM: {detail}")
-        qemu = [self._own_ret_file(arg) for arg in shlex.split(lines[-1])]
+        qemu = shlex.split(lines[-1])
         append = qemu.index("-append") + 1
         qemu[append], replaced = re.subn(r"(^|\s)init=\S+$", rf"\1init={GUEST_INIT}", qemu[append])
         if replaced != 1:
             raise LabError(f"virtme-ng's kernel command line does not end with init=: {qemu[append]}")
         return qemu
-
-    def _own_ret_file(self, arg: str) -> str:
-        """The script's exit-code port writes into the session directory, not into the
-        /tmp/virtme_ret* file that virtme-run made for its own (dry) run: removed here."""
-        prefix = "file,id=ret,path="
-        if not arg.startswith(prefix):
-            return arg
-        Path(arg[len(prefix):]).unlink(missing_ok=True)
-        return prefix + str(self.workdir / "script.ret")
 
     def _virtme_run_command(self, accel: str, guest_cmd: list[str]) -> list[str]:
         """virtme-run's arguments for this session (what ``vng --run`` would pass)."""
@@ -439,6 +433,15 @@ class LabSession:
         except subprocess.TimeoutExpired:
             return False
         return proc.returncode == 0
+
+
+def _dry_run(virtme_run: list[str], extra: list[str], session_dir: Path) -> subprocess.CompletedProcess:
+    """virtme-run's preparation only: it prints the QEMU command (``--qemu-opts`` stays last).
+    Its temporary files (the script's exit-code file, which QEMU writes) go into the session
+    directory: a dry run never removes them, and /tmp would collect one per boot."""
+    cmd = [virtme_run[0], *extra, "--show-command", "--dry-run", *virtme_run[1:]]
+    return subprocess.run(cmd, capture_output=True, text=True, env=dict(_venv_env(), TMPDIR=str(session_dir)),
+                          cwd="/")
 
 
 def _venv_env() -> dict[str, str]:
