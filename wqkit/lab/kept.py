@@ -74,11 +74,7 @@ class AttachedSession(LabSession):
         self._conn: socket.socket | None = None
         self._in_flight = False
         self._proc = None
-        self.workdir = Path(record["workdir"])
-        self.shared_dir = self.workdir / "shared"
-        self.console_log = self.workdir / "console.log"
-        self.qmp_socket = self.workdir / "qmp.sock"
-        self.qmp_control_socket = self.workdir / "qmp-control.sock"
+        self._use_workdir(Path(record["workdir"]))
         self.accel = record["accel"]
         self.boot_id = record["boot_id"]
         self.guest_release = record["release"]
@@ -180,8 +176,8 @@ def _client(session: LabSession, conn: socket.socket, stop: threading.Event) -> 
             stream.flush()
 
 
-def _record(session: LabSession, kernel_spec: str | None) -> dict:
-    return {"pid": os.getpid(), "started": time.time(), "kernel": kernel_spec, "image": str(session.kernel.image),
+def _record(session: LabSession) -> dict:
+    return {"pid": os.getpid(), "started": time.time(), "image": str(session.kernel.image),
             "label": session.kernel.label, "cpus": session.cpus, "memory": session.memory, "accel": session.accel,
             "tcg_threads": session.tcg_threads, "workdir": str(session.workdir), "boot_id": session.boot_id,
             "release": session.guest_release, "boot_seconds": session.boot_seconds,
@@ -191,8 +187,8 @@ def _record(session: LabSession, kernel_spec: str | None) -> dict:
 def up(kernel: str | None, cpus: int, memory: str, accel: str, tcg_threads: str,
        progress: Progress = stderr_progress) -> dict:
     """Start the kept lab in the background and wait for its first answer; its record."""
-    if running() is not None:
-        raise WqkitError(f"a kept lab is already up ({running()['label']}); `wqkit lab down` first")
+    if (record := running()) is not None:
+        raise WqkitError(f"a kept lab is already up ({record['label']}); `wqkit lab down` first")
     log = cache_dir() / "lab-up.log"
     cmd = [sys.executable, "-m", "wqkit.lab.kept", "--cpus", str(cpus), "--memory", memory, "--accel", accel,
            "--tcg-threads", tcg_threads] + (["--kernel", kernel] if kernel else [])
@@ -245,7 +241,7 @@ def main() -> None:
                          tcg_threads=args.tcg_threads)
     try:
         session.start()
-        record_path().write_text(json.dumps(_record(session, args.kernel), indent=1) + "\n")
+        record_path().write_text(json.dumps(_record(session), indent=1) + "\n")
         serve(session, stop)
     finally:
         record_path().unlink(missing_ok=True)

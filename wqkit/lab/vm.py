@@ -124,15 +124,9 @@ class LabSession:
         # One request at a time: the agent answers in order, and callers may
         # be several threads (a dashboard's refresh and a notebook cell).
         self._lock = threading.RLock()
-        self.workdir = _new_session_dir()
+        self._use_workdir(_new_session_dir())
         _LIVE_SESSIONS.add(self.workdir)
-        self.shared_dir = self.workdir / "shared"
         self.shared_dir.mkdir()
-        self.console_log = self.workdir / "console.log"
-        # Two QMP sockets: drgn holds the first while it reads guest memory,
-        # the second takes commands (stop/cont, memory dumps). See wqkit.lab.qmp.
-        self.qmp_socket = self.workdir / "qmp.sock"
-        self.qmp_control_socket = self.workdir / "qmp-control.sock"
         self.boot_id = ""
         self.guest_release = ""
         self.boot_seconds = 0.0
@@ -144,6 +138,16 @@ class LabSession:
         #: Objects tied to this boot, shared by its users and dropped when it closes
         #: (the host-side drgn program that holds the QMP socket, see wqkit.inspect.lab).
         self.attachments: dict[str, object] = {}
+
+    def _use_workdir(self, workdir: Path) -> None:
+        """The session directory and the files of the VM in it."""
+        self.workdir = workdir
+        self.shared_dir = workdir / "shared"
+        self.console_log = workdir / "console.log"
+        # Two QMP sockets: drgn holds the first while it reads guest memory,
+        # the second takes commands (stop/cont, memory dumps). See wqkit.lab.qmp.
+        self.qmp_socket = workdir / "qmp.sock"
+        self.qmp_control_socket = workdir / "qmp-control.sock"
 
     # -- lifecycle -------------------------------------------------------
 
