@@ -18,7 +18,8 @@
  * then write 1 to /sys/kernel/debug/wqkit_kserver/run. The graph is then
  * checked completely (ids, costs, edge ends, duplicates, cycles, size): a
  * problem is one pr_err line and -EINVAL from that write, and nothing stays
- * allocated. A valid graph then runs @repeat times. Each finishing task
+ * allocated. Writing 1 to "check" instead checks the graph without running
+ * it (wqkit's fuzzer tries thousands of texts in one load that way). A valid graph then runs @repeat times. Each finishing task
  * queues the successors whose predecessors are all done (an atomic count
  * per task, so exactly once); once the experiment is being stopped (an
  * unload, a write to its "stop"), a finishing task queues nothing more. Per task and repetition two samples are
@@ -245,19 +246,57 @@ static int kserver_check_acyclic(u32 *indeg, u32 *queue)
 	return -EINVAL;
 }
 
+/* What separates the words of a graph line (ASCII only: the kernel's isspace() takes 0xa0 too). */
+#define WORD_SEPARATORS	" \t\r\v\f"
+#define MAX_WORDS	4
+
+/* Split @line into at most MAX_WORDS words; MAX_WORDS + 1 when it has more. */
+static unsigned int kserver_words(char *line, char **words)
+{
+	unsigned int n = 0;
+	char *word;
+
+	while ((word = strsep(&line, WORD_SEPARATORS))) {
+		if (!*word)
+			continue;
+		if (n == MAX_WORDS)
+			return MAX_WORDS + 1;
+		words[n++] = word;
+	}
+	return n;
+}
+
+/* @word as a decimal number of ASCII digits only (no sign, no space) that is at most @max. */
+static bool kserver_number(const char *word, u64 max, u64 *value)
+{
+	const char *c;
+
+	for (c = word; *c; c++)
+		if (*c < '0' || *c > '9')
+			return false;
+	return !kstrtou64(word, 10, value) && *value <= max;
+}
+
 /*
- * Parse and check @text completely, filling @graph. On any problem: one
- * pr_err line, -EINVAL, and nothing left allocated.
+ * Parse and check @text (@len bytes) completely, filling @graph. On any
+ * problem: one pr_err line, -EINVAL, and nothing left allocated. A line is
+ * "task ID KIND VALUE" or "edge FROM TO": words separated by blanks,
+ * numbers in ASCII decimal digits, "#" to the end of the line a comment.
  */
-static int kserver_load(char *text)
+static int kserver_load(char *text, size_t len)
 {
 	u64 *edges = NULL;
 	u32 nedges = 0, line_no = 0, i, *indeg = NULL, *queue = NULL;
 	s32 *index_of;
 	size_t mem_total = 0;
-	char *line;
+	char *line, *nul = memchr(text, '\0', len);
 	int ret = -EINVAL;
 
+	if (nul) {
+		pr_err("graph: a NUL byte at offset %zu\n", nul - text);
+		return -EINVAL;
+	}
+	text[len] = '\0';
 	index_of = kvmalloc_array(MAX_TASKS, sizeof(*index_of), GFP_KERNEL);
 	edges = kvmalloc_array(MAX_EDGES, sizeof(*edges), GFP_KERNEL);
 	graph.tasks = kvcalloc(MAX_TASKS, sizeof(*graph.tasks), GFP_KERNEL);
@@ -267,35 +306,36 @@ static int kserver_load(char *text)
 	}
 	memset(index_of, 0xff, MAX_TASKS * sizeof(*index_of));
 	while ((line = strsep(&text, "\n"))) {
-		char kind[8], *hash = strchr(line, '#');
-		unsigned int id, from, to;
-		unsigned long long value;
+		char *words[MAX_WORDS], *hash = strchr(line, '#');
+		u64 id, from, to, value;
+		unsigned int n;
 		int k;
 
 		line_no++;
 		if (hash)
 			*hash = '\0';
-		line = strim(line);
-		if (!*line)
+		n = kserver_words(line, words);
+		if (!n)
 			continue;
-		if (sscanf(line, "task %u %7s %llu", &id, kind, &value) == 3) {
-			if (id >= MAX_TASKS) {
-				pr_err("graph line %u: task id %u out of range (0..%u)\n", line_no, id, MAX_TASKS - 1);
+		if (n == 4 && !strcmp(words[0], "task")) {
+			if (!kserver_number(words[1], MAX_TASKS - 1, &id)) {
+				pr_err("graph line %u: task id '%.24s' is not a number in 0..%u\n",
+				       line_no, words[1], MAX_TASKS - 1);
 				goto out;
 			}
 			if (index_of[id] >= 0) {
-				pr_err("graph line %u: task %u is declared twice\n", line_no, id);
+				pr_err("graph line %u: task %llu is declared twice\n", line_no, id);
 				goto out;
 			}
-			for (k = 0; k < ARRAY_SIZE(kinds) && strcmp(kind, kinds[k].name); k++)
+			for (k = 0; k < ARRAY_SIZE(kinds) && strcmp(words[2], kinds[k].name); k++)
 				;
 			if (k == ARRAY_SIZE(kinds)) {
-				pr_err("graph line %u: unknown cost kind '%s'\n", line_no, kind);
+				pr_err("graph line %u: unknown cost kind '%.24s'\n", line_no, words[2]);
 				goto out;
 			}
-			if (value > kinds[k].max) {
-				pr_err("graph line %u: task %u: %s %llu is out of range (0..%llu)\n",
-				       line_no, id, kind, value, kinds[k].max);
+			if (!kserver_number(words[3], kinds[k].max, &value)) {
+				pr_err("graph line %u: task %llu: %s '%.24s' is not a number in 0..%llu\n",
+				       line_no, id, kinds[k].name, words[3], kinds[k].max);
 				goto out;
 			}
 			index_of[id] = graph.ntasks;
@@ -311,21 +351,23 @@ static int kserver_load(char *text)
 				goto out;
 			}
 			graph.ntasks++;
-		} else if (sscanf(line, "edge %u %u", &from, &to) == 2) {
+		} else if (n == 3 && !strcmp(words[0], "edge")) {
 			if (nedges == MAX_EDGES) {
 				pr_err("graph line %u: more than %u edges\n", line_no, MAX_EDGES);
 				goto out;
 			}
-			if (from >= MAX_TASKS || to >= MAX_TASKS) {
-				pr_err("graph line %u: edge %u -> %u: id out of range\n", line_no, from, to);
+			if (!kserver_number(words[1], MAX_TASKS - 1, &from) ||
+			    !kserver_number(words[2], MAX_TASKS - 1, &to)) {
+				pr_err("graph line %u: edge '%.24s' -> '%.24s': not task ids in 0..%u\n",
+				       line_no, words[1], words[2], MAX_TASKS - 1);
 				goto out;
 			}
 			if (from == to) {
-				pr_err("graph line %u: edge %u -> %u: a task cannot wait for itself\n",
+				pr_err("graph line %u: edge %llu -> %llu: a task cannot wait for itself\n",
 				       line_no, from, to);
 				goto out;
 			}
-			edges[nedges++] = (u64)from << 32 | to;
+			edges[nedges++] = from << 32 | to;
 		} else {
 			pr_err("graph line %u: not 'task ID KIND VALUE' or 'edge FROM TO'\n", line_no);
 			goto out;
@@ -387,6 +429,17 @@ out:
 	return ret;
 }
 
+/* The samples the graph makes, run @repeat times, within the recorder's limit. */
+static int kserver_check_samples(void)
+{
+	if ((u64)2 * graph.ntasks * repeat > MAX_SAMPLES) {
+		pr_err("graph: %u tasks x repeat=%u make more than %u samples\n",
+		       graph.ntasks, repeat, MAX_SAMPLES);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int kserver_start(void)
 {
 	const struct wqkit_experiment_desc desc = {
@@ -400,11 +453,6 @@ static int kserver_start(void)
 	};
 	int ret;
 
-	if ((u64)2 * graph.ntasks * repeat > MAX_SAMPLES) {
-		pr_err("graph: %u tasks x repeat=%u make more than %u samples\n",
-		       graph.ntasks, repeat, MAX_SAMPLES);
-		return -EINVAL;
-	}
 	nr_samples = desc.nr;
 	ret = wqkit_experiment_start(&xp, &desc);
 	if (ret)
@@ -445,14 +493,19 @@ static ssize_t kserver_graph_write(struct file *file, const char __user *buf, si
 	return ret;
 }
 
-/* Writing 1 to "run" checks the graph written so far and starts it. */
-static ssize_t kserver_run_write(struct file *file, const char __user *buf, size_t count, loff_t *ppos)
+/*
+ * Writing 1 to "run" checks the graph written so far and starts it; writing 1
+ * to "check" only checks it (the same parser and limits; nothing is kept, so
+ * many graphs can be tried in one load). Either way the text is used up.
+ */
+static ssize_t kserver_command(const char __user *buf, size_t count, bool run)
 {
+	const char *name = run ? "run" : "check";
 	bool go;
 	int ret = kstrtobool_from_user(buf, count, &go);
 
 	if (ret || !go) {
-		pr_err("run: write 1 to check and run the graph written to graph\n");
+		pr_err("%s: write 1 to %s the graph written to graph\n", name, name);
 		return -EINVAL;
 	}
 	mutex_lock(&graph_lock);
@@ -460,14 +513,25 @@ static ssize_t kserver_run_write(struct file *file, const char __user *buf, size
 		pr_err("graph: already running; unload the module to run another\n");
 		ret = -EBUSY;
 	} else {
-		graph_text[graph_len] = '\0';
-		ret = kserver_load(graph_text) ?: kserver_start();
-		if (ret && graph.tasks)
+		ret = kserver_load(graph_text, graph_len) ?: kserver_check_samples();
+		if (!ret && run)
+			ret = kserver_start();
+		if (ret || !run)
 			kserver_free();
 		graph_len = 0;	/* parsing cut the text up: write the graph again */
 	}
 	mutex_unlock(&graph_lock);
 	return ret ?: count;
+}
+
+static ssize_t kserver_run_write(struct file *file, const char __user *buf, size_t count, loff_t *ppos)
+{
+	return kserver_command(buf, count, true);
+}
+
+static ssize_t kserver_check_write(struct file *file, const char __user *buf, size_t count, loff_t *ppos)
+{
+	return kserver_command(buf, count, false);
 }
 
 static const struct file_operations kserver_graph_fops = {
@@ -481,6 +545,13 @@ static const struct file_operations kserver_run_fops = {
 	.owner = THIS_MODULE,
 	.open = simple_open,
 	.write = kserver_run_write,
+	.llseek = noop_llseek,
+};
+
+static const struct file_operations kserver_check_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = kserver_check_write,
 	.llseek = noop_llseek,
 };
 
@@ -527,6 +598,7 @@ static int __init kserver_init(void)
 	}
 	debugfs_create_file("graph", 0200, graph_dir, NULL, &kserver_graph_fops);
 	debugfs_create_file("run", 0200, graph_dir, NULL, &kserver_run_fops);
+	debugfs_create_file("check", 0200, graph_dir, NULL, &kserver_check_fops);
 	pr_info("loaded: write a graph to /sys/kernel/debug/wqkit_kserver/graph, then 1 to run\n");
 	return 0;
 }

@@ -10,32 +10,41 @@ from pathlib import Path
 
 import pytest
 
-from wqkit.lab import LabSession
+from wqkit.lab import LabSession, resolve_kernel
+from wqkit.lab.build import VARIANTS
 from wqkit.target import LabTarget
 
 
-#: Test files that need the patched lab kernel: it is built in the background from the start.
-NEEDS_PATCHED = {"test_patched_lab.py"}
+#: Test files that need a kernel wqkit builds: it is built in the background from the start.
+NEEDS_BUILD = {"test_patched_lab.py": "patched", "test_debug_kernel.py": "debug"}
 _background_builds: list[subprocess.Popen] = []
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--lab-kernel", default="stock", metavar="K",
+                     help="the kernel of the shared lab boot (the `lab` fixture), as `--kernel` takes it: "
+                     "`make test-debug` runs the modules' lab tests on `debug` and `kcsan`")
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start building the patched kernel now, when a selected test needs it and it is not cached,
+    """Start building each kernel a selected test needs (or --lab-kernel names) that is not cached,
     at the lowest CPU priority (SCHED_IDLE: it only takes what the tests leave idle, and never
-    delays a lab guest's vCPU). The test's own build_kernel() waits for it (the build's lock)."""
+    delays a lab guest's vCPU). The tests' own build_kernel() waits for it (the build's lock)."""
     from wqkit.lab.build import KernelBuild
 
-    if not any(Path(str(item.fspath)).name in NEEDS_PATCHED for item in session.items):
-        return
-    build = KernelBuild.of("patched")
-    if build.complete.is_file():
-        return
-    build.home.mkdir(parents=True, exist_ok=True)
-    log = open(build.home / "background-build.log", "w")
-    _background_builds.append(subprocess.Popen(
-        [sys.executable, "-m", "wqkit.cli", "lab", "kernel", "build", "--patched"], stdout=log,
-        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        preexec_fn=lambda: os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))))
+    variants = {NEEDS_BUILD.get(Path(str(item.fspath)).name) for item in session.items}
+    if any(item.get_closest_marker("lab") for item in session.items):
+        variants.add(session.config.getoption("--lab-kernel"))
+    for variant in sorted(v for v in variants if v in VARIANTS):
+        build = KernelBuild.of(variant)
+        if build.complete.is_file():
+            continue
+        build.home.mkdir(parents=True, exist_ok=True)
+        log = open(build.home / "background-build.log", "w")
+        _background_builds.append(subprocess.Popen(
+            [sys.executable, "-m", "wqkit.cli", "lab", "kernel", "build", f"--{variant}"], stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=lambda: os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -61,10 +70,30 @@ def qemu_processes(marker: Path | None = None) -> list[int]:
     return pids
 
 
+def lab_kernel(variant: str):
+    """A kernel wqkit builds, waiting for (or doing) its build: cached after the first time."""
+    from wqkit.lab.build import build_kernel
+
+    if variant in VARIANTS:
+        build_kernel(variant, progress=lambda m: None)
+    return resolve_kernel(variant)
+
+
 @pytest.fixture(scope="session")
-def lab() -> LabSession:
-    """A lab session booted once for the whole test run."""
-    with LabSession() as session:
+def lab(request: pytest.FixtureRequest) -> LabSession:
+    """A lab session booted once for the whole test run, on --lab-kernel (stock by default)."""
+    with LabSession(kernel=lab_kernel(request.config.getoption("--lab-kernel"))) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def debug_lab(request: pytest.FixtureRequest) -> LabSession:
+    """A lab session on the debug kernel (KASAN, lockdep, kmemleak...): the shared boot when
+    --lab-kernel is debug, else one booted once for the tests that need it."""
+    if request.config.getoption("--lab-kernel") == "debug":
+        yield request.getfixturevalue("lab")
+        return
+    with LabSession(kernel=lab_kernel("debug")) as session:
         yield session
 
 
@@ -75,16 +104,19 @@ def lab_target(lab: LabSession) -> LabTarget:
 
 
 def assert_unloaded_cleanly(target, module: str, log_mark: str) -> None:
-    """``module`` is gone, said so in the kernel log, and the log since ``log_mark`` has no warning:
-    no BUG, WARNING or oops, and no workqueue that took more than 10 flushes to drain (the
-    kernel's drain_workqueue() warning). Leaks are not checked here: that needs kmemleak."""
+    """``module`` is gone, said so in the kernel log, and the log since ``log_mark`` has no report
+    of trouble (wqkit.lab.splats: BUG, WARNING, oops, KASAN, lockdep...) and no workqueue that
+    took more than 10 flushes to drain (the kernel's drain_workqueue() warning). Leaks are
+    checked by kmod.loaded() on a kernel with kmemleak."""
     from wqkit.experiments import kmod
+    from wqkit.lab.splats import find_splats
 
     assert not kmod.is_loaded(target, module)
-    log = "\n".join(kmod.log_since(target, log_mark))
+    lines = kmod.log_since(target, log_mark)
+    log = "\n".join(lines)
     assert f"{module}: unloaded" in log
-    for bad in ("BUG", "WARNING", "Oops", "general protection", "isn't complete after"):
-        assert bad not in log, log
+    assert not find_splats(lines), log
+    assert "isn't complete after" not in log, log
 
 
 def assert_flood_workers_traced(meta: dict, events, engine: str) -> set[int]:
@@ -123,3 +155,22 @@ def assert_pool_deaths_traced(meta: dict, events, engine: str) -> set[int]:
     assert on_pool and on_pool <= dead and on_pool == gone & created
     assert dead - on_pool <= before
     return on_pool
+
+
+def assert_dependencies_respected(run, task_graph):
+    """Every task of a kserver run ran once per repetition, after every task it depends on, and
+    no makespan beats its lower bound. Returns the run's tasks."""
+    from wqkit import analysis
+
+    tasks = analysis.df_tasks(run)
+    repeat = int(run.meta["parameters"]["repeat"])
+    # Every task ran exactly once per repetition.
+    assert len(tasks) == repeat * len(task_graph.tasks) and not tasks.index.duplicated().any()
+    for rep in range(repeat):
+        one = tasks.xs(rep, level="rep")
+        for before, after in task_graph.edges:
+            assert one.loc[after, "start"] >= one.loc[before, "end"], (rep, before, after)
+            assert one.loc[after, "ready"] >= one.loc[before, "end"], (rep, before, after)
+    spans = analysis.df_makespan(run)
+    assert (spans["makespan_ns"] >= spans["lower_bound_ns"]).all()
+    return tasks

@@ -1,8 +1,12 @@
 """Task graphs: shapes, the module's text format, validation, networkx, STG files, bounds."""
 
+import random
+
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from wqkit.experiments import graph as g
+from wqkit.experiments import graph_fuzz
 from wqkit.errors import WqkitError
 
 
@@ -35,7 +39,11 @@ def test_text_format_round_trips():
     ("task 5000 busy 1\n", "task 5000: id out of range"),
     ("task 0 busy 1\nedge 0 0\n", "a task cannot wait for itself"),
     ("task 0 busy 1\ntask 1 busy 1\nedge 0 1\nedge 0 1\n", "edge 0 -> 1 is given twice"),
-    ("task zero busy 1\n", "line 1: not 'task ID KIND VALUE'"),
+    ("task zero busy 1\n", "line 1: 'zero' is not a number"),
+    ("task 1 busy 1 2\n", "line 1: not 'task ID KIND VALUE'"),
+    ("task 1 busy +5\n", "line 1: '\\+5' is not a number"),
+    ("task 1 busy 1_000\n", "line 1: '1_000' is not a number"),
+    ("task 0 busy 1\n\x00", "a NUL byte at offset 14"),
 ])
 def test_bad_graphs_are_one_line_errors(text, message):
     with pytest.raises(WqkitError, match=message) as info:
@@ -134,3 +142,50 @@ def test_the_makespan_bound_counts_sleeping_as_delay_not_work(tmp_path, kind):
     assert row["cpu_work_ns"] == (0 if kind == "sleep" else 10 * 500 * 1000)
     assert row["lower_bound_ns"] <= row["makespan_ns"] and row["efficiency"] == pytest.approx(
         1.0 if kind == "sleep" else 2500 / 3000)
+
+
+# -- the parser the module mirrors (wqkit.experiments.graph_fuzz checks both agree in the lab) --
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_are_a_graph_or_a_one_line_error(data):
+    try:
+        g.TaskGraph.check_text(data, repeat=1)
+    except WqkitError as exc:
+        assert "\n" not in str(exc)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.lists(st.sampled_from([b" ", b"\t", b"\r", b"\x0b", b"\x0c", b"  "]),
+                                         min_size=1, max_size=8), st.booleans())
+def test_blanks_and_comments_do_not_change_the_graph(seed, blanks, comment):
+    graph = graph_fuzz.random_graph(random.Random(seed))
+    text = graph.to_text().encode()
+    for i, blank in enumerate(blanks):
+        text = text.replace(b" ", blank, 1 + i % 3)
+    if comment:
+        text = text.replace(b"\n", b" # said\n")
+    assert g.TaskGraph.from_bytes(text) == graph
+
+
+def test_generated_fuzz_inputs_cover_every_limit_and_repeat_from_their_seed():
+    inputs = graph_fuzz.fuzz_inputs(500, seed=7, repeat=1)
+    assert inputs == graph_fuzz.fuzz_inputs(500, seed=7, repeat=1) != graph_fuzz.fuzz_inputs(500, seed=8, repeat=1)
+    labels = {i.label for i in inputs}
+    for limit in ("most tasks", "deepest chain", "widest fan", "most edges", "an edge past the most",
+                  "the longest text", "a text 1 byte too long", "mem tasks writing 1 KiB more"):
+        assert f"limit: {limit}" in labels
+    outcomes = [graph_fuzz.expected(i, 1) is None for i in inputs]
+    assert 0.1 < sum(outcomes) / len(outcomes) < 0.9
+    assert any(i.writes > 1 for i in inputs)
+    packed = graph_fuzz.pack(inputs[:3])
+    assert len(packed) == sum(5 + len(i.data) for i in inputs[:3])
+
+
+@pytest.mark.parametrize("text", [b"task 4294967296 busy 1\n", b"task 0 busy 18446744073709551617\n",
+                                  b"task 0 busy 1\x00\n", b"task\xa00 busy 1\n", b"task 0 busy \xd9\xa3\n"])
+def test_texts_that_once_wrapped_or_slipped_through_the_kernel_parser_are_refused(text):
+    # sscanf("%u")/("%llu") wrapped huge numbers (2^32 became task 0, 2^64 + 1 became 1), a NUL
+    # hid the rest of the text, and the kernel's isspace() takes 0xa0 as a blank.
+    with pytest.raises(WqkitError):
+        g.TaskGraph.check_text(text, repeat=1)

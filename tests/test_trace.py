@@ -265,6 +265,8 @@ class _UserTarget(Target):
     def copy_back(self, path: str, dest: Path) -> Path:
         raise NotImplementedError
 
+    exchange_dir = Path("/nonexistent")
+
 
 @pytest.mark.lab
 def test_tracers_keep_their_files_private_and_signal_only_their_own_process(lab_target, tmp_path):

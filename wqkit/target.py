@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import tempfile
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,8 @@ class Target(ABC):
     """A kernel that wqkit can build modules for and run commands on."""
 
     name: str
+    #: Whether the target's kernel is the one this machine runs (what a module does there, it does here).
+    runs_this_machine = False
 
     @property
     @abstractmethod
@@ -58,6 +61,12 @@ class Target(ABC):
     @abstractmethod
     def copy_back(self, path: str, dest: Path) -> Path:
         """Copy a file or directory of the target to ``dest`` on the host."""
+
+    @property
+    @abstractmethod
+    def exchange_dir(self) -> Path:
+        """A host directory the target reads and writes at the same path: files too large or too
+        binary for a command line (a fuzzer's inputs) go through it."""
 
     def close(self) -> None:
         """Release what the target holds (the lab VM)."""
@@ -117,6 +126,11 @@ class LabTarget(Target):
         shutil.move(staged, dest)
         return dest
 
+    @property
+    def exchange_dir(self) -> Path:
+        self._ensure_started()
+        return self.session.shared_dir
+
     def close(self) -> None:
         if self._owned:
             self.session.close()
@@ -130,6 +144,7 @@ class LocalTarget(Target):
     """The kernel this machine runs. Refuses early what cannot work."""
 
     name = "local"
+    runs_this_machine = True
 
     def __init__(self) -> None:
         # What root could not change is said first: a kernel without modules refuses anyone.
@@ -138,6 +153,7 @@ class LocalTarget(Target):
                              "(CONFIG_MODULES is off); use --target lab")
         if os.geteuid() != 0:
             raise WqkitError("--target local needs root (it loads kernel modules)")
+        self._exchange: Path | None = None
 
     @property
     def release(self) -> str:
@@ -161,6 +177,17 @@ class LocalTarget(Target):
             raise CommandTimeout(f"`{command}` still ran after {timeout:g} s and was killed")
         result = CommandResult.from_agent(command, answer)
         return result.check("the local kernel") if check else result
+
+    @property
+    def exchange_dir(self) -> Path:
+        if self._exchange is None:
+            self._exchange = Path(tempfile.mkdtemp(prefix="wqkit-local-"))
+        return self._exchange
+
+    def close(self) -> None:
+        if self._exchange is not None:
+            shutil.rmtree(self._exchange, ignore_errors=True)
+            self._exchange = None
 
     def copy_back(self, path: str, dest: Path) -> Path:
         dest = Path(dest)

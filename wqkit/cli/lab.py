@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   wqkit lab run -- uname -r                 boot the lab and run a command in it
   wqkit lab run --kernel 6.1 -- cat /proc/cmdline
   wqkit lab kernel build --patched          the kernel with linux_patch_exp/ (boot it with --kernel patched)
+  wqkit lab kernel build --debug            KASAN, UBSAN, lockdep, kmemleak... (test modules: --kernel debug)
   wqkit lab smoke                           a module, its work items and drgn's view of them
   wqkit lab up                              keep a lab running: later runs attach to it (wqkit lab down)"""
 
@@ -43,6 +44,7 @@ def cmd_lab_info(args: argparse.Namespace) -> int:
     info = {
         "release": kernel.release,
         "patched": kernel.patched,
+        "variant": kernel.variant,
         "image": str(kernel.image),
         "image_present": kernel.image.exists(),
         "kbuild_dir": str(kernel.build_dir),
@@ -67,8 +69,7 @@ def cmd_lab_kernel_build(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise WqkitError("--jobs must be at least 1")
-    build = build_kernel("patched" if args.patched else "vanilla", jobs=args.jobs, config_only=args.config_only,
-                         progress=progress)
+    build = build_kernel(args.variant, jobs=args.jobs, config_only=args.config_only, progress=progress)
     print(build.out / ".config" if args.config_only else f"{build.kernel().label}: {build.out}")
     return 0
 
@@ -123,9 +124,17 @@ def add_commands(sub) -> None:
 
     kernel = lab_sub.add_parser("kernel", help="build lab kernels from Debian's 6.12 source")
     kernel_sub = kernel.add_subparsers(dest="kernel_cmd", required=True, metavar="ACTION")
-    kbuild = kernel_sub.add_parser("build", help="build the vanilla (default) or --patched lab kernel, once "
-                                   "(cached; boot it with --kernel vanilla|patched)")
-    kbuild.add_argument("--patched", action="store_true", help="apply linux_patch_exp/ and CONFIG_WQ_MEASURE")
+    kbuild = kernel_sub.add_parser("build", help="build the vanilla (default), --patched, --debug or --kcsan lab "
+                                   "kernel, once (cached; boot it with --kernel vanilla|patched|debug|kcsan)")
+    variant = kbuild.add_mutually_exclusive_group()
+    variant.add_argument("--patched", dest="variant", action="store_const", const="patched",
+                         help="apply linux_patch_exp/ and CONFIG_WQ_MEASURE")
+    variant.add_argument("--debug", dest="variant", action="store_const", const="debug",
+                         help="with KASAN, UBSAN, lockdep, debug objects, kmemleak and the watchdogs "
+                         "(linux_patch_exp/debug.config): to test modules, not to measure")
+    variant.add_argument("--kcsan", dest="variant", action="store_const", const="kcsan",
+                         help="with KCSAN, the data-race detector (linux_patch_exp/kcsan.config)")
+    kbuild.set_defaults(variant="vanilla")
     kbuild.add_argument("--config-only", action="store_true", help="unpack, patch and configure only")
     kbuild.add_argument("--jobs", type=int, metavar="N", help="make -j (default: CPUs + 1)")
     kbuild.set_defaults(func=cmd_lab_kernel_build)

@@ -9,6 +9,11 @@ reads it through debugfs in this text format, one declaration per line::
                             sleep (µs) or mem (KiB written)
     edge FROM TO            task FROM must finish before task TO starts
 
+A line's words are separated by ASCII blanks (space, tab, CR, VT, FF), numbers
+are ASCII decimal digits (no sign), and a NUL byte anywhere refuses the text:
+:meth:`TaskGraph.from_bytes` and the module parse exactly the same texts, which
+wqkit's fuzzer checks on generated inputs (tests/test_kserver_fuzz.py).
+
 wqkit checks a graph with the same rules as the module before anything boots
 (:meth:`TaskGraph.validate`), builds the usual shapes (chain, fork-join,
 pipeline, layered random DAGs), converts from and to networkx, reads the
@@ -38,6 +43,17 @@ MAX_MEM_KIB = _LIMITS["max_mem_kib"]
 MAX_TEXT = _LIMITS["max_text"]
 #: Samples one loaded graph may produce: 2 per task and repetition.
 MAX_SAMPLES = _LIMITS["max_samples"]
+
+
+#: What separates a line's words, in the module too (ASCII only).
+WORD_SEPARATORS = re.compile(rb"[ \t\r\v\f]")
+
+
+def _number(word: str, line: int) -> int:
+    """A word of ASCII decimal digits as a number (no sign, no underscore, no other digits)."""
+    if not re.fullmatch(r"[0-9]+", word, re.ASCII):
+        raise WqkitError(f"line {line}: {word!r} is not a number (ASCII digits)")
+    return int(word)
 
 
 @dataclass(frozen=True)
@@ -90,11 +106,12 @@ class TaskGraph:
             raise WqkitError(f"task graph has a cycle through task {stuck[0]} ({len(stuck)} tasks on cycles)")
         return order
 
-    def validate(self, repeat: int | None = None) -> TaskGraph:
+    def validate(self, repeat: int | None = None, text_size: int | None = None) -> TaskGraph:
         """The module's rules: ids, kinds and values in range, edges between existing tasks,
-        no duplicate or self edge, no cycle; its text, the memory of its mem tasks and its
-        samples (run ``repeat`` times, default: the kserver declaration's) within the module's
-        limits. Returns the graph; a violation is a one-line error."""
+        no duplicate or self edge, no cycle; its text (``text_size`` bytes, default: its
+        :meth:`to_text`), the memory of its mem tasks and its samples (run ``repeat`` times,
+        default: the kserver declaration's) within the module's limits. Returns the graph; a
+        violation is a one-line error."""
         if repeat is None:
             repeat = int(experiment("kserver").module_spec.param("repeat").default)
         if not self.tasks:
@@ -105,8 +122,10 @@ class TaskGraph:
         mem_kib = sum(t.value for t in self.tasks.values() if t.kind == "mem")
         if mem_kib > MAX_MEM_KIB:
             raise WqkitError(f"task graph's mem tasks write {mem_kib} KiB in all (at most {MAX_MEM_KIB})")
-        if len(self.to_text().encode()) > MAX_TEXT:
-            raise WqkitError(f"task graph's text is {len(self.to_text().encode())} bytes (at most {MAX_TEXT})")
+        if text_size is None:
+            text_size = len(self.to_text().encode())
+        if text_size > MAX_TEXT:
+            raise WqkitError(f"task graph's text is {text_size} bytes (at most {MAX_TEXT})")
         if len(self.tasks) > MAX_TASKS or len(self.edges) > MAX_EDGES:
             raise WqkitError(f"task graph too large: {len(self.tasks)} tasks, {len(self.edges)} edges "
                              f"(at most {MAX_TASKS} and {MAX_EDGES})")
@@ -140,27 +159,39 @@ class TaskGraph:
 
     @classmethod
     def from_text(cls, text: str) -> TaskGraph:
-        """Parse the module's format; a malformed line, or a task declared twice, is a one-line error."""
+        """Parse the module's format from a str (see :meth:`from_bytes`)."""
+        return cls.from_bytes(text.encode())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TaskGraph:
+        """Parse the module's format as the module does: a malformed line, a number that is
+        not ASCII digits, a task declared twice or a NUL byte is a one-line error."""
+        if (nul := data.find(b"\0")) >= 0:
+            raise WqkitError(f"a NUL byte at offset {nul}")
         graph = cls()
-        for number, raw in enumerate(text.splitlines(), 1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
+        for number, raw in enumerate(data.split(b"\n"), 1):
+            words = [w.decode("latin-1") for w in WORD_SEPARATORS.split(raw.split(b"#", 1)[0]) if w]
+            if not words:
                 continue
-            words = line.split()
-            try:
-                if words[0] == "task" and len(words) == 4:
-                    task = Task(int(words[1]), words[2], int(words[3]))
-                    if task.id in graph.tasks:
-                        raise WqkitError(f"line {number}: task {task.id} is declared twice")
-                    graph.add(task)
-                elif words[0] == "edge" and len(words) == 3:
-                    graph.edges.append((int(words[1]), int(words[2])))
-                else:
-                    raise ValueError
-            except ValueError:
-                raise WqkitError(f"line {number}: not 'task ID KIND VALUE' or 'edge FROM TO': {raw.strip()!r}") \
-                    from None
+            if words[0] == "task" and len(words) == 4:
+                task = Task(_number(words[1], number), words[2], _number(words[3], number))
+                if task.id in graph.tasks:
+                    raise WqkitError(f"line {number}: task {task.id} is declared twice")
+                graph.add(task)
+            elif words[0] == "edge" and len(words) == 3:
+                graph.edges.append((_number(words[1], number), _number(words[2], number)))
+            else:
+                raise WqkitError(f"line {number}: not 'task ID KIND VALUE' or 'edge FROM TO': "
+                                 f"{raw.decode(errors='replace').strip()!r}")
         return graph
+
+    @classmethod
+    def check_text(cls, data: bytes, repeat: int | None = None) -> TaskGraph:
+        """What the module's ``check`` says of ``data`` with ``repeat``: the graph, or the
+        one-line error it refuses it with."""
+        if len(data) > MAX_TEXT:
+            raise WqkitError(f"task graph's text is {len(data)} bytes (at most {MAX_TEXT})")
+        return cls.from_bytes(data).validate(repeat=repeat, text_size=len(data))
 
     # -- networkx ----------------------------------------------------------------
 

@@ -4,29 +4,39 @@ Parameters are validated against the module's declaration (wqkit.experiments.spe
 before ``insmod``, and again by the module itself (its generated header), which
 answers ``-EINVAL`` with a ``pr_err``. :func:`loaded` unloads
 the module whatever happens in its ``with`` block and, when loading fails,
-puts the module's kernel log lines in the error.
+puts the module's kernel log lines in the error. Once the module is unloaded,
+the kernel log since loading is searched for reports of a kernel in trouble
+(wqkit.lab.splats: KASAN, lockdep, ODEBUG, BUG, WARN...) and, on a kernel with
+kmemleak (the debug lab kernel), for objects leaked meanwhile; any is an error
+(:class:`KernelSplats`) naming the first.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from shlex import quote
 from typing import Iterator, Mapping
 
 from wqkit.errors import LabError, WqkitError
 from wqkit.experiments import cgen
+from wqkit.lab.splats import Splat, find_splats
 from wqkit.experiments.spec import module_spec, modules
 from wqkit.paths import MODULES_DIR, cache_dir
 from wqkit.target import Target
 
 #: The files of a module directory that a build copies (besides Kbuild and Makefile).
 SOURCE_SUFFIXES = (".c", ".h", ".toml")
+#: kmemleak's control and report file, on a kernel built with it.
+KMEMLEAK = "/sys/kernel/debug/kmemleak"
+#: Seconds before kmemleak reports an object (its jiffies_min_age: younger ones may still be in use).
+KMEMLEAK_MIN_AGE = 5
 
 
 def build_sources() -> dict[str, bytes]:
@@ -101,15 +111,65 @@ def _prune(root: Path, release: str, keep: Path, count: int = 3) -> None:
 
 @dataclass
 class LoadedModule:
-    """A module loaded on a target; ``dmesg()`` gives its kernel log since loading."""
+    """A module loaded on a target; ``dmesg()`` gives its kernel log since loading. Once it is
+    unloaded, ``splats`` holds what the kernel reported meanwhile (and kmemleak, if it runs)."""
 
     target: Target
     name: str
     params: dict[str, str]
     _log_mark: str
+    #: Whether the kernel has kmemleak, baselined before loading: leaks are looked for after unloading.
+    leak_check: bool = False
+    splats: list[Splat] = field(default_factory=list)
 
     def dmesg(self) -> list[str]:
         return log_since(self.target, self._log_mark)
+
+    def check_after_unload(self) -> list[Splat]:
+        """The reports in the kernel log since loading, and each object kmemleak finds leaked."""
+        lines = self.dmesg()
+        if self.leak_check:
+            lines += kmemleak_leaks(self.target)
+        self.splats = find_splats(lines)
+        return self.splats
+
+
+class KernelSplats(WqkitError):
+    """The kernel reported trouble while a module was loaded or being unloaded."""
+
+    def __init__(self, module: LoadedModule):
+        first = module.splats[0]
+        more = f" (and {len(module.splats) - 1} more report(s))" if len(module.splats) > 1 else ""
+        super().__init__(f"the kernel reported {first.kind} while {module.name} was loaded: {first.line}{more}")
+        self.splats = module.splats
+
+
+def kmemleak_baseline(target: Target) -> bool:
+    """On a kernel with kmemleak, scan and forget what it finds, so that a later scan reports
+    only what leaked after this; False when the kernel has no kmemleak. Two scans: a scan spares
+    an object whose content changed since the previous one."""
+    result = target.run(f"test -w {KMEMLEAK} || exit 3; echo scan > {KMEMLEAK} && echo scan > {KMEMLEAK} "
+                        f"&& echo clear > {KMEMLEAK}", timeout=300)
+    if result.returncode == 3:
+        return False
+    if result.returncode:
+        raise WqkitError(f"kmemleak: could not scan: {result.stderr.strip() or 'no error message'}")
+    return True
+
+
+def kmemleak_leaks(target: Target) -> list[str]:
+    """kmemleak's report of the objects unreferenced now (and older than its minimum age)."""
+    return target.run(f"sleep {KMEMLEAK_MIN_AGE}; echo scan > {KMEMLEAK} && echo scan > {KMEMLEAK} "
+                      f"&& cat {KMEMLEAK}", check=True, timeout=300).stdout.splitlines()
+
+
+def vermagic(ko: Path) -> str:
+    """A module file's vermagic (its kernel release first, then SMP, preempt...): its .modinfo
+    section's ``vermagic=`` string."""
+    found = re.search(rb"\0vermagic=([^\0]*)\0", ko.read_bytes())
+    if found is None:
+        raise WqkitError(f"{ko}: no vermagic in its .modinfo: not a kernel module")
+    return found.group(1).decode(errors="replace").strip()
 
 
 def kernel_log(target: Target) -> list[str]:
@@ -145,13 +205,23 @@ def is_loaded(target: Target, name: str) -> bool:
 
 @contextmanager
 def loaded(target: Target, name: str, params: Mapping[str, object] | None = None,
-           progress=print) -> Iterator[LoadedModule]:
-    """Build, load and (always) unload module ``name`` with ``params`` on ``target``."""
+           progress=print, report_dir: Path | None = None) -> Iterator[LoadedModule]:
+    """Build, load and (always) unload module ``name`` with ``params`` on ``target``; then check
+    the kernel's reports (:class:`KernelSplats` when there are any, once the block succeeded).
+    With ``report_dir``, the kernel log since loading and its reports are kept there."""
     spec = module_spec(name)
     args = spec.insmod_args(params or {})
     ko = build(target, progress) / f"{name}.ko"
+    built_for = vermagic(ko).split(" ", 1)[0]
+    if built_for != target.release:
+        raise WqkitError(f"{ko.name} was built for kernel {built_for!r}, but the {target.name} target runs "
+                         f"{target.release!r}: refusing to load it")
+    if target.runs_this_machine:
+        progress(f"loading {name} {' '.join(args)} ({ko}, vermagic {vermagic(ko)!r}) into the running kernel "
+                 f"{target.release} of this machine")
     if is_loaded(target, name):
         raise WqkitError(f"{name} is already loaded on the {target.name} target; unload it first")
+    leak_check = kmemleak_baseline(target)
     mark = log_mark(target)
     result = target.run(" ".join(["insmod", quote(str(ko)), *args]))
     if result.returncode:
@@ -159,11 +229,25 @@ def loaded(target: Target, name: str, params: Mapping[str, object] | None = None
         reason = (result.stderr.strip().splitlines() or ["insmod failed"])[-1]
         detail = f"; kernel log: {log[-1].strip()}" if log else ""
         raise WqkitError(f"loading {name} {' '.join(args)} failed: {reason}{detail}")
-    module = LoadedModule(target, name, dict(a.split("=", 1) for a in args), mark)
+    module = LoadedModule(target, name, dict(a.split("=", 1) for a in args), mark, leak_check)
     try:
         yield module
     finally:
         _unload(target, name)
+        if target.alive:
+            module.check_after_unload()
+            if report_dir is not None:
+                _keep_log(module, report_dir)
+    if module.splats:
+        raise KernelSplats(module)
+
+
+def _keep_log(module: LoadedModule, report_dir: Path) -> None:
+    """Write the kernel log since loading (``dmesg.txt``) and, when there are any, its reports
+    and kmemleak's (``splats.txt``) into ``report_dir``."""
+    (report_dir / "dmesg.txt").write_text("\n".join(module.dmesg()) + "\n")
+    if module.splats:
+        (report_dir / "splats.txt").write_text("\n\n".join(str(s) for s in module.splats) + "\n")
 
 
 def _unload(target: Target, name: str) -> None:

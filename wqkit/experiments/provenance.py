@@ -36,14 +36,20 @@ def target_provenance(target: Target) -> dict:
     if isinstance(target, LabTarget):
         session = target.session
         info["patched"] = target.kernel.patched
+        info["kernel_variant"] = target.kernel.variant
         info["lab"] = {"kernel": target.kernel.label, "cpus": session.cpus, "memory": session.memory,
                        "boot_seconds": round(session.boot_seconds, 2), "session": session.workdir.name,
                        "tcg_threads": session.tcg_threads if info["accel"] == "tcg" else None,
                        "failed_boots": session.failed_boots, "boot_id": session.boot_id,
                        "kept": session.kept}
     info["clock"] = clock_provenance(target)
+    notes = []
     if info["accel"] == "tcg":
-        info["timing_note"] = "TCG: emulation timings, not hardware timings"
+        notes.append("TCG: emulation timings, not hardware timings")
+    if isinstance(target, LabTarget) and target.kernel.sanitized:
+        notes.append(f"{target.kernel.variant} kernel: sanitizers slow every access; not the kernel's timings")
+    if notes:
+        info["timing_note"] = "; ".join(notes)
     return info
 
 

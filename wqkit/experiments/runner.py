@@ -9,7 +9,9 @@ follows its progress, collects every sample, unloads it and writes::
     RUN_DIR/phases.parquet     on a CONFIG_WQ_MEASURE kernel: the kernel's timestamps per item
     RUN_DIR/state.parquet      with sample_state_hz: pools and workqueues over time (QMP)
     RUN_DIR/graph.txt          graph experiments (kserver): the task graph that ran
-    RUN_DIR/dmesg.txt          the kernel log of the run
+    RUN_DIR/dmesg.txt          the kernel log of the run, from loading to unloading
+    RUN_DIR/splats.txt         what the kernel reported, if anything (KASAN, lockdep, WARN, leaks...):
+                               the run is then failed
     RUN_DIR/run.log            the progress lines of the run (boot, build, calibration)
 
 The directory is written as ``.NAME.partial`` and renamed at the end, so a
@@ -102,23 +104,29 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
         progress(f"sampling workqueue state at {sample_state_hz:g} Hz from the host (QMP)")
         sampler = StateSampler(QmpInspector.for_lab(target), sample_state_hz)
         sampler.start()
+    splats: kmod.KernelSplats | None = None
     try:
-        with kmod.loaded(target, exp.module, params, progress=progress) as module:
+        with kmod.loaded(target, exp.module, params, progress=progress, report_dir=dest) as module:
             if graph is not None:
                 _write_graph(target, graph, module, dest, meta)
             meta["parameters"] = _module_parameters(target, exp.module)
             expected = int(meta["parameters"][exp.count_param])
             frame, stats, failure = _follow_and_collect(exp, target, expected, dest, "samples", timeout)
             meta["phases"] = collect_phases(exp, target, dest, frame)
-            (dest / "dmesg.txt").write_text("\n".join(module.dmesg()) + "\n")
+    except kmod.KernelSplats as exc:
+        splats = exc
     finally:
         if sampler is not None:
             state, meta["state_sampling"] = sampler.stop()
             state.to_parquet(dest / "state.parquet", index=False)
+    meta["kernel_reports"] = {"splats": [f"{s.kind}: {s.line}" for s in module.splats],
+                              "leaks_checked": module.leak_check}
     meta["tsc_khz"] = stats.tsc_khz
     meta["samples"] = sample_counts(expected, stats, frame)
     if failure is not None:
         raise failure
+    if splats is not None:
+        raise splats
     problems = count_problems(meta["samples"], stats)
     if problems:
         raise WqkitError(f"{exp.name}: " + "; ".join(problems))

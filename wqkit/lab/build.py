@@ -1,10 +1,13 @@
-"""Building lab kernels from Debian's Linux 6.12 source: vanilla, or with linux_patch_exp/.
+"""Building lab kernels from Debian's Linux 6.12 source: vanilla, with linux_patch_exp/, or with sanitizers.
 
-Both variants come from the same ``linux-source-6.12`` tarball and the same
+Every variant comes from the same ``linux-source-6.12`` tarball and the same
 configuration (``linux_patch_exp/lab.config`` on top of x86_64 tinyconfig: a
 small VM kernel with what the lab needs), so that the patched kernel is
 compared with a kernel that differs only by the patches and
-``CONFIG_WQ_MEASURE``. A build lives in ``CACHE/kernel-build/VARIANT-KEY/``,
+``CONFIG_WQ_MEASURE``. The ``debug`` variant adds ``debug.config`` (KASAN,
+UBSAN, lockdep, debug objects, kmemleak, watchdogs) and ``kcsan`` adds
+``kcsan.config`` (KCSAN, which excludes KASAN): kernels wqkit's modules are
+tested on. A build lives in ``CACHE/kernel-build/VARIANT-KEY/``,
 the key hashing the source, the patches, the configuration and the compiler:
 
     src/        the unpacked source, patched for the patched variant
@@ -43,7 +46,12 @@ PATCH_DIR = SOURCE_DIR / "linux_patch_exp"
 LAB_CONFIG = PATCH_DIR / "lab.config"
 #: What the patched variant adds to the configuration.
 PATCHED_CONFIG = "CONFIG_WQ_MEASURE=y\n"
-VARIANTS = ("vanilla", "patched")
+#: Each variant and what it adds to lab.config: nothing, the patches' option, or a fragment file.
+VARIANT_CONFIGS: dict[str, str | Path] = {
+    "vanilla": "", "patched": PATCHED_CONFIG,
+    "debug": PATCH_DIR / "debug.config", "kcsan": PATCH_DIR / "kcsan.config",
+}
+VARIANTS = tuple(VARIANT_CONFIGS)
 MAKE_ENV = {
     # Reproducible version strings, so that ccache hits across builds.
     "KBUILD_BUILD_TIMESTAMP": "2026-01-01 00:00:00 UTC", "KBUILD_BUILD_USER": "wqkit", "KBUILD_BUILD_HOST": "lab",
@@ -64,8 +72,9 @@ def series() -> list[Path]:
 
 
 def config_fragment(variant: str) -> str:
-    """The configuration a variant adds to x86_64 tinyconfig."""
-    return LAB_CONFIG.read_text() + (PATCHED_CONFIG if variant == "patched" else "")
+    """The configuration a variant adds to x86_64 tinyconfig (a later line overrides an earlier one)."""
+    extra = VARIANT_CONFIGS[variant]
+    return LAB_CONFIG.read_text() + (extra.read_text() if isinstance(extra, Path) else extra)
 
 
 def compiler_version() -> str:
@@ -114,14 +123,14 @@ class KernelBuild:
 
     def kernel(self) -> LabKernel:
         """The built kernel as a LabKernel (its O= tree is what virtme-ng boots)."""
-        return LabKernel.from_tree(self.out, patched=self.variant == "patched")
+        return LabKernel.from_tree(self.out, variant=self.variant)
 
 
 def built_kernel(variant: str) -> LabKernel:
     """The cached build of ``variant`` for the current patches and configuration, or a one-line error."""
     build = KernelBuild.of(variant)
     if not build.complete.is_file():
-        flag = " --patched" if variant == "patched" else ""
+        flag = "" if variant == "vanilla" else f" --{variant}"
         raise WqkitError(f"the {variant} lab kernel is not built for the current patches and configuration; "
                          f"run `wqkit lab kernel build{flag}` (about 10 min on 2 cores, cached afterwards)")
     return build.kernel()
@@ -221,7 +230,9 @@ def configure(build: KernelBuild, progress: Progress) -> None:
     if config.is_file() and fragment.is_file() and fragment.read_text() == wanted:
         return
     fragment.unlink(missing_ok=True)
-    progress(f"configuring the {build.variant} kernel (x86_64 tinyconfig + {LAB_CONFIG.name})")
+    extra = VARIANT_CONFIGS[build.variant]
+    files = LAB_CONFIG.name + (f" + {extra.name}" if isinstance(extra, Path) else "")
+    progress(f"configuring the {build.variant} kernel (x86_64 tinyconfig + {files})")
     build.out.mkdir(exist_ok=True)
     merged = build.home / "fragment.config.merging"
     merged.write_text(wanted)
@@ -233,29 +244,26 @@ def configure(build: KernelBuild, progress: Progress) -> None:
     missing = unmet_options(config.read_text(), wanted)
     if missing:
         raise WqkitError(f"the {build.variant} kernel configuration lost {', '.join(missing)} "
-                         "(a dependency is missing from linux_patch_exp/lab.config)")
+                         f"(a dependency is missing from linux_patch_exp/: {files})")
     merged.rename(fragment)
 
 
 def unmet_options(config: str, fragment: str) -> list[str]:
-    """The fragment's ``CONFIG_X=v`` / ``# CONFIG_X is not set`` lines that the config does not hold."""
+    """The fragment's ``CONFIG_X=v`` / ``# CONFIG_X is not set`` lines that the config does not hold
+    (of an option set twice, the last line: merge_config.sh's rule)."""
     have = {}
     for line in config.splitlines():
         if match := re.fullmatch(r"(CONFIG_\w+)=(.*)", line):
             have[match.group(1)] = match.group(2)
         elif match := re.fullmatch(r"# (CONFIG_\w+) is not set", line):
             have[match.group(1)] = "n"
-    missing = []
+    wanted = {}
     for line in fragment.splitlines():
         if match := re.fullmatch(r"(CONFIG_\w+)=(.*)", line.strip()):
-            name, value = match.groups()
+            wanted[match.group(1)] = match.group(2)
         elif match := re.fullmatch(r"# (CONFIG_\w+) is not set", line.strip()):
-            name, value = match.group(1), "n"
-        else:
-            continue
-        if have.get(name, "n") != value:
-            missing.append(f"{name}={value}")
-    return missing
+            wanted[match.group(1)] = "n"
+    return [f"{name}={value}" for name, value in wanted.items() if have.get(name, "n") != value]
 
 
 def compile_kernel(build: KernelBuild, jobs: int, progress: Progress) -> int:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from wqkit.errors import WqkitError
-from wqkit.lab.build import built_kernel
+from wqkit.lab.build import VARIANTS, built_kernel
 from wqkit.lab.kernel import LabKernel, provisioned_releases, stock_release
 
 
@@ -15,12 +15,13 @@ def resolve_kernel(spec: str | None) -> LabKernel:
 
     Accepts nothing or ``stock`` (the default), a provisioned Debian kernel
     release, a series such as ``6.1`` (its newest provisioned release),
-    ``patched`` or ``vanilla`` (wqkit's builds of Debian's 6.12 source, with
-    and without linux_patch_exp/), or the path of a built kernel tree.
+    ``patched``, ``vanilla``, ``debug`` or ``kcsan`` (wqkit's builds of Debian's
+    6.12 source: with and without linux_patch_exp/, with sanitizers), or the
+    path of a built kernel tree.
     """
     if spec in (None, "", "stock"):
         return LabKernel.stock()
-    if spec in ("patched", "vanilla"):
+    if spec in VARIANTS:
         return built_kernel(spec)
     if "/" in spec or Path(spec).is_dir():
         return LabKernel.from_tree(Path(spec))
@@ -32,5 +33,5 @@ def resolve_kernel(spec: str | None) -> LabKernel:
     have = ", ".join(provisioned_releases()) or "none yet"
     raise WqkitError(
         f"unknown lab kernel {spec!r}: give 'stock' ({stock_release()}), a provisioned release "
-        f"({have}) or its series (6.1), 'patched', 'vanilla', or a built kernel tree; "
+        f"({have}) or its series (6.1), {', '.join(map(repr, VARIANTS))}, or a built kernel tree; "
         f"`wqkit lab provision --kernel {spec}` fetches a Debian kernel")

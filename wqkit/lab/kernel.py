@@ -60,6 +60,10 @@ def stock_release() -> str:
     return (provisioned or [STOCK_RELEASE])[-1]
 
 
+#: wqkit's kernel builds that carry sanitizers: for testing modules, not for measuring.
+SANITIZER_VARIANTS = ("debug", "kcsan")
+
+
 @dataclass(frozen=True)
 class LabKernel:
     """One bootable lab kernel and the files that go with it."""
@@ -71,7 +75,8 @@ class LabKernel:
     #: The modules directory of a packaged kernel (in the cache); None for a
     #: built tree, whose modules virtme-ng takes from the tree itself.
     modules_dir: Path | None = None
-    patched: bool = False
+    #: For a kernel wqkit built: its variant (vanilla, patched, debug, kcsan); None for Debian's.
+    variant: str | None = None
     #: For a built tree: the tree, which is what virtme-ng boots.
     tree: Path | None = None
 
@@ -89,8 +94,9 @@ class LabKernel:
         )
 
     @classmethod
-    def from_tree(cls, tree: Path, patched: bool = True) -> LabKernel:
-        """A kernel built in a source tree (``make bzImage modules``)."""
+    def from_tree(cls, tree: Path, variant: str = "patched") -> LabKernel:
+        """A kernel built in a source tree (``make bzImage modules``); a tree of unknown origin
+        counts as patched (a researcher's own build, with measurement points)."""
         tree = tree.resolve()
         release_file = tree / "include" / "config" / "kernel.release"
         if not release_file.is_file():
@@ -100,7 +106,7 @@ class LabKernel:
             image=tree / "arch" / "x86" / "boot" / "bzImage",
             build_dir=tree,
             debug_vmlinux=tree / "vmlinux",
-            patched=patched,
+            variant=variant,
             tree=tree,
         )
 
@@ -115,8 +121,18 @@ class LabKernel:
         return self.tree or self.image
 
     @property
+    def patched(self) -> bool:
+        """Built with linux_patch_exp/ (its measurement points)."""
+        return self.variant == "patched"
+
+    @property
+    def sanitized(self) -> bool:
+        """Built with sanitizers (debug, kcsan): for testing modules; its timings are not the kernel's."""
+        return self.variant in SANITIZER_VARIANTS
+
+    @property
     def label(self) -> str:
-        """A short human name: release plus ``(patched)`` when it is."""
+        """A short human name: release plus ``(patched)`` when it is (a sanitized kernel's release says so)."""
         return f"{self.release} (patched)" if self.patched else self.release
 
     def link_tree_sources(self) -> None:

@@ -32,6 +32,7 @@ from wqkit.lab.accel import PROBE_TIMEOUT, choose_accel
 from wqkit.lab.guest_init import PRIVATE_DIRS
 from wqkit.lab.kernel import LabKernel
 from wqkit.lab.qmp import QmpClient
+from wqkit.lab.splats import first_splat_line
 from wqkit.paths import SOURCE_DIR, cache_dir
 
 AGENT = Path(__file__).with_name("agent.py")
@@ -40,8 +41,6 @@ GUEST_INIT = Path(__file__).with_name("guest_init.py")
 #: The agent's interpreter in the guest: Debian's, on the shared root (stdlib only).
 GUEST_PYTHON = "/usr/bin/python3"
 AGENT_PREFIX = "@wqkit "
-#: Console lines that mean the guest kernel is in trouble, most serious first.
-CRASH_MARKERS = ("Kernel panic", "Oops", "BUG:", "general protection fault", "WARNING: CPU:")
 #: Host paths the guest does not see as the host does: tmpfs in the guest, or a
 #: writable overlay whose writes stay in the guest (virtme-ng's /tmp).
 GUEST_MASKED = ("/tmp", "/run", *PRIVATE_DIRS)
@@ -53,6 +52,11 @@ GUEST_CACHE_DIRS = ("kernels", "modules")
 #: root is shared read-only, and tools in the guest write under /etc, /var, /tmp...
 GUEST_OVERLAYS = ("/etc", "/lib", "/home", "/opt", "/srv", "/usr", "/var", "/tmp")
 KEEP_SESSIONS = 20
+#: A sanitized kernel's options: KASAN prints every report, not only the first of the boot (a
+#: test that injects a bug must not hide a real one after it); the watchdogs allow for TCG
+#: running an instrumented kernel tens of times slower than hardware.
+SANITIZER_KOPTS = ("kasan_multi_shot", "watchdog_thresh=60", "hung_task_timeout_secs=600",
+                   "workqueue.watchdog_thresh=120")
 #: Session directories of this process whose VM may still run: never pruned.
 _LIVE_SESSIONS: set[Path] = set()
 #: A session directory's record of its QEMU process group (for reap_orphans).
@@ -66,15 +70,6 @@ Progress = Callable[[str], None]
 def stderr_progress(message: str) -> None:
     """Default progress sink: one line on the terminal (see wqkit.console)."""
     progress_line(message, prefix="lab")
-
-
-def crash_line(console: str) -> str | None:
-    """The first console line that reports a panic, oops, BUG or WARNING."""
-    for marker in CRASH_MARKERS:
-        for line in console.splitlines():
-            if marker in line:
-                return line.strip()
-    return None
 
 
 def guest_visible(path: Path) -> bool:
@@ -363,6 +358,8 @@ class LabSession:
                # the kernel's clock to the HPET, whose rate no longer matches tsc_khz. The guest's
                # TSC is the host's; kept as clocksource, BPF's ns and the modules' TSC deltas agree.
                "--kopt", "tsc=reliable"]
+        if self.kernel.sanitized:
+            cmd += [arg for option in SANITIZER_KOPTS for arg in ("--kopt", option)]
         for d in GUEST_OVERLAYS:
             cmd += ["--overlay-rwdir", d]
         # The guest must see wqkit's sources and venv, and the cache's kernels and
@@ -421,7 +418,7 @@ class LabSession:
                 pass
         self.close()
         console = self.console()
-        line = crash_line(console)
+        line = first_splat_line(console)
         if line is not None:
             raise LabCrash(f"the lab guest kernel crashed {when}: {line} (console: {self.console_log})")
         tail = [ln for ln in console.strip().splitlines() if ln.strip()][-1:] or ["no console output"]
