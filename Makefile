@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # lists them), built against the lab kernel (its Kbuild tree, provisioned in
 # the cache) by default.
 KDIR ?= $(shell $(BIN)/python -c 'from wqkit.lab import LabKernel; print(LabKernel.stock().build_dir)')
-.PHONY: setup demo test test-unit report lab-notebook modules
+.PHONY: setup demo test test-unit test-debug report lab-notebook modules
 
 setup:
 	bash scripts/setup.sh
@@ -37,6 +37,16 @@ test: setup
 # The fast tests only: no lab boot.
 test-unit: setup
 	$(BIN)/pytest -m "not lab" $(PYTEST_ARGS)
+
+# The modules' lab tests on the debug kernel (KASAN, UBSAN, lockdep, debug objects, kmemleak,
+# watchdogs), then on the KCSAN kernel: any kernel report fails a test. Each kernel is built once
+# (about 15 min on 2 cores, cached). `make test` builds the debug kernel and runs a module, the
+# kserver fuzzer and the bug-catching checks on it (tests/test_debug_kernel.py).
+MODULE_LAB_TESTS := tests/test_kmod_lab.py tests/test_recorder_lab.py tests/test_kserver_lab.py \
+	tests/test_experiments_lab.py tests/test_trace.py tests/test_module_params_lab.py
+test-debug: setup
+	$(BIN)/pytest -m lab --lab-kernel debug $(MODULE_LAB_TESTS) tests/test_debug_kernel.py $(PYTEST_ARGS)
+	$(BIN)/pytest -m lab --lab-kernel kcsan $(MODULE_LAB_TESTS) $(PYTEST_ARGS)
 
 modules:
 	$(MAKE) -C modules KDIR=$(KDIR)

@@ -4,7 +4,7 @@
  *
  * At load time, @bug chooses one: 1 leaks an allocation (kmemleak), 2 reads
  * freed memory (KASAN), 3 frees a work item that is still queued (debug
- * objects), 4 sleeps under a spinlock (might_sleep). 0 does nothing wrong.
+ * objects), 4 allocates with GFP_KERNEL (which may sleep) under a spinlock. 0 does nothing wrong.
  * Never load it outside a throwaway VM.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -66,7 +66,8 @@ static int __init buggy_init(void)
 		break;
 	case 4:
 		spin_lock(&buggy_lock);
-		msleep(20);		/* BUG: sleeping function called from invalid context */
+		/* BUG: sleeping function called from invalid context (might_sleep) */
+		kfree(kmalloc(64, GFP_KERNEL));
 		spin_unlock(&buggy_lock);
 		break;
 	}
