@@ -26,6 +26,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "`make test-debug` runs the modules' lab tests on `debug` and `kcsan`")
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Tests that need a kernel built in the background run last (in their files' order): the
+    build gets the whole run to finish instead of holding the suite up."""
+    items.sort(key=lambda item: Path(str(item.fspath)).name in NEEDS_BUILD)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start building each kernel a selected test needs (or --lab-kernel names) that is not cached,
     at the lowest CPU priority (SCHED_IDLE: it only takes what the tests leave idle, and never

@@ -46,7 +46,7 @@ def test_a_module_runs_clean_on_the_debug_kernel_and_its_run_says_so(debug_targe
     path = run_experiment("insert_exec", {"nr": 2000}, target=debug_target, out=tmp_path, progress=lambda m: None)
     meta = json.loads((path / "meta.json").read_text())
     assert meta["status"] == "ok" and meta["samples"]["collected"] == 2000
-    assert meta["kernel_reports"] == {"splats": [], "leaks_checked": True}
+    assert meta["kernel_reports"] == {"splats": [], "leaks_checked": True, "races_elsewhere": []}
     assert meta["kernel_variant"] == "debug" and "sanitizers" in meta["timing_note"]
     assert not (path / "splats.txt").exists() and "wq_insert_exec" in (path / "dmesg.txt").read_text()
 

@@ -78,3 +78,27 @@ def test_the_console_names_the_most_serious_report_first():
 def test_reports_close_together_stay_apart_past_their_first_lines():
     lines = KASAN.splitlines() + LOCKDEP.splitlines()
     assert [s.kind for s in find_splats(lines)] == ["kasan", "warning"]
+
+
+#: Recorded on the KCSAN lab kernel during insert_exec: a race inside the workqueue code (its read
+#: of the worker's sum_exec_runtime), not in the module whose work item was running.
+KCSAN_ELSEWHERE = """\
+BUG: KCSAN: data-race in process_scheduled_works+0x1b8/0x532
+
+race at unknown origin, with read to 0xffff8880002ae660 of 8 bytes by task 8 on cpu 0:
+ process_scheduled_works+0x1b8/0x532
+ worker_thread+0x1ec/0x291
+ kthread+0x159/0x161
+
+value changed: 0x000000011da56eaf -> 0x000000011dbcd060
+
+Reported by Kernel Concurrency Sanitizer on:
+CPU: 0 UID: 0 PID: 8 Comm: kworker/0:0 Tainted: G           O       6.12.118-wqkit-kcsan #1
+Workqueue: insert_exec insert_exec_work_fn [wq_insert_exec]"""
+
+
+def test_a_race_report_involves_a_module_only_through_its_code_locations():
+    (race,) = find_splats(KCSAN_ELSEWHERE.splitlines())
+    assert race.kind == "kcsan" and not race.involves("wq_insert_exec")
+    ours = KCSAN_ELSEWHERE.replace(" worker_thread+0x1ec/0x291", " insert_exec_work_fn+0x20/0x50 [wq_insert_exec]")
+    assert find_splats(ours.splitlines())[0].involves("wq_insert_exec")

@@ -126,16 +126,21 @@ class LoadedModule:
     #: When kmemleak's scan just before unloading started (its first look at what the module allocated).
     primed_at: float | None = None
     splats: list[Splat] = field(default_factory=list)
+    #: KCSAN reports of races between other kernel code only: recorded, not the module's.
+    races_elsewhere: list[Splat] = field(default_factory=list)
+    #: Once unloaded: the kernel log from loading to unloading.
+    log: list[str] = field(default_factory=list)
 
     def dmesg(self) -> list[str]:
         return log_since(self.target, self._log_mark)
 
     def check_after_unload(self) -> list[Splat]:
         """The reports in the kernel log since loading, and each object kmemleak finds leaked."""
-        lines = self.dmesg()
-        if self.primed_at is not None:
-            lines += kmemleak_leaks(self.target, self.primed_at)
-        self.splats = find_splats(lines)
+        self.log = self.dmesg()
+        leaks = kmemleak_leaks(self.target, self.primed_at) if self.primed_at is not None else []
+        found = find_splats(self.log + leaks)
+        self.races_elsewhere = [s for s in found if s.kind == "kcsan" and not s.involves(self.name)]
+        self.splats = [s for s in found if s not in self.races_elsewhere]
         return self.splats
 
 
@@ -149,19 +154,28 @@ class KernelSplats(WqkitError):
         self.splats = module.splats
 
 
-def kmemleak_baseline(target: Target) -> bool:
-    """On a kernel with kmemleak, forget the leak suspects found so far, so that a later scan
-    reports only what leaked after this; False when the kernel has no kmemleak. A boot's first
-    baseline scans twice first (a scan spares an object whose content changed since the
-    previous one): a scan takes seconds under TCG, later loads only clear."""
-    result = target.run(f"test -w {KMEMLEAK} || exit 3; if [ ! -e {KMEMLEAK_BASELINED} ]; then "
-                        f"echo scan > {KMEMLEAK} && echo scan > {KMEMLEAK} && touch {KMEMLEAK_BASELINED}; fi "
-                        f"&& echo clear > {KMEMLEAK}", timeout=300)
-    if result.returncode == 3:
-        return False
+#: Shell: forget the leak suspects found so far, so that a later scan reports only what leaked
+#: after it. A boot's first baseline scans twice first (a scan spares an object whose content
+#: changed since the previous one); a scan takes seconds under TCG, so later loads only clear.
+KMEMLEAK_BASELINE = (f"if [ ! -e {KMEMLEAK_BASELINED} ]; then echo scan > {KMEMLEAK} && echo scan > {KMEMLEAK} "
+                     f"&& touch {KMEMLEAK_BASELINED}; fi && echo clear > {KMEMLEAK}")
+#: Exit codes of the command before loading.
+_ALREADY_LOADED, _KMEMLEAK_FAILED = 4, 5
+
+
+def prepare_load(target: Target, name: str) -> tuple[bool, str]:
+    """One command before loading ``name``: refuse it when already loaded, take kmemleak's
+    baseline when the kernel has kmemleak, and mark the kernel log. Returns (leak check, mark)."""
+    result = target.run(f"grep -q {quote('^' + name + ' ')} /proc/modules && exit {_ALREADY_LOADED}; "
+                        f"if [ -w {KMEMLEAK} ]; then {{ {KMEMLEAK_BASELINE}; }} || exit {_KMEMLEAK_FAILED}; "
+                        "echo leak-check; fi; dmesg | tail -n 1", timeout=300)
+    if result.returncode == _ALREADY_LOADED:
+        raise WqkitError(f"{name} is already loaded on the {target.name} target; unload it first")
     if result.returncode:
         raise WqkitError(f"kmemleak: could not scan: {result.stderr.strip() or 'no error message'}")
-    return True
+    lines = result.stdout.rstrip("\n").split("\n")
+    leak_check = lines[0] == "leak-check"
+    return leak_check, lines[-1] if len(lines) > leak_check else ""
 
 
 def kmemleak_scan(target: Target) -> float:
@@ -234,10 +248,7 @@ def loaded(target: Target, name: str, params: Mapping[str, object] | None = None
     if target.runs_this_machine:
         progress(f"loading {name} {' '.join(args)} ({ko}, vermagic {vermagic(ko)!r}) into the running kernel "
                  f"{target.release} of this machine")
-    if is_loaded(target, name):
-        raise WqkitError(f"{name} is already loaded on the {target.name} target; unload it first")
-    leak_check = kmemleak_baseline(target)
-    mark = log_mark(target)
+    leak_check, mark = prepare_load(target, name)
     result = target.run(" ".join(["insmod", quote(str(ko)), *args]))
     if result.returncode:
         log = log_since(target, mark)
@@ -262,16 +273,17 @@ def loaded(target: Target, name: str, params: Mapping[str, object] | None = None
 def _keep_log(module: LoadedModule, report_dir: Path) -> None:
     """Write the kernel log since loading (``dmesg.txt``) and, when there are any, its reports
     and kmemleak's (``splats.txt``) into ``report_dir``."""
-    (report_dir / "dmesg.txt").write_text("\n".join(module.dmesg()) + "\n")
-    if module.splats:
-        (report_dir / "splats.txt").write_text("\n\n".join(str(s) for s in module.splats) + "\n")
+    (report_dir / "dmesg.txt").write_text("\n".join(module.log) + "\n")
+    reports = [str(s) for s in module.splats]
+    reports += [f"(a data race in other kernel code, not {module.name}'s)\n{s}" for s in module.races_elsewhere]
+    if reports:
+        (report_dir / "splats.txt").write_text("\n\n".join(reports) + "\n")
 
 
 def _unload(target: Target, name: str) -> None:
     """rmmod if loaded; a lab VM that died (panic, hang) took the module with it."""
     try:
-        if is_loaded(target, name):
-            target.run(f"rmmod {quote(name)}", check=True)
+        target.run(f"! grep -q {quote('^' + name + ' ')} /proc/modules || rmmod {quote(name)}", check=True)
     except LabError:
         if target.alive:
             raise

@@ -120,7 +120,8 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
             state, meta["state_sampling"] = sampler.stop()
             state.to_parquet(dest / "state.parquet", index=False)
     meta["kernel_reports"] = {"splats": [f"{s.kind}: {s.line}" for s in module.splats],
-                              "leaks_checked": module.leak_check}
+                              "leaks_checked": module.leak_check,
+                              "races_elsewhere": [s.line for s in module.races_elsewhere]}
     meta["tsc_khz"] = stats.tsc_khz
     meta["samples"] = sample_counts(expected, stats, frame)
     if failure is not None:

@@ -36,7 +36,8 @@ class _Kernel:
         self.wq_unbound = prog["WQ_UNBOUND"].value_()
         self.wq_bh = constant(prog, "WQ_BH", 0) or 0
         self.wq_ordered = constant(prog, "__WQ_ORDERED", 0) or 0
-        self.nr_node_ids = prog["nr_node_ids"].value_()
+        # Without CONFIG_NUMA (wqkit's own lab kernels) nr_node_ids is the constant 1, not a variable.
+        self.nr_node_ids = constant(prog, "nr_node_ids", 1)
         self.release = prog["init_uts_ns"].name.release.string_().decode()
         self.workqueues = prog["workqueues"].address_
         self.wq = StructLayout(prog, "struct workqueue_struct", {

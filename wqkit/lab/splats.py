@@ -49,6 +49,11 @@ class Splat:
     def __str__(self) -> str:
         return "\n".join(self.report)
 
+    def involves(self, module: str) -> bool:
+        """Whether one of the report's code locations is in ``module`` (its ``[module]`` tag;
+        the ``Workqueue:`` line only names the work that was running)."""
+        return any(f"[{module}]" in line for line in self.report[1:] if not line.startswith("Workqueue:"))
+
 
 def splat_kind(line: str) -> str | None:
     """The kind of report ``line`` starts, or None for an ordinary line."""

@@ -52,11 +52,11 @@ GUEST_CACHE_DIRS = ("kernels", "modules")
 #: root is shared read-only, and tools in the guest write under /etc, /var, /tmp...
 GUEST_OVERLAYS = ("/etc", "/lib", "/home", "/opt", "/srv", "/usr", "/var", "/tmp")
 KEEP_SESSIONS = 20
-#: A sanitized kernel's options: KASAN prints every report, not only the first of the boot (a
-#: test that injects a bug must not hide a real one after it); the watchdogs allow for TCG
+#: A kernel variant's options. debug: KASAN prints every report, not only the first of the boot
+#: (a test that injects a bug must not hide a real one after it); the watchdogs allow for TCG
 #: running an instrumented kernel tens of times slower than hardware.
-SANITIZER_KOPTS = ("kasan_multi_shot", "watchdog_thresh=60", "hung_task_timeout_secs=600",
-                   "workqueue.watchdog_thresh=120")
+VARIANT_KOPTS = {"debug": ("kasan_multi_shot", "watchdog_thresh=60", "hung_task_timeout_secs=600",
+                           "workqueue.watchdog_thresh=120")}
 #: Session directories of this process whose VM may still run: never pruned.
 _LIVE_SESSIONS: set[Path] = set()
 #: A session directory's record of its QEMU process group (for reap_orphans).
@@ -358,8 +358,7 @@ class LabSession:
                # the kernel's clock to the HPET, whose rate no longer matches tsc_khz. The guest's
                # TSC is the host's; kept as clocksource, BPF's ns and the modules' TSC deltas agree.
                "--kopt", "tsc=reliable"]
-        if self.kernel.sanitized:
-            cmd += [arg for option in SANITIZER_KOPTS for arg in ("--kopt", option)]
+        cmd += [arg for option in VARIANT_KOPTS.get(self.kernel.variant or "", ()) for arg in ("--kopt", option)]
         for d in GUEST_OVERLAYS:
             cmd += ["--overlay-rwdir", d]
         # The guest must see wqkit's sources and venv, and the cache's kernels and

@@ -28,7 +28,6 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from shlex import quote
 from typing import Callable, Mapping
 
 import pandas as pd
@@ -176,8 +175,7 @@ def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: C
     before = kworkers(target)
     listed = {"kworkers_before": sorted(before)}
     if kind == "die":
-        ko = kmod.build(target, progress) / "wq_worker_death.ko"
-        return listed | _trigger_death(target, ko, load, progress, before)
+        return listed | _trigger_death(target, load, progress, before)
     args = " ".join(f"{k}={v}" for k, v in load.items())
     progress(f"flooding CPU 0's pool: wq_new_worker {args}")
     with kmod.loaded(target, "wq_new_worker", load, progress=progress):
@@ -207,13 +205,12 @@ def flood_pool(target: Target) -> int:
     return flooded[0]
 
 
-def _trigger_death(target: Target, ko: Path, load: dict, progress: Callable[[str], None],
-                   before: set[int]) -> dict:
-    """Give wqkit_death's pool surplus workers, then make them die: destroy the pool, or leave
-    them idle until the kernel culls them; the pids created for it, culled, and gone."""
-    target.run(f"insmod {quote(str(ko))}", check=True)
+def _trigger_death(target: Target, load: dict, progress: Callable[[str], None], before: set[int]) -> dict:
+    """Give wqkit_death's pool surplus workers, then make them die: destroy the pool (unloading
+    the module), or leave them idle until the kernel culls them; the pids created for it,
+    culled, and gone."""
     truth: dict = {}
-    try:
+    with kmod.loaded(target, "wq_worker_death", {}, progress=progress):
         # A nice value no other workqueue uses gives wqkit_death an unbound pool of its own.
         target.run("echo -7 > /sys/devices/virtual/workqueue/wqkit_death/nice", check=True)
         target.run(f"echo {load['workers']} > /sys/module/wq_worker_death/parameters/run", check=True, timeout=600)
@@ -222,8 +219,6 @@ def _trigger_death(target: Target, ko: Path, load: dict, progress: Callable[[str
         if load["trigger"] == "idle":
             truth["kworkers_culled"] = sorted(_wait_for_culling(target, created, progress))
         progress(f"destroying wqkit_death's pool ({len(created)} workers created for it)")
-    finally:
-        target.run("rmmod wq_worker_death", check=True, timeout=300)
     time.sleep(2)
     truth["kworkers_gone"] = sorted(set(truth["kworkers_created"]) - kworkers(target))
     return truth
