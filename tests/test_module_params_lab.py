@@ -1,76 +1,115 @@
 """Every module parameter at and one past each end of its declared range, given to the module
 itself (raw insmod, and a write to a writable /sys/module/*/parameters/* file): the module takes
-exactly what its declaration allows, refuses the rest with EINVAL and one kernel log line, and
-the kernel reports nothing (`make test-debug` runs this on the debug and KCSAN kernels too)."""
+exactly what wqkit's checks allow, refuses the rest with EINVAL and a kernel log line naming the
+parameter, and the kernel reports nothing (`make test-debug` runs this on the debug and KCSAN
+kernels too). One guest command per module tries all of its cases, each marked in the kernel log."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from wqkit.errors import WqkitError
 from wqkit.experiments import kmod
-from wqkit.experiments.spec import Param, modules
+from wqkit.experiments.runner import check_cpu
+from wqkit.experiments.spec import ModuleSpec, Param, modules
 from wqkit.lab.splats import find_splats
 
 pytestmark = pytest.mark.lab
 
 #: The parameter types with a numeric range.
 NUMERIC = ("uint", "int", "flags", "bool")
+SPECS = [spec for spec in modules().values() if not spec.external]
 
 
-def boundary_values(param: Param) -> list[str]:
-    """The values worth trying for ``param``: each end of its range and one past it."""
+def boundary_values(param: Param, cpus: int) -> list[str]:
+    """The values worth trying for ``param``: each end of its range and one past it (and, for a
+    CPU, the last CPU the target has and the first it has not)."""
     if param.type == "bool":
         return ["0", "1", "2", "-1"]
     if param.type == "cpulist":
-        return ["0", "0,1", "0," * (param.max or 1) + "0", "4096", "x"]
-    return [str(v) for v in (param.min - 1, param.min, param.max, param.max + 1)]
+        return ["0", ",".join(map(str, range(cpus))), "0," * (param.max or 1) + "0", str(cpus), "x"]
+    values = [param.min - 1, param.min, param.max, param.max + 1]
+    if param.name == "cpu":
+        values += [cpus - 1, cpus]
+    return [str(v) for v in values]
 
 
-def declared_ok(module: str, param: Param, value: str) -> bool:
+def wqkit_takes(spec: ModuleSpec, param: Param, value: str, cpus: int) -> bool:
+    """Whether wqkit's own checks (the declaration, then the target's CPUs) take ``value``."""
     try:
-        param.check(module, value)
+        taken = param.check(spec.name, value)
+        if param.name == "cpu":
+            check_cpu({"cpu": taken}, cpus)
+        if param.type == "cpulist":
+            check_cpu({"cpu": max(map(int, str(taken).split(",")), default=-1)}, cpus)
     except WqkitError:
         return False
     return True
 
 
-CASES = [(spec.name, param, value) for spec in modules().values() if not spec.external
-         for param in spec.params if param.settable and (param.type in NUMERIC or param.type == "cpulist")
-         for value in boundary_values(param)]
-RUN_CASES = [(spec.name, param, value) for spec in modules().values() if not spec.external
-             for param in spec.params if param.type == "run" for value in boundary_values(param)]
+def try_cases(target, spec: ModuleSpec, cases: list[tuple[Param, str]], writable: bool) -> list[tuple[int, list[str]]]:
+    """Each case's exit status and the kernel log lines it caused: load with the value (or load,
+    then write the value to the parameter's file), unload; all in one guest command."""
+    ko = kmod.build(target) / f"{spec.name}.ko"
+    steps = []
+    for index, (param, value) in enumerate(cases):
+        mark = f"echo wqkit-case-{index} > /dev/kmsg"
+        if writable:
+            try_it = (f"insmod {ko} && {{ echo {value} > /sys/module/{spec.name}/parameters/{param.name}; "
+                      f"rc=$?; rmmod {spec.name}; }}")
+        else:
+            try_it = f"{{ insmod {ko} {param.name}={value}; rc=$?; rmmod {spec.name} 2>/dev/null; }}"
+        steps.append(f"{mark}; {try_it}; echo rc=$rc")
+    mark = kmod.log_mark(target)
+    out = target.run("; ".join(steps) + "; echo wqkit-case-end > /dev/kmsg", timeout=1800, check=True).stdout
+    codes = [int(c) for c in re.findall(r"^rc=(\d+)$", out, re.MULTILINE)]
+    log = kmod.log_since(target, mark)
+    per_case: list[list[str]] = []
+    for line in log:
+        if re.search(r"wqkit-case-\d+$", line):
+            per_case.append([])
+        elif per_case and not line.endswith("wqkit-case-end"):
+            per_case[-1].append(line)
+    assert len(codes) == len(per_case) == len(cases), (len(codes), len(per_case), out[-500:])
+    return list(zip(codes, per_case))
 
 
-@pytest.mark.parametrize("name, param, value", CASES, ids=[f"{n}.{p.name}={v}" for n, p, v in CASES])
-def test_the_module_takes_exactly_its_declared_range_at_load(lab_target, name, param, value):
-    ko = kmod.build(lab_target) / f"{name}.ko"
-    args = f"{param.name}={value}"
-    mark = kmod.log_mark(lab_target)
-    loaded = lab_target.run(f"insmod {ko} {args}")
-    try:
-        log = kmod.log_since(lab_target, mark)
-        assert (loaded.returncode == 0) == declared_ok(name, param, value), (args, loaded.stderr, log)
-        if loaded.returncode:
-            assert "Invalid argument" in loaded.stderr or "Invalid parameters" in loaded.stderr, loaded.stderr
-            assert len([line for line in log if name in line or param.name in line]) >= 1, log
-    finally:
-        lab_target.run(f"rmmod {name} 2>/dev/null", timeout=900)
-    assert find_splats(kmod.log_since(lab_target, mark)) == []
+def check_outcomes(spec: ModuleSpec, cases: list[tuple[Param, str]], outcomes, cpus: int) -> list[str]:
+    """Every way the module differed from wqkit's checks, or reported trouble."""
+    wrong = []
+    for (param, value), (code, log) in zip(cases, outcomes):
+        wanted = wqkit_takes(spec, param, value, cpus)
+        if (code == 0) != wanted:
+            wrong.append(f"{param.name}={value}: module {'took' if code == 0 else 'refused'} it, wqkit "
+                         f"{'takes' if wanted else 'refuses'} it; log: {log[-2:]}")
+        elif code and not any(param.name in line for line in log):
+            wrong.append(f"{param.name}={value}: refused without a log line naming it: {log}")
+        if find_splats(log):
+            wrong.append(f"{param.name}={value}: kernel reports: {[s.line for s in find_splats(log)]}")
+    return wrong
 
 
-@pytest.mark.parametrize("name, param, value", RUN_CASES, ids=[f"{n}.{p.name}={v}" for n, p, v in RUN_CASES])
-def test_a_writable_parameter_takes_exactly_its_declared_range(lab_target, name, param, value):
-    ko = kmod.build(lab_target) / f"{name}.ko"
-    mark = kmod.log_mark(lab_target)
-    lab_target.run(f"insmod {ko}", check=True)
-    try:
-        written = lab_target.run(f"echo {value} > /sys/module/{name}/parameters/{param.name}", timeout=900)
-        log = kmod.log_since(lab_target, mark)
-        assert (written.returncode == 0) == declared_ok(name, param, value), (value, written.stderr, log)
-        if written.returncode:
-            assert "Invalid argument" in written.stderr, written.stderr
-            assert any(param.name in line for line in log), log
-    finally:
-        lab_target.run(f"rmmod {name}", check=True, timeout=900)
-    assert find_splats(kmod.log_since(lab_target, mark)) == []
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_the_module_takes_exactly_what_wqkit_allows_at_load(lab_target, spec):
+    cpus = int(lab_target.run("nproc", check=True).stdout)
+    cases = [(p, v) for p in spec.params if p.settable and (p.type in NUMERIC or p.type == "cpulist")
+             for v in boundary_values(p, cpus)]
+    if not cases:
+        pytest.skip(f"{spec.name} takes no parameter at load")
+    wrong = check_outcomes(spec, cases, try_cases(lab_target, spec, cases, writable=False), cpus)
+    assert not wrong, "\n".join(wrong)
+    assert not kmod.is_loaded(lab_target, spec.name)
+
+
+RUN_SPECS = [s for s in SPECS if any(p.type == "run" for p in s.params)]
+
+
+@pytest.mark.parametrize("spec", RUN_SPECS, ids=[s.name for s in RUN_SPECS])
+def test_a_writable_parameter_takes_exactly_what_wqkit_allows(lab_target, spec):
+    cpus = int(lab_target.run("nproc", check=True).stdout)
+    cases = [(p, v) for p in spec.params if p.type == "run" for v in boundary_values(p, cpus)]
+    wrong = check_outcomes(spec, cases, try_cases(lab_target, spec, cases, writable=True), cpus)
+    assert not wrong, "\n".join(wrong)
+    assert not kmod.is_loaded(lab_target, spec.name)

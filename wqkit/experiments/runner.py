@@ -74,7 +74,7 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
                   **(annotations or {})}
     with recorded_run(Path(out), exp.name, meta, target=target, target_name=target_name, progress=progress,
                       **lab_options) as run:
-        _check_cpu(params, meta["cpus"])
+        check_cpu(params, meta["cpus"])
         _measure(exp, run.target, params, run.path, meta, timeout, run.progress, sample_state_hz, graph)
         if exp.calibrated and not params.get("calibrate"):
             _calibrate(exp, run.target, run.path, meta, run.progress)
@@ -295,7 +295,8 @@ def _module_parameters(target: Target, module: str) -> dict[str, str]:
     return dict(line.split(":", 1) for line in out.splitlines())
 
 
-def _check_cpu(params: dict, cpus: int) -> None:
+def check_cpu(params: dict, cpus: int) -> None:
+    """A one-line error when the run's ``cpu`` parameter names a CPU the target does not have."""
     cpu = int(params.get("cpu", -1))
     if cpu >= cpus:
         raise WqkitError(f"cpu={cpu} does not exist on the target ({cpus} CPUs: 0..{cpus - 1})")
