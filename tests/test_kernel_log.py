@@ -1,5 +1,9 @@
-"""Kernel log marks: what a module logged since a mark, also once the ring buffer has wrapped."""
+"""Kernel log marks (what a module logged since a mark, also once the ring buffer has wrapped), and
+the vermagic check before loading."""
 
+import pytest
+
+from wqkit.errors import WqkitError
 from wqkit.experiments import kmod
 
 
@@ -44,3 +48,17 @@ def test_an_empty_log_marks_its_start():
     mark = kmod.log_mark(target)
     target.log("first")
     assert [line.split("] ")[1] for line in kmod.log_since(target, mark)] == ["first"]
+
+
+def test_a_module_built_for_another_kernel_is_refused(tmp_path):
+    ko = tmp_path / "wq_smoke.ko"
+    ko.write_bytes(b"\x7fELF...\0license=GPL\0vermagic=6.12.95+deb12-amd64 SMP preempt mod_unload modversions \0")
+    running = type("Target", (), {"name": "local", "release": "6.12.95+deb12-amd64"})()
+    kmod.check_built_for(ko, running)
+    other = type("Target", (), {"name": "local", "release": "6.1.0-57-amd64"})()
+    with pytest.raises(WqkitError, match=r"wq_smoke\.ko was built for kernel '6\.12\.95\+deb12-amd64', but the "
+                                         r"local target runs '6\.1\.0-57-amd64': refusing to load it"):
+        kmod.check_built_for(ko, other)
+    ko.write_bytes(b"not a module")
+    with pytest.raises(WqkitError, match="no vermagic"):
+        kmod.check_built_for(ko, running)

@@ -201,6 +201,15 @@ def vermagic(ko: Path) -> str:
     return found.group(1).decode(errors="replace").strip()
 
 
+def check_built_for(ko: Path, target: Target) -> None:
+    """A one-line error unless ``ko`` was built for the kernel ``target`` runs (its vermagic's
+    release): a stale build must not reach a running kernel."""
+    built_for = vermagic(ko).split(" ", 1)[0]
+    if built_for != target.release:
+        raise WqkitError(f"{ko.name} was built for kernel {built_for!r}, but the {target.name} target runs "
+                         f"{target.release!r}: refusing to load it")
+
+
 def kernel_log(target: Target) -> list[str]:
     """The target's kernel log, one line per entry."""
     return target.run("dmesg", check=True).stdout.splitlines()
@@ -241,10 +250,7 @@ def loaded(target: Target, name: str, params: Mapping[str, object] | None = None
     spec = module_spec(name)
     args = spec.insmod_args(params or {})
     ko = build(target, progress) / f"{name}.ko"
-    built_for = vermagic(ko).split(" ", 1)[0]
-    if built_for != target.release:
-        raise WqkitError(f"{ko.name} was built for kernel {built_for!r}, but the {target.name} target runs "
-                         f"{target.release!r}: refusing to load it")
+    check_built_for(ko, target)
     if target.runs_this_machine:
         progress(f"loading {name} {' '.join(args)} ({ko}, vermagic {vermagic(ko)!r}) into the running kernel "
                  f"{target.release} of this machine")
