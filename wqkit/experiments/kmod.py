@@ -166,7 +166,7 @@ _ALREADY_LOADED, _KMEMLEAK_FAILED = 4, 5
 def prepare_load(target: Target, name: str) -> tuple[bool, str]:
     """One command before loading ``name``: refuse it when already loaded, take kmemleak's
     baseline when the kernel has kmemleak, and mark the kernel log. Returns (leak check, mark)."""
-    result = target.run(f"grep -q {quote('^' + name + ' ')} /proc/modules && exit {_ALREADY_LOADED}; "
+    result = target.run(f"{listed(name)} && exit {_ALREADY_LOADED}; "
                         f"if [ -w {KMEMLEAK} ]; then {{ {KMEMLEAK_BASELINE}; }} || exit {_KMEMLEAK_FAILED}; "
                         "echo leak-check; fi; dmesg | tail -n 1", timeout=300)
     if result.returncode == _ALREADY_LOADED:
@@ -201,13 +201,15 @@ def vermagic(ko: Path) -> str:
     return found.group(1).decode(errors="replace").strip()
 
 
-def check_built_for(ko: Path, target: Target) -> None:
-    """A one-line error unless ``ko`` was built for the kernel ``target`` runs (its vermagic's
-    release): a stale build must not reach a running kernel."""
-    built_for = vermagic(ko).split(" ", 1)[0]
+def check_built_for(ko: Path, target: Target) -> str:
+    """``ko``'s vermagic, or a one-line error unless it was built for the kernel ``target`` runs
+    (its vermagic's release): a stale build must not reach a running kernel."""
+    magic = vermagic(ko)
+    built_for = magic.split(" ", 1)[0]
     if built_for != target.release:
         raise WqkitError(f"{ko.name} was built for kernel {built_for!r}, but the {target.name} target runs "
                          f"{target.release!r}: refusing to load it")
+    return magic
 
 
 def kernel_log(target: Target) -> list[str]:
@@ -236,9 +238,14 @@ def log_since(target: Target, mark: str) -> list[str]:
     return lines
 
 
+def listed(name: str) -> str:
+    """Shell: succeeds when module ``name`` is in the kernel's module list."""
+    return f"grep -q {quote('^' + name + ' ')} /proc/modules"
+
+
 def is_loaded(target: Target, name: str) -> bool:
     """Whether ``name`` is in the target's module list."""
-    return target.run(f"grep -q {quote('^' + name + ' ')} /proc/modules").returncode == 0
+    return target.run(listed(name)).returncode == 0
 
 
 @contextmanager
@@ -250,9 +257,9 @@ def loaded(target: Target, name: str, params: Mapping[str, object] | None = None
     spec = module_spec(name)
     args = spec.insmod_args(params or {})
     ko = build(target, progress) / f"{name}.ko"
-    check_built_for(ko, target)
+    magic = check_built_for(ko, target)
     if target.runs_this_machine:
-        progress(f"loading {name} {' '.join(args)} ({ko}, vermagic {vermagic(ko)!r}) into the running kernel "
+        progress(f"loading {name} {' '.join(args)} ({ko}, vermagic {magic!r}) into the running kernel "
                  f"{target.release} of this machine")
     leak_check, mark = prepare_load(target, name)
     result = target.run(" ".join(["insmod", quote(str(ko)), *args]))
@@ -289,7 +296,7 @@ def _keep_log(module: LoadedModule, report_dir: Path) -> None:
 def _unload(target: Target, name: str) -> None:
     """rmmod if loaded; a lab VM that died (panic, hang) took the module with it."""
     try:
-        target.run(f"! grep -q {quote('^' + name + ' ')} /proc/modules || rmmod {quote(name)}", check=True)
+        target.run(f"! {listed(name)} || rmmod {quote(name)}", check=True)
     except LabError:
         if target.alive:
             raise
