@@ -1,25 +1,25 @@
-"""Kernel log marks (what a module logged since a mark, also once the ring buffer has wrapped), and
-the vermagic check before loading."""
+"""Kernel log marks (what a module logged since a mark, also once the ring buffer has wrapped), the
+kernel log's records as dmesg prints them, and the vermagic check before loading."""
 
 import pytest
 
 from wqkit.errors import WqkitError
 from wqkit.experiments import kmod
+from wqkit.lab import agent
 
 
 class RingBufferTarget:
-    """A target whose dmesg is a ring buffer of ``size`` timestamped lines."""
+    """A target whose kernel log is a ring buffer of ``size`` numbered records, as /dev/kmsg gives them."""
 
     def __init__(self, size: int) -> None:
-        self.size, self.lines, self.clock = size, [], 0
+        self.size, self.records, self.seq = size, [], 0
 
     def log(self, message: str) -> None:
-        self.clock += 1
-        self.lines = (self.lines + [f"[{self.clock / 1e6:12.6f}] {message}"])[-self.size:]
+        self.seq += 1
+        self.records = (self.records + [(self.seq, f"[{self.seq / 1e6:12.6f}] {message}")])[-self.size:]
 
-    def run(self, command: str, check: bool = False):
-        shown = {"dmesg": self.lines, "dmesg | tail -n 1": self.lines[-1:]}[command]
-        return type("Result", (), {"stdout": "".join(line + "\n" for line in shown), "returncode": 0})()
+    def kernel_log(self, since: int = 0):
+        return [text for seq, text in self.records if seq >= since], self.seq + 1
 
 
 def test_the_log_since_a_mark_is_what_came_after_it():
@@ -48,6 +48,14 @@ def test_an_empty_log_marks_its_start():
     mark = kmod.log_mark(target)
     target.log("first")
     assert [line.split("] ")[1] for line in kmod.log_since(target, mark)] == ["first"]
+
+
+def test_kmsg_records_read_as_dmesg_prints_them():
+    """Records as /dev/kmsg gives them (prefix, escaped message, dictionary lines)."""
+    seq, text = agent.kmsg_record(b"6,1234,2469734,-;clocksource: Switched to clocksource tsc\n SUBSYSTEM=x\n")
+    assert (seq, text) == (1234, "[    2.469734] clocksource: Switched to clocksource tsc")
+    seq, text = agent.kmsg_record(b"3,7,126825058,c;graph line 2: task 'caf\\xc3\\xa9' \\x5cx41\\x0anext\n")
+    assert (seq, text) == (7, "[  126.825058] graph line 2: task 'caf\u00e9' \\x41\nnext")
 
 
 def test_a_module_built_for_another_kernel_is_refused(tmp_path):

@@ -265,6 +265,9 @@ class _UserTarget(Target):
     def copy_back(self, path: str, dest: Path) -> Path:
         raise NotImplementedError
 
+    def _file_op(self, request: dict, timeout: float) -> dict:
+        raise NotImplementedError
+
     exchange_dir = Path("/nonexistent")
 
 

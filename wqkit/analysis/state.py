@@ -31,16 +31,19 @@ def _with_time(run: Run, state: pd.DataFrame) -> pd.DataFrame:
 
     A row's ``tsc`` is the guest's last timekeeping update before the read (a tick ago or, on an
     idle guest whose tick stopped, seconds ago): a lower bound of the guest's TSC at
-    ``host_time``. The guest's TSC runs at tsc_khz per second of host time (TCG reads the host's
-    TSC, KVM offsets it), so host time maps onto it by a line of that slope, raised onto the
-    upper envelope of the rows: through the read that came closest after an update. A row then
-    sits on the samples' timeline when its read began; its values were read within ``read_s``.
+    ``host_time + clock_s``, when its clocks had been read (not at ``host_time``: a busy host may
+    delay the read after it). The guest's TSC runs at tsc_khz per second of host time (TCG
+    reads the host's TSC, KVM offsets it), so host time maps onto it by a line of that slope,
+    raised onto the upper envelope of the rows: through the read that came closest after an
+    update. A row then sits on the samples' timeline when its read began; its values were read
+    within ``read_s``. (Rows recorded before ``clock_s`` was: ``host_time``.)
     """
     state = state.sort_values("sample").copy()
     origin = int(run.samples["t0"].min()) if len(run.samples) else int(state["tsc"].min())
     rate = run.tsc_khz * 1000.0
     host = state["host_time"].to_numpy(dtype=np.float64)
-    offset = np.max(state["tsc"].to_numpy(dtype=np.float64) - rate * host) if len(state) else 0.0
+    clocks_read = host + (state["clock_s"].to_numpy(dtype=np.float64) if "clock_s" in state else 0.0)
+    offset = np.max(state["tsc"].to_numpy(dtype=np.float64) - rate * clocks_read) if len(state) else 0.0
     state["t"] = (rate * host + offset - origin) / rate
     return state
 

@@ -213,7 +213,7 @@ def fuzz_kserver(target: Target, inputs: list[FuzzInput], repeat: int,
     exchange = target.exchange_dir
     source, results = exchange / "fuzz-inputs.bin", exchange / "fuzz-results.tsv"
     source.write_bytes(pack(inputs))
-    target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
+    target.ensure_mounted("debugfs", "/sys/kernel/debug")
     progress(f"feeding {len(inputs)} graph texts to wq_kserver's {GRAPH_DIR}/check")
     started = time.monotonic()
     try:

@@ -17,12 +17,12 @@ import hashlib
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from shlex import quote
 from typing import Iterator, Mapping
 
 from wqkit.errors import LabError, WqkitError
@@ -120,7 +120,7 @@ class LoadedModule:
     target: Target
     name: str
     params: dict[str, str]
-    _log_mark: str
+    _log_mark: int
     #: Whether the kernel has kmemleak, baselined before loading: leaks are looked for after unloading.
     leak_check: bool = False
     #: When kmemleak's scan just before unloading started (its first look at what the module allocated).
@@ -154,34 +154,32 @@ class KernelSplats(WqkitError):
         self.splats = module.splats
 
 
-#: Shell: forget the leak suspects found so far, so that a later scan reports only what leaked
-#: after it. A boot's first baseline scans twice first (a scan spares an object whose content
-#: changed since the previous one); a scan takes seconds under TCG, so later loads only clear.
-KMEMLEAK_BASELINE = (f"if [ ! -e {KMEMLEAK_BASELINED} ]; then echo scan > {KMEMLEAK} && echo scan > {KMEMLEAK} "
-                     f"&& touch {KMEMLEAK_BASELINED}; fi && echo clear > {KMEMLEAK}")
-#: Exit codes of the command before loading.
-_ALREADY_LOADED, _KMEMLEAK_FAILED = 4, 5
+def kmemleak_baseline(target: Target) -> None:
+    """Forget the leak suspects found so far, so that a later scan reports only what leaked
+    after it. A boot's first baseline scans twice first (a scan spares an object whose content
+    changed since the previous one); a scan takes seconds under TCG, so later loads only clear."""
+    if not target.exists(KMEMLEAK_BASELINED):
+        for _ in range(2):
+            target.write(KMEMLEAK, "scan", timeout=300)
+        target.write(KMEMLEAK_BASELINED, "")
+    target.write(KMEMLEAK, "clear")
 
 
-def prepare_load(target: Target, name: str) -> tuple[bool, str]:
-    """One command before loading ``name``: refuse it when already loaded, take kmemleak's
-    baseline when the kernel has kmemleak, and mark the kernel log. Returns (leak check, mark)."""
-    result = target.run(f"{listed(name)} && exit {_ALREADY_LOADED}; "
-                        f"if [ -w {KMEMLEAK} ]; then {{ {KMEMLEAK_BASELINE}; }} || exit {_KMEMLEAK_FAILED}; "
-                        "echo leak-check; fi; dmesg | tail -n 1", timeout=300)
-    if result.returncode == _ALREADY_LOADED:
+def prepare_load(target: Target, name: str) -> tuple[bool, int]:
+    """Before loading ``name``: refuse it when already loaded, take kmemleak's baseline when
+    the kernel has kmemleak, and mark the kernel log. Returns (leak check, mark)."""
+    if is_loaded(target, name):
         raise WqkitError(f"{name} is already loaded on the {target.name} target; unload it first")
-    if result.returncode:
-        raise WqkitError(f"kmemleak: could not scan: {result.stderr.strip() or 'no error message'}")
-    lines = result.stdout.rstrip("\n").split("\n")
-    leak_check = lines[0] == "leak-check"
-    return leak_check, lines[-1] if len(lines) > leak_check else ""
+    leak_check = target.exists(KMEMLEAK)
+    if leak_check:
+        kmemleak_baseline(target)
+    return leak_check, log_mark(target)
 
 
 def kmemleak_scan(target: Target) -> float:
     """One kmemleak scan; returns when it started (time.monotonic())."""
     started = time.monotonic()
-    target.run(f"echo scan > {KMEMLEAK}", check=True, timeout=300)
+    target.write(KMEMLEAK, "scan", timeout=300)
     return started
 
 
@@ -189,7 +187,8 @@ def kmemleak_leaks(target: Target, primed_at: float) -> list[str]:
     """kmemleak's report after a second scan (the first, ``primed_at``, took the checksums of
     what was allocated), at least KMEMLEAK_MIN_AGE after it: the objects unreferenced now."""
     time.sleep(max(0.0, primed_at + KMEMLEAK_MIN_AGE - time.monotonic()))
-    return target.run(f"echo scan > {KMEMLEAK} && cat {KMEMLEAK}", check=True, timeout=300).stdout.splitlines()
+    target.write(KMEMLEAK, "scan", timeout=300)
+    return target.read(KMEMLEAK).splitlines()
 
 
 def vermagic(ko: Path) -> str:
@@ -212,40 +211,21 @@ def check_built_for(ko: Path, target: Target) -> str:
     return magic
 
 
-def kernel_log(target: Target) -> list[str]:
-    """The target's kernel log, one line per entry."""
-    return target.run("dmesg", check=True).stdout.splitlines()
+def log_mark(target: Target) -> int:
+    """A place in the target's kernel log, for :func:`log_since`: the number its next record
+    will get (/dev/kmsg numbers every record, also once the ring buffer has wrapped)."""
+    return target.kernel_log(since=sys.maxsize)[1]
 
 
-def log_mark(target: Target) -> str:
-    """A place in the target's kernel log, for :func:`log_since`: its last line (timestamped to
-    the µs by dmesg, so unique), or "" for an empty log.
-
-    Not a line count: once the ring buffer is full (a chatty module: one line per
-    write of its run parameter, thousands of writes), every new line pushes out
-    an old one and the count stops growing.
-    """
-    return target.run("dmesg | tail -n 1", check=True).stdout.rstrip("\n")
-
-
-def log_since(target: Target, mark: str) -> list[str]:
-    """The target's kernel log after ``mark``. A ring buffer that wrapped past the mark dropped
-    its oldest lines first: what it still holds is all newer."""
-    lines = kernel_log(target)
-    for index in range(len(lines) - 1, -1, -1):
-        if lines[index] == mark:
-            return lines[index + 1:]
-    return lines
-
-
-def listed(name: str) -> str:
-    """Shell: succeeds when module ``name`` is in the kernel's module list."""
-    return f"grep -q {quote('^' + name + ' ')} /proc/modules"
+def log_since(target: Target, mark: int) -> list[str]:
+    """The target's kernel log lines after ``mark``. A ring buffer that wrapped past the mark
+    dropped its oldest lines first: what it still holds is all newer."""
+    return target.kernel_log(since=mark)[0]
 
 
 def is_loaded(target: Target, name: str) -> bool:
     """Whether ``name`` is in the target's module list."""
-    return target.run(listed(name)).returncode == 0
+    return any(line.split(" ", 1)[0] == name for line in target.read("/proc/modules").splitlines())
 
 
 @contextmanager
@@ -262,12 +242,11 @@ def loaded(target: Target, name: str, params: Mapping[str, object] | None = None
         progress(f"loading {name} {' '.join(args)} ({ko}, vermagic {magic!r}) into the running kernel "
                  f"{target.release} of this machine")
     leak_check, mark = prepare_load(target, name)
-    result = target.run(" ".join(["insmod", quote(str(ko)), *args]))
-    if result.returncode:
+    error = target.load_module(str(ko), args)
+    if error:
         log = log_since(target, mark)
-        reason = (result.stderr.strip().splitlines() or ["insmod failed"])[-1]
         detail = f"; kernel log: {log[-1].strip()}" if log else ""
-        raise WqkitError(f"loading {name} {' '.join(args)} failed: {reason}{detail}")
+        raise WqkitError(f"loading {name} {' '.join(args)} failed: {error}{detail}")
     module = LoadedModule(target, name, dict(a.split("=", 1) for a in args), mark, leak_check)
     try:
         yield module
@@ -294,9 +273,11 @@ def _keep_log(module: LoadedModule, report_dir: Path) -> None:
 
 
 def _unload(target: Target, name: str) -> None:
-    """rmmod if loaded; a lab VM that died (panic, hang) took the module with it."""
+    """Unload if loaded; a lab VM that died (panic, hang) took the module with it."""
     try:
-        target.run(f"! {listed(name)} || rmmod {quote(name)}", check=True)
+        error = target.unload_module(name)
+        if error and is_loaded(target, name):
+            raise WqkitError(f"could not unload {name} from the {target.name} target: {error}")
     except LabError:
         if target.alive:
             raise

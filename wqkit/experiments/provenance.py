@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -22,18 +23,17 @@ def wqkit_revision() -> str:
 
 
 def target_provenance(target: Target) -> dict:
-    """Kernel, accelerator, CPU and clock facts of a target, read from the target itself (one
-    command: each costs a process start, a quarter of a second under TCG)."""
-    head, clock_text = target.run("uname -r; nproc; grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2-; "
-                                  f"echo; {CLOCK_FACTS}", check=True).stdout.split("\n\n", 1)
-    facts = head.splitlines()
+    """Kernel, accelerator, CPU and clock facts of a target, read from the target's own files
+    and kernel log (two requests, no process started: a quarter of a second each under TCG)."""
+    release, cpuinfo, clocksource, cmdline = target.read_files([OSRELEASE, *CLOCK_FILES])
+    models = re.findall(r"^model name\s*:\s*(.*)$", cpuinfo, re.M)
     info = {
         "target": target.name,
-        "kernel_release": facts[0].strip(),
+        "kernel_release": release.strip(),
         "patched": False,
         "accel": target.accel,
-        "cpus": int(facts[1]),
-        "cpu_model": facts[2].strip() if len(facts) > 2 else "unknown",
+        "cpus": len(re.findall(r"^processor\s*:", cpuinfo, re.M)),
+        "cpu_model": models[0].strip() if models else "unknown",
     }
     if isinstance(target, LabTarget):
         session = target.session
@@ -44,7 +44,7 @@ def target_provenance(target: Target) -> dict:
                        "tcg_threads": session.tcg_threads if info["accel"] == "tcg" else None,
                        "failed_boots": session.failed_boots, "boot_id": session.boot_id,
                        "kept": session.kept}
-    info["clock"] = parse_clock_facts(clock_text)
+    info["clock"] = clock_facts(cpuinfo, clocksource, target.kernel_log()[0], cmdline)
     notes = []
     if info["accel"] == "tcg":
         notes.append("TCG: emulation timings, not hardware timings")
@@ -55,26 +55,30 @@ def target_provenance(target: Target) -> dict:
     return info
 
 
-#: What makes TSC deltas comparable across CPUs and over time (shell, run on the target).
-CLOCK_FACTS = ("grep -m1 '^flags' /proc/cpuinfo; "
-               "echo; cat /sys/devices/system/clocksource/clocksource0/current_clocksource; "
-               "echo; dmesg | grep -iE 'tsc.*(unstable|reliable|synchroniz)' | tail -n 3; "
-               "echo; cat /proc/cmdline")
+#: The kernel's release, and the files that say what makes TSC deltas comparable across CPUs
+#: and over time (CPU flags, the kernel's clocksource, its command line).
+OSRELEASE = "/proc/sys/kernel/osrelease"
+CLOCK_FILES = ("/proc/cpuinfo", "/sys/devices/system/clocksource/clocksource0/current_clocksource", "/proc/cmdline")
 TSC_FLAGS = ("constant_tsc", "nonstop_tsc", "tsc_reliable", "tsc_known_freq")
+#: What the kernel logs about the TSC's stability (its last such lines are recorded); not the
+#: echo of its command line, which may hold ``tsc=reliable``.
+TSC_MESSAGE = re.compile(r"^\[[^]]*\] (?!(kernel )?command line:).*tsc.*(unstable|reliable|synchroniz)", re.I)
 
 
 def clock_provenance(target: Target) -> dict:
     """The TSC's CPU flags, the kernel's clocksource, and what the kernel said of the TSC."""
-    return parse_clock_facts(target.run(CLOCK_FACTS, check=True).stdout)
+    cpuinfo, clocksource, cmdline = target.read_files(CLOCK_FILES)
+    return clock_facts(cpuinfo, clocksource, target.kernel_log()[0], cmdline)
 
 
-def parse_clock_facts(text: str) -> dict:
-    """:func:`clock_provenance` from what CLOCK_FACTS printed."""
-    flags, clocksource, kernel_said, cmdline = (text.split("\n\n") + ["", "", ""])[:4]
-    present = set(flags.split(":", 1)[-1].split())
+def clock_facts(cpuinfo: str, clocksource: str, kernel_log: list[str], cmdline: str) -> dict:
+    """:func:`clock_provenance` from the files it reads and the kernel log."""
+    flags = re.search(r"^flags\s*:(.*)$", cpuinfo, re.M)
+    kernel_said = [line for line in kernel_log if TSC_MESSAGE.search(line)][-3:]
+    present = set(flags.group(1).split()) if flags else set()
     facts: dict = {flag: flag in present for flag in TSC_FLAGS}
     facts["clocksource"] = clocksource.strip() or "unknown"
-    notes = [line.split("] ", 1)[-1].strip() for line in kernel_said.splitlines() if line.strip()]
+    notes = [line.split("] ", 1)[-1].strip() for line in kernel_said]
     facts["tsc_unstable"] = any("unstable" in n.lower() for n in notes)
     facts["kernel_messages"] = notes
     facts["tsc_options"] = [arg for arg in cmdline.split() if arg.startswith(("tsc=", "clocksource="))]

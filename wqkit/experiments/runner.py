@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from shlex import quote
 from typing import Callable, Mapping
 
 import pandas as pd
@@ -32,7 +31,7 @@ from tqdm import tqdm
 
 from wqkit.experiments import kmod
 from wqkit.console import bars_disabled, progress_stream
-from wqkit.errors import WqkitError
+from wqkit.errors import LabError, WqkitError
 from wqkit.experiments.lifecycle import recorded_run
 from wqkit.experiments.spec import Experiment, experiment
 from wqkit.experiments.graph import TaskGraph
@@ -95,7 +94,7 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
              timeout: float, progress: Callable[[str], None], sample_state_hz: float | None = None,
              graph: TaskGraph | None = None) -> None:
     """Load, follow, collect, unload; fill ``meta`` and raise on any loss or failure."""
-    target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
+    target.ensure_mounted("debugfs", "/sys/kernel/debug")
     sampler = None
     if sample_state_hz:
         from wqkit.inspect.lab import QmpInspector
@@ -137,12 +136,14 @@ def _write_graph(target: Target, graph: TaskGraph, module: kmod.LoadedModule, de
     """Hand the task graph to the loaded module (which checks it again), and keep it with the run."""
     text = graph.to_text()
     (dest / "graph.txt").write_text(text)
-    # cat writes a large graph in several chunks; the module parses the whole text at "run".
-    result = target.run(f"cat > {GRAPH_DIR}/graph <<'WQKIT_GRAPH'\n{text}WQKIT_GRAPH\n"
-                        f"echo 1 > {GRAPH_DIR}/run")
-    if result.returncode:
+    try:
+        target.write(f"{GRAPH_DIR}/graph", text)
+        target.write(f"{GRAPH_DIR}/run", "1")
+    except LabError:
+        raise
+    except WqkitError as exc:
         log = [line for line in module.dmesg() if "graph" in line]
-        raise WqkitError(f"the module refused the graph: {(log or [result.stderr.strip()])[-1].strip()}")
+        raise WqkitError(f"the module refused the graph: {(log or [str(exc)])[-1].strip()}") from None
     meta["graph"] = {"tasks": len(graph.tasks), "edges": len(graph.edges), "file": "graph.txt"}
 
 
@@ -188,7 +189,7 @@ def _follow_and_collect(exp: Experiment, target: Target, expected: int, dest: Pa
         follow(exp, target, expected, timeout)
     except (WqkitError, KeyboardInterrupt) as exc:
         failure = exc
-        target.run(f"echo 1 > {exp.debugfs_dir}/stop", timeout=120)
+        target.write(f"{exp.debugfs_dir}/stop", "1", timeout=120)
     stats = _read_stats(exp, target)
     frame, via = collect(exp, target, dest, name, stats)
     if via == "debugfs":
@@ -214,7 +215,7 @@ def follow(exp: Experiment, target: Target, expected: int, timeout: float) -> Re
 
 
 def _read_stats(exp: Experiment, target: Target) -> RecorderStats:
-    return RecorderStats.parse(target.run(f"cat {exp.debugfs_dir}/stats", check=True).stdout)
+    return RecorderStats.parse(target.read(f"{exp.debugfs_dir}/stats"))
 
 
 def collect(exp: Experiment, target: Target, dest: Path, name: str = "samples",
@@ -244,7 +245,7 @@ def _read_guest(target: LabTarget, address: int, size: int) -> bytes | None:
     from wqkit.inspect.lab import QmpInspector
 
     try:
-        with QmpInspector.for_lab(target).reading() as prog:     # a state sampler may share it
+        with QmpInspector.for_lab(target).reading_memory() as prog:     # a state sampler may share it
             return prog.read(address, size)
     except (WqkitError, FaultError, OSError):
         return None
@@ -254,7 +255,7 @@ def collect_phases(exp: Experiment, target: Target, dest: Path, samples: pd.Data
     """The kernel's own timestamps of the collected items, when the kernel has them
     (a CONFIG_WQ_MEASURE kernel, linux_patch_exp/): ``phases.parquet``, and what meta.json says of it."""
     phases_file = f"{exp.debugfs_dir}/phases"
-    if target.run(f"test -e {phases_file}").returncode:
+    if not target.exists(phases_file):
         return None
     raw = target.copy_back(phases_file, dest / "phases.bin")
     frame = parse_phases(raw.read_bytes(), samples["seq"].to_numpy())
@@ -291,8 +292,7 @@ def _calibrate(exp: Experiment, target: Target, dest: Path, meta: dict, progress
 
 def _module_parameters(target: Target, module: str) -> dict[str, str]:
     """Every parameter of a loaded module as the kernel reports it (/sys/module)."""
-    out = target.run(f"cd {quote('/sys/module/' + module + '/parameters')} && grep -H . *", check=True).stdout
-    return dict(line.split(":", 1) for line in out.splitlines())
+    return {name: text.rstrip("\n") for name, text in target.read_dir(f"/sys/module/{module}/parameters").items()}
 
 
 def check_cpu(params: dict, cpus: int) -> None:

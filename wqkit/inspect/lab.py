@@ -29,7 +29,7 @@ from wqkit.inspect.guest import SOCKET
 from wqkit.inspect.helpers import ListChanged
 from wqkit.inspect.model import Snapshot
 from wqkit.inspect.snapshot import take_snapshot
-from wqkit.inspect.source import open_program, open_qmp_program
+from wqkit.inspect.source import attach_qmp, load_vmlinux, open_program
 from wqkit.target import LabTarget
 
 VIAS = ("qmp", "guest", "vmcore")
@@ -131,10 +131,18 @@ class QmpInspector:
     def prog(self):
         """The drgn program, attached and with debug info loaded on first use. Read through it
         inside :meth:`reading` when another thread may use it too."""
-        key = f"drgn-qmp:{self.socket}"
         with self.lock:
-            if key not in self._attachments:
-                self._attachments[key] = open_qmp_program(self.socket, self.vmlinux)
+            prog = self._attached()
+            loaded = f"drgn-qmp-vmlinux:{self.socket}"
+            if loaded not in self._attachments:
+                load_vmlinux(prog, self.vmlinux)
+                self._attachments[loaded] = True
+        return prog
+
+    def _attached(self):
+        key = f"drgn-qmp:{self.socket}"
+        if key not in self._attachments:
+            self._attachments[key] = attach_qmp(self.socket)
         return self._attachments[key]
 
     @contextmanager
@@ -142,6 +150,13 @@ class QmpInspector:
         """The program, for reads no other thread interleaves with."""
         with self.lock:
             yield self.prog
+
+    @contextmanager
+    def reading_memory(self) -> Iterator:
+        """The program, perhaps without debug info (not loaded for this alone: half a second):
+        for reads of memory at known addresses that no other thread interleaves with."""
+        with self.lock:
+            yield self._attached()
 
     def snapshot(self, consistent: bool | None = None) -> Snapshot:
         """One snapshot; with ``consistent`` (default: the inspector's), the guest is stopped around it.

@@ -46,16 +46,15 @@ def open_program(core: Path | None = None, vmlinux: Path | None = None) -> drgn.
     return prog
 
 
-def open_qmp_program(socket: Path, vmlinux: Path) -> drgn.Program:
-    """A drgn program on a running QEMU guest, read from the host through its QMP socket.
+def attach_qmp(socket: Path) -> drgn.Program:
+    """A drgn program on a running QEMU guest, read from the host through its QMP socket,
+    without debug info: enough to read kernel memory at an address (drgn walks the page
+    tables from the guest's vmcoreinfo), in a fraction of the time debug info takes.
 
     The guest must publish its vmcoreinfo (QEMU's ``-device vmcoreinfo`` and
     a kernel with CONFIG_FW_CFG_SYSFS), so that drgn finds the kernel and its
-    KASLR offset; ``vmlinux`` must be that kernel's debug vmlinux. Nothing
-    runs in the guest: each read is a QMP memory read.
+    KASLR offset. Nothing runs in the guest: each read is a QMP memory read.
     """
-    if not Path(vmlinux).is_file():
-        raise WqkitError(f"{vmlinux}: no such debug vmlinux")
     prog = drgn.Program()
     try:
         prog.set_qemu_qmp(str(socket))
@@ -66,6 +65,13 @@ def open_qmp_program(socket: Path, vmlinux: Path) -> drgn.Program:
     if not prog.flags & drgn.ProgramFlags.IS_LINUX_KERNEL:
         raise WqkitError(f"{socket}: the guest published no vmcoreinfo (start QEMU with -device vmcoreinfo, "
                          "and a guest kernel with CONFIG_FW_CFG_SYSFS)")
+    return prog
+
+
+def load_vmlinux(prog: drgn.Program, vmlinux: Path) -> None:
+    """Load the guest kernel's debug vmlinux into a program from :func:`attach_qmp`."""
+    if not Path(vmlinux).is_file():
+        raise WqkitError(f"{vmlinux}: no such debug vmlinux")
     drgn_log = logging.getLogger("drgn")
     level = drgn_log.level
     drgn_log.setLevel(logging.ERROR)    # drgn logs a mismatched file as a warning; we say it below
@@ -77,7 +83,6 @@ def open_qmp_program(socket: Path, vmlinux: Path) -> drgn.Program:
     finally:
         drgn_log.setLevel(level)
     _check_workqueue_types(prog)
-    return prog
 
 
 def _vmcoreinfo_release(prog: drgn.Program) -> str | None:

@@ -12,7 +12,8 @@ read in the same pass:
   when the clocksource is the TSC. It lags the read by a tick (1/CONFIG_HZ:
   4 ms on Debian's kernels) or, when the guest's CPUs idle with their tick
   stopped, more; with ``host_time`` (taken just before the clocks are read)
-  it places each row on the samples' timeline (wqkit.analysis.state).
+  and ``clock_s`` (the seconds from it until both clocks were read) it places
+  each row on the samples' timeline (wqkit.analysis.state).
 - ``read_s``: how long the whole read took from ``host_time``: a row's
   counters were read somewhere in that time (a few ms over QMP; more when
   the host is busy).
@@ -37,7 +38,7 @@ from wqkit.inspect.model import Snapshot
 from wqkit.inspect.snapshot import read_snapshot, retried
 
 MAX_HZ = 100.0
-COLUMNS = ["sample", "host_time", "read_s", "jiffies", "tsc", "kind", "id", "workers", "idle", "running", "pending",
+COLUMNS = ["sample", "host_time", "read_s", "clock_s", "jiffies", "tsc", "kind", "id", "workers", "idle", "running", "pending",
            "started", "completed"]
 
 
@@ -93,24 +94,24 @@ class StateSampler:
         except BaseException as exc:     # reported by stop(): the experiment itself goes on
             self._error = exc
 
-    def _read(self, prog) -> tuple[float, int, int, Snapshot]:
+    def _read(self, prog) -> tuple[float, float, int, int, Snapshot]:
         host = time.time()       # when the guest's clocks are read, then its state
         jiffies, tsc = (prog.read_u64(address) for address in self._clock)
-        return host, jiffies, tsc, read_snapshot(prog)
+        return host, time.time() - host, jiffies, tsc, read_snapshot(prog)
 
     def _take(self, prog, sample: int) -> None:
-        host, jiffies, tsc, snap = retried(self._read, prog)
+        host, clock, jiffies, tsc, snap = retried(self._read, prog)
         read = time.time() - host        # the row's counters were read within this time after host
         for pool in snap.pools:
-            self._rows.append((sample, host, read, jiffies, tsc, "pool", str(pool.id), pool.nr_workers, pool.nr_idle,
-                               pool.nr_running, pool.nr_pending, None, None))
+            self._rows.append((sample, host, read, clock, jiffies, tsc, "pool", str(pool.id), pool.nr_workers,
+                               pool.nr_idle, pool.nr_running, pool.nr_pending, None, None))
         seen: dict[str, int] = {}
         for wq in snap.workqueues:
             # Names are not unique (6.12.95 has two "events"): the second is "events#1".
             occurrence = seen[wq.name] = seen.get(wq.name, -1) + 1
             name = wq.name if not occurrence else f"{wq.name}#{occurrence}"
-            self._rows.append((sample, host, read, jiffies, tsc, "workqueue", name, None, None, None, wq.nr_active,
-                               wq.started, wq.completed))
+            self._rows.append((sample, host, read, clock, jiffies, tsc, "workqueue", name, None, None, None,
+                               wq.nr_active, wq.started, wq.completed))
 
     def stop(self) -> tuple[pd.DataFrame, dict]:
         """Stop sampling; return the rows and what meta.json says of them (rate, missed periods, jitter)."""

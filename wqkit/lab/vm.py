@@ -246,6 +246,10 @@ class LabSession:
         result = CommandResult.from_agent(command, answer)
         return result.check() if check else result
 
+    def file_op(self, request: dict, timeout: float = 600.0) -> dict:
+        """One of the agent's operations without a process (wqkit.lab.agent.file_op); its answer."""
+        return self._request(request, timeout, f"the agent's {request['op']}")
+
     def ask(self, socket_path: str, line: str, timeout: float = 600.0, pid_file: str | None = None) -> str:
         """Send one line to a unix-socket server in the guest and return its reply line.
 

@@ -157,8 +157,8 @@ class GuestTracer:
 
 
 def mount_tracefs(target: Target) -> None:
-    target.run(f"mountpoint -q {TRACEFS} || mount -t tracefs tracefs {TRACEFS}; "
-               "mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
+    target.ensure_mounted("tracefs", TRACEFS)
+    target.ensure_mounted("debugfs", "/sys/kernel/debug")
 
 
 class Tracing:
