@@ -54,8 +54,8 @@ def test_kmsg_records_read_as_dmesg_prints_them():
     """Records as /dev/kmsg gives them (prefix, escaped message, dictionary lines)."""
     seq, text = agent.kmsg_record(b"6,1234,2469734,-;clocksource: Switched to clocksource tsc\n SUBSYSTEM=x\n")
     assert (seq, text) == (1234, "[    2.469734] clocksource: Switched to clocksource tsc")
-    seq, text = agent.kmsg_record(b"3,7,126825058,c;graph line 2: task 'caf\\xc3\\xa9' \\x5cx41\\x0anext\n")
-    assert (seq, text) == (7, "[  126.825058] graph line 2: task 'caf\u00e9' \\x41\nnext")
+    seq, text = agent.kmsg_record(b"3,7,126825058,c;graph: 'caf\\xc3\\xa9' \\x5cx41\\x09\\x7f\\x01\\x0anext\n")
+    assert (seq, text) == (7, "[  126.825058] graph: 'caf\u00e9' \\x41\t\\x7f\\x01\n               next")
 
 
 def test_a_module_built_for_another_kernel_is_refused(tmp_path):

@@ -98,7 +98,7 @@ def ask(path: str, line: str, timeout: float, pid_file: str | None = None) -> di
 
 #: x86-64 system call numbers (wqkit reads the TSC: its targets are x86-64).
 SYS_DELETE_MODULE, SYS_FINIT_MODULE = 176, 313
-#: /dev/kmsg escapes a message's non-printable bytes as \xNN; dmesg shows them unescaped.
+#: /dev/kmsg escapes a message's non-printable bytes, and backslashes, as \xNN.
 KMSG_ESCAPE = re.compile(rb"\\x([0-9a-f]{2})")
 
 
@@ -122,14 +122,24 @@ def unload_module(name: str) -> int:
     return syscall(SYS_DELETE_MODULE, name.encode(), os.O_NONBLOCK)
 
 
+def _unescaped(escape: re.Match) -> bytes:
+    """An escaped byte as dmesg shows it: itself, but for control characters other than tab and
+    newline, and DEL, which stay escaped."""
+    byte = int(escape.group(1), 16)
+    return escape.group(0) if byte == 0x7f or (byte < 0x20 and byte not in (0x09, 0x0a)) else bytes([byte])
+
+
 def kmsg_record(record: bytes) -> tuple[int, str]:
     """A /dev/kmsg record's number and its message as dmesg prints it: ``[seconds.µs] text``,
-    escapes undone (a message's own newlines and UTF-8 included), its dictionary left out."""
+    escapes undone (a message's own newlines and UTF-8 included), later lines indented under
+    the first, its dictionary left out."""
     prefix, _, text = record.partition(b";")
     fields = prefix.split(b",")
     seq, usec = int(fields[1]), int(fields[2])
-    message = KMSG_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), text.split(b"\n", 1)[0])
-    return seq, f"[{usec // 1000000:5d}.{usec % 1000000:06d}] {message.decode(errors='replace')}"
+    message = KMSG_ESCAPE.sub(_unescaped, text.split(b"\n", 1)[0])
+    stamp = f"[{usec // 1000000:5d}.{usec % 1000000:06d}] "
+    # dmesg indents a message's later lines under its first line's text.
+    return seq, stamp + message.decode(errors="replace").replace("\n", "\n" + " " * len(stamp))
 
 
 def kmsg_records(since: int) -> tuple[list[list], int]:
