@@ -125,7 +125,7 @@ def main() -> None:
             print(f"papermill insert_exec nr=1000 {i + 1}/{args.notebooks}: {notebooks[-1]:.1f} s", flush=True)
         warm = []
         if args.warm:
-            kept.up(None, 2, "2G", "auto", "multi", progress=quiet)
+            kept.up(progress=quiet)
             try:
                 for i in range(args.warm):
                     warm.append(papermill_seconds(Path(tmp) / f"warm{i}.ipynb"))

@@ -184,9 +184,11 @@ def _record(session: LabSession) -> dict:
             "guest_uptime_at_hello": session.guest_uptime_at_hello, "failed_boots": session.failed_boots}
 
 
-def up(kernel: str | None, cpus: int, memory: str, accel: str, tcg_threads: str,
+def up(kernel: str | None = None, cpus: int = LabSession.cpus, memory: str = LabSession.memory,
+       accel: str = LabSession.accel, tcg_threads: str = LabSession.tcg_threads,
        progress: Progress = stderr_progress) -> dict:
-    """Start the kept lab in the background and wait for its first answer; its record."""
+    """Start the kept lab in the background and wait for its first answer; its record. Options
+    left out take LabSession's defaults, as runs that attach to it do."""
     if (record := running()) is not None:
         raise WqkitError(f"a kept lab is already up ({record['label']}); `wqkit lab down` first")
     log = cache_dir() / "lab-up.log"
