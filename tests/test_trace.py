@@ -360,6 +360,9 @@ class _KernelWithoutProbePoints(_UserTarget):
     def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
         return CommandResult(command, 1, "", "", 0.0)
 
+    def exists(self, path: str) -> bool:
+        return False
+
 
 def test_a_kernel_lacking_the_death_probe_points_is_a_one_line_error():
     with pytest.raises(WqkitError, match="6.12.0 has neither set_worker_dying"):

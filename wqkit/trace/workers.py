@@ -60,8 +60,7 @@ def worker_program(target: Target, kind: str) -> TracerProgram:
                                                  "tracepoint:workqueue:workqueue_queue_work",
                                                  "tracepoint:workqueue:workqueue_execute_start"],
                              {"FLOOD_WQ": "new_worker"})
-    patched = target.run(f"test -d {TRACEFS}/events/workqueue/workqueue_worker_dying_start").returncode == 0
-    if patched:
+    if target.exists(f"{TRACEFS}/events/workqueue/workqueue_worker_dying_start/format"):
         return TracerProgram("worker_death_tracepoints", ["tracepoint:workqueue:workqueue_worker_dying_start",
                                                           "tracepoint:workqueue:workqueue_worker_dying_end"])
     if target.run("grep -qw set_worker_dying /proc/kallsyms").returncode:
@@ -194,7 +193,7 @@ def flood_pool(target: Target) -> int:
     from wqkit.inspect.snapshot import take_snapshot
     from wqkit.inspect.sources import target_program
 
-    cpu = int(target.run("cat /sys/module/wq_new_worker/parameters/cpu", check=True).stdout)
+    cpu = int(target.read("/sys/module/wq_new_worker/parameters/cpu"))
     with target_program(target) as prog:
         snap = take_snapshot(prog)
     pools = {pool.id: pool for pool in snap.pools}
@@ -212,8 +211,8 @@ def _trigger_death(target: Target, load: dict, progress: Callable[[str], None], 
     truth: dict = {}
     with kmod.loaded(target, "wq_worker_death", {}, progress=progress):
         # A nice value no other workqueue uses gives wqkit_death an unbound pool of its own.
-        target.run("echo -7 > /sys/devices/virtual/workqueue/wqkit_death/nice", check=True)
-        target.run(f"echo {load['workers']} > /sys/module/wq_worker_death/parameters/run", check=True, timeout=600)
+        target.write("/sys/devices/virtual/workqueue/wqkit_death/nice", "-7")
+        target.write("/sys/module/wq_worker_death/parameters/run", str(load["workers"]), timeout=600)
         created = kworkers(target) - before
         truth["kworkers_created"] = sorted(created)
         if load["trigger"] == "idle":
