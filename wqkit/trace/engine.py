@@ -17,8 +17,8 @@ from typing import Callable
 
 import pandas as pd
 
-from wqkit.errors import WqkitError
-from wqkit.target import Target
+from wqkit.errors import LabError, WqkitError
+from wqkit.target import LabTarget, Target
 
 ENGINES = ("bpftrace", "bcc")
 #: What --engine takes: one engine, or both at once on the same load.
@@ -26,8 +26,17 @@ ENGINE_CHOICES = (*ENGINES, "both")
 PROGRAM_DIR = Path(__file__).parent
 TRACEFS = "/sys/kernel/tracing"
 BCC_PYTHON = "/usr/bin/python3"
-#: Seconds to wait for a tracer to attach (compiling takes 3-15 s under TCG, about a minute on a busy machine).
+#: Seconds to wait for a tracer to attach (compiling takes 3-15 s under TCG, about a minute on a busy
+#: machine), and how many times longer on a kernel built with sanitizers (the verifier and the
+#: probes' registration run instrumented: 3-5 minutes under TCG on the debug kernel).
 ATTACH_TIMEOUT = 300.0
+SANITIZED_SLOWDOWN = 3
+
+
+def attach_timeout(target: Target) -> float:
+    """How long a tracer may take to attach on ``target``."""
+    sanitized = isinstance(target, LabTarget) and target.kernel.sanitized
+    return ATTACH_TIMEOUT * (SANITIZED_SLOWDOWN if sanitized else 1)
 #: Seconds a tracer gets to print its maps and detach after SIGINT (minutes under TCG on a busy machine).
 DETACH_TIMEOUT = 600.0
 #: Seconds between SIGINTs to a tracer that has not exited yet: a signal that lands between
@@ -113,20 +122,31 @@ class GuestTracer:
         self.pid = int(pid)
 
     def alive(self) -> bool:
-        return self.pid is not None and self.target.run(f"kill -0 {self.pid} 2>/dev/null").returncode == 0
+        """Whether the tracer still runs (its /proc entry is there and not a zombie's)."""
+        if self.pid is None:
+            return False
+        try:
+            stat = self.target.read(f"/proc/{self.pid}/stat")
+        except LabError:
+            raise
+        except WqkitError:
+            return False
+        return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
     def wait_attached(self) -> None:
         """Until the tracer prints ATTACHED (after every probe is attached: bpftrace's BEGIN
         probe runs then, BCC's runner prints it once BPF() has attached); a one-line error if
-        it dies or takes too long."""
-        deadline = self.started + ATTACH_TIMEOUT
-        while not re.search(f"^{ATTACHED}$", text := self.target.run(f"cat {self.output}").stdout, re.M):
+        it dies or takes too long. Polled with the target's reads: a shell command per poll
+        would compete with the tracer for the guest's CPUs."""
+        timeout = attach_timeout(self.target)
+        deadline = self.started + timeout
+        while not re.search(f"^{ATTACHED}$", text := self.target.read(self.output), re.M):
             if not self.alive():
                 last = [line for line in text.strip().splitlines() if "error" in line.lower()] or \
                     text.strip().splitlines() or ["no output"]
                 raise WqkitError(f"{self.engine} did not start {self.program.name}: {last[-1].strip()}")
             if time.monotonic() > deadline:
-                raise WqkitError(f"{self.engine} did not attach within {ATTACH_TIMEOUT:g} s")
+                raise WqkitError(f"{self.engine} did not attach within {timeout:g} s")
             time.sleep(0.2)
         self.attach_s = round(time.monotonic() - self.started, 2)
 
