@@ -70,3 +70,24 @@ def test_a_module_built_for_another_kernel_is_refused(tmp_path):
     ko.write_bytes(b"not a module")
     with pytest.raises(WqkitError, match="no vermagic"):
         kmod.check_built_for(ko, running)
+
+
+def test_the_agents_file_operations_answer_or_name_the_error(tmp_path):
+    # What LocalTarget runs in-process and the lab's agent in the guest, on ordinary files.
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "nr").write_text("1000\n")
+    (tmp_path / "params" / "cpu").write_text("-1\n")
+    control = tmp_path / "control"
+    control.write_text("")
+    missing = str(tmp_path / "missing")
+    assert agent.file_op({"op": "read", "paths": [str(control), missing]})["answers"] == \
+        [["", None], [None, f"{missing}: No such file or directory"]]
+    assert agent.file_op({"op": "exists", "paths": [str(control), missing]})["answers"] == \
+        [[True, None], [False, f"{missing}: No such file or directory"]]
+    assert agent.file_op({"op": "read_dir", "path": str(tmp_path / "params")}) == \
+        {"files": {"cpu": "-1\n", "nr": "1000\n"}}
+    big = "task 1 busy 10\n" * 20000
+    assert agent.file_op({"op": "write", "path": str(control), "text": big}) == {}
+    assert control.read_text() == big
+    assert agent.file_op({"op": "write", "path": missing, "text": "1"})["errno"] == 2
+    assert "unknown operation 'remove'" in agent.file_op({"op": "remove", "path": missing})["error"]
