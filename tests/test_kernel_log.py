@@ -90,4 +90,6 @@ def test_the_agents_file_operations_answer_or_name_the_error(tmp_path):
     assert agent.file_op({"op": "write", "path": str(control), "text": big}) == {}
     assert control.read_text() == big
     assert agent.file_op({"op": "write", "path": missing, "text": "1"})["errno"] == 2
+    assert agent.file_op({"op": "write", "path": missing, "text": "", "create": True}) == {}
+    assert agent.file_op({"op": "exists", "paths": [missing]})["answers"] == [[True, None]]
     assert "unknown operation 'remove'" in agent.file_op({"op": "remove", "path": missing})["error"]

@@ -96,9 +96,10 @@ class Target(ABC):
         """The text of every file in directory ``path``, by name."""
         return self._op({"op": "read_dir", "path": path})["files"]
 
-    def write(self, path: str, text: str, timeout: float = 600.0) -> None:
-        """Write ``text`` into ``path`` with one write(2) (a debugfs or sysfs control file)."""
-        self._op({"op": "write", "path": path, "text": text}, timeout)
+    def write(self, path: str, text: str, timeout: float = 600.0, create: bool = False) -> None:
+        """Write ``text`` into ``path`` with one write(2) (a debugfs or sysfs control file, which
+        must exist), or into a new or emptied file with ``create``."""
+        self._op({"op": "write", "path": path, "text": text, "create": create}, timeout)
 
     def ensure_mounted(self, fstype: str, path: str) -> None:
         """Mount pseudo file system ``fstype`` (debugfs, tracefs) at ``path`` unless it is."""

@@ -161,7 +161,7 @@ def kmemleak_baseline(target: Target) -> None:
     if not target.exists(KMEMLEAK_BASELINED):
         for _ in range(2):
             target.write(KMEMLEAK, "scan", timeout=300)
-        target.write(KMEMLEAK_BASELINED, "")
+        target.write(KMEMLEAK_BASELINED, "", create=True)
     target.write(KMEMLEAK, "clear")
 
 

@@ -167,7 +167,7 @@ def kmsg_records(since: int) -> tuple[list[list], int]:
 def file_op(request: dict) -> dict:
     """One operation without a process: ``read`` (``paths``: each file's text, or its error),
     ``exists`` (``paths``), ``read_dir`` (every file of ``path``), ``write`` (``text`` into
-    ``path``, in as few write(2) calls as the file takes), ``load`` (module ``path`` with ``params``), ``unload`` (module ``name``), ``kmsg``
+    ``path``, in as few write(2) calls as the file takes; a new file with ``create``), ``load`` (module ``path`` with ``params``), ``unload`` (module ``name``), ``kmsg``
     (the kernel log from record ``since``). A failure answers ``error`` and ``errno``."""
     op = request["op"]
     try:
@@ -187,7 +187,8 @@ def file_op(request: dict) -> dict:
                     files[name] = f.read().decode(errors="replace")
             return {"files": files}
         if op == "write":
-            fd = os.open(request["path"], os.O_WRONLY | os.O_CLOEXEC)
+            create = os.O_CREAT | os.O_TRUNC if request.get("create") else 0
+            fd = os.open(request["path"], os.O_WRONLY | os.O_CLOEXEC | create, 0o644)
             try:
                 data = memoryview(request["text"].encode())
                 while data:
