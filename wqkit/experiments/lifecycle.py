@@ -10,6 +10,7 @@ failed with its reason, keeps what the run wrote, and goes on up.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -34,14 +35,18 @@ class RunDirectory:
     def __init__(self, out: Path, name: str) -> None:
         out.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = f"{name}-{stamp}"
-        suffix = 0
-        while (out / base).exists() or (out / f".{base}.partial").exists():
-            suffix += 1
-            base = f"{name}-{stamp}-{suffix}"
+        # mkdir is the claim: runs of other processes may start in the same second (a study's).
+        for suffix in itertools.count():
+            base = f"{name}-{stamp}" + (f"-{suffix}" if suffix else "")
+            if (out / base).exists():
+                continue
+            try:
+                (out / f".{base}.partial").mkdir()
+            except FileExistsError:
+                continue
+            break
         self.final = out / base
         self.path = out / f".{base}.partial"
-        self.path.mkdir()
 
     def logged(self, progress: Callable[[str], None]) -> Callable[[str], None]:
         """``progress`` that also appends each line, timestamped, to the run's ``run.log``."""

@@ -31,6 +31,9 @@ BCC_PYTHON = "/usr/bin/python3"
 #: probes' registration run instrumented: 3-5 minutes under TCG on the debug kernel).
 ATTACH_TIMEOUT = 300.0
 SANITIZED_SLOWDOWN = 3
+#: Before stopping a tracer, how long its output must stay the same (it has printed what the
+#: kernel emitted), and the longest wait for that.
+QUIET_S, DRAIN_TIMEOUT = 1.0, 60.0
 
 
 def attach_timeout(target: Target) -> float:
@@ -133,6 +136,19 @@ class GuestTracer:
             return False
         return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
+    def drain(self) -> None:
+        """Until the tracer's output has stopped growing for QUIET_S (at most DRAIN_TIMEOUT): the
+        events the kernel emitted are printed from its ring buffers by the tracer's own process,
+        later under TCG, and a tracer stopped with events unread drops them."""
+        deadline, size, quiet_since = time.monotonic() + DRAIN_TIMEOUT, -1, time.monotonic()
+        while self.pid is not None and time.monotonic() < deadline:
+            now = len(self.target.read(self.output))
+            if now != size:
+                size, quiet_since = now, time.monotonic()
+            elif time.monotonic() - quiet_since >= QUIET_S:
+                return
+            time.sleep(0.2)
+
     def wait_attached(self) -> None:
         """Until the tracer prints ATTACHED (after every probe is attached: bpftrace's BEGIN
         probe runs then, BCC's runner prints it once BPF() has attached); a one-line error if
@@ -210,7 +226,10 @@ class Tracing:
             raise
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, *exc_info) -> None:
+        if exc_type is None:
+            for tracer in self.tracers:
+                tracer.drain()
         self.stop()
 
     def stop(self) -> None:
