@@ -61,8 +61,9 @@ def test_the_targets_operations_answer_what_the_guests_tools_say(lab_target):
     try:
         assert "wq_smoke" in lab_target.run("lsmod", check=True).stdout and kmod.is_loaded(lab_target, "wq_smoke")
         grep = lab_target.run("cd /sys/module/wq_smoke/parameters && grep -H . *", check=True).stdout
-        assert {name: text.rstrip("\n") for name, text in lab_target.read_dir("/sys/module/wq_smoke/parameters").items()} \
-            == dict(line.split(":", 1) for line in grep.splitlines())
+        read = lab_target.read_dir("/sys/module/wq_smoke/parameters")
+        assert {name: text.rstrip("\n") for name, text in read.items()} == dict(line.split(":", 1)
+                                                                              for line in grep.splitlines())
         assert lab_target.load_module(str(ko), ["nr=77"]) == "File exists"
     finally:
         assert lab_target.unload_module("wq_smoke") is None
