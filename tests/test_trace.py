@@ -8,6 +8,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -120,9 +121,10 @@ CLOCK_GRANULARITY_NS = 1000
 #: tracepoint, the work function's prologue and the probe handlers that run in between (both
 #: engines' when both trace): a few µs on real hardware; measured 7-11 µs (median) under TCG.
 GAP_BUDGET_NS = 50_000
-#: Item-to-item, the latency varies by hundreds of µs (queueing behind earlier items): the two
-#: instruments follow that variation together only if they are paired with the same items.
-MIN_CORRELATION = 0.98
+#: An interrupt between the module's stamp and the tracepoint, or (under TCG) the host preempting the
+#: vCPU there, adds tens to hundreds of µs to that item's gap: p99 59-73 µs, max 360 µs measured
+#: under TCG. Most items stay within the budget.
+MIN_WITHIN_BUDGET = 0.95
 
 
 @pytest.mark.lab
@@ -146,16 +148,16 @@ def test_tracepoint_latency_agrees_with_insert_exec_item_by_item(lab_target, tmp
         assert (mine["symbol"] == "insert_exec_work_fn").all()
         assert ((mine["queue_ns"] <= mine["activate_ns"]) & (mine["activate_ns"] <= mine["start_ns"])
                 & (mine["start_ns"] <= mine["end_ns"])).all()
+        # The k-th item the tracer saw queued is the module's k-th work item, the one at k strides into
+        # its array: compare_with_samples, which pairs them by that order, pairs the same items.
+        offsets = mine.sort_values("queue_ns")["work"].astype("uint64") - mine["work"].astype("uint64").min()
+        stride = int(offsets.iloc[1])
+        assert stride > 0 and (offsets.to_numpy() == stride * np.arange(nr, dtype="uint64")).all()
         pairs = analysis_latency.compare_with_samples(items, samples, exp_meta["tsc_khz"], name)
-        assert (pairs["module_ns"] >= pairs["tracepoint_ns"] - CLOCK_GRANULARITY_NS).all()
         assert (pairs["cpu"] == pairs["cpu_exec"]).all()
-        # Compared item by item: medians of each side taken apart may fall on different items.
-        assert (pairs["module_ns"] - pairs["tracepoint_ns"]).median() < GAP_BUDGET_NS
-        # The first item pays the cold path between the module's stamp and the tracepoint (under TCG:
-        # translating that code for the first time; 0.5 ms seen once, against µs for the others):
-        # one such outlier among values spanning ms moves Pearson's r by itself, so it is left out.
-        warm = pairs.iloc[1:]
-        assert warm["module_ns"].corr(warm["tracepoint_ns"]) > MIN_CORRELATION
+        gaps = pairs["module_ns"] - pairs["tracepoint_ns"]
+        assert (gaps >= -CLOCK_GRANULARITY_NS).all()
+        assert gaps.median() < GAP_BUDGET_NS and (gaps < GAP_BUDGET_NS).mean() >= MIN_WITHIN_BUDGET
     table = analysis_latency.df_latency(items)
     assert set(table["engine"]) == {"bpftrace", "bcc"} and (table["items"] == nr).all()
 
