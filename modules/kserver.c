@@ -19,13 +19,15 @@
  * checked completely (ids, costs, edge ends, duplicates, cycles, size): a
  * problem is one pr_err line and -EINVAL from that write, and nothing stays
  * allocated. Writing 1 to "check" instead checks the graph without running
- * it (wqkit's fuzzer tries thousands of texts in one load that way). A valid graph then runs @repeat times. Each finishing task
- * queues the successors whose predecessors are all done (an atomic count
- * per task, so exactly once); once the experiment is being stopped (an
- * unload, a write to its "stop"), a finishing task queues nothing more. Per task and repetition two samples are
- * recorded (wqkit_samples): seq 2k = (ready, start) and seq 2k+1 =
- * (start, end), k = repetition * tasks + task index, with the CPU that made
- * the task ready, the CPU and worker that ran it.
+ * it (wqkit's fuzzer tries thousands of texts in one load that way).
+ *
+ * A valid graph then runs @repeat times. Each finishing task queues the
+ * successors whose predecessors are all done (an atomic count per task, so
+ * exactly once); once the experiment is being stopped (an unload, a write to
+ * its "stop"), a finishing task queues nothing more. Per task and repetition
+ * two samples are recorded (wqkit_samples): seq 2k = (ready, start) and
+ * seq 2k+1 = (start, end), k = repetition * tasks + task index, with the CPU
+ * that made the task ready, the CPU and worker that ran it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -472,8 +474,9 @@ static int kserver_graph_open(struct inode *inode, struct file *file)
 	return 0;
 }
 
-/* Each write appends where the previous one ended (a pipe's chunks, one after the other). */
-static ssize_t kserver_graph_write(struct file *file, const char __user *buf, size_t count, loff_t *ppos)
+/* Each write appends where the previous one ended (a pipe's chunks, in order). */
+static ssize_t kserver_graph_write(struct file *file, const char __user *buf,
+				   size_t count, loff_t *ppos)
 {
 	ssize_t ret;
 
@@ -524,12 +527,14 @@ static ssize_t kserver_command(const char __user *buf, size_t count, bool run)
 	return ret ?: count;
 }
 
-static ssize_t kserver_run_write(struct file *file, const char __user *buf, size_t count, loff_t *ppos)
+static ssize_t kserver_run_write(struct file *file, const char __user *buf,
+				 size_t count, loff_t *ppos)
 {
 	return kserver_command(buf, count, true);
 }
 
-static ssize_t kserver_check_write(struct file *file, const char __user *buf, size_t count, loff_t *ppos)
+static ssize_t kserver_check_write(struct file *file, const char __user *buf,
+				   size_t count, loff_t *ppos)
 {
 	return kserver_command(buf, count, false);
 }
@@ -569,7 +574,8 @@ static int kserver_parse_cpus(void)
 		return -ENOMEM;
 	cursor = list;
 	while ((item = strsep(&cursor, ","))) {
-		if (kstrtouint(item, 10, &cpu) || cpu >= nr_cpu_ids || !cpu_online(cpu) || ncpus == WQKIT_CPUS_MAX) {
+		if (kstrtouint(item, 10, &cpu) || cpu >= nr_cpu_ids ||
+		    !cpu_online(cpu) || ncpus == WQKIT_CPUS_MAX) {
 			pr_err("cpus=%s: '%s' is not an online CPU (or more than %u CPUs)\n", cpus, item, WQKIT_CPUS_MAX);
 			ret = -EINVAL;
 			break;

@@ -28,6 +28,8 @@ from wqkit.lab.kernel import LabKernel
 from wqkit.lab.vm import LabSession
 
 TARGETS = ("lab", "local")
+#: How long a command or an operation may take on a target unless its caller says.
+DEFAULT_TIMEOUT_S = 600.0
 
 
 class Target(ABC):
@@ -58,7 +60,7 @@ class Target(ABC):
         return True
 
     @abstractmethod
-    def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
+    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT_S, check: bool = False) -> CommandResult:
         """Run a shell command as root on the target."""
 
     @abstractmethod
@@ -69,9 +71,10 @@ class Target(ABC):
     def _file_op(self, request: dict, timeout: float) -> dict:
         """Run one of the agent's operations (wqkit.lab.agent.file_op) on the target."""
 
-    def _op(self, request: dict, timeout: float = 600.0) -> dict:
+    def _op(self, request: dict, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
+        """The answer to ``request``; its error raised."""
         answer = self._file_op(request, timeout)
-        if answer.get("error") and request["op"] not in ("load", "unload"):
+        if answer.get("error"):
             raise WqkitError(f"{request['op']} failed on the {self.name} target: {answer['error']}")
         return answer
 
@@ -96,7 +99,7 @@ class Target(ABC):
         """The text of every file in directory ``path``, by name."""
         return self._op({"op": "read_dir", "path": path})["files"]
 
-    def write(self, path: str, text: str, timeout: float = 600.0, create: bool = False) -> None:
+    def write(self, path: str, text: str, timeout: float = DEFAULT_TIMEOUT_S, create: bool = False) -> None:
         """Write ``text`` into ``path`` with one write(2) (a debugfs or sysfs control file, which
         must exist), or into a new or emptied file with ``create``."""
         self._op({"op": "write", "path": path, "text": text, "create": create}, timeout)
@@ -108,11 +111,11 @@ class Target(ABC):
 
     def load_module(self, ko: str, args: list[str]) -> str | None:
         """Load module file ``ko`` with ``args`` (finit_module, what insmod does); None, or why not."""
-        return self._op({"op": "load", "path": ko, "params": " ".join(args)}).get("error")
+        return self._file_op({"op": "load", "path": ko, "params": " ".join(args)}, DEFAULT_TIMEOUT_S).get("error")
 
     def unload_module(self, name: str) -> str | None:
         """Unload module ``name`` (delete_module, what rmmod does); None, or why not."""
-        return self._op({"op": "unload", "name": name}).get("error")
+        return self._file_op({"op": "unload", "name": name}, DEFAULT_TIMEOUT_S).get("error")
 
     def kernel_log(self, since: int = 0) -> tuple[list[str], int]:
         """The kernel log's lines from record number ``since`` on, as dmesg prints them, and the
@@ -170,7 +173,7 @@ class LabTarget(Target):
     def alive(self) -> bool:
         return self.session.alive
 
-    def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
+    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT_S, check: bool = False) -> CommandResult:
         self._ensure_started()
         return self.session.run(command, timeout=timeout, check=check)
 
@@ -233,7 +236,7 @@ class LocalTarget(Target):
     def accel(self) -> str:
         return "bare metal"
 
-    def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
+    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT_S, check: bool = False) -> CommandResult:
         answer = run_shell(command, timeout)
         if answer["timed_out"]:
             raise CommandTimeout(f"`{command}` still ran after {timeout:g} s and was killed")
