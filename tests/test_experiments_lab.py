@@ -248,5 +248,7 @@ def test_state_rows_sit_on_the_samples_timeline_within_a_tick(lab_target, tmp_pa
     next_start = np.where(started < len(starts), starts[np.minimum(started, len(starts) - 1)], np.inf)
     t = during["t"].to_numpy()
     early, late = np.maximum(last_started - t - during["read_s"].to_numpy(), 0), np.maximum(t - next_start, 0)
-    assert early.max() <= TICK_S and late.max() <= TICK_S, \
+    # On a sanitized kernel the path from the workqueue's counter to the module's stamp is slower.
+    bound = TICK_S * lab_target.kernel.slowdown
+    assert early.max() <= bound and late.max() <= bound, \
         (np.percentile(early, [50, 99, 100]) * 1e3, np.percentile(late, [50, 99, 100]) * 1e3)

@@ -27,10 +27,9 @@ PROGRAM_DIR = Path(__file__).parent
 TRACEFS = "/sys/kernel/tracing"
 BCC_PYTHON = "/usr/bin/python3"
 #: Seconds to wait for a tracer to attach (compiling takes 3-15 s under TCG, about a minute on a busy
-#: machine), and how many times longer on a kernel built with sanitizers (the verifier and the
-#: probes' registration run instrumented: 3-5 minutes under TCG on the debug kernel).
+#: machine); longer by the kernel's slowdown on a kernel built with sanitizers (the verifier and the
+#: probes' registration run instrumented).
 ATTACH_TIMEOUT = 300.0
-SANITIZED_SLOWDOWN = 3
 #: Before stopping a tracer, how long its output must stay the same (it has printed what the
 #: kernel emitted), and the longest wait for that.
 QUIET_S, DRAIN_TIMEOUT = 1.0, 60.0
@@ -38,8 +37,7 @@ QUIET_S, DRAIN_TIMEOUT = 1.0, 60.0
 
 def attach_timeout(target: Target) -> float:
     """How long a tracer may take to attach on ``target``."""
-    sanitized = isinstance(target, LabTarget) and target.kernel.sanitized
-    return ATTACH_TIMEOUT * (SANITIZED_SLOWDOWN if sanitized else 1)
+    return ATTACH_TIMEOUT * (target.kernel.slowdown if isinstance(target, LabTarget) else 1)
 #: Seconds a tracer gets to print its maps and detach after SIGINT (minutes under TCG on a busy machine).
 DETACH_TIMEOUT = 600.0
 #: Seconds between SIGINTs to a tracer that has not exited yet: a signal that lands between
