@@ -18,8 +18,10 @@
  * then write 1 to /sys/kernel/debug/wqkit_kserver/run. The graph is then
  * checked completely (ids, costs, edge ends, duplicates, cycles, size): a
  * problem is one pr_err line and -EINVAL from that write, and nothing stays
- * allocated. Writing 1 to "check" instead checks the graph without running
- * it (wqkit's fuzzer tries thousands of texts in one load that way).
+ * allocated. Writing 1 to "trial" instead checks the graph, runs it once
+ * unrecorded on a workqueue of its own and checks that every task ran after
+ * its predecessors had finished (-EIO and a pr_err if not); nothing stays
+ * allocated, so wqkit's fuzzer tries thousands of texts in one load that way.
  *
  * A valid graph then runs @repeat times. Each finishing task queues the
  * successors whose predecessors are all done (an atomic count per task, so
@@ -80,6 +82,7 @@ struct kserver_task {
 	u32 nsucc;
 	atomic_t remaining;
 	u64 ready;		/* TSC when its last predecessor finished */
+	u64 start, end;		/* TSC around its cost, in its last run */
 	u16 ready_cpu;
 	size_t mem_offset;	/* mem: its own region of graph.membuf */
 };
@@ -105,11 +108,24 @@ static unsigned int cur_rep;
 static atomic_t done_in_rep;
 static DECLARE_COMPLETION(rep_done);
 
+/* Trials: a graph run once, unrecorded, while the experiment is not started. */
+static struct {
+	struct workqueue_struct *wq;	/* allocated by the first trial */
+	bool running;
+	bool stopping;			/* interrupted: finishing tasks queue no more */
+} trial;
+
 static void kserver_queue(struct kserver_task *t)
 {
 	int cpu = ncpus ? cpu_list[t->index % ncpus] : WORK_CPU_UNBOUND;
 
-	queue_work_on(cpu, xp.wq, &t->work);
+	queue_work_on(cpu, trial.running ? trial.wq : xp.wq, &t->work);
+}
+
+/* Whether finishing tasks must queue nothing more: the run is being stopped. */
+static bool kserver_stopping(void)
+{
+	return trial.running ? READ_ONCE(trial.stopping) : wqkit_experiment_stopping(&xp);
 }
 
 static void kserver_cost(struct kserver_task *t)
@@ -155,9 +171,13 @@ static void kserver_work_fn(struct work_struct *work)
 
 	kserver_cost(t);
 	end = rdtsc_ordered();
-	kserver_record(2 * k, t->ready, start, t->ready_cpu);
-	kserver_record(2 * k + 1, start, end, t->ready_cpu);
-	for (i = 0; i < t->nsucc && !wqkit_experiment_stopping(&xp); i++) {
+	t->start = start;
+	t->end = end;
+	if (!trial.running) {
+		kserver_record(2 * k, t->ready, start, t->ready_cpu);
+		kserver_record(2 * k + 1, start, end, t->ready_cpu);
+	}
+	for (i = 0; i < t->nsucc && !kserver_stopping(); i++) {
 		struct kserver_task *s = &graph.tasks[graph.succ[t->first_succ + i]];
 
 		/* The last predecessor to finish makes it ready, exactly once. */
@@ -171,29 +191,35 @@ static void kserver_work_fn(struct work_struct *work)
 		complete(&rep_done);
 }
 
+/* Start repetition @rep: every task waits for all its predecessors, the roots are queued. */
+static void kserver_start_rep(unsigned int rep)
+{
+	u64 now;
+	u32 i;
+
+	WRITE_ONCE(cur_rep, rep);
+	atomic_set(&done_in_rep, 0);
+	reinit_completion(&rep_done);
+	for (i = 0; i < graph.ntasks; i++)
+		atomic_set(&graph.tasks[i].remaining, graph.tasks[i].npred);
+	now = rdtsc_ordered();
+	for (i = 0; i < graph.ntasks; i++) {
+		struct kserver_task *t = &graph.tasks[i];
+
+		if (!t->npred) {
+			t->ready = now;
+			t->ready_cpu = raw_smp_processor_id();
+			kserver_queue(t);
+		}
+	}
+}
+
 static int kserver_run(void *unused)
 {
 	unsigned int rep;
-	u32 i;
 
 	for (rep = 0; rep < repeat && !kthread_should_stop(); rep++) {
-		u64 now;
-
-		WRITE_ONCE(cur_rep, rep);
-		atomic_set(&done_in_rep, 0);
-		reinit_completion(&rep_done);
-		for (i = 0; i < graph.ntasks; i++)
-			atomic_set(&graph.tasks[i].remaining, graph.tasks[i].npred);
-		now = rdtsc_ordered();
-		for (i = 0; i < graph.ntasks; i++) {
-			struct kserver_task *t = &graph.tasks[i];
-
-			if (!t->npred) {
-				t->ready = now;
-				t->ready_cpu = raw_smp_processor_id();
-				kserver_queue(t);
-			}
-		}
+		kserver_start_rep(rep);
 		while (!wait_for_completion_timeout(&rep_done, HZ)) {
 			if (kthread_should_stop())
 				goto out;
@@ -442,6 +468,45 @@ static int kserver_check_samples(void)
 	return 0;
 }
 
+/*
+ * Run the loaded graph once, unrecorded, and check that every task started
+ * after each of its predecessors had finished (a task that never ran has a
+ * start of 0). A fatal signal stops it: finishing tasks queue nothing more.
+ */
+static int kserver_trial(void)
+{
+	const struct kserver_task *t, *s;
+	int ret = 0;
+	u32 i, j;
+
+	if (!trial.wq) {
+		trial.wq = wqkit_alloc_workqueue("kserver_trial", wq_flags, max_active);
+		if (!trial.wq)
+			return -ENOMEM;
+	}
+	trial.stopping = false;
+	trial.running = true;
+	kserver_start_rep(0);
+	if (wait_for_completion_killable(&rep_done)) {
+		WRITE_ONCE(trial.stopping, true);
+		ret = -EINTR;
+	}
+	flush_workqueue(trial.wq);	/* the last task may still be returning */
+	trial.running = false;
+	for (i = 0; i < graph.ntasks && !ret; i++) {
+		t = &graph.tasks[i];
+		for (j = 0; j < t->nsucc && !ret; j++) {
+			s = &graph.tasks[graph.succ[t->first_succ + j]];
+			if (s->start < t->end) {
+				pr_err("trial: task %u started before task %u had finished\n",
+				       s->id, t->id);
+				ret = -EIO;
+			}
+		}
+	}
+	return ret;
+}
+
 static int kserver_start(void)
 {
 	const struct wqkit_experiment_desc desc = {
@@ -498,12 +563,12 @@ static ssize_t kserver_graph_write(struct file *file, const char __user *buf,
 
 /*
  * Writing 1 to "run" checks the graph written so far and starts it; writing 1
- * to "check" only checks it (the same parser and limits; nothing is kept, so
+ * to "trial" checks it and runs it once (kserver_trial(); nothing is kept, so
  * many graphs can be tried in one load). Either way the text is used up.
  */
 static ssize_t kserver_command(const char __user *buf, size_t count, bool run)
 {
-	const char *name = run ? "run" : "check";
+	const char *name = run ? "run" : "trial";
 	bool go;
 	int ret = kstrtobool_from_user(buf, count, &go);
 
@@ -517,8 +582,8 @@ static ssize_t kserver_command(const char __user *buf, size_t count, bool run)
 		ret = -EBUSY;
 	} else {
 		ret = kserver_load(graph_text, graph_len) ?: kserver_check_samples();
-		if (!ret && run)
-			ret = kserver_start();
+		if (!ret)
+			ret = run ? kserver_start() : kserver_trial();
 		if (ret || !run)
 			kserver_free();
 		graph_len = 0;	/* parsing cut the text up: write the graph again */
@@ -533,7 +598,7 @@ static ssize_t kserver_run_write(struct file *file, const char __user *buf,
 	return kserver_command(buf, count, true);
 }
 
-static ssize_t kserver_check_write(struct file *file, const char __user *buf,
+static ssize_t kserver_trial_write(struct file *file, const char __user *buf,
 				   size_t count, loff_t *ppos)
 {
 	return kserver_command(buf, count, false);
@@ -553,10 +618,10 @@ static const struct file_operations kserver_run_fops = {
 	.llseek = noop_llseek,
 };
 
-static const struct file_operations kserver_check_fops = {
+static const struct file_operations kserver_trial_fops = {
 	.owner = THIS_MODULE,
 	.open = simple_open,
-	.write = kserver_check_write,
+	.write = kserver_trial_write,
 	.llseek = noop_llseek,
 };
 
@@ -604,7 +669,7 @@ static int __init kserver_init(void)
 	}
 	debugfs_create_file("graph", 0200, graph_dir, NULL, &kserver_graph_fops);
 	debugfs_create_file("run", 0200, graph_dir, NULL, &kserver_run_fops);
-	debugfs_create_file("check", 0200, graph_dir, NULL, &kserver_check_fops);
+	debugfs_create_file("trial", 0200, graph_dir, NULL, &kserver_trial_fops);
 	pr_info("loaded: write a graph to /sys/kernel/debug/wqkit_kserver/graph, then 1 to run\n");
 	return 0;
 }
@@ -615,6 +680,8 @@ static void __exit kserver_exit(void)
 	if (started)
 		wqkit_experiment_stop(&xp);
 	kserver_free();
+	if (trial.wq)
+		destroy_workqueue(trial.wq);
 	kvfree(graph_text);
 	pr_info("unloaded\n");
 }

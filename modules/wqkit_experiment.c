@@ -26,7 +26,12 @@ int wqkit_check_cpu(int cpu)
 	return -EINVAL;
 }
 
-static unsigned int wqkit_kernel_wq_flags(unsigned int wqkit_flags)
+/**
+ * wqkit_alloc_workqueue - a workqueue named @name with WQKIT_WQ_* @wqkit_flags
+ * (already checked) and @max_active (0 for the default); NULL if out of memory
+ */
+struct workqueue_struct *wqkit_alloc_workqueue(const char *name, unsigned int wqkit_flags,
+					       int max_active)
 {
 	unsigned int flags = 0;
 
@@ -36,7 +41,7 @@ static unsigned int wqkit_kernel_wq_flags(unsigned int wqkit_flags)
 		flags |= WQ_HIGHPRI;
 	if (wqkit_flags & WQKIT_WQ_CPU_INTENSIVE)
 		flags |= WQ_CPU_INTENSIVE;
-	return flags;
+	return alloc_workqueue("%s", flags, max_active, name);
 }
 
 /**
@@ -112,8 +117,7 @@ int wqkit_experiment_start(struct wqkit_experiment *xp, const struct wqkit_exper
 	xp->items = vzalloc(array_size(desc->nr, desc->item_size));
 	if (!xp->items)
 		goto err_recorder;
-	xp->wq = alloc_workqueue("%s", wqkit_kernel_wq_flags(desc->wq_flags), desc->max_active,
-				 desc->name);
+	xp->wq = wqkit_alloc_workqueue(desc->name, desc->wq_flags, desc->max_active);
 	if (!xp->wq)
 		goto err_items;
 	runner = kthread_create(desc->run, xp, "wqkit_%s", desc->name);

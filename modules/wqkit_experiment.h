@@ -21,6 +21,8 @@
 #define WQKIT_WQ_ALL		0x7
 
 int wqkit_check_cpu(int cpu);
+struct workqueue_struct *wqkit_alloc_workqueue(const char *name, unsigned int wqkit_flags,
+					       int max_active);
 
 /* A work item timed from queue_work_on() to the first instruction of its function. */
 struct wqkit_timed_work {

@@ -1,12 +1,13 @@
 #!/usr/bin/python3 -IS
-"""Feed graph texts to a loaded wq_kserver's ``check`` file, one after the other, on the target.
+"""Feed graph texts to a loaded wq_kserver's ``trial`` file, one after the other, on the target.
 
 Run by wqkit.experiments.graph_fuzz as ``python3 -IS fuzz_guest.py INPUTS RESULTS`` (standard
 library only: it runs on the target's Python). INPUTS holds records of
 ``<u32 size><u8 writes><size bytes>``: each text is written to ``graph`` in
-that many write() calls, then ``1`` to ``check``. RESULTS gets one line per
+that many write() calls, then ``1`` to ``trial`` (the module checks the graph,
+runs it once and checks the order its tasks ran in). RESULTS gets one line per
 input: the errno name of the write that failed (empty when the module accepted
-the text), how many kernel log lines the module printed for it (read from
+the text and ran it), how many kernel log lines the module printed for it (read from
 /dev/kmsg after each input; -1 if the log overran), and the first of them.
 The console's log level is lowered meanwhile, so that thousands of refusals
 do not go through the emulated serial port one character at a time.
@@ -68,7 +69,7 @@ def main(inputs: str, results: str) -> None:
                 size, writes = struct.unpack_from("<IB", data, offset)
                 text = data[offset + 5:offset + 5 + size]
                 offset += 5 + size
-                error = write_all(f"{GRAPH_DIR}/graph", text, writes) or write_all(f"{GRAPH_DIR}/check", b"1", 1)
+                error = write_all(f"{GRAPH_DIR}/graph", text, writes) or write_all(f"{GRAPH_DIR}/trial", b"1", 1)
                 count, first = module_lines(kmsg)
                 out.write(f"{error}\t{count}\t{first.replace(chr(9), ' ')}\n")
     finally:

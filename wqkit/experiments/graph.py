@@ -187,7 +187,7 @@ class TaskGraph:
 
     @classmethod
     def check_text(cls, data: bytes, repeat: int | None = None) -> TaskGraph:
-        """What the module's ``check`` says of ``data`` with ``repeat``: the graph, or the
+        """What the module's parser says of ``data`` with ``repeat``: the graph, or the
         one-line error it refuses it with."""
         if len(data) > MAX_TEXT:
             raise WqkitError(f"task graph's text is {len(data)} bytes (at most {MAX_TEXT})")

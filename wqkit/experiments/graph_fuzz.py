@@ -7,11 +7,12 @@ mem total and the samples at their bound and one past it), small random
 graphs, and mutations of them (truncated, bytes flipped or inserted, NUL,
 non-ASCII, huge or signed numbers, duplicated lines, cycles, extra words),
 some delivered in several writes. :func:`fuzz_kserver` loads the module once,
-feeds every text to its ``check`` file on the target (fuzz_guest.py) and
+feeds every text to its ``trial`` file on the target (fuzz_guest.py) and
 checks that:
 
 - the module accepts a text exactly when :meth:`TaskGraph.check_text` does
-  (Python and C agree on every input);
+  (Python and C agree on every input), and runs every text it accepts once,
+  each task after its predecessors (the module checks the order, EIO if not);
 - a refused text fails with EINVAL and one kernel log line, an accepted one
   prints nothing;
 - nothing else happens: no splat, no leak (kmod.loaded's checks at unload).
@@ -57,7 +58,7 @@ class FuzzReport:
     """What the module did with every input, and every way it differed from what was expected."""
 
     inputs: int = 0
-    accepted: int = 0
+    accepted: int = 0           # and run once, in order
     refused: int = 0
     seconds: float = 0.0
     #: (label, what Python says, what the module did) where they differ.
@@ -70,7 +71,7 @@ class FuzzReport:
         return not self.disagreements and not self.misreported
 
     def summary(self) -> str:
-        line = (f"kserver graph fuzz: {self.inputs} inputs in {self.seconds:.1f} s, {self.accepted} accepted, "
+        line = (f"kserver graph fuzz: {self.inputs} inputs in {self.seconds:.1f} s, {self.accepted} accepted and run, "
                 f"{self.refused} refused; {len(self.disagreements)} Python/C disagreements, "
                 f"{len(self.misreported)} refusals misreported")
         shown = [f"  {label}: Python {want}, module {got}" for label, want, got in self.disagreements[:5]]
@@ -214,7 +215,7 @@ def fuzz_kserver(target: Target, inputs: list[FuzzInput], repeat: int,
     source, results = exchange / "fuzz-inputs.bin", exchange / "fuzz-results.tsv"
     source.write_bytes(pack(inputs))
     target.ensure_mounted("debugfs", "/sys/kernel/debug")
-    progress(f"feeding {len(inputs)} graph texts to wq_kserver's {GRAPH_DIR}/check")
+    progress(f"feeding {len(inputs)} graph texts to wq_kserver's {GRAPH_DIR}/trial")
     started = time.monotonic()
     try:
         with kmod.loaded(target, "wq_kserver", {"repeat": repeat}, progress=progress):
