@@ -95,6 +95,13 @@ class Target(ABC):
         """Whether ``path`` exists and can be opened for reading."""
         return self._op({"op": "exists", "paths": [path]})["answers"][0][0]
 
+    def size(self, path: str) -> int:
+        """A file's size in bytes (its growth, without reading it)."""
+        size, error = self._op({"op": "size", "paths": [path]})["answers"][0]
+        if error:
+            raise WqkitError(f"could not stat {error} on the {self.name} target")
+        return size
+
     def read_dir(self, path: str) -> dict[str, str]:
         """The text of every file in directory ``path``, by name."""
         return self._op({"op": "read_dir", "path": path})["files"]

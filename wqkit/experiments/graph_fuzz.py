@@ -58,7 +58,8 @@ class FuzzReport:
     """What the module did with every input, and every way it differed from what was expected."""
 
     inputs: int = 0
-    accepted: int = 0           # and run once, in order
+    #: Inputs the module accepted, and ran once with each task after its predecessors.
+    accepted: int = 0
     refused: int = 0
     seconds: float = 0.0
     #: (label, what Python says, what the module did) where they differ.

@@ -166,20 +166,23 @@ def kmsg_records(since: int) -> tuple[list[list], int]:
 
 def file_op(request: dict) -> dict:
     """One operation without a process: ``read`` (``paths``: each file's text, or its error),
-    ``exists`` (``paths``), ``read_dir`` (every file of ``path``), ``write`` (``text`` into
+    ``exists`` (``paths``), ``size`` (``paths``: each file's size in bytes), ``read_dir`` (every file of ``path``), ``write`` (``text`` into
     ``path``, in as few write(2) calls as the file takes; a new file with ``create``),
     ``load`` (module ``path`` with ``params``), ``unload`` (module ``name``), ``kmsg`` (the
     kernel log from record ``since``). A failure answers ``error`` and ``errno``."""
     op = request["op"]
     try:
-        if op in ("read", "exists"):
+        if op in ("read", "exists", "size"):
             answers = []
             for path in request["paths"]:
                 try:
+                    if op == "size":
+                        answers.append([os.stat(path).st_size, None])
+                        continue
                     with open(path, "rb") as f:
                         answers.append([f.read().decode(errors="replace") if op == "read" else True, None])
                 except OSError as exc:
-                    answers.append([None if op == "read" else False, f"{path}: {exc.strerror}"])
+                    answers.append([False if op == "exists" else None, f"{path}: {exc.strerror}"])
             return {"answers": answers}
         if op == "read_dir":
             files = {}

@@ -33,11 +33,6 @@ ATTACH_TIMEOUT = 300.0
 #: Before stopping a tracer, how long its output must stay the same (it has printed what the
 #: kernel emitted), and the longest wait for that.
 QUIET_S, DRAIN_TIMEOUT = 1.0, 60.0
-
-
-def attach_timeout(target: Target) -> float:
-    """How long a tracer may take to attach on ``target``."""
-    return ATTACH_TIMEOUT * (target.kernel.slowdown if isinstance(target, LabTarget) else 1)
 #: Seconds a tracer gets to print its maps and detach after SIGINT (minutes under TCG on a busy machine).
 DETACH_TIMEOUT = 600.0
 #: Seconds between SIGINTs to a tracer that has not exited yet: a signal that lands between
@@ -55,6 +50,11 @@ LOST_LINE = re.compile(r"Lost (\d+) events")
 #: probes..." before it attaches them).
 ATTACHED = "ATTACHED"
 KILLED = "wqkit: killed after"
+
+
+def attach_timeout(target: Target) -> float:
+    """How long a tracer may take to attach on ``target``."""
+    return ATTACH_TIMEOUT * (target.kernel.slowdown if isinstance(target, LabTarget) else 1)
 
 
 @dataclass
@@ -140,7 +140,7 @@ class GuestTracer:
         later under TCG, and a tracer stopped with events unread drops them."""
         deadline, size, quiet_since = time.monotonic() + DRAIN_TIMEOUT, -1, time.monotonic()
         while self.pid is not None and time.monotonic() < deadline:
-            now = len(self.target.read(self.output))
+            now = self.target.size(self.output)
             if now != size:
                 size, quiet_since = now, time.monotonic()
             elif time.monotonic() - quiet_since >= QUIET_S:
