@@ -1,7 +1,7 @@
 """Every module parameter at and one past each end of its declared range, given to the module
 itself (raw insmod, and a write to a writable /sys/module/*/parameters/* file): the module takes
 exactly what wqkit's checks allow, refuses the rest with EINVAL and a kernel log line naming the
-parameter, and the kernel reports nothing (`make test-debug` runs this on the debug and KCSAN
+parameter, and the kernel reports nothing against the module (`make test-debug` runs this on the debug and KCSAN
 kernels too). One guest command per module tries all of its cases, each marked in the kernel log."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from wqkit.errors import WqkitError
 from wqkit.experiments import kmod
 from wqkit.experiments.runner import check_cpu
 from wqkit.experiments.spec import ModuleSpec, Param, modules
-from wqkit.lab.splats import find_splats
+from wqkit.lab.splats import module_splats
 
 pytestmark = pytest.mark.lab
 
@@ -86,8 +86,9 @@ def check_outcomes(spec: ModuleSpec, cases: list[tuple[Param, str]], outcomes, c
                          f"{'takes' if wanted else 'refuses'} it; log: {log[-2:]}")
         elif code and not any(param.name in line for line in log):
             wrong.append(f"{param.name}={value}: refused without a log line naming it: {log}")
-        if find_splats(log):
-            wrong.append(f"{param.name}={value}: kernel reports: {[s.line for s in find_splats(log)]}")
+        splats, _ = module_splats(log, spec.name)
+        if splats:
+            wrong.append(f"{param.name}={value}: kernel reports: {[s.line for s in splats]}")
     return wrong
 
 

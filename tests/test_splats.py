@@ -1,6 +1,6 @@
 """Reports of a kernel in trouble, found in kernel log text as dmesg prints it."""
 
-from wqkit.lab.splats import find_splats, first_splat_line, splat_kind
+from wqkit.lab.splats import find_splats, first_splat_line, module_splats, splat_kind
 
 KASAN = """\
 [   20.101010] ==================================================================
@@ -102,3 +102,36 @@ def test_a_race_report_involves_a_module_only_through_its_code_locations():
     assert race.kind == "kcsan" and not race.involves("wq_insert_exec")
     ours = KCSAN_ELSEWHERE.replace(" worker_thread+0x1ec/0x291", " insert_exec_work_fn+0x20/0x50 [wq_insert_exec]")
     assert find_splats(ours.splitlines())[0].involves("wq_insert_exec")
+
+
+#: A real report from the KCSAN lab kernel, while wq_fixture ran 10^5 items on its unbound
+#: workqueue: 6.12's process_one_work() counts completions outside the pool's lock.
+KCSAN_STATS = """\
+==================================================================
+BUG: KCSAN: data-race in process_scheduled_works / process_scheduled_works
+
+write to 0xffff888000311ed0 of 8 bytes by task 4474 on cpu 1:
+ process_scheduled_works+0x3fa/0x532
+ worker_thread+0x1ec/0x291
+ kthread+0x159/0x161
+
+read to 0xffff888000311ed0 of 8 bytes by task 4471 on cpu 0:
+ process_scheduled_works+0x3e7/0x532
+ worker_thread+0x1ec/0x291
+ kthread+0x159/0x161
+
+value changed: 0x0000000000017ad6 -> 0x0000000000017add
+
+Reported by Kernel Concurrency Sanitizer on:
+CPU: 0 UID: 0 PID: 4471 Comm: kworker/u9:0 Tainted: G           O       6.12.118-wqkit-kcsan #1
+Workqueue: wqkit_fx_unbound fixture_work_fn [wq_fixture]
+=================================================================="""
+
+
+def test_a_module_answers_for_its_own_reports_and_not_for_the_kernels_races():
+    lines = (ORDINARY + "\n" + KCSAN_STATS + "\n" + KASAN.replace("wq_kserver", "wq_fixture")).splitlines()
+    against, elsewhere = module_splats(lines, "wq_fixture")
+    assert [s.kind for s in against] == ["kasan"] and [s.kind for s in elsewhere] == ["kcsan"]
+    assert "process_scheduled_works /" in elsewhere[0].line
+    against, elsewhere = module_splats(lines, "wq_kserver")   # a KASAN report is never set aside
+    assert [s.kind for s in against] == ["kasan"] and not against[0].involves("wq_kserver")

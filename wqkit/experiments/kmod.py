@@ -28,7 +28,7 @@ from typing import Iterator, Mapping
 from wqkit.errors import LabError, WqkitError
 from wqkit.experiments import cgen
 from wqkit.experiments.spec import module_spec, modules
-from wqkit.lab.splats import Splat, find_splats
+from wqkit.lab.splats import Splat, module_splats
 from wqkit.paths import MODULES_DIR, cache_dir
 from wqkit.target import Target
 
@@ -138,9 +138,7 @@ class LoadedModule:
         """The reports in the kernel log since loading, and each object kmemleak finds leaked."""
         self.log = self.dmesg()
         leaks = kmemleak_leaks(self.target, self.primed_at) if self.primed_at is not None else []
-        found = find_splats(self.log + leaks)
-        self.races_elsewhere = [s for s in found if s.kind == "kcsan" and not s.involves(self.name)]
-        self.splats = [s for s in found if s not in self.races_elsewhere]
+        self.splats, self.races_elsewhere = module_splats(self.log + leaks, self.name)
         return self.splats
 
 
