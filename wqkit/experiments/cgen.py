@@ -4,8 +4,9 @@ For ``NAME.toml`` it writes ``NAME_params.h``: the module's parameters
 (``module_param`` with the declared default), their ``MODULE_PARM_DESC`` (the
 same help line as ``wqkit run --help``), ``WQKIT_<PARAM>_MIN/MAX/DEFAULT`` and
 ``wqkit_check_params()``, which refuses a value out of range with ``-EINVAL``
-and a ``pr_err``, and ``WQKIT_LIMIT_<NAME>`` for each of its ``[limits]``. ``wqkit.mk`` lists the modules and the objects each links.
-So C and Python read the same numbers and cannot drift.
+and a ``pr_err``, and ``WQKIT_LIMIT_<NAME>`` for each of its ``[limits]``.
+``wqkit.mk`` lists the modules and the objects each links. So C and Python read
+the same numbers and cannot drift.
 
     python -m wqkit.experiments.cgen DIR    (what ``make -C modules`` runs)
 """

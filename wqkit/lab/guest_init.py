@@ -10,8 +10,9 @@ names from sysfs instead, then does the rest of virtme-ng-init's set-up that a
 lab session uses, with system calls, not commands (each fork costs under TCG):
 kernel file systems, the writable overlays on the read-only root, the host
 directories virtme-ng exports (``virtme_initmountN``), the modules of the
-kernel booted (and the few that udev would have loaded and the lab needs), and the script (``virtme.exec``) on the ports. It reaps orphans
-while the script runs, and powers the guest off when it ends.
+kernel booted (and the few that udev would have loaded and the lab needs), and
+the script (``virtme.exec``) on the ports. It reaps orphans while the script
+runs, and powers the guest off when it ends.
 
 It reads only what virtme-ng 1.42 puts on the command line and in the
 environment (``virtme_*`` variables), as virtme-run writes them for the lab.
