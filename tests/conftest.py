@@ -64,6 +64,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             proc.wait()
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """What tests recorded as their ``summary`` property (the fuzzer's counts), in CI's output
+    whether they passed or not: pytest shows a passing test's prints to nobody."""
+    lines = [f"{report.nodeid}:\n{value}" for reports in terminalreporter.stats.values() for report in reports
+             if getattr(report, "when", None) == "call"
+             for name, value in getattr(report, "user_properties", ()) if name == "summary"]
+    if lines:
+        terminalreporter.section("test summaries")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def qemu_processes(marker: Path | None = None) -> list[int]:
     """PIDs of live QEMU processes (whose command line mentions ``marker``, when given)."""
     pids = []

@@ -51,16 +51,15 @@ def test_a_module_runs_clean_on_the_debug_kernel_and_its_run_says_so(debug_targe
     assert not (path / "splats.txt").exists() and "wq_insert_exec" in (path / "dmesg.txt").read_text()
 
 
-def test_kserver_takes_exactly_what_python_takes_and_runs_it_on_generated_inputs(debug_target):
-    print(f"fuzz seed {FUZZ_SEED} (WQKIT_FUZZ_SEED={FUZZ_SEED} repeats it)")
+def test_kserver_takes_exactly_what_python_takes_and_runs_it_on_generated_inputs(debug_target, record_property):
     inputs = graph_fuzz.fuzz_inputs(FUZZ_INPUTS, seed=FUZZ_SEED, repeat=1)
     report = graph_fuzz.fuzz_kserver(debug_target, inputs, repeat=1, progress=lambda m: None)
-    print(report.summary())
     # The samples limit binds only with a large repeat: its two inputs again, under repeat=1000 (the
     # rest of the limit set ran above; its largest busy task alone takes 3 min under TCG).
     samples = [item for item in graph_fuzz.limit_inputs(1000) if "samples" in item.label]
     limits = graph_fuzz.fuzz_kserver(debug_target, samples, repeat=1000, progress=lambda m: None)
-    print(limits.summary())
+    record_property("summary", f"fuzz seed {FUZZ_SEED} (WQKIT_FUZZ_SEED={FUZZ_SEED} repeats it)\n"
+                    f"{report.summary()}\n{limits.summary()}")
     assert report.ok and limits.ok, report.summary() + "\n" + limits.summary()
     assert report.inputs >= FUZZ_INPUTS and min(report.accepted, report.refused) > FUZZ_INPUTS // 10
     assert limits.accepted == 1 and limits.refused == 1
