@@ -118,8 +118,10 @@ def readable_latency(table) -> str:
 
 
 def add_commands(sub) -> None:
-    from wqkit.trace.engine import ENGINE_CHOICES, MAP_KEYS
+    from wqkit.trace.engine import DEFAULT_ENGINE, ENGINE_CHOICES, ENGINES, MAP_KEYS
     from wqkit.trace.workers import DEATH_WORKERS, KINDS, TRIGGERS, flood_params
+
+    engine_help = f"{' or '.join(ENGINES)} (default {DEFAULT_ENGINE}), or both at once on the same load"
 
     trace = sub.add_parser("trace", help="BPF tracers of the workqueue code (in the lab)")
     trace_sub = trace.add_subparsers(dest="trace_cmd", required=True, metavar="TRACER")
@@ -135,8 +137,7 @@ def add_commands(sub) -> None:
     tw.add_argument("--save-json", metavar="SAVE_JSON", help="Save histogram data to a JSON file")
     tw.add_argument("--load-json", metavar="LOAD_JSON", help="Load histogram data from JSON file instead of tracing")
     tw.add_argument("--save-plot", action="store_true", help="Save the histogram plot as a PNG file")
-    tw.add_argument("--engine", choices=ENGINE_CHOICES, default=ENGINE_CHOICES[0],
-                    help="bpftrace (default), bcc, or both at once on the same load")
+    tw.add_argument("--engine", choices=ENGINE_CHOICES, default=DEFAULT_ENGINE, help=engine_help)
     tw.add_argument("--timeout", type=float, default=3600.0, help="seconds the load may take (default 3600)")
     tw.add_argument("--trigger", choices=TRIGGERS, default=TRIGGERS[0],
                     help="die: destroy (a pool grown, then destroyed; default) or idle (a pool grown, then "
@@ -152,7 +153,7 @@ def add_commands(sub) -> None:
                               "compared item by item.", epilog=LATENCY_EXAMPLES,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     tl.add_argument("workqueues", nargs="*", metavar="WORKQUEUE", help="workqueue names (at most 8)")
-    tl.add_argument("--engine", choices=ENGINE_CHOICES, default=ENGINE_CHOICES[0], help="bpftrace (default), bcc, or both at once")
+    tl.add_argument("--engine", choices=ENGINE_CHOICES, default=DEFAULT_ENGINE, help=engine_help)
     tl.add_argument("--duration", type=float, default=10.0, metavar="S", help="seconds to trace without --during "
                     "(default 10)")
     tl.add_argument("--max-pending", type=int, default=MAP_KEYS, metavar="N",

@@ -26,7 +26,7 @@ from wqkit.experiments.graph import TaskGraph
 from wqkit.experiments.runner import run_experiment
 from wqkit.experiments.spec import Experiment, experiment
 from wqkit.target import Target
-from wqkit.trace.engine import MAP_KEYS, check_engines
+from wqkit.trace.engine import DEFAULT_ENGINE, MAP_KEYS, check_engines
 from wqkit.trace.latency import latency_program, trace_latency
 from wqkit.trace.workers import DEATH_WORKERS, KINDS, TRIGGERS, checked_load, flood_params, trace_workers
 
@@ -82,7 +82,7 @@ def _split(params: Mapping[str, object], own: tuple[str, ...]) -> tuple[dict, di
 
 def _workers_args(params: Mapping[str, object]) -> dict:
     own, load = _split(params, WORKERS_OPTIONS)
-    return {"kind": own.get("kind", KINDS[0]), "engine": own.get("engine", "bpftrace"),
+    return {"kind": own.get("kind", KINDS[0]), "engine": own.get("engine", DEFAULT_ENGINE),
             "trigger": own.get("trigger", TRIGGERS[0]), "workers": own.get("workers", DEATH_WORKERS),
             "load": load}
 
@@ -103,7 +103,7 @@ def _run_workers(params: Mapping[str, object], *, target: Target, out: Path, tim
 def _check_latency(params: Mapping[str, object]) -> None:
     own, values = _split(params, LATENCY_OPTIONS)
     experiment(str(own["during"])).values(values)
-    check_engines(own.get("engine", "bpftrace"))
+    check_engines(own.get("engine", DEFAULT_ENGINE))
     max_pending = own.get("max_pending", MAP_KEYS)
     if isinstance(max_pending, bool) or not isinstance(max_pending, int):
         raise WqkitError(f"max_pending={max_pending!r} is not an integer")
@@ -114,6 +114,6 @@ def _run_latency(params: Mapping[str, object], *, target: Target, out: Path, tim
                  progress: Callable[[str], None], annotations: Mapping[str, object],
                  graph: TaskGraph | None = None) -> Path:
     own, values = _split(params, LATENCY_OPTIONS)
-    return trace_latency(engine=own.get("engine", "bpftrace"), during=str(own["during"]), values=values,
-                         graph=graph, max_pending=int(own.get("max_pending", MAP_KEYS)), timeout=timeout, target=target, out=out,
-                         progress=progress, annotations=annotations)
+    return trace_latency(engine=own.get("engine", DEFAULT_ENGINE), during=str(own["during"]), values=values,
+                         graph=graph, max_pending=int(own.get("max_pending", MAP_KEYS)), timeout=timeout,
+                         target=target, out=out, progress=progress, annotations=annotations)

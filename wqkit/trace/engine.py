@@ -21,6 +21,8 @@ from wqkit.errors import LabError, WqkitError
 from wqkit.target import LabTarget, Target
 
 ENGINES = ("bpftrace", "bcc")
+#: The engine a tracer uses when none is named (the CLI's and a study's default too).
+DEFAULT_ENGINE = ENGINES[0]
 #: What --engine takes: one engine, or both at once on the same load.
 ENGINE_CHOICES = (*ENGINES, "both")
 PROGRAM_DIR = Path(__file__).parent

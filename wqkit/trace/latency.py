@@ -30,8 +30,8 @@ from wqkit.experiments.lifecycle import recorded_run
 from wqkit.experiments.runner import run_experiment
 from wqkit.experiments.spec import experiment
 from wqkit.target import Target
-from wqkit.trace.engine import (MAP_KEYS, Tracing, TracerProgram, check_engines, check_lost, check_root,
-                                keep_outputs)
+from wqkit.trace.engine import (DEFAULT_ENGINE, MAP_KEYS, Tracing, TracerProgram, check_engines, check_lost,
+                                check_root, keep_outputs)
 
 PROBES = [f"tracepoint:workqueue:workqueue_{name}" for name in
           ("queue_work", "activate_work", "execute_start", "execute_end")]
@@ -71,7 +71,7 @@ def parse_items(text: str) -> tuple[pd.DataFrame, bool]:
     return frame.assign(event="ITEM"), False
 
 
-def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str | list[str] = "bpftrace",
+def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str | list[str] = DEFAULT_ENGINE,
                   during: str | None = None, values: Mapping[str, object] | None = None,
                   graph: TaskGraph | None = None, duration: float = 10.0, max_pending: int = MAP_KEYS,
                   timeout: float = 3600.0,

@@ -37,8 +37,8 @@ from wqkit.errors import CommandTimeout, WqkitError
 from wqkit.experiments.lifecycle import recorded_run
 from wqkit.experiments.spec import Param, experiment, module_spec
 from wqkit.target import Target
-from wqkit.trace.engine import (TRACEFS, Tracing, TracerProgram, check_engines, check_lost, check_root,
-                                keep_outputs)
+from wqkit.trace.engine import (DEFAULT_ENGINE, TRACEFS, Tracing, TracerProgram, check_engines, check_lost,
+                                check_root, keep_outputs)
 
 KINDS = ("creation", "die")
 TRIGGERS = ("destroy", "idle")
@@ -110,7 +110,7 @@ def flood_params() -> tuple[Param, ...]:
     return tuple(p for p in experiment("new_worker").options if p.name != "cpu")
 
 
-def trace_workers(kind: str = "creation", *, engine: str | list[str] = "bpftrace", trigger: str = "destroy",
+def trace_workers(kind: str = "creation", *, engine: str | list[str] = DEFAULT_ENGINE, trigger: str = "destroy",
                   load: Mapping[str, object] | None = None, workers: int = DEATH_WORKERS, timeout: float = 3600.0,
                   target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
                   progress: Callable[[str], None] = print, annotations: Mapping[str, object] | None = None,
