@@ -58,9 +58,9 @@ def test_kserver_takes_exactly_what_python_takes_and_runs_it_on_generated_inputs
     # rest of the limit set ran above; its largest busy task alone takes 3 min under TCG).
     samples = [item for item in graph_fuzz.limit_inputs(1000) if "samples" in item.label]
     limits = graph_fuzz.fuzz_kserver(debug_target, samples, repeat=1000, progress=lambda m: None)
-    record_property("summary", f"fuzz seed {FUZZ_SEED} (WQKIT_FUZZ_SEED={FUZZ_SEED} repeats it)\n"
-                    f"{report.summary()}\n{limits.summary()}")
-    assert report.ok and limits.ok, report.summary() + "\n" + limits.summary()
+    summary = f"fuzz seed {FUZZ_SEED} (WQKIT_FUZZ_SEED={FUZZ_SEED} repeats it)\n{report.summary()}\n{limits.summary()}"
+    record_property("summary", summary)
+    assert report.ok and limits.ok, summary
     assert report.inputs >= FUZZ_INPUTS and min(report.accepted, report.refused) > FUZZ_INPUTS // 10
     assert limits.accepted == 1 and limits.refused == 1
 

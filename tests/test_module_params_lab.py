@@ -1,8 +1,9 @@
 """Every module parameter at and one past each end of its declared range, given to the module
 itself (raw insmod, and a write to a writable /sys/module/*/parameters/* file): the module takes
 exactly what wqkit's checks allow, refuses the rest with EINVAL and a kernel log line naming the
-parameter, and the kernel reports nothing against the module (`make test-debug` runs this on the debug and KCSAN
-kernels too). One guest command per module tries all of its cases, each marked in the kernel log."""
+parameter, and the kernel reports nothing against the module (`make test-debug` runs this on the
+debug and KCSAN kernels too). One guest command per module tries all of its cases, each marked in
+the kernel log."""
 
 from __future__ import annotations
 
