@@ -5,20 +5,21 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats as scipy_stats
 
-from wqkit.analysis.study import df_effects, factors
+from wqkit.analysis.study import df_effects
 from wqkit.errors import WqkitError
 from wqkit.paths import SOURCE_DIR
 from wqkit.study.engine import ClusterChoice, local_slots, prepare
 from wqkit.study.index import levels, read_index
-from wqkit.study.order import schedule
+from wqkit.study.order import boots, schedule
+from wqkit.study.worker import done_marker
 from wqkit.study.spec import read_study
 
 GRID = """
 name = "grid"
 seed = 11
-repetitions = 3
+boots = 3
+runs_per_boot = 2
 [[experiment]]
 name = "insert_exec"
 params = { nr = 500 }
@@ -44,7 +45,7 @@ def test_the_grid_is_every_combination_a_factor_applies_to(tmp_path):
     assert sum(p.experiment == "insert_exec" for p in study.points) == 6
     assert sum(p.experiment == "exec_time_pred" for p in study.points) == 3
     assert len({p.key for p in study.points}) == len(study.points) == 9
-    assert study.runs == 27
+    assert study.runs == 9 * 3 * 2 and study.labs == ["kernel=stock"]
     point = next(p for p in study.points if p.key == "insert_exec|kernel=stock|serial=true|wq_flags=unbound")
     assert dict(point.params) == {"nr": 500, "wq_flags": "unbound", "serial": True} and point.kernel == "stock"
 
@@ -52,8 +53,13 @@ def test_the_grid_is_every_combination_a_factor_applies_to(tmp_path):
 @pytest.mark.parametrize("change, message", [
     (("nr = 500", "nr = 0"), r"point insert_exec\|.*: wq_insert_exec: nr=0 is out of range"),
     (('"highpri"]', '"sideways"]'), r"point .*wq_flags=sideways.*unknown workqueue flag 'sideways'"),
-    (("kernel = [", "max_actve = [1]\nkernel = ["), "factor max_actve is neither kernel nor cpus nor a parameter"),
-    (("repetitions = 3", "repetitions = 0"), "repetitions must be a positive integer"),
+    (("kernel = [", "max_actve = [1]\nkernel = ["), "factor max_actve is neither kernel nor cpus nor replicate nor a parameter"),
+    (("boots = 3", "boots = 1"), r"boots=1 is out of range: a whole number from 2 to 1000 \(an interval needs two"),
+    (("runs_per_boot = 2", "runs_per_boot = 0"), "runs_per_boot=0 is out of range"),
+    (("runs_per_boot = 2", "runs_per_boot = 1.5"), "runs_per_boot=1.5 is out of range"),
+    (("boots = 3", "repetitions = 3"), "give boots and runs_per_boot, or repetitions"),
+    (('name = "exec_time_pred"\nparams = { nr = 300 }', 'name = "insert_exec"\nparams = { nr = 300 }'),
+     r"two \[\[experiment\]\] tables make the same point insert_exec\|.* \(they differ in nr: make that a factor"),
     (('name = "exec_time_pred"', 'name = "nope"'), "unknown experiment 'nope'"),
     (('serial = [false, true]', 'serial = [true, true]'), "factor serial: a level is given twice"),
 ])
@@ -62,32 +68,35 @@ def test_bad_levels_are_one_line_errors_naming_the_point(tmp_path, change, messa
         _study(tmp_path, GRID.replace(*change))
 
 
-def test_the_order_is_blocked_randomised_and_reproducible(tmp_path):
-    study = _study(tmp_path)
+def test_the_order_is_blocks_of_boots_randomised_and_reproducible(tmp_path):
+    study = _study(tmp_path, GRID.replace('kernel = ["stock"]', 'kernel = ["stock", "6.1"]'))
     runs = schedule(study)
     assert [r.key for r in runs] == [r.key for r in schedule(study)]
     assert len({r.key for r in runs}) == study.runs
-    block = len(study.points)
-    for repetition in range(study.repetitions):   # each block holds every point once
-        part = runs[repetition * block:(repetition + 1) * block]
-        assert {r.repetition for r in part} == {repetition} and len({r.point.key for r in part}) == block
-    assert [r.point.key for r in runs[:block]] != [p.key for p in study.points], "not the file's order"
+    block = len(study.points) * study.runs_per_boot
+    for number in range(study.boots):       # each block boots each lab once and runs its points twice in it
+        part = runs[number * block:(number + 1) * block]
+        assert {r.block for r in part} == {number}
+        assert sorted(r.point.key for r in part) == sorted(p.key for p in study.points for _ in range(2))
+        grouped = boots(part)
+        assert len(grouped) == 2 and all(len({r.point.lab for r in g}) == 1 for g in grouped)
+        assert [r for g in grouped for r in g] == part, "a boot's runs come one after the other"
+    assert len({r.boot for r in runs}) == study.boots * 2
+    assert [r.point.key for r in runs[:9]] != [p.key for p in study.points if p.kernel == runs[0].point.kernel]
 
 
-@settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), repetitions=st.integers(1, 8))
-def test_every_level_s_mean_position_is_within_one_block_of_another_s(tmp_path_factory, seed, repetitions):
-    tmp = tmp_path_factory.mktemp("order")
-    study = _study(tmp, GRID.replace("seed = 11", f"seed = {seed}").replace("repetitions = 3",
-                                                                            f"repetitions = {repetitions}"))
+def test_old_study_files_read_repetitions_as_boots_of_one_run(tmp_path):
+    study = _study(tmp_path, GRID.replace("boots = 3\nruns_per_boot = 2", "repetitions = 4"))
+    assert (study.boots, study.runs_per_boot) == (4, 1)
+
+
+def test_a_replicate_splits_boots_and_changes_nothing_else(tmp_path):
+    study = _study(tmp_path, GRID + 'replicate = ["A", "B"]\n')
+    assert study.labs == ["kernel=stock|replicate=A", "kernel=stock|replicate=B"]
+    assert all("replicate" not in p.params for p in study.points)
     runs = schedule(study)
-    for factor in ("wq_flags", "serial"):
-        position: dict = {}
-        for run in runs:
-            if factor in run.point.levels:
-                position.setdefault(run.point.levels[factor], []).append(run.order)
-        means = [np.mean(p) for p in position.values()]
-        assert max(means) - min(means) < len(study.points)
+    for group in boots(runs):
+        assert len({r.point.levels["replicate"] for r in group}) == 1
 
 
 def test_the_index_starts_pending_and_a_changed_grid_is_not_resumed(tmp_path):
@@ -100,9 +109,52 @@ def test_the_index_starts_pending_and_a_changed_grid_is_not_resumed(tmp_path):
     with pytest.raises(WqkitError, match="holds a study already"):
         prepare(study, tmp_path / "out", resume=False)
     assert len(prepare(study, tmp_path / "out", resume=True)) == study.runs
-    other = _study(tmp_path, GRID.replace("seed = 11", "seed = 12"), "other.toml")
-    with pytest.raises(WqkitError, match="another grid or seed"):
-        prepare(other, tmp_path / "out", resume=True)
+    for change in (("seed = 11", "seed = 12"), ("nr = 500", "nr = 5000"), ("runs_per_boot = 2", "runs_per_boot = 3")):
+        other = _study(tmp_path, GRID.replace(*change), "other.toml")
+        assert other.digest != study.digest, change
+        with pytest.raises(WqkitError, match="other points, parameters, replication or seed"):
+            prepare(other, tmp_path / "out", resume=True)
+
+
+def test_a_graph_s_shape_is_part_of_the_study_s_identity(tmp_path):
+    text = 'boots = 2\n[[experiment]]\nname = "kserver"\nshape = "fork-join:width=4,depth=1"\n'
+    assert _study(tmp_path, text).digest != _study(tmp_path, text.replace("width=4", "width=5")).digest
+
+
+def test_a_directory_with_runs_but_no_study_json_is_not_taken_for_a_fresh_study(tmp_path):
+    study = _study(tmp_path)
+    prepare(study, tmp_path / "out", resume=False)
+    (tmp_path / "out" / "study.json").unlink()
+    with pytest.raises(WqkitError, match="holds study.parquet but no study.json"):
+        prepare(study, tmp_path / "out", resume=False)
+
+
+def test_done_markers_belong_to_their_study_s_digest(tmp_path):
+    study = _study(tmp_path)
+    other = _study(tmp_path, GRID.replace("nr = 500", "nr = 501"), "other.toml")
+    key = schedule(study)[0].key
+    assert done_marker(tmp_path, study.digest, key) != done_marker(tmp_path, other.digest, key)
+
+
+def test_interrupted_rows_end_pending_or_ok_as_their_markers_say(tmp_path):
+    """Ctrl-C between a boot's end and the client reading it: the finished run is ok (its marker),
+    the one that never ran pending; no row stays running."""
+    import json
+
+    from wqkit.study.engine import _recover_done
+    from wqkit.study.worker import done_marker as marker
+
+    study = _study(tmp_path)
+    out = tmp_path / "out"
+    index = prepare(study, out, resume=False)
+    finished, unfinished = index.index[:2]
+    index.loc[[finished, unfinished], "status"] = "running"
+    path = marker(out, study.digest, finished)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"status": "ok", "run_dir": "runs/x", "boot_id": "b1"}))
+    _recover_done(out, study.digest, index)
+    assert index.at[finished, "status"] == "ok" and index.at[finished, "boot_id"] == "b1"
+    assert index.at[unfinished, "status"] == "running"     # run_study's finally makes it pending next
 
 
 def test_oversubscription_is_refused_unless_allowed(tmp_path, monkeypatch):
@@ -115,54 +167,16 @@ def test_oversubscription_is_refused_unless_allowed(tmp_path, monkeypatch):
     assert local_slots(study, ClusterChoice(slots=2, allow_oversubscribe=True, exclusive=True)) == 1
 
 
-def _synthetic(rng, shift: float, runs: int = 12) -> pd.DataFrame:
-    """Per-run statistics of two levels; level b's are ``shift`` times level a's in expectation."""
-    a = rng.lognormal(np.log(10_000), 0.15, runs)
-    b = rng.lognormal(np.log(10_000), 0.15, runs) * shift
-    frame = pd.DataFrame({"flags": ["a"] * runs + ["b"] * runs, "p50": np.r_[a, b]})
-    return frame.assign(p90=frame["p50"] * 1.5, p99=frame["p50"] * 3)
-
-
-def test_the_ratio_interval_covers_a_known_shift_at_about_its_stated_rate():
-    rng = np.random.default_rng(5)
-    true_ratio = 1.2 * np.exp(0.15**2 / 2) / np.exp(0.15**2 / 2)     # means of lognormals scale alike
-    draws, covered = 150, 0
-    for draw in range(draws):
-        effects = df_effects(_synthetic(rng, 1.2), "flags", run_stats=("p50",), seed=draw)
-        row = effects[effects["level"] == "b"].iloc[0]
-        covered += row["ratio_low"] <= true_ratio <= row["ratio_high"]
-    assert 0.88 <= covered / draws <= 0.995, covered / draws       # stated: 95 %
-
-
-def test_mean_intervals_and_the_rank_test_agree_with_scipy():
-    rng = np.random.default_rng(9)
-    table = _synthetic(rng, 1.5)
-    effects = df_effects(table, "flags")
-    assert factors(table) == ["flags"]
-    assert effects.attrs["baseline"] == "a" and set(effects["stat"]) == {"p50", "p90", "p99"}
-    b = effects[(effects["level"] == "b") & (effects["stat"] == "p50")].iloc[0]
-    a_values = table.loc[table["flags"] == "a", "p50"].to_numpy()
-    b_values = table.loc[table["flags"] == "b", "p50"].to_numpy()
-    assert b["runs"] == 12 and b["value_ns"] == pytest.approx(b_values.mean())
-    assert b["p_value"] == pytest.approx(scipy_stats.mannwhitneyu(b_values, a_values).pvalue)
-    assert b["p_value"] < 0.01 and b["ratio_low"] > 1.2           # a 1.5× shift is found
-    reference = scipy_stats.bootstrap((b_values,), np.mean, confidence_level=0.95, n_resamples=4000,
-                                      method="BCa", random_state=np.random.default_rng(0)).confidence_interval
-    assert (b["ci_low_ns"], b["ci_high_ns"]) == pytest.approx((reference.low, reference.high))
-    with pytest.raises(WqkitError, match="no level 'c'"):
-        df_effects(table, "flags", baseline="c")
-
-
 @pytest.mark.parametrize("path", sorted((SOURCE_DIR / "studies").glob("*.toml")), ids=lambda p: p.stem)
 def test_the_shipped_studies_are_valid(path):
     study = read_study(path)
-    assert study.name == path.stem and len(study.points) >= 4 and study.repetitions >= 3
-    assert "kernel" in study.factors
+    assert study.name == path.stem and len(study.points) >= 2 and study.boots >= 3
+    assert "kernel" in study.factors or "replicate" in study.factors
 
 
 TRACES = """
 name = "tracers"
-repetitions = 2
+boots = 2
 [[experiment]]
 name = "trace_workers"
 params = { kind = "creation", nr_work_max = 24 }
@@ -208,7 +222,7 @@ def test_df_study_reads_a_worker_trace_as_its_first_engine_s_create_worker_durat
     from wqkit.study.index import write_index
 
     text = TRACES.split("[[experiment]]\nname = \"trace_latency\"")[0] + '[factors]\nengine = ["bpftrace", "bcc"]\n'
-    study = _study(tmp_path, text.replace("repetitions = 2", "repetitions = 1"))
+    study = _study(tmp_path, text)
     out = tmp_path / "out"
     index = prepare(study, out, resume=False)
     reference = SOURCE_DIR / "data" / "traces" / "trace-workers-creation-20261201-073336"
@@ -219,8 +233,8 @@ def test_df_study_reads_a_worker_trace_as_its_first_engine_s_create_worker_durat
     table = df_study(out)
     trace = load_run(reference)
     expected = summary(trace.meta, trace.events)      # the first engine traced: bpftrace
-    assert len(table) == 2 and (table["samples"] == expected["count"]).all()
-    assert table["p50"].tolist() == pytest.approx([expected["p50_ns"]] * 2)
+    assert len(table) == 4 and (table["samples"] == expected["count"]).all()     # 2 engines × 2 boots
+    assert table["p50"].tolist() == pytest.approx([expected["p50_ns"]] * 4)
     assert table["makespan"].isna().all()
 
 

@@ -203,7 +203,9 @@ def sweep_kserver(graph: TaskGraph, *, flags=("percpu", "unbound"), max_active=(
 
 def show_study(study_dir: str | Path) -> None:
     """A study's report body: what ran where, then per varied factor its effects with
-    intervals (table and plot) and its runs in run order."""
+    intervals over boots, adjusted for the study's many comparisons (table and plot, every
+    run beside its level's interval) and its runs in run order; last, the points whose boots
+    fall into two regimes, with the CPUs their runs ran on."""
     from IPython.display import Markdown, display
 
     from wqkit.analysis import study as study_analysis
@@ -212,15 +214,26 @@ def show_study(study_dir: str | Path) -> None:
     table = study_analysis.df_study(study_dir)
     accel = ", ".join(sorted(table["accel"].dropna().unique()))
     tcg = " **TCG: emulation timings, not hardware timings.**" if "tcg" in accel else ""
-    display(Markdown(f"## {Path(study_dir).name}\n\n{len(table)} ok runs ({table.attrs['failed']} failed, "
-                     f"{table.attrs['pending']} not run) on {table['host'].nunique()} host(s), accel {accel}.{tcg} "
-                     f"Intervals: {study_analysis.CONFIDENCE:.0%} BCa bootstrap over runs (each run reduced to "
-                     "its own percentiles first)."))
+    found = list(study_analysis.study_effects(table))
+    family = found[0][2].attrs["family"] if found else 0
+    survivors = sum(int(effects["survives"].sum()) for _, _, effects, _ in found)
+    display(Markdown(f"## {Path(study_dir).name}\n\n{len(table)} ok runs in {table['boot'].nunique()} boots "
+                     f"({table.attrs['failed']} failed, {table.attrs['pending']} not run) on "
+                     f"{table['host'].nunique()} host(s), accel {accel}.{tcg} The boot is the unit: each boot's "
+                     f"value is the mean log of its runs' statistic, a level's the geometric mean over its boots "
+                     f"with a {study_analysis.CONFIDENCE:.0%} t interval. **{family} comparisons**, their p-values "
+                     f"adjusted together (Holm, family-wise error {study_analysis.FAMILY_ALPHA:.0%}): "
+                     f"**{survivors} survive**."))
     several = table["experiment"].nunique() > 1
-    for experiment, factor, effects, runs in study_analysis.study_effects(table):
+    for experiment, factor, effects, runs in found:
         held = effects.attrs["within"]
         _section(f"{experiment + ': ' if several else ''}{factor} (baseline {effects.attrs['baseline']})",
                  f"Compared within each combination of {' × '.join(held)}: a ratio's runs differ only in "
                  f"{factor}." if held else "")
-        _show(study_analysis.readable_effects(effects), study_analysis.plot_effects(effects, tcg=bool(tcg)),
+        _show(study_analysis.readable_effects(effects), study_analysis.plot_effects(effects, runs, tcg=bool(tcg)),
               study_analysis.plot_order(runs, factor))
+    regimes = study_analysis.df_regimes(table)
+    if len(regimes):
+        _section("Regimes", "Points whose boots fall into two groups of p50, with the CPUs their work was queued "
+                 "and run on: what a boot fixes, and a covariate to test.")
+        _show(regimes)

@@ -19,3 +19,12 @@ def cache_dir() -> Path:
     path = Path(env) if env else Path.home() / ".cache" / "wqkit"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` so that a reader (or a resumed study after a crash) sees the
+    old file or the new one, never half of one: a temporary file beside it, then a rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path

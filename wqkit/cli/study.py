@@ -11,7 +11,8 @@ EXAMPLES = """examples:
   wqkit study run studies/flags_latency.toml              a LocalCluster sized to this machine
   wqkit study run studies/flags_latency.toml --resume     only the runs without an ok run
   wqkit study run STUDY.toml --scheduler tcp://head:8786  the same study on an existing Dask cluster
-  wqkit study analyze studies-out/flags_latency           effects with confidence intervals, and plots"""
+  wqkit study analyze studies-out/flags_latency           effects with confidence intervals, and plots
+  wqkit study plan studies/flags_latency.toml --pilot data/studies/flags_latency --half-width 0.1"""
 
 
 def cmd_study_run(args: argparse.Namespace) -> int:
@@ -22,7 +23,8 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("studies-out") / study.name
     choice = ClusterChoice(slots=args.slots, scheduler=args.scheduler,
                            allow_oversubscribe=args.allow_oversubscribe, exclusive=args.exclusive)
-    progress(f"{study.name}: {len(study.points)} points × {study.repetitions} repetitions = {study.runs} runs "
+    progress(f"{study.name}: {len(study.points)} points in {len(study.labs)} labs × {study.boots} boots × "
+             f"{study.runs_per_boot} runs per boot = {study.runs} runs in {len(study.labs) * study.boots} boots "
              f"into {out}")
     index = run_study(study, out, choice, resume=args.resume, progress=progress)
     counts = index["status"].value_counts().to_dict()
@@ -34,26 +36,69 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 def cmd_study_analyze(args: argparse.Namespace) -> int:
     import matplotlib
     matplotlib.use("Agg")
-    from wqkit.analysis.study import df_study, plot_effects, readable_effects, study_effects
+    from wqkit.analysis.study import (FAMILY_ALPHA, df_regimes, df_study, plot_effects, readable_effects,
+                                      study_effects)
 
     directory = Path(args.directory)
     table = df_study(directory)
     out = directory / "analysis"
     out.mkdir(exist_ok=True)
     table.to_csv(out / "runs.csv", index=False)
-    print(f"# {directory.name}: {len(table)} ok runs ({table.attrs['failed']} failed, "
-          f"{table.attrs['pending']} pending)" + ("; TCG: emulation timings" if (table["accel"] == "tcg").any()
-                                                   else ""))
+    tcg = bool((table["accel"] == "tcg").any())
+    print(f"# {directory.name}: {len(table)} ok runs in {table['boot'].nunique()} boots ({table.attrs['failed']} "
+          f"failed, {table.attrs['pending']} pending)" + ("; TCG: emulation timings" if tcg else ""))
     several = table["experiment"].nunique() > 1
     baseline = None if args.baseline is None else _level(args.baseline)
-    for experiment, factor, effects, _ in study_effects(table, args.factor, baseline, pooled=args.pooled):
+    found = list(study_effects(table, args.factor, baseline, pooled=args.pooled))
+    if found:
+        family = found[0][2].attrs["family"]
+        survivors = sum(int(effects["survives"].sum()) for _, _, effects, _ in found)
+        print(f"{family} comparisons, p-values adjusted together (Holm, family-wise error {FAMILY_ALPHA:.0%}): "
+              f"{survivors} survive. Intervals: {found[0][2].attrs['confidence']:.0%} t over boots "
+              "(each boot: the mean log of its runs' statistic).")
+    for experiment, factor, effects, runs in found:
         name = f"{experiment}-{factor}" if several else factor
         effects.to_csv(out / f"effects-{name}.csv", index=False)
-        plot_effects(effects, tcg=(table["accel"] == "tcg").any()).savefig(out / f"effects-{name}.png", dpi=110)
+        plot_effects(effects, runs, tcg=tcg).savefig(out / f"effects-{name}.png", dpi=110)
         print(f"\n## {experiment if several else ''}{': ' if several else ''}{factor} "
               f"(baseline {effects.attrs['baseline']})")
         print(readable_effects(effects).to_string(index=False))
+    regimes = df_regimes(table)
+    if len(regimes):
+        regimes.to_csv(out / "regimes.csv", index=False)
+        print("\n## Points whose boots fall into two regimes (p50), with what their runs ran on")
+        print(regimes.to_string(index=False))
     print(f"\nwrote {out}")
+    return 0
+
+
+def cmd_study_plan(args: argparse.Namespace) -> int:
+    from wqkit.analysis.plan import df_plan, study_plan
+    from wqkit.analysis.study import df_study
+    from wqkit.errors import WqkitError
+    from wqkit.study.spec import read_study
+
+    if not 0 < args.half_width < 1:
+        raise WqkitError(f"--half-width {args.half_width} is not a fraction between 0 and 1 (0.05: ±5 %)")
+    study = read_study(Path(args.study))
+    pilot = df_study(Path(args.pilot))
+    plan = df_plan(pilot, args.half_width)
+    if not len(plan):
+        raise WqkitError(f"{args.pilot}: the pilot has no comparison to plan from (one level per factor?)")
+    print(f"# {study.name}: boots × runs per boot for ±{args.half_width:.0%} ratio intervals "
+          f"({plan.attrs['boot_s']:.1f} s a boot in the pilot; Kalibera & Jones' cost-optimal runs per boot)")
+    shown = plan.assign(sd_boot=plan["sd_boot"].map(lambda v: f"{v:.0%}"),
+                        sd_run=plan["sd_run"].map(lambda v: "?" if v != v else f"{v:.0%}"),
+                        lab_min=(plan["lab_s"] / 60).round(1),
+                        pilot=[f"{r:.3f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in
+                               zip(plan["pilot_ratio"], plan["pilot_low"], plan["pilot_high"])])
+    print(shown[["experiment", "factor", "stratum", "stat", "level", "pilot", "sd_boot", "sd_run", "runs_per_boot",
+                 "boots", "lab_min"]].to_string(index=False))
+    per_lab = {lab: sum(p.lab == lab for p in study.points) for lab in study.labs}
+    best = study_plan(pilot, per_lab, args.half_width, plan)
+    print(f"\nthe whole study, every comparison at ±{args.half_width:.0%}: boots = {best['boots']}, "
+          f"runs_per_boot = {best['runs_per_boot']}: {len(study.labs) * best['boots']} boots, about "
+          f"{best['lab_s'] / 3600:.1f} h of lab time on one slot")
     return 0
 
 
@@ -84,7 +129,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                      help="allow more VM CPUs than host cores (timings skewed; under TCG meaningless)")
     run.add_argument("--exclusive", action="store_true", help="one VM per host at a time")
     run.set_defaults(func=cmd_study_run)
-    analyze = commands.add_parser("analyze", help="effects of each factor with bootstrap intervals over runs")
+    analyze = commands.add_parser("analyze", help="effects of each factor with t intervals over boots, adjusted "
+                                 "for the study's many comparisons")
     analyze.add_argument("directory", metavar="DIR")
     analyze.add_argument("--factor", action="append", help="a factor to analyse (default: every varied one)")
     analyze.add_argument("--baseline", help="the level ratios are taken to (default: each factor's first)")
@@ -92,3 +138,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                          help="pool the runs of the other factors' levels (default: compare within each "
                               "combination of them)")
     analyze.set_defaults(func=cmd_study_analyze)
+    plan = commands.add_parser("plan", help="boots and runs per boot for a wanted precision, from a pilot study")
+    plan.add_argument("study", metavar="STUDY.toml")
+    plan.add_argument("--pilot", required=True, metavar="DIR", help="a study directory run before (its variance "
+                      "components and boot and run times)")
+    plan.add_argument("--half-width", type=float, default=0.05, metavar="F",
+                      help="the ratio intervals' wanted half-width, relative (default 0.05: ±5 %%)")
+    plan.set_defaults(func=cmd_study_plan)

@@ -1,18 +1,20 @@
 """Running a study on Dask distributed: a LocalCluster sized to this machine, or any cluster.
 
-Every run of the study is one Dask task that needs one ``VM`` resource, so a
-worker runs one VM at a time; tasks are prioritised in the study's
-randomised order. Results stream back into the index (``study.parquet``,
-rewritten atomically after each), so Ctrl-C or a lost worker leaves it
-consistent and ``resume`` runs only what has no ok run. A worker that dies
-mid-run is replaced by its nanny and the scheduler gives its task to a
-worker again; each attempt is recorded.
+Every planned boot of the study (a block's runs of one lab) is one Dask task
+that needs one ``VM`` resource, so a worker runs one VM at a time; tasks are
+prioritised in the study's randomised order. Each finished run comes back as
+a Dask event and goes into the index (``study.parquet``, rewritten
+atomically after each), so Ctrl-C or a lost worker leaves it consistent and
+``resume`` runs only what has no ok run (in new boots). A worker that dies
+mid-boot is replaced by its nanny and the scheduler gives its task to a
+worker again, which skips the runs already made; each attempt is recorded.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import socket
 import time
@@ -26,9 +28,11 @@ from wqkit.console import NO_BARS_ENV
 from wqkit.errors import WqkitError
 from wqkit.experiments.lifecycle import iso
 from wqkit.lab.vm import reap_orphans
-from wqkit.study.index import STUDY_META, attempts, new_index, read_index, write_index
-from wqkit.study.order import ScheduledRun, schedule
+from wqkit.paths import write_atomically
+from wqkit.study.index import INDEX, STUDY_META, attempts, new_index, read_index, write_index
+from wqkit.study.order import boots, schedule
 from wqkit.study.spec import Study, check_kernels
+from wqkit.study.worker import DONE_DIR, RUN_TOPIC, RUNS_DIR, SessionsPlugin, done_marker, run_boot
 
 STUDY_FILE = "study.toml"
 #: Seconds without a finished run after which a progress line says what still runs.
@@ -70,7 +74,7 @@ def _client(study: Study, choice: ClusterChoice, progress: Callable[[str], None]
     else:
         slots = local_slots(study, choice)
         cluster = LocalCluster(n_workers=slots, threads_per_worker=1, processes=True, resources={"VM": 1},
-                               dashboard_address=":0", silence_logs=40,
+                               dashboard_address="127.0.0.1:0", silence_logs=40,
                                env={NO_BARS_ENV: "1"})     # workers' progress bars would interleave
         client = Client(cluster)
     progress(f"Dask scheduler {client.scheduler.address}, dashboard {client.dashboard_link}")
@@ -101,17 +105,21 @@ def prepare(study: Study, out: Path, resume: bool) -> pd.DataFrame:
                              "another --out")
         known = json.loads(meta_path.read_text())
         if known["digest"] != study.digest:
-            raise WqkitError(f"{out}: its study had another grid or seed ({known['digest']}, this file "
-                             f"{study.digest}); give another --out")
+            raise WqkitError(f"{out}: its study had other points, parameters, replication or seed "
+                             f"({known['digest']}, this file {study.digest}); give another --out")
         index = read_index(out)
         index.loc[index["status"] != "ok", "status"] = "pending"
         return index
+    leftovers = [name for name in (RUNS_DIR, DONE_DIR, INDEX) if (out / name).exists()]
+    if leftovers:
+        raise WqkitError(f"{out} holds {', '.join(leftovers)} but no {STUDY_META}: not a study to resume; "
+                         "give another --out (or remove what is there)")
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(study.path, out / STUDY_FILE)
-    meta_path.write_text(json.dumps({"name": study.name, "digest": study.digest, "seed": study.seed,
-                                     "repetitions": study.repetitions, "points": len(study.points),
-                                     "factors": {k: list(v) for k, v in study.factors.items()},
-                                     "created_at": iso(time.time())}, indent=1) + "\n")
+    write_atomically(meta_path, json.dumps({
+        "name": study.name, "digest": study.digest, "seed": study.seed, "boots": study.boots,
+        "runs_per_boot": study.runs_per_boot, "points": len(study.points), "labs": study.labs,
+        "factors": {k: list(v) for k, v in study.factors.items()}, "created_at": iso(time.time())}, indent=1) + "\n")
     index = new_index(schedule(study))
     write_index(out, index)
     return index
@@ -130,47 +138,55 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
     client, cluster = _client(study, choice, progress)
     started = time.monotonic()
     futures = {}
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    tally = {"ok": 0, "failed": 0}
+
+    def record(key: str, row: dict) -> None:
+        """A finished run into the index (once: its event and its task's result both bring it)."""
+        if index.at[key, "status"] in ("ok", "failed"):
+            return
+        for column, value in row.items():
+            if column in index.columns:
+                index.at[key, column] = value
+        index["attempts"] = index["key"].map(attempts(out)).fillna(0).astype(int)
+        write_index(out, index)
+        tally["ok" if row["status"] == "ok" else "failed"] += 1
+        progress(_progress_line(tally["ok"], tally["failed"], len(todo), time.monotonic() - started, key, row))
+
     try:
         client.register_plugin(_plugin())
         slots = _slots_by_host(client, choice)
         _record_session(out, {"slots_by_host": slots, "scheduler": choice.scheduler or "LocalCluster",
                               "started_at": iso(time.time()), "runs": len(todo)})
         settings = {"name": study.name, "digest": study.digest, "timeout": study.timeout, "memory": study.memory}
-        from wqkit.study.worker import run_point
-
-        for run in todo:
-            future = client.submit(run_point, run, str(out), settings, slots, key=f"run-{run.order}-{run.key}",
-                                   resources={"VM": 1}, priority=-run.order, pure=False)
-            futures[future] = run
-            index.at[run.key, "status"] = "running"
-        done = failed = 0
-        for future in _completed(futures, client, slots, started, progress):
-            run = futures[future]
+        client.subscribe_topic(RUN_TOPIC, lambda event: events.put(event[1]))
+        for runs in boots(todo):
+            future = client.submit(run_boot, runs, str(out), settings, slots, resources={"VM": 1}, pure=False,
+                                   key=f"boot-{runs[0].order}-{runs[0].boot}", priority=-runs[0].order)
+            futures[future] = runs
+            for run in runs:
+                index.at[run.key, "status"] = "running"
+        for future in _completed(futures, events, record, started, progress):
+            runs = futures.pop(future)
             try:
-                row = future.result()
+                rows = future.result()
             except Exception as exc:  # noqa: BLE001  the task itself broke: recorded, never lost
-                row = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                rows = {run.key: {"status": "failed", "error": f"{type(exc).__name__}: {exc}"} for run in runs}
             # Forget the result on the worker: were that worker to die later, the scheduler
             # would otherwise run the task again to recover a result nobody needs.
-            del futures[future]
             future.release()
-            for column, value in row.items():
-                index.at[run.key, column] = value
-            index["attempts"] = index["key"].map(attempts(out)).fillna(0).astype(int)
-            write_index(out, index)
-            done += row["status"] == "ok"
-            failed += row["status"] != "ok"
+            for run in runs:
+                record(run.key, rows.get(run.key, {"status": "failed", "error": "its boot returned no row"}))
             reap_orphans()
-            progress(_progress_line(done, failed, _running(client, slots), len(todo), time.monotonic() - started,
-                                    run, row))
     except KeyboardInterrupt:
         progress("interrupted: stopping the workers and their VMs; the index keeps what finished")
         raise
     finally:
-        for future, run in list(futures.items()):
-            if not future.done():
-                future.cancel()
-                index.at[run.key, "status"] = "pending"
+        for future in futures:
+            future.cancel()
+        _drain(events, record)
+        _recover_done(out, study.digest, index)
+        index.loc[index["status"] == "running", "status"] = "pending"
         index["attempts"] = index["key"].map(attempts(out)).fillna(0).astype(int)
         write_index(out, index)
         client.close()
@@ -181,34 +197,54 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
     return index
 
 
-def _running(client, slots: dict[str, int]) -> int:
-    """Runs under way: the tasks the workers hold, at most one per VM slot (a worker holds
-    the tasks queued for it too)."""
-    return min(sum(len(keys) for keys in client.processing().values()), sum(slots.values()))
+def _recover_done(out: Path, digest: str, index: pd.DataFrame) -> None:
+    """Runs still marked running whose worker made them ok (their marker is there) but whose
+    result the client had not read yet: ok in the index, as they are."""
+    for key in index.index[index["status"] == "running"]:
+        marker = done_marker(out, digest, key)
+        if marker.is_file():
+            for column, value in json.loads(marker.read_text()).items():
+                if column in index.columns:
+                    index.at[key, column] = value
 
 
-def _completed(futures: dict, client, slots: dict[str, int], started: float,
+def _drain(events: queue.SimpleQueue, record: Callable[[str, dict], None]) -> None:
+    while True:
+        try:
+            event = events.get_nowait()
+        except queue.Empty:
+            return
+        record(event["key"], {k: v for k, v in event.items() if k != "key"})
+
+
+def _completed(futures: dict, events: queue.SimpleQueue, record: Callable[[str, dict], None], started: float,
                progress: Callable[[str], None]) -> Iterator:
-    """The futures as they complete; while none does for HEARTBEAT_S, a line saying what runs
-    (a first boot under TCG, or a long run, is minutes of silence otherwise)."""
+    """The boots' futures as they complete, recording the runs their events bring meanwhile;
+    while nothing comes for HEARTBEAT_S, a line saying what is under way (a first boot under
+    TCG, or a long run, is minutes of silence otherwise)."""
     from distributed import wait
 
     pending, total = set(futures), len(futures)
+    quiet_since = time.monotonic()
     while pending:
         try:
-            finished, _ = wait(list(pending), timeout=HEARTBEAT_S, return_when="FIRST_COMPLETED")
+            finished, _ = wait(list(pending), timeout=1.0, return_when="FIRST_COMPLETED")
         except TimeoutError:
-            progress(f"… {total - len(pending)} finished, {_running(client, slots)} running, {len(pending)} to go, "
-                     f"{time.monotonic() - started:.0f} s elapsed")
-            continue
+            finished = set()
+        if not events.empty():
+            quiet_since = time.monotonic()
+        _drain(events, record)
+        if not finished and time.monotonic() - quiet_since > HEARTBEAT_S:
+            quiet_since = time.monotonic()
+            progress(f"… {total - len(pending)} of {total} boots finished, {time.monotonic() - started:.0f} s "
+                     "elapsed")
         for future in finished:
+            quiet_since = time.monotonic()
             pending.discard(future)
             yield future
 
 
 def _plugin():
-    from wqkit.study.worker import SessionsPlugin
-
     return SessionsPlugin()
 
 
@@ -220,13 +256,11 @@ def _record_session(out: Path, facts: dict) -> None:
     if "started_at" in facts or not sessions:
         sessions.append({})
     sessions[-1].update(facts)
-    path.write_text(json.dumps(meta, indent=1) + "\n")
+    write_atomically(path, json.dumps(meta, indent=1) + "\n")
 
 
-def _progress_line(done: int, failed: int, running: int, total: int, elapsed: float, run: ScheduledRun,
-                   row: dict) -> str:
+def _progress_line(done: int, failed: int, total: int, elapsed: float, key: str, row: dict) -> str:
     finished = done + failed
     eta = elapsed / finished * (total - finished)
-    return (f"[{finished}/{total}] {done} ok, {failed} failed, {running} running, {total - finished} to go, "
-            f"ETA {eta:.0f} s"
-            f" — {run.key}: {row['status']}" + (f" ({row.get('error')})" if row["status"] != "ok" else ""))
+    return (f"[{finished}/{total}] {done} ok, {failed} failed, {total - finished} to go, ETA {eta:.0f} s"
+            f" — {key}: {row['status']}" + (f" ({row.get('error')})" if row["status"] != "ok" else ""))

@@ -1,6 +1,7 @@
-"""A study's index, ``study.parquet``: one row per run (point, levels, repetition, order, run
-directory, status, host, duration, attempts), rewritten atomically after every change so that
-an interrupted study leaves it consistent."""
+"""A study's index, ``study.parquet``: one row per run (point, levels, repetition, block and
+planned boot, order, run directory, the boot it really ran in, status, host, duration,
+attempts), rewritten atomically after every change so that an interrupted study leaves it
+consistent."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ STUDY_META = "study.json"
 #: killed in the middle leaves its line): how retries are counted.
 ATTEMPTS = "attempts.jsonl"
 STATUSES = ("pending", "running", "ok", "failed")
-COLUMNS = ["key", "point", "experiment", "repetition", "order", "status", "run_dir", "host", "worker",
-           "duration_s", "attempts", "error"]
+COLUMNS = ["key", "point", "experiment", "repetition", "block", "boot", "order", "status", "run_dir", "boot_id",
+           "host", "worker", "duration_s", "attempts", "error"]
 
 
 def new_index(runs: list[ScheduledRun]) -> pd.DataFrame:
@@ -29,8 +30,9 @@ def new_index(runs: list[ScheduledRun]) -> pd.DataFrame:
     rows = []
     for run in runs:
         row = {"key": run.key, "point": run.point.key, "experiment": run.point.experiment,
-               "repetition": run.repetition, "order": run.order, "status": "pending", "run_dir": None,
-               "host": None, "worker": None, "duration_s": None, "attempts": 0, "error": None}
+               "repetition": run.repetition, "block": run.block, "boot": run.boot, "order": run.order,
+               "status": "pending", "run_dir": None, "boot_id": None, "host": None, "worker": None,
+               "duration_s": None, "attempts": 0, "error": None}
         rows.append(row | {f"level:{k}": json.dumps(v) for k, v in run.point.levels.items()})
     return pd.DataFrame(rows).set_index("key", drop=False)
 

@@ -1,8 +1,9 @@
-"""A study is a file: experiments, factors and their levels, repetitions, a seed.
+"""A study is a file: experiments, factors and their levels, its replication, a seed.
 
     name = "flags_latency"
     seed = 7
-    repetitions = 5
+    boots = 6                         # per level: each block of runs in a fresh boot
+    runs_per_boot = 2                 # each point's runs in one boot
 
     [[experiment]]
     name = "insert_exec"
@@ -12,11 +13,18 @@
     kernel = ["stock", "6.1"]         # lab kernels (wqkit run --kernel)
     wq_flags = ["percpu", "unbound"]  # any parameter of the experiments
     cpus = [2]                        # lab CPUs
+    replicate = ["A", "B"]            # changes nothing but the boots: an A/A check
 
 The grid is every combination of the factors' levels for each experiment
 (a factor that is a parameter applies to the experiments that declare it);
-each combination is a point, run ``repetitions`` times. Every point is
-checked against its experiment's declaration before anything boots.
+each combination is a point. The boot is the unit of replication: the
+points that share a lab (kernel, CPUs, replicate) form a boot group, and
+each of the ``boots`` blocks boots every group afresh and runs each of its
+points ``runs_per_boot`` times in that boot. So every level of a lab factor
+spans ``boots`` boots of its own, and a factor that is a parameter is
+compared within boots. ``repetitions`` (the older spelling) means ``boots``
+with one run per boot. Every point is checked against its experiment's
+declaration before anything boots.
 """
 
 from __future__ import annotations
@@ -33,10 +41,16 @@ from wqkit.errors import WqkitError
 from wqkit.experiments.graph import parse_shape
 from wqkit.study.kinds import Kind, study_kind
 
-#: Factors that are lab settings, not experiment parameters.
-LAB_FACTORS = ("kernel", "cpus")
+#: Factors that are lab settings, not experiment parameters: each level boots a lab of its own
+#: (``replicate`` changes nothing else: the same lab twice is an A/A check).
+LAB_FACTORS = ("kernel", "cpus", "replicate")
 #: Study settings besides factors and experiments, with their defaults.
-SETTINGS = {"name": None, "seed": 0, "repetitions": 3, "timeout": 1800.0, "memory": "2G"}
+SETTINGS = {"name": None, "seed": 0, "boots": 5, "runs_per_boot": 1, "timeout": 1800.0, "memory": "2G"}
+#: The older spelling of ``boots`` (one run per boot), still read.
+OLD_BOOTS = "repetitions"
+#: The range of ``boots`` (an interval needs two) and of ``runs_per_boot``.
+BOOTS_RANGE = (2, 1000)
+RUNS_PER_BOOT_RANGE = (1, 1000)
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,18 @@ class Point:
         """A stable name, unique in its study: ``insert_exec|kernel=6.1|wq_flags=unbound``."""
         return "|".join([self.experiment, *(f"{k}={level_text(v)}" for k, v in sorted(self.levels.items()))])
 
+    @property
+    def lab(self) -> str:
+        """The point's boot group: its lab factors' levels (``kernel=6.1|replicate=A``); the
+        points of one group run in the same boots."""
+        return "|".join(f"{k}={level_text(v)}" for k, v in sorted(self.levels.items()) if k in LAB_FACTORS)
+
+    @property
+    def identity(self) -> dict:
+        """Everything that decides what the point runs: its key, every parameter, its graph."""
+        return {"key": self.key, "params": dict(self.params), "kernel": self.kernel, "cpus": self.cpus,
+                "shape": self.shape}
+
 
 def level_text(value: object) -> str:
     """A factor's level as a study file spells it: text as it is, else its JSON (``true``, ``2``)."""
@@ -70,7 +96,8 @@ class Study:
     name: str
     path: Path
     seed: int
-    repetitions: int
+    boots: int
+    runs_per_boot: int
     timeout: float
     memory: str
     factors: Mapping[str, tuple]
@@ -79,13 +106,20 @@ class Study:
 
     @property
     def digest(self) -> str:
-        """What identifies the grid: a resumed study must have the same."""
-        text = json.dumps([p.key for p in self.points] + [self.seed, self.repetitions])
+        """What identifies the study's runs: every point's parameters and graph, the seed and
+        the replication. A resumed study must have the same."""
+        text = json.dumps([[p.identity for p in self.points], self.seed, self.boots, self.runs_per_boot],
+                          sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def runs(self) -> int:
-        return len(self.points) * self.repetitions
+        return len(self.points) * self.boots * self.runs_per_boot
+
+    @property
+    def labs(self) -> list[str]:
+        """The boot groups, in the order of the points."""
+        return list(dict.fromkeys(p.lab for p in self.points))
 
 
 def read_study(path: Path) -> Study:
@@ -94,10 +128,15 @@ def read_study(path: Path) -> Study:
         data = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise WqkitError(f"{path}: not a study file ({exc})") from None
-    unknown = data.keys() - SETTINGS.keys() - {"experiment", "factors"}
+    unknown = data.keys() - SETTINGS.keys() - {"experiment", "factors", OLD_BOOTS}
     if unknown:
         raise WqkitError(f"{path}: unknown keys {sorted(unknown)} (known: {', '.join([*SETTINGS, 'experiment', 'factors'])})")
     settings = {key: data.get(key, default) for key, default in SETTINGS.items()}
+    if OLD_BOOTS in data:
+        if "boots" in data or "runs_per_boot" in data:
+            raise WqkitError(f"{path}: give boots and runs_per_boot, or repetitions (the older spelling of "
+                             "boots, one run each), not both")
+        settings["boots"] = data[OLD_BOOTS]
     exps = data.get("experiment")
     if isinstance(exps, dict):
         exps = [exps]
@@ -109,8 +148,12 @@ def read_study(path: Path) -> Study:
             raise WqkitError(f"{path}: factor {name}: give its levels as a non-empty list")
         if len(set(map(level_text, levels))) != len(levels):
             raise WqkitError(f"{path}: factor {name}: a level is given twice")
-    if not isinstance(settings["repetitions"], int) or settings["repetitions"] < 1:
-        raise WqkitError(f"{path}: repetitions must be a positive integer")
+    for key, (low, high) in (("boots", BOOTS_RANGE), ("runs_per_boot", RUNS_PER_BOOT_RANGE)):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            spelled = OLD_BOOTS if key == "boots" and OLD_BOOTS in data else key
+            raise WqkitError(f"{path}: {spelled}={value!r} is out of range: a whole number from {low} to {high}"
+                             + (" (an interval needs two boots a level)" if key == "boots" else ""))
     kinds = [study_kind(str(table["name"]), dict(table.get("params", {}))) for table in exps]
     declared = set().union(*(kind.options for kind in kinds))
     for name in factors:
@@ -118,8 +161,16 @@ def read_study(path: Path) -> Study:
             raise WqkitError(f"{path}: factor {name} is neither {' nor '.join(LAB_FACTORS)} nor a parameter of "
                              f"its experiments (theirs: {', '.join(sorted(declared))})")
     points = tuple(point for table, kind in zip(exps, kinds) for point in _points(path, table, kind, factors))
+    seen: dict[str, Mapping] = {}
+    for point in points:
+        if point.key in seen:
+            differ = sorted(k for k in point.params.keys() | seen[point.key].keys()
+                            if point.params.get(k) != seen[point.key].get(k))
+            raise WqkitError(f"{path}: two [[experiment]] tables make the same point {point.key}"
+                             + (f" (they differ in {', '.join(differ)}: make that a factor instead)" if differ else ""))
+        seen[point.key] = point.params
     return Study(name=settings["name"] or Path(path).stem, path=Path(path), seed=int(settings["seed"]),
-                 repetitions=settings["repetitions"], timeout=float(settings["timeout"]),
+                 boots=settings["boots"], runs_per_boot=settings["runs_per_boot"], timeout=float(settings["timeout"]),
                  memory=str(settings["memory"]), factors={k: tuple(v) for k, v in factors.items()},
                  experiments=tuple(exps), points=points)
 

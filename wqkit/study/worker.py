@@ -1,12 +1,15 @@
-"""What a Dask worker does for a study: run one point on a warm lab session of its own.
+"""What a Dask worker does for a study: boot one lab, run one block's runs of its lab in it, close it.
 
-Each worker process keeps one lab session per (kernel, CPUs, memory) it has
-been asked for and reuses it for every point it runs: one boot per worker
-and kernel, not per point. A guest that crashed or wedged is closed and
-replaced, and the run tried again, at most MAX_RETRIES times; every attempt
-is a line of ``attempts.jsonl``. The sessions are closed when the worker
-closes (SessionsPlugin.teardown); a worker killed outright leaves its VMs to
-the study's ``reap_orphans``.
+A boot is the study's unit of replication, so it is also the worker's unit of
+work: each task boots a fresh guest (never the kept lab), runs its runs one
+after the other and closes the guest before returning. A worker thus holds
+at most one VM at any time, and no two levels of a lab factor ever share a
+boot. A guest that crashed or wedged is replaced for the runs left (they
+record the new boot's id), at most MAX_RETRIES times per run; every attempt
+is a line of ``attempts.jsonl``. A run made ok leaves a marker under
+``done/DIGEST/``: a task run again (its worker died) returns those runs
+instead of making them twice. Each finished run is also sent to the client
+as a Dask event, so the index and the progress line move run by run.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import socket
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -25,22 +29,26 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import parse_shape
 from wqkit.lab.choose import resolve_kernel
+from wqkit.paths import write_atomically
 from wqkit.study.index import record_attempt
 from wqkit.study.kinds import study_kind
 from wqkit.study.order import ScheduledRun
 from wqkit.target import LabTarget
 
-#: Replacements of a crashed guest within one point (Dask retries a point whose worker died).
+#: Replacements of a crashed guest within one run (Dask retries a boot whose worker died).
 MAX_RETRIES = 2
 RUNS_DIR = "runs"
-#: One file per run made ok (by a hash of its key): a task run again returns it instead of a new run.
+#: One file per run made ok, under the study's digest: what a task run again returns.
 DONE_DIR = "done"
+#: The Dask event topic a worker sends each finished run's row on.
+RUN_TOPIC = "wqkit-study-run"
 
-_sessions: dict[tuple[str, int, str], LabTarget] = {}
+#: The lab this worker process runs now (closed by SessionsPlugin.teardown if the worker closes).
+_current: list[LabTarget] = []
 
 
 class SessionsPlugin(WorkerPlugin):
-    """Closes a worker's lab sessions when the worker closes."""
+    """Closes the worker's lab, if a boot is under way, when the worker closes."""
 
     name = "wqkit-lab-sessions"
 
@@ -49,77 +57,104 @@ class SessionsPlugin(WorkerPlugin):
 
 
 def close_sessions() -> None:
-    while _sessions:
-        _, target = _sessions.popitem()
-        target.close()
+    while _current:
+        _current.pop().close()
 
 
-def _session(kernel: str, cpus: int, memory: str, log) -> LabTarget:
-    """This worker's session for a lab; booted on first use (and again if its guest died)."""
-    key = (kernel, cpus, memory)
-    if key not in _sessions:
-        _sessions[key] = LabTarget(kernel=resolve_kernel(kernel), cpus=cpus, memory=memory, progress=log,
-                                   use_kept=False)     # each slot its own VM, never the kept lab
-    return _sessions[key]
+def done_marker(out_dir: Path, digest: str, key: str) -> Path:
+    """Where the marker of an ok run lives: tied to the study's digest, so that a study with
+    another grid in the same directory never takes it for its own."""
+    return out_dir / DONE_DIR / digest / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
 
 
-def _drop(target: LabTarget) -> None:
-    for key, known in list(_sessions.items()):
-        if known is target:
-            del _sessions[key]
-    target.close()
-
-
-def run_point(run: ScheduledRun, out: str, study: dict, slots_by_host: dict[str, int]) -> dict:
-    """Run one scheduled run in this worker's warm session; return its index row's new values.
-
-    A failure of the run itself (not of this worker) is returned as status failed, with the
-    run directory that recorded it."""
-    out_dir = Path(out)
-    host = socket.gethostname()
+def _worker_name() -> str:
     try:
-        worker = get_worker().address
+        return get_worker().address
     except ValueError:          # called outside a Dask worker (tests, debugging)
-        worker = f"pid-{os.getpid()}"
+        return f"pid-{os.getpid()}"
+
+
+def _send(row: dict) -> None:
+    try:
+        get_worker().log_event(RUN_TOPIC, row)
+    except ValueError:
+        pass
+
+
+def run_boot(runs: list[ScheduledRun], out: str, study: dict, slots_by_host: dict[str, int]) -> dict[str, dict]:
+    """Run one planned boot's runs (same lab, same block) in a fresh guest; return each run's
+    new index values by run key. A failure of a run (not of this worker) is its status failed,
+    with the run directory that recorded it."""
+    out_dir = Path(out)
+    host, worker = socket.gethostname(), _worker_name()
     log_path = out_dir / "workers" / f"{host}-{os.getpid()}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, dict] = {}
+    target: LabTarget | None = None
+    try:
+        for run in runs:
+            def log(message: str, key: str = run.key) -> None:
+                with open(log_path, "a") as stream:
+                    stream.write(f"{time.strftime('%H:%M:%S')} {key}: {message}\n")
 
-    def log(message: str) -> None:
-        with open(log_path, "a") as stream:
-            stream.write(f"{time.strftime('%H:%M:%S')} {run.key}: {message}\n")
+            done = done_marker(out_dir, study["digest"], run.key)
+            if done.is_file():      # made already: the task runs again after its worker died
+                rows[run.key] = json.loads(done.read_text())
+                continue
+            row, target = _run_one(run, out_dir, study, slots_by_host, host, worker, target, log)
+            if row["status"] == "ok":
+                done.parent.mkdir(parents=True, exist_ok=True)
+                write_atomically(done, json.dumps(row))
+            rows[run.key] = row
+            _send({"key": run.key, **row})
+    finally:
+        close_sessions()
+    return rows
 
-    done = out_dir / DONE_DIR / (hashlib.sha256(run.key.encode()).hexdigest()[:24] + ".json")
-    if done.is_file():          # made already: Dask ran the task again to recover a lost result
-        return json.loads(done.read_text())
+
+def _boot(point, study: dict, log: Callable[[str], None]) -> LabTarget:
+    """A fresh guest for the point's lab; this worker's only one."""
+    close_sessions()
+    target = LabTarget(kernel=resolve_kernel(point.kernel), cpus=point.cpus, memory=study["memory"], progress=log,
+                       use_kept=False)
+    _current.append(target)
+    return target
+
+
+def _run_one(run: ScheduledRun, out_dir: Path, study: dict, slots_by_host: dict[str, int], host: str, worker: str,
+             target: LabTarget | None, log: Callable[[str], None]) -> tuple[dict, LabTarget | None]:
+    """One run, in ``target`` (booted if None or dead); its row and the target for the next."""
     point = run.point
     annotations = {"study": {"name": study["name"], "digest": study["digest"], "point": point.key,
-                             "levels": dict(point.levels), "repetition": run.repetition, "order": run.order,
-                             "worker": worker, "slots_on_host": slots_by_host.get(host)}}
+                             "levels": dict(point.levels), "repetition": run.repetition, "block": run.block,
+                             "boot": run.boot, "order": run.order, "worker": worker,
+                             "slots_on_host": slots_by_host.get(host)}}
     error, path = "", None
     started = time.monotonic()
     for attempt in range(MAX_RETRIES + 1):
         attempt_id = uuid.uuid4().hex
         annotations["study"]["attempt"] = attempt_id
         record_attempt(out_dir, run.key, host, worker)
-        target = _session(point.kernel, point.cpus, study["memory"], log)
         try:
+            if target is None or not target.alive:
+                target = _boot(point, study, log)
             path = study_kind(point.experiment, point.params).run(
                 point.params, target=target, out=out_dir / RUNS_DIR, timeout=study["timeout"], progress=log,
                 annotations=annotations, graph=parse_shape(point.shape) if point.shape else None)
-            row = {"status": "ok", "run_dir": str(path.relative_to(out_dir)), "host": host, "worker": worker,
-                   "duration_s": round(time.monotonic() - started, 3), "error": None}
-            done.parent.mkdir(exist_ok=True)
-            done.write_text(json.dumps(row))
-            return row
+            return {"status": "ok", "run_dir": str(path.relative_to(out_dir)), "boot_id": target.session.boot_id,
+                    "host": host, "worker": worker, "duration_s": round(time.monotonic() - started, 3),
+                    "error": None}, target
         except WqkitError as exc:
             error = str(exc)
             log(f"attempt {attempt + 1} failed: {error}")
             path = _run_of_attempt(out_dir / RUNS_DIR, attempt_id)
-            if target.alive:
+            if target is not None and target.alive:
                 break           # the guest is fine: the run itself failed, trying again would too
-            _drop(target)       # crashed or wedged: a new guest for the next attempt
-    return {"status": "failed", "run_dir": str(path.relative_to(out_dir)) if path else None, "host": host,
-            "worker": worker, "duration_s": round(time.monotonic() - started, 3), "error": error}
+            close_sessions()    # crashed, wedged or never booted: a new guest for the next attempt
+            target = None
+    return {"status": "failed", "run_dir": str(path.relative_to(out_dir)) if path else None,
+            "boot_id": target.session.boot_id if target is not None else None, "host": host, "worker": worker,
+            "duration_s": round(time.monotonic() - started, 3), "error": error}, target
 
 
 def _run_of_attempt(runs: Path, attempt_id: str) -> Path | None:

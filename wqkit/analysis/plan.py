@@ -1,0 +1,94 @@
+"""How many boots, and runs per boot, a study needs: read off a pilot study.
+
+Kalibera & Jones ("Rigorous benchmarking in reasonable time", ISMM 2013):
+with a boot costing ``c_boot`` seconds and a run ``c_run``, and the variance
+of a run's log split into ``σ²_boot`` (between boots) and ``σ²_run``
+(between runs of one boot), a level's mean over ``B`` boots of ``r`` runs
+has variance ``(σ²_boot + σ²_run / r) / B``; for a given precision, lab time
+is least at ``r* = sqrt(c_boot σ²_run / (c_run σ²_boot))`` runs per boot.
+The boots then follow from the interval wanted: the smallest ``B`` whose
+Welch-t half-width on the log ratio of two levels is at most
+``log(1 + half_width)``. Planning with independent boots is conservative for
+comparisons that the study makes within boots (paired).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from wqkit.analysis.boots import CONFIDENCE
+from wqkit.analysis.study import study_effects
+
+#: The most runs per boot and boots a level a plan proposes (beyond, the lab time is the answer).
+MAX_RUNS_PER_BOOT = 20
+MAX_BOOTS = 1000
+
+
+def boots_needed(var_boot: float, var_run: float, runs_per_boot: int, half_width: float) -> int:
+    """The fewest boots a level (≥ 2) that give a ratio interval of at most ±half_width
+    (relative) between two levels of these variance components; MAX_BOOTS if none does."""
+    variance = var_boot + (var_run / runs_per_boot if np.isfinite(var_run) else 0.0)
+    target = math.log1p(half_width)
+    for n in range(2, MAX_BOOTS + 1):
+        if scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, 2 * n - 2) * math.sqrt(2 * variance / n) <= target:
+            return n
+    return MAX_BOOTS
+
+
+def optimal_runs_per_boot(var_boot: float, var_run: float, boot_s: float, run_s: float) -> int:
+    """Kalibera & Jones' cost-optimal runs per boot (1 when the pilot cannot tell)."""
+    if not (np.isfinite(var_run) and var_run > 0):
+        return 1
+    if not var_boot > 0:
+        return MAX_RUNS_PER_BOOT
+    return int(min(MAX_RUNS_PER_BOOT, max(1, round(math.sqrt(boot_s * var_run / (run_s * var_boot))))))
+
+
+def df_plan(pilot: pd.DataFrame, half_width: float = 0.05) -> pd.DataFrame:
+    """Per comparison of a pilot df_study table: its variance components (the two levels'
+    mean), the cost-optimal runs per boot, the boots a level needs for ±half_width, and the
+    lab time of that plan for the comparison's two levels (seconds)."""
+    boot_s = float(np.nanmedian(pilot["boot_seconds"])) if pilot["boot_seconds"].notna().any() else 15.0
+    rows = []
+    for experiment, factor, effects, runs in study_effects(pilot):
+        run_s = float(np.nanmedian(runs["duration_s"])) if "duration_s" in runs and runs["duration_s"].notna().any() \
+            else 10.0
+        baseline = effects.attrs["baseline"]
+        for _, row in effects[effects["design"] != "baseline"].iterrows():
+            base = effects[(effects["stratum"] == row["stratum"]) & (effects["stat"] == row["stat"])
+                           & (effects["design"] == "baseline")]
+            var_boot = float(np.nanmean([row["sd_boot"] ** 2, *(base["sd_boot"] ** 2)]))
+            var_run = float(np.nanmean([row["sd_run"] ** 2, *(base["sd_run"] ** 2)])) \
+                if np.isfinite([row["sd_run"], *base["sd_run"]]).any() else np.nan
+            r = optimal_runs_per_boot(var_boot, var_run, boot_s, run_s)
+            b = boots_needed(var_boot, var_run, r, half_width)
+            rows.append({"experiment": experiment, "factor": factor, "stratum": row["stratum"], "stat": row["stat"],
+                         "level": row["level"], "baseline": baseline, "sd_boot": math.sqrt(var_boot),
+                         "sd_run": math.sqrt(var_run) if np.isfinite(var_run) else np.nan,
+                         "runs_per_boot": r, "boots": b, "lab_s": 2 * b * (boot_s + r * run_s),
+                         "pilot_ratio": row["ratio"], "pilot_low": row["ratio_low"], "pilot_high": row["ratio_high"]})
+    frame = pd.DataFrame(rows)
+    frame.attrs.update(boot_s=boot_s, half_width=half_width)
+    return frame
+
+
+def study_plan(pilot: pd.DataFrame, points_per_lab: dict[str, int], half_width: float = 0.05,
+               comparisons: pd.DataFrame | None = None) -> dict:
+    """One replication for the whole study: the runs per boot (1..MAX_RUNS_PER_BOOT) whose
+    boots (the most any comparison needs) cost the least lab time for a study whose boot
+    groups hold ``points_per_lab`` points each; with that lab time (seconds)."""
+    plan = df_plan(pilot, half_width) if comparisons is None else comparisons
+    boot_s = plan.attrs.get("boot_s", 15.0)
+    run_s = float(np.nanmedian(pilot["duration_s"])) if pilot["duration_s"].notna().any() else 10.0
+    best = None
+    for r in range(1, MAX_RUNS_PER_BOOT + 1):
+        b = max((boots_needed(row.sd_boot ** 2, row.sd_run ** 2, r, half_width) for row in plan.itertuples()),
+                default=2)
+        lab_s = b * sum(boot_s + r * n * run_s for n in points_per_lab.values())
+        if best is None or lab_s < best["lab_s"]:
+            best = {"runs_per_boot": r, "boots": b, "lab_s": lab_s}
+    return best or {"runs_per_boot": 1, "boots": 2, "lab_s": float("nan")}
