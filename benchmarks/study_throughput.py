@@ -1,15 +1,15 @@
 """Benchmark: runs per hour of a small study, one boot per run against the study engine.
 
 Run by hand on an idle machine (it boots the lab many times):
-    .venv/bin/python benchmarks/study_throughput.py [--repetitions 2] [--nr 500]
+    .venv/bin/python benchmarks/study_throughput.py [--boots 2] [--runs-per-boot 2] [--nr 500]
 
 The same grid (insert_exec, wq_flags percpu/unbound × serial false/true) is
 run three ways: sequentially with a fresh lab per run (what a script of
 `wqkit run` lines does), then by `wqkit.study` on a LocalCluster of 1 and of
-2 VM slots, whose workers keep a warm session. Prints runs per hour, boots
-per run and the ratio to the sequential baseline. On this 2-core TCG
-machine 2 slots oversubscribe the cores: its timings are not measurements,
-only its throughput is.
+2 VM slots, each planned boot (a block's runs) in a guest of its own.
+Prints runs per hour, boots per run and the ratio to the sequential
+baseline. On this 2-core TCG machine 2 slots oversubscribe the cores: its
+timings are not measurements, only its throughput is.
 """
 
 import argparse
@@ -26,7 +26,8 @@ from wqkit.study.spec import read_study
 STUDY = """
 name = "throughput"
 seed = 1
-repetitions = {repetitions}
+boots = {boots}
+runs_per_boot = {runs_per_boot}
 [[experiment]]
 name = "insert_exec"
 params = {{ nr = {nr} }}
@@ -57,14 +58,16 @@ def engine(study, out: Path, slots: int) -> tuple[float, int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repetitions", type=int, default=2)
+    parser.add_argument("--boots", type=int, default=2)
+    parser.add_argument("--runs-per-boot", type=int, default=2)
     parser.add_argument("--nr", type=int, default=500)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "throughput.toml"
-        path.write_text(STUDY.format(repetitions=args.repetitions, nr=args.nr))
+        path.write_text(STUDY.format(boots=args.boots, runs_per_boot=args.runs_per_boot, nr=args.nr))
         study = read_study(path)
-        print(f"{study.runs} runs of insert_exec nr={args.nr} (4 points × {args.repetitions})", flush=True)
+        print(f"{study.runs} runs of insert_exec nr={args.nr} (4 points × {args.boots} boots × "
+              f"{args.runs_per_boot} runs per boot)", flush=True)
         rows = [("sequential, one boot per run", *sequential(study, Path(tmp) / "sequential"))]
         print(f"  {rows[-1][0]}: {rows[-1][1]:.0f} s", flush=True)
         for slots in (1, 2):

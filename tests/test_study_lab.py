@@ -1,5 +1,6 @@
-"""Studies in the lab: a grid on a 2-worker LocalCluster with a worker killed mid-study, and a study
-interrupted with Ctrl-C then resumed. TCG on 2 cores: --allow-oversubscribe here only."""
+"""Studies in the lab: a grid on a 2-worker LocalCluster with a worker killed mid-study, a study
+interrupted with Ctrl-C then resumed, and a small A/A study. TCG on 2 cores: --allow-oversubscribe
+here only."""
 
 import json
 import os
@@ -9,19 +10,21 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import qemu_processes
-from wqkit.analysis.study import df_effects, df_study
-from wqkit.study.index import attempts, read_index
+from wqkit.analysis.study import df_effects, df_study, study_effects
+from wqkit.study.index import attempts, levels, read_index
 
 pytestmark = pytest.mark.lab
 
 GRID = """
 name = "lab_grid"
 seed = 4
-repetitions = 2
+boots = 2
+runs_per_boot = 1
 [[experiment]]
 name = "insert_exec"
 params = { nr = 100 }
@@ -78,21 +81,24 @@ def test_a_grid_survives_a_killed_worker_and_nothing_is_lost(tmp_path):
         assert meta["status"] == "ok" and meta["study"]["slots_on_host"] == 2
         assert meta["host"]["name"] and meta["host"]["vms_running_end"] >= 1 and "loadavg_end" in meta["host"]
         assert meta["requested_parameters"]["nr"] == 100
-    # Warm sessions: at most one boot per worker (the killed one's replacement boots once more).
-    sessions = {json.loads((out / d / "meta.json").read_text())["lab"]["session"] for d in index["run_dir"]}
-    assert len(sessions) <= 3
+    # A planned boot's runs share a guest (the killed one's boot is replaced once); no two share one.
+    booted = {d: json.loads((out / d / "meta.json").read_text())["lab"]["boot_id"] for d in index["run_dir"]}
+    assert (index["boot_id"] == index["run_dir"].map(booted)).all()
+    per_boot = index.groupby("boot")["boot_id"].agg(set)
+    assert len(per_boot) == 2 and all(1 <= len(ids) <= 2 for ids in per_boot)
+    assert not set.intersection(*per_boot), "two planned boots ran in one guest"
     assert _qemus() <= before, "the killed worker's VM was reaped and the others closed"
     table = df_study(out)
     effects = df_effects(table, "serial")
     assert set(effects["runs"]) == {4} and effects.attrs["baseline"] is False
-    assert (effects["ci_low_ns"] <= effects["value_ns"]).all() and (effects["value_ns"] <= effects["ci_high_ns"]).all()
+    assert set(effects["boots"]) >= {2} and (effects["ci_low_ns"] <= effects["value_ns"]).all()
 
 
 #: A tracer as a study's experiment: the latency tracepoints around insert_exec.
 TRACED = """
 name = "lab_traced"
 seed = 5
-repetitions = 2
+boots = 2
 [[experiment]]
 name = "trace_latency"
 params = { during = "insert_exec", nr = 100, engine = "bpftrace" }
@@ -124,3 +130,40 @@ def test_an_interrupted_study_resumes_with_only_what_it_missed(tmp_path):
     # Each run is a latency trace that saw every one of its experiment's 100 items.
     table = df_study(out)
     assert len(table) == 2 and (table["samples"] == 100).all() and (table["p50"] > 0).all()
+
+
+#: An A/A study: the same kernel and parameters on both arms, each arm in boots of its own.
+A_A = """
+name = "lab_aa"
+seed = 9
+boots = 3
+runs_per_boot = 2
+[[experiment]]
+name = "insert_exec"
+params = { nr = 200, serial = true }
+[factors]
+replicate = ["A", "B"]
+"""
+
+
+def test_an_a_a_study_gives_each_arm_its_own_boots_one_vm_at_a_time(tmp_path):
+    before = _qemus()
+    proc, out = _study(tmp_path, A_A)
+    output, _ = proc.communicate(timeout=1200)
+    assert proc.returncode == 0, output
+    index = read_index(out)
+    assert (index["status"] == "ok").all() and len(index) == 12
+    metas = [json.loads((out / d / "meta.json").read_text()) for d in index["run_dir"]]
+    # One slot: never more VMs than the study's one, beside those running before it started.
+    assert max(m["host"]["vms_running_start"] for m in metas) <= len(before) + 1
+    boot_ids = pd.Series([m["lab"]["boot_id"] for m in metas], index=index.index)
+    arms = levels(index)["replicate"]
+    assert boot_ids.groupby(arms).nunique().to_dict() == {"A": 3, "B": 3}
+    assert not set(boot_ids[arms == "A"]) & set(boot_ids[arms == "B"])
+    assert (boot_ids.groupby(index["boot"]).nunique() == 1).all(), "a planned boot's two runs share its guest"
+    _, _, effects, _ = next(study_effects(df_study(out)))
+    compared = effects[effects["level"] == "B"]
+    assert (compared["design"] == "independent").all() and (compared["boots"] == 3).all()
+    assert np.isfinite(compared[["ratio_low", "ratio_high", "p_value", "p_adjusted"]].to_numpy()).all()
+    assert (compared["p_adjusted"] >= compared["p_value"]).all()
+    assert effects.attrs["family"] == 3             # p50, p90, p99 of one comparison

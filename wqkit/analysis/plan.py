@@ -48,20 +48,28 @@ def optimal_runs_per_boot(var_boot: float, var_run: float, boot_s: float, run_s:
     return int(min(MAX_RUNS_PER_BOOT, max(1, round(math.sqrt(boot_s * var_run / (run_s * var_boot))))))
 
 
-def df_plan(pilot: pd.DataFrame, half_width: float = 0.05) -> pd.DataFrame:
-    """Per comparison of a pilot df_study table: its variance components (the two levels'
-    mean), the cost-optimal runs per boot, the boots a level needs for ±half_width, and the
-    lab time of that plan for the comparison's two levels (seconds)."""
+def df_plan(pilot: pd.DataFrame, half_width: float = 0.05, stats: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per comparison of a pilot df_study table (of ``stats``, default all): its variance
+    components (the two levels' mean), the cost-optimal runs per boot, the boots a level
+    needs for ±half_width, and the lab time of that plan for the comparison's two levels
+    (seconds). Comparisons whose levels have fewer than two boots in the pilot cannot be
+    planned: their count is ``attrs["unplannable"]``."""
     boot_s = float(np.nanmedian(pilot["boot_seconds"])) if pilot["boot_seconds"].notna().any() else 15.0
     rows = []
+    unplannable = 0
     for experiment, factor, effects, runs in study_effects(pilot):
+        if stats:
+            effects = effects[effects["stat"].isin(stats)]
         run_s = float(np.nanmedian(runs["duration_s"])) if "duration_s" in runs and runs["duration_s"].notna().any() \
             else 10.0
         baseline = effects.attrs["baseline"]
         for _, row in effects[effects["design"] != "baseline"].iterrows():
             base = effects[(effects["stratum"] == row["stratum"]) & (effects["stat"] == row["stat"])
                            & (effects["design"] == "baseline")]
-            var_boot = float(np.nanmean([row["sd_boot"] ** 2, *(base["sd_boot"] ** 2)]))
+            if not (np.isfinite(row["sd_boot"]) and np.isfinite(base["sd_boot"]).all() and len(base)):
+                unplannable += 1
+                continue
+            var_boot = float(np.mean([row["sd_boot"] ** 2, *(base["sd_boot"] ** 2)]))
             var_run = float(np.nanmean([row["sd_run"] ** 2, *(base["sd_run"] ** 2)])) \
                 if np.isfinite([row["sd_run"], *base["sd_run"]]).any() else np.nan
             r = optimal_runs_per_boot(var_boot, var_run, boot_s, run_s)
@@ -72,7 +80,7 @@ def df_plan(pilot: pd.DataFrame, half_width: float = 0.05) -> pd.DataFrame:
                          "runs_per_boot": r, "boots": b, "lab_s": 2 * b * (boot_s + r * run_s),
                          "pilot_ratio": row["ratio"], "pilot_low": row["ratio_low"], "pilot_high": row["ratio_high"]})
     frame = pd.DataFrame(rows)
-    frame.attrs.update(boot_s=boot_s, half_width=half_width)
+    frame.attrs.update(boot_s=boot_s, half_width=half_width, unplannable=unplannable)
     return frame
 
 

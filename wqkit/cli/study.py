@@ -73,7 +73,7 @@ def cmd_study_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_study_plan(args: argparse.Namespace) -> int:
-    from wqkit.analysis.plan import df_plan, study_plan
+    from wqkit.analysis.plan import MAX_BOOTS, df_plan, study_plan
     from wqkit.analysis.study import df_study
     from wqkit.errors import WqkitError
     from wqkit.study.spec import read_study
@@ -82,9 +82,10 @@ def cmd_study_plan(args: argparse.Namespace) -> int:
         raise WqkitError(f"--half-width {args.half_width} is not a fraction between 0 and 1 (0.05: ±5 %)")
     study = read_study(Path(args.study))
     pilot = df_study(Path(args.pilot))
-    plan = df_plan(pilot, args.half_width)
+    plan = df_plan(pilot, args.half_width, tuple(args.stat or ()))
     if not len(plan):
-        raise WqkitError(f"{args.pilot}: the pilot has no comparison to plan from (one level per factor?)")
+        raise WqkitError(f"{args.pilot}: the pilot has no comparison to plan from (it needs two levels of a "
+                         "factor, each in two boots or more)")
     print(f"# {study.name}: boots × runs per boot for ±{args.half_width:.0%} ratio intervals "
           f"({plan.attrs['boot_s']:.1f} s a boot in the pilot; Kalibera & Jones' cost-optimal runs per boot)")
     shown = plan.assign(sd_boot=plan["sd_boot"].map(lambda v: f"{v:.0%}"),
@@ -96,6 +97,12 @@ def cmd_study_plan(args: argparse.Namespace) -> int:
                  "boots", "lab_min"]].to_string(index=False))
     per_lab = {lab: sum(p.lab == lab for p in study.points) for lab in study.labs}
     best = study_plan(pilot, per_lab, args.half_width, plan)
+    if plan.attrs["unplannable"]:
+        print(f"({plan.attrs['unplannable']} comparisons left out: a level with fewer than two boots in the pilot)")
+    far = plan[plan["boots"] >= MAX_BOOTS]
+    if len(far):
+        print(f"{len(far)} comparisons would need {MAX_BOOTS} boots or more: their effects are too small or "
+              "too noisy for this half-width")
     print(f"\nthe whole study, every comparison at ±{args.half_width:.0%}: boots = {best['boots']}, "
           f"runs_per_boot = {best['runs_per_boot']}: {len(study.labs) * best['boots']} boots, about "
           f"{best['lab_s'] / 3600:.1f} h of lab time on one slot")
@@ -144,4 +151,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                       "components and boot and run times)")
     plan.add_argument("--half-width", type=float, default=0.05, metavar="F",
                       help="the ratio intervals' wanted half-width, relative (default 0.05: ±5 %%)")
+    plan.add_argument("--stat", action="append", metavar="STAT",
+                      help="plan for this statistic only (p50, p99, makespan...; repeatable; default: all)")
     plan.set_defaults(func=cmd_study_plan)
