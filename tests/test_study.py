@@ -99,6 +99,22 @@ def test_a_replicate_splits_boots_and_changes_nothing_else(tmp_path):
         assert len({r.point.levels["replicate"] for r in group}) == 1
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), boots_=st.integers(2, 8), per_boot=st.integers(1, 3))
+def test_every_level_s_mean_position_is_within_one_block_of_another_s(tmp_path_factory, seed, boots_, per_boot):
+    tmp = tmp_path_factory.mktemp("order")
+    study = _study(tmp, GRID.replace("seed = 11", f"seed = {seed}").replace(
+        "boots = 3\nruns_per_boot = 2", f"boots = {boots_}\nruns_per_boot = {per_boot}"))
+    runs = schedule(study)
+    for factor in ("wq_flags", "serial"):
+        position: dict = {}
+        for run in runs:
+            if factor in run.point.levels:
+                position.setdefault(run.point.levels[factor], []).append(run.order)
+        means = [np.mean(p) for p in position.values()]
+        assert max(means) - min(means) < len(study.points) * study.runs_per_boot
+
+
 def test_the_index_starts_pending_and_a_changed_grid_is_not_resumed(tmp_path):
     study = _study(tmp_path)
     index = prepare(study, tmp_path / "out", resume=False)

@@ -225,9 +225,9 @@ def show_study(study_dir: str | Path) -> None:
                      f"adjusted together (Holm, family-wise error {study_analysis.FAMILY_ALPHA:.0%}): "
                      f"**{survivors} survive**."))
     several = table["experiment"].nunique() > 1
-    for experiment, factor, effects, runs in found:
+    for name, factor, effects, runs in found:
         held = effects.attrs["within"]
-        _section(f"{experiment + ': ' if several else ''}{factor} (baseline {effects.attrs['baseline']})",
+        _section(f"{name + ': ' if several else ''}{factor} (baseline {effects.attrs['baseline']})",
                  f"Compared within each combination of {' × '.join(held)}: a ratio's runs differ only in "
                  f"{factor}." if held else "")
         _show(study_analysis.readable_effects(effects), study_analysis.plot_effects(effects, runs, tcg=bool(tcg)),

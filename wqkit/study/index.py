@@ -21,8 +21,6 @@ STUDY_META = "study.json"
 #: killed in the middle leaves its line): how retries are counted.
 ATTEMPTS = "attempts.jsonl"
 STATUSES = ("pending", "running", "ok", "failed")
-COLUMNS = ["key", "point", "experiment", "repetition", "block", "boot", "order", "status", "run_dir", "boot_id",
-           "host", "worker", "duration_s", "attempts", "error"]
 
 
 def new_index(runs: list[ScheduledRun]) -> pd.DataFrame:
