@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import LogFormatter
 
 from wqkit.analysis import boots
 from wqkit.analysis.kserver import df_tasks, makespan_ns
@@ -354,8 +354,12 @@ def _p(p: float) -> str:
     return "" if not np.isfinite(p) else f"{p:.3g}"
 
 
-#: Log-scale tick labels as plain numbers (12, 0.9), not powers of ten.
-_PLAIN = FuncFormatter(lambda value, _: f"{value:.3g}")
+class _PlainLog(LogFormatter):
+    """Log-axis labels as plain numbers (0.6, 1000), on the ticks LogFormatter would label: the
+    minor ones only where the axis spans less than a decade."""
+
+    def __call__(self, x, pos=None) -> str:
+        return f"{x:.3g}" if super().__call__(x, pos) else ""
 
 
 def plot_order(study: pd.DataFrame, factor: str, stat: str = "p50") -> Figure:
@@ -419,8 +423,8 @@ def plot_effects(effects: pd.DataFrame, runs: pd.DataFrame | None = None, title:
         axes[1, col].set_ylabel(f"ratio to {effects.attrs.get('baseline')}")
         for ax in axes[:, col]:
             ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(_PLAIN)
-            ax.yaxis.set_minor_formatter(_PLAIN)
+            ax.yaxis.set_major_formatter(_PlainLog(labelOnlyBase=False, minor_thresholds=(1, 0.5)))
+            ax.yaxis.set_minor_formatter(_PlainLog(labelOnlyBase=False, minor_thresholds=(1, 0.5)))
             ax.set_xticks(range(len(strata)), strata if len(strata) > 1 else [""], rotation=30, ha="right",
                           fontsize="small")
             ax.set_xlim(-0.5, len(strata) - 0.5)

@@ -142,9 +142,12 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
     tally = {"ok": 0, "failed": 0}
 
     def record(key: str, row: dict) -> None:
-        """A finished run into the index (once: its event and its task's result both bring it)."""
-        if index.at[key, "status"] in ("ok", "failed"):
+        """A finished run into the index (once: its event and its task's result both bring it;
+        a failed run made ok by its boot's retry, after its worker died, becomes ok)."""
+        status = index.at[key, "status"]
+        if status == "ok" or (status == "failed" and row["status"] != "ok"):
             return
+        tally["failed"] -= status == "failed"
         for column, value in row.items():
             if column in index.columns:
                 index.at[key, column] = value
