@@ -359,7 +359,7 @@ class _PlainLog(LogFormatter):
     minor ones only where the axis spans less than a decade."""
 
     def __call__(self, x, pos=None) -> str:
-        return f"{x:.3g}" if super().__call__(x, pos) else ""
+        return np.format_float_positional(float(f"{x:.3g}"), trim="-") if super().__call__(x, pos) else ""
 
 
 def plot_order(study: pd.DataFrame, factor: str, stat: str = "p50") -> Figure:
