@@ -346,3 +346,22 @@ def test_study_plan_reads_a_shipped_study_as_its_pilot(capsys):
     assert main(["study", "plan", str(SOURCE_DIR / "studies" / "flags_latency.toml"), "--pilot",
                  str(SOURCE_DIR / "data" / "studies" / "flags_latency"), "--half-width", "2"]) != 0
     assert "--half-width 2.0 is not a fraction" in capsys.readouterr().err
+
+
+def test_a_paired_comparison_is_planned_from_its_own_differences_not_the_boots_spread():
+    """Within boots, the boot's own level cancels: a comparison whose boots differ by σ 0.5 but
+    whose per-boot difference is tight needs few boots; the same numbers, independent, many."""
+    from wqkit.analysis.plan import df_plan
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for boot in range(6):
+        offset = rng.normal(0, 0.5)
+        for serial, scale in ((False, 1.0), (True, 1.3)):
+            rows += [{"experiment": "insert_exec", "serial": serial, "boot": boot, "boot_seconds": 10.0,
+                      "duration_s": 2.0, "p50": 1e4 * scale * np.exp(offset + rng.normal(0, 0.03))} for _ in range(2)]
+    pilot = pd.DataFrame(rows).assign(**{s: np.nan for s in ("p90", "p99", "makespan", "wait_p50", "wait_p90",
+                                                             "wait_p99", "run_p50", "run_p90", "run_p99")})
+    pilot.attrs["factors"] = {"serial": [False, True]}
+    plan = df_plan(pilot, 0.05).iloc[0]
+    assert plan["design"] == "paired" and plan["boots"] <= 4 and plan["sd_boot"] < 0.1

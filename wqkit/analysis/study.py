@@ -193,8 +193,8 @@ def _regime_text(boot_logs: pd.Series) -> str:
     split = boots.regimes(boot_logs.to_numpy())
     if split is None:
         return ""
-    return "two regimes: " + ", ".join(f"{mask.sum()} boots near {format_duration(float(np.exp(np.median(boot_logs[mask]))))}"
-                                       for mask in split)
+    low, high = (format_duration(float(np.exp(np.median(boot_logs[mask])))) for mask in split)
+    return f"2 regimes: {split[0].sum()} boots ≈{low}, {split[1].sum()} ≈{high}"
 
 
 def _level_rows(runs: pd.DataFrame, factor: str, order: list, baseline: object, stat: str,
@@ -366,8 +366,9 @@ def plot_order(study: pd.DataFrame, factor: str, stat: str = "p50") -> Figure:
     """Each run's statistic in the order the runs were made, coloured by ``factor``'s level:
     drift of the host shows as a trend shared by every level, an effect as a gap between them."""
     fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
-    for i, (level, part) in enumerate(study.groupby(study[factor].map(str), sort=False)):
-        ax.plot(part["order"], part[stat] / 1e3, "o", color=f"C{i}", label=f"{factor}={level}")
+    for i, level in enumerate(_levels(study, factor)):     # the colours of plot_effects
+        part = study[study[factor].map(_key) == _key(level)]
+        ax.plot(part["order"], part[stat] / 1e3, "o", color=f"C{i}", label=f"{factor}={level_text(level)}")
     ax.set_xlabel("run order (boots in randomised blocks)")
     ax.set_ylabel(f"{stat} (µs)")
     ax.set_yscale("log")        # the levels of other factors may lie orders of magnitude apart

@@ -97,6 +97,7 @@ def cmd_study_plan(args: argparse.Namespace) -> int:
                  "boots", "lab_min"]].to_string(index=False))
     per_lab = {lab: sum(p.lab == lab for p in study.points) for lab in study.labs}
     best = study_plan(pilot, per_lab, args.half_width, plan)
+    print("(sd_boot of a paired comparison, one made within boots: its level × boot interaction)")
     if plan.attrs["unplannable"]:
         print(f"({plan.attrs['unplannable']} comparisons left out: a level with fewer than two boots in the pilot)")
     far = plan[plan["boots"] >= MAX_BOOTS]
