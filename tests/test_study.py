@@ -365,3 +365,35 @@ def test_a_paired_comparison_is_planned_from_its_own_differences_not_the_boots_s
     pilot.attrs["factors"] = {"serial": [False, True]}
     plan = df_plan(pilot, 0.05).iloc[0]
     assert plan["design"] == "paired" and plan["boots"] <= 4 and plan["sd_boot"] < 0.1
+
+
+def test_a_task_graph_run_s_waits_run_times_and_makespan_are_separate_statistics():
+    """kserver records a wait and a run time per task: a study compares them apart (pooled, their
+    p50 and p90 described a mixture), and its makespan is the one df_configs shows."""
+    from wqkit.analysis.kserver import df_configs, df_tasks
+    from wqkit.analysis.load import load_run
+    from wqkit.analysis.study import run_statistics
+
+    runs = SOURCE_DIR / "data" / "studies" / "kserver_flags" / "runs"
+    run = load_run(next(p for p in sorted(runs.iterdir()) if (p / "graph.txt").is_file()))
+    stats = run_statistics(run)
+    tasks = df_tasks(run)
+    assert stats["wait_p50"] == pytest.approx(np.percentile(tasks["wait_ns"], 50))
+    assert stats["run_p99"] == pytest.approx(np.percentile(tasks["run_ns"], 99))
+    assert stats["makespan"] == pytest.approx(df_configs([run])["p50_makespan_ns"].iloc[0])
+    assert np.isnan(stats["p50"]) and stats["samples"] == len(tasks)
+
+
+def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    from wqkit.paths import write_atomically
+
+    path = tmp_path / "study.json"
+    write_atomically(path, '{"old": true}')
+
+    def crash(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("os.replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(path, '{"new": ' + "1" * 100_000 + "}")
+    assert path.read_text() == '{"old": true}'
