@@ -350,6 +350,29 @@ def test_a_tracer_that_had_to_be_killed_fails_the_run():
     meta["kprobe_misses"]["create_worker"]["missed"] = 1
     with pytest.raises(WqkitError, match="probes missed hits or returns .*: create_worker 1"):
         engine.check_lost(meta)
+    meta["kprobe_misses"] = {"not_read": "no vmcoreinfo"}
+    with pytest.raises(WqkitError, match=r"miss counts could not be read \(no vmcoreinfo\)"):
+        engine.check_lost(meta)
+    meta["kprobe_misses"] = {}
+    meta["tracers"]["bcc"]["drained"] = False
+    with pytest.raises(WqkitError, match="bcc still printed events 60 s after the load ended"):
+        engine.check_lost(meta)
+
+
+def test_a_tracer_still_printing_at_the_drain_timeout_is_not_drained(monkeypatch):
+    """Its output still grows when DRAIN_TIMEOUT runs out: drain says so (the run then fails)."""
+    class Growing:
+        size_now = 0
+
+        def size(self, path):
+            self.size_now += 1
+            return self.size_now
+
+    monkeypatch.setattr(engine, "DRAIN_TIMEOUT", 0.5)
+    tracer = engine.GuestTracer(Growing(), "bpftrace", latency.latency_program([]))
+    tracer.pid = 1
+    tracer.drain()
+    assert tracer.drained is False
 
 
 def test_probed_functions_are_the_kprobe_points():

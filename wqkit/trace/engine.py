@@ -102,6 +102,9 @@ class GuestTracer:
         self.directory: str | None = None
         self.pid: int | None = None
         self.attach_s: float | None = None
+        #: Whether its output stopped growing before it was stopped (False: still printing at
+        #: DRAIN_TIMEOUT, so what it had not printed yet is lost).
+        self.drained = True
         self.text = ""
 
     @property
@@ -148,6 +151,7 @@ class GuestTracer:
             elif time.monotonic() - quiet_since >= QUIET_S:
                 return
             time.sleep(0.2)
+        self.drained = self.pid is None
 
     def wait_attached(self) -> None:
         """Until the tracer prints ATTACHED (after every probe is attached: bpftrace's BEGIN
@@ -299,22 +303,30 @@ def keep_outputs(tracing: Tracing, dest: Path, meta: dict,
             "attach_s": tracer.attach_s, "histogram_ns_log2": parse_histogram(tracer.text),
             "counts": {name: int((kinds == name).sum()) for name in sorted(set(kinds))},
             "lost_events": lost_events(tracer.text), "events_truncated": truncated,
-            "killed": KILLED in tracer.text}
+            "killed": KILLED in tracer.text, "drained": tracer.drained}
     return pd.concat(frames, ignore_index=True)
 
 
 def check_lost(meta: dict) -> None:
-    """Raise (the run is then marked failed) when a tracer lost events, or had to be killed
-    (then what it had not printed yet is lost too)."""
+    """Raise (the run is then marked failed) when a tracer lost events, had to be killed or was
+    still printing when stopped (then what it had not printed yet is lost too), or when the
+    kernel's probe miss counts could not be read (a lost hit could not be ruled out)."""
     killed = [engine for engine, t in meta["tracers"].items() if t["killed"]]
     if killed:
         raise WqkitError(f"{', '.join(killed)} did not stop within {DETACH_TIMEOUT:g} s of SIGINT and was killed: "
                          "its output may be incomplete")
+    undrained = [engine for engine, t in meta["tracers"].items() if not t.get("drained", True)]
+    if undrained:
+        raise WqkitError(f"{', '.join(undrained)} still printed events {DRAIN_TIMEOUT:g} s after the load ended: "
+                         "what it had not printed when stopped is lost")
+    if "not_read" in meta.get("kprobe_misses", {}):
+        raise WqkitError(f"the kernel's kprobe miss counts could not be read ({meta['kprobe_misses']['not_read']}): "
+                         "a missed hit cannot be ruled out")
     lost = {engine: t["lost_events"] for engine, t in meta["tracers"].items() if t["lost_events"]}
     if lost:
         raise WqkitError("the tracer lost events: " + ", ".join(f"{e} {n}" for e, n in lost.items()))
     missed = {function: probes["missed"] for function, probes in meta.get("kprobe_misses", {}).items()
-              if function != "not_read" and probes["missed"]}
+              if probes["missed"]}
     if missed:
         raise WqkitError("the kernel's probes missed hits or returns (a probe inside another's handler, or "
                          "no kretprobe instance left): " + ", ".join(f"{f} {n}" for f, n in missed.items()))
