@@ -66,14 +66,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="attaches per engine and program (0: skip)")
     parser.add_argument("--nr", type=int, default=20_000)
     parser.add_argument("--gap-us", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=2, help="insert_exec runs per mode")
+    parser.add_argument("--rounds", type=int, default=2, help="insert_exec runs per mode (0: skip)")
     args = parser.parse_args()
+    if args.repeats < 0 or args.rounds < 0:
+        parser.error("--repeats and --rounds take 0 or more")
     with LabSession(progress=lambda m: None) as lab, tempfile.TemporaryDirectory() as tmp:
         target = LabTarget(session=lab)
         print(f"lab: {target.release} under {lab.accel.upper()}", flush=True)
         if args.repeats:
             attach_times(target, args.repeats)
-        overhead(target, args.nr, args.gap_us, args.rounds, Path(tmp))
+        if args.rounds:
+            overhead(target, args.nr, args.gap_us, args.rounds, Path(tmp))
 
 
 if __name__ == "__main__":
