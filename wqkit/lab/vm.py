@@ -17,6 +17,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -61,6 +62,8 @@ VARIANT_KOPTS = {"debug": ("kasan_multi_shot", "watchdog_thresh=60", "hung_task_
 _LIVE_SESSIONS: set[Path] = set()
 #: A session directory's record of its QEMU process group (for reap_orphans).
 PGID_FILE = "qemu.pgid"
+#: The host a session's VM runs on: a cache shared between hosts holds others' live sessions.
+HOST_FILE = "host"
 MAX_BOOT_RETRIES = 2
 TCG_THREADS = ("multi", "single")
 
@@ -488,6 +491,7 @@ def _new_session_dir() -> Path:
     root.mkdir(exist_ok=True)
     path = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     path.mkdir()
+    (path / HOST_FILE).write_text(socket.gethostname() + "\n")
     return path
 
 
@@ -515,7 +519,7 @@ def reap_orphans() -> list[int]:
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
                     os.killpg(pgid, sig)
-                except ProcessLookupError:
+                except (ProcessLookupError, PermissionError):      # gone, or another user's
                     break
                 time.sleep(0.5)
             killed.append(pgid)
@@ -531,7 +535,13 @@ def _is_qemu_group(pgid: int) -> bool:
 
 
 def _owner_alive(session_dir: Path) -> bool:
-    """Whether the process that made a session directory (TIME-PID-N) is still running."""
+    """Whether the process that made a session directory (TIME-PID-N) is still running; a
+    session of another host (a shared cache) counts as alive: its PID means nothing here."""
+    try:
+        if (session_dir / HOST_FILE).read_text().strip() != socket.gethostname():
+            return True
+    except OSError:
+        pass
     parts = session_dir.name.split("-")
     if len(parts) < 3 or not parts[2].isdigit():
         return False
