@@ -41,5 +41,6 @@ def test_a_session_of_another_host_is_never_judged_by_a_local_pid(tmp_path, monk
     assert other.is_dir()
     (other / vm.HOST_FILE).write_text(vm.socket.gethostname() + "\n")      # ours, and its owner is gone
     (other / vm.PGID_FILE).unlink()
+    os.utime(other, (0, 0))
     vm._prune_sessions()
     assert not other.exists()
