@@ -397,3 +397,18 @@ def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_atomically(path, '{"new": ' + "1" * 100_000 + "}")
     assert path.read_text() == '{"old": true}'
+
+
+def test_a_host_without_a_study_s_kernel_is_named_before_anything_boots():
+    from wqkit.study.engine import _check_hosts
+    from wqkit.study.worker import missing_kernels
+
+    class Cluster:       # two workers; the second host lacks 6.1
+        def run(self, function, *args):
+            if function is missing_kernels:
+                return {"tcp://a:1": {}, "tcp://b:1": {"6.1": "no provisioned kernel of series 6.1"}}
+            return {"tcp://a:1": "lab-a", "tcp://b:1": "lab-b"}
+
+    with pytest.raises(WqkitError, match=r"host lab-b \(worker tcp://b:1\) cannot boot kernel level '6.1': no "):
+        _check_hosts(Cluster(), ["6.1", "stock"])
+    assert missing_kernels(["no-such-kernel-9.9"]).keys() == {"no-such-kernel-9.9"}

@@ -32,7 +32,8 @@ from wqkit.paths import write_atomically
 from wqkit.study.index import INDEX, STUDY_META, attempts, new_index, read_index, write_index
 from wqkit.study.order import boots, schedule
 from wqkit.study.spec import Study, check_kernels
-from wqkit.study.worker import DONE_DIR, RUN_TOPIC, RUNS_DIR, SessionsPlugin, done_marker, run_boot
+from wqkit.study.worker import (DONE_DIR, RUN_TOPIC, RUNS_DIR, SessionsPlugin, done_marker, missing_kernels,
+                                run_boot)
 
 STUDY_FILE = "study.toml"
 #: Seconds without a finished run after which a progress line says what still runs.
@@ -94,6 +95,17 @@ def _slots_by_host(client, choice: ClusterChoice) -> dict[str, int]:
     if choice.exclusive and any(n > 1 for n in hosts.values()):
         raise WqkitError(f"--exclusive: hosts with more than one VM slot: {hosts}")
     return hosts
+
+
+def _check_hosts(client, kernels: list[str]) -> None:
+    """Every worker's host can boot every kernel level, or a one-line error naming a host that
+    cannot (before anything boots)."""
+    names = client.run(socket.gethostname)
+    for address, missing in client.run(missing_kernels, kernels).items():
+        if missing:
+            kernel, why = next(iter(missing.items()))
+            raise WqkitError(f"host {names.get(address, address)} (worker {address}) cannot boot kernel level "
+                             f"{kernel!r}: {why}")
 
 
 def prepare(study: Study, out: Path, resume: bool) -> pd.DataFrame:
@@ -159,6 +171,7 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
     try:
         client.register_plugin(_plugin())
         slots = _slots_by_host(client, choice)
+        _check_hosts(client, sorted({p.kernel for p in study.points}))
         _record_session(out, {"slots_by_host": slots, "scheduler": choice.scheduler or "LocalCluster",
                               "started_at": iso(time.time()), "runs": len(todo)})
         settings = {"name": study.name, "digest": study.digest, "timeout": study.timeout, "memory": study.memory}

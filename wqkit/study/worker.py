@@ -81,6 +81,18 @@ def _send(row: dict) -> None:
         pass
 
 
+def missing_kernels(kernels: list[str]) -> dict[str, str]:
+    """The kernel levels this worker's host cannot boot, with why (asked of every worker
+    before a study starts: a host without a lab kernel is named then, not at its first run)."""
+    missing = {}
+    for kernel in kernels:
+        try:
+            resolve_kernel(kernel)
+        except WqkitError as exc:
+            missing[kernel] = str(exc)
+    return missing
+
+
 def run_boot(runs: list[ScheduledRun], out: str, study: dict, slots_by_host: dict[str, int]) -> dict[str, dict]:
     """Run one planned boot's runs (same lab, same block) in a fresh guest; return each run's
     new index values by run key. A failure of a run (not of this worker) is its status failed,
