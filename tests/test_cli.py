@@ -16,7 +16,7 @@ WQKIT = [sys.executable, "-m", "wqkit.cli"]
 @pytest.mark.parametrize("args, message", [
     (["lab", "run", "--kernel", "9.9.9", "--", "true"], "unknown lab kernel '9.9.9'"),
     (["lab", "run", "--"], "give a command after --"),
-    (["lab", "run", "--cpus", "0", "--", "true"], "--cpus must be between 1 and 64"),
+    (["lab", "run", "--cpus", "0", "--", "true"], "cpus=0 is not a number of lab CPUs (1..64)"),
     (["module", "wq_smoke", "nr=0"], "nr=0 is out of range (1..100000)"),
     (["module", "wq_smoke", "nr"], "module parameter 'nr' is not NAME=VALUE"),
     (["module", "wq_smoke", "depth=3"], "unknown parameter 'depth'"),

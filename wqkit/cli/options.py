@@ -8,7 +8,7 @@ import sys
 from wqkit.experiments.spec import ANY, Experiment, Param
 from wqkit.lab import resolve_kernel
 from wqkit.lab.accel import ACCELS
-from wqkit.lab.vm import TCG_THREADS
+from wqkit.lab.vm import CPUS_RANGE, DEFAULT_CPUS, DEFAULT_MEMORY, TCG_THREADS
 from wqkit.target import TARGETS
 
 #: Where run directories go unless --out says otherwise.
@@ -25,8 +25,9 @@ def add_lab_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("lab VM")
     group.add_argument("--kernel", metavar="K", help="lab kernel: 'stock' (default), a provisioned release "
                        "or its series (6.1), or a built kernel tree")
-    group.add_argument("--cpus", type=int, default=2, metavar="N", help="guest CPUs (default 2)")
-    group.add_argument("--memory", default="2G", metavar="M", help="guest memory (default 2G)")
+    group.add_argument("--cpus", type=int, default=DEFAULT_CPUS, metavar="N",
+                       help=f"guest CPUs, {CPUS_RANGE[0]} to {CPUS_RANGE[1]} (default {DEFAULT_CPUS})")
+    group.add_argument("--memory", default=DEFAULT_MEMORY, metavar="M", help=f"guest memory (default {DEFAULT_MEMORY})")
     group.add_argument("--accel", choices=ACCELS, default="auto",
                        help="auto (default) uses KVM only when it really works, else TCG")
     group.add_argument("--tcg-threads", choices=TCG_THREADS, default="multi",

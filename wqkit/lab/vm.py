@@ -66,6 +66,19 @@ PGID_FILE = "qemu.pgid"
 HOST_FILE = "host"
 MAX_BOOT_RETRIES = 2
 TCG_THREADS = ("multi", "single")
+#: A lab's CPUs and memory unless told otherwise, and the CPUs it may have: the one place
+#: the CLI, studies and sessions read them from.
+DEFAULT_CPUS = 2
+DEFAULT_MEMORY = "2G"
+CPUS_RANGE = (1, 64)
+
+
+def check_cpus(cpus: object) -> int:
+    """``cpus`` as a number of lab CPUs, or a one-line error."""
+    low, high = CPUS_RANGE
+    if isinstance(cpus, bool) or not isinstance(cpus, int) or not low <= cpus <= high:
+        raise WqkitError(f"cpus={cpus!r} is not a number of lab CPUs ({low}..{high})")
+    return cpus
 
 Progress = Callable[[str], None]
 
@@ -91,8 +104,8 @@ class LabSession:
     """
 
     kernel: LabKernel = field(default_factory=LabKernel.stock)
-    cpus: int = 2
-    memory: str = "2G"
+    cpus: int = DEFAULT_CPUS
+    memory: str = DEFAULT_MEMORY
     accel: str = "auto"
     boot_timeout: float = 300.0
     rwdirs: Sequence[Path] = ()
@@ -111,8 +124,7 @@ class LabSession:
     kept: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        if self.cpus < 1 or self.cpus > 64:
-            raise WqkitError(f"--cpus must be between 1 and 64, not {self.cpus}")
+        check_cpus(self.cpus)
         if self.tcg_threads not in TCG_THREADS:
             raise WqkitError(f"--tcg-threads must be one of {', '.join(TCG_THREADS)}, not {self.tcg_threads!r}")
         self._proc: subprocess.Popen | None = None

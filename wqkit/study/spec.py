@@ -39,13 +39,14 @@ from typing import Mapping
 
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import parse_shape
+from wqkit.lab.vm import DEFAULT_CPUS, DEFAULT_MEMORY, check_cpus
 from wqkit.study.kinds import Kind, study_kind
 
 #: Factors that are lab settings, not experiment parameters: each level boots a lab of its own
 #: (``replicate`` changes nothing else: the same lab twice is an A/A check).
 LAB_FACTORS = ("kernel", "cpus", "replicate")
 #: Study settings besides factors and experiments, with their defaults.
-SETTINGS = {"name": None, "seed": 0, "boots": 5, "runs_per_boot": 1, "timeout": 1800.0, "memory": "2G"}
+SETTINGS = {"name": None, "seed": 0, "boots": 5, "runs_per_boot": 1, "timeout": 1800.0, "memory": DEFAULT_MEMORY}
 #: The older spelling of ``boots`` (one run per boot), still read.
 OLD_BOOTS = "repetitions"
 #: The range of ``boots`` (an interval needs two) and of ``runs_per_boot``.
@@ -63,7 +64,7 @@ class Point:
     #: The experiment's parameters: the study's fixed ones and this point's levels.
     params: Mapping[str, object]
     kernel: str = "stock"
-    cpus: int = 2
+    cpus: int = DEFAULT_CPUS
     shape: str | None = None
 
     @property
@@ -190,7 +191,7 @@ def _points(path: Path, table: Mapping[str, object], exp: Kind, factors: Mapping
         levels = dict(zip(mine, combo))
         params = fixed | {k: v for k, v in levels.items() if k not in LAB_FACTORS}
         point = Point(exp.name, levels, params, kernel=str(levels.get("kernel", "stock")),
-                      cpus=levels.get("cpus", 2), shape=shape)
+                      cpus=levels.get("cpus", DEFAULT_CPUS), shape=shape)
         _check(path, exp, point)
         points.append(point)
     return points
@@ -201,8 +202,7 @@ def _check(path: Path, exp: Kind, point: Point) -> None:
     error naming the point."""
     try:
         exp.check(point.params)
-        if not isinstance(point.cpus, int) or isinstance(point.cpus, bool) or not 1 <= point.cpus <= 64:
-            raise WqkitError(f"cpus={point.cpus!r} is not a number of lab CPUs (1..64)")
+        check_cpus(point.cpus)
         if point.shape is not None:
             repeat = point.params.get("repeat")
             parse_shape(point.shape).validate(repeat=None if repeat is None else int(str(repeat), 0))
