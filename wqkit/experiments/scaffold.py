@@ -10,11 +10,10 @@ change the work function, the parameters in the TOML, and run again.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from wqkit.errors import WqkitError
-from wqkit.experiments.spec import experiments
+from wqkit.experiments.spec import check_name, experiments
 
 C_SOURCE = """\
 // SPDX-License-Identifier: GPL-2.0
@@ -159,9 +158,7 @@ def _notebook(name: str) -> dict:
 
 def new_experiment(name: str, directory: Path) -> Path:
     """Write experiment ``name``'s skeleton into ``directory/name``; return that directory."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", name):
-        raise WqkitError(f"{name!r} is not an experiment name: lower-case letters, digits and _, "
-                         "starting with a letter (it names C functions and a module)")
+    check_name(name)
     if name in experiments():
         raise WqkitError(f"an experiment called {name} exists already")
     home = directory / name

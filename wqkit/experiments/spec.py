@@ -17,6 +17,7 @@ without wqkit's dependencies.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -250,6 +251,20 @@ def _param(table: dict, where: Path) -> Param:
     return param
 
 
+#: What a module's and an experiment's name may be: they name C functions, a module, debugfs
+#: files and run directories.
+NAME_RULE = re.compile(r"[a-z][a-z0-9_]{0,30}")
+
+
+def check_name(name: object, what: str = "experiment") -> str:
+    """``name`` if it follows NAME_RULE, else a one-line error."""
+    if not isinstance(name, str) or not NAME_RULE.fullmatch(name):
+        raise WqkitError(f"{name!r} is not a{'n' if what[0] in 'aeiou' else ''} {what} name: lower-case letters, "
+                         "digits and _, starting with a letter, at most 31 (it names C functions, a module, "
+                         "debugfs files and run directories)")
+    return name
+
+
 def read_spec(path: Path) -> ModuleSpec:
     """The declaration in ``path`` (a TOML file), checked, or a one-line error."""
     try:
@@ -269,12 +284,20 @@ def read_spec(path: Path) -> ModuleSpec:
            if not name.isidentifier() or isinstance(value, bool) or not isinstance(value, int) or value < 0]
     if bad:
         raise WqkitError(f"{path}: [limits] {', '.join(bad)}: each limit is a name and a non-negative integer")
+    try:
+        check_name(data["module"], "module")
+    except WqkitError as exc:
+        raise WqkitError(f"{path}: {exc}") from None
     spec = ModuleSpec(data["module"], data["description"], path, data["source"], params, links, limits)
     if not (path.parent / spec.source).is_file():
         raise WqkitError(f"{path}: its source {spec.source} is not beside it")
     if "experiment" in data:
         table = dict(data["experiment"])
         table.setdefault("name", path.stem)
+        try:
+            check_name(table["name"])
+        except WqkitError as exc:
+            raise WqkitError(f"{path}: {exc}") from None
         if "report" in table:
             table["report"] = tuple(table["report"])
         try:
