@@ -154,8 +154,9 @@ class GuestTracer:
         self.drained = self.pid is None
 
     def wait_attached(self) -> None:
-        """Until the tracer prints ATTACHED (after every probe is attached: bpftrace's BEGIN
-        probe runs then, BCC's runner prints it once BPF() has attached); a one-line error if
+        """Until the tracer prints ATTACHED (after every probe is attached: bpftrace 0.17's
+        BEGIN fires before the attach loop, but its printf reaches the output only through the
+        polling that starts after it; BCC's runner prints it once BPF() has attached); a one-line error if
         it dies or takes too long. Polled with the target's reads: a shell command per poll
         would compete with the tracer for the guest's CPUs."""
         timeout = attach_timeout(self.target)
