@@ -201,7 +201,8 @@ def test_bad_declarations_are_one_line_errors(tmp_path):
                           ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[limits]\nmax = -1\n',
                            "each limit is a name and a non-negative integer"),
                           ('module = [', "not a module declaration"),
-                          ('module = "wq_x/../y"\nsource = "x.c"\ndescription = "d"\n', "'wq_x/../y' is not a module name"),
+                          ('module = "wq_x/../y"\nsource = "x.c"\ndescription = "d"\n',
+                           "'wq_x/../y' is not a module name"),
                           ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[experiment]\nname = "X Y"\n',
                            "'X Y' is not an experiment name")):
         (tmp_path / "x.toml").write_text(body)

@@ -53,7 +53,8 @@ def test_the_grid_is_every_combination_a_factor_applies_to(tmp_path):
 @pytest.mark.parametrize("change, message", [
     (("nr = 500", "nr = 0"), r"point insert_exec\|.*: wq_insert_exec: nr=0 is out of range"),
     (('"highpri"]', '"sideways"]'), r"point .*wq_flags=sideways.*unknown workqueue flag 'sideways'"),
-    (("kernel = [", "max_actve = [1]\nkernel = ["), "factor max_actve is neither kernel nor cpus nor replicate nor a parameter"),
+    (("kernel = [", "max_actve = [1]\nkernel = ["),
+     "factor max_actve is neither kernel nor cpus nor replicate nor a parameter"),
     (("boots = 3", "boots = 1"), r"boots=1 is out of range: a whole number from 2 to 1000 \(an interval needs two"),
     (("runs_per_boot = 2", "runs_per_boot = 0"), "runs_per_boot=0 is out of range"),
     (("runs_per_boot = 2", "runs_per_boot = 1.5"), "runs_per_boot=1.5 is out of range"),

@@ -57,8 +57,9 @@ def df_plan(pilot: pd.DataFrame, half_width: float = 0.05, stats: tuple[str, ...
     """Per comparison of a pilot df_study table (of ``stats``, default all): its variance
     components (the two levels' mean; for a paired comparison ``sd_boot`` is its level ×
     boot interaction), the cost-optimal runs per boot, the boots a level needs for
-    ±half_width, and the lab time of that plan for the comparison's two levels (seconds). Comparisons whose levels have fewer than two boots in the pilot cannot be
-    planned: their count is ``attrs["unplannable"]``."""
+    ±half_width, and the lab time of that plan for the comparison's two levels (seconds).
+    Comparisons whose levels have fewer than two boots in the pilot cannot be planned: their
+    count is ``attrs["unplannable"]``."""
     boot_s = float(np.nanmedian(pilot["boot_seconds"])) if pilot["boot_seconds"].notna().any() else 15.0
     rows = []
     unplannable = 0

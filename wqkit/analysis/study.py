@@ -87,7 +87,8 @@ def run_statistics(run: Run | TraceRun) -> dict:
         row |= {"samples": len(values), **_percentiles("", values)}
     if isinstance(run, Run) and len(run.samples):
         samples = run.samples
-        row |= {"cpu_queue": int(samples["cpu_queue"].mode().iloc[0]), "cpu_exec": int(samples["cpu_exec"].mode().iloc[0]),
+        row |= {"cpu_queue": int(samples["cpu_queue"].mode().iloc[0]),
+                "cpu_exec": int(samples["cpu_exec"].mode().iloc[0]),
                 "migrated": float((samples["cpu_queue"].to_numpy() != samples["cpu_exec"].to_numpy()).mean())}
     return row
 
@@ -117,7 +118,8 @@ def df_study(directory: str | Path) -> pd.DataFrame:
                if c in ok.columns]]
     table = levels(ok).join(base).join(frame)
     meta = json.loads((directory / STUDY_META).read_text())
-    table.attrs.update(failed=int((index["status"] == "failed").sum()), pending=int((index["status"] == "pending").sum()),
+    counts = index["status"].value_counts()
+    table.attrs.update(failed=int(counts.get("failed", 0)), pending=int(counts.get("pending", 0)),
                        factors=meta["factors"], name=meta.get("name", directory.name))
     return table.reset_index(drop=True)
 
@@ -176,7 +178,8 @@ def _strata(study: pd.DataFrame, within: list[str] | tuple[str, ...]) -> list[tu
         return [("all", study)]
     strata = []
     for combo in product(*(_levels(study, name) for name in within)):
-        part = study[np.logical_and.reduce([study[name].map(_key) == _key(value) for name, value in zip(within, combo)])]
+        part = study[np.logical_and.reduce([study[name].map(_key) == _key(value)
+                                            for name, value in zip(within, combo)])]
         if len(part):
             strata.append((", ".join(f"{name}={level_text(value)}" for name, value in zip(within, combo)), part))
     return strata
@@ -305,7 +308,8 @@ def df_regimes(study: pd.DataFrame, stat: str = "p50") -> pd.DataFrame:
             mine = runs[runs["boot"].isin(boot_logs.index[mask])]
             rows.append({"point": ", ".join(f"{n}={level_text(v)}" for n, v in zip(["experiment", *names], point)),
                          "stat": stat, "regime": regime, "boots": int(mask.sum()),
-                         "low_ns": float(np.exp(boot_logs[mask].min())), "high_ns": float(np.exp(boot_logs[mask].max())),
+                         "low_ns": float(np.exp(boot_logs[mask].min())),
+                         "high_ns": float(np.exp(boot_logs[mask].max())),
                          "cpu_queue": _counts(mine["cpu_queue"]), "cpu_exec": _counts(mine["cpu_exec"]),
                          "migrated": float(mine["migrated"].mean())})
     return pd.DataFrame(rows, columns=["point", "stat", "regime", "boots", "low_ns", "high_ns", "cpu_queue",
@@ -412,12 +416,13 @@ def plot_effects(effects: pd.DataFrame, runs: pd.DataFrame | None = None, title:
             if key == baseline:
                 continue
             ratio = mine["ratio"].to_numpy()
+            below = np.nan_to_num(ratio - mine["ratio_low"].to_numpy())
+            above = np.nan_to_num(mine["ratio_high"].to_numpy() - ratio)
             survives = mine["survives"].to_numpy(dtype=bool) if "survives" in mine else np.zeros(len(mine), bool)
             for filled in (True, False):
                 sel = survives == filled
-                axes[1, col].errorbar(x[sel], ratio[sel], yerr=[np.nan_to_num(ratio[sel] - mine["ratio_low"].to_numpy()[sel]),
-                                                                np.nan_to_num(mine["ratio_high"].to_numpy()[sel] - ratio[sel])],
-                                      fmt="o", capsize=3, color=f"C{j}", mfc=f"C{j}" if filled else "white")
+                axes[1, col].errorbar(x[sel], ratio[sel], yerr=[below[sel], above[sel]], fmt="o", capsize=3,
+                                      color=f"C{j}", mfc=f"C{j}" if filled else "white")
         axes[0, col].set_title(f"{stat}: geometric mean over boots")
         axes[0, col].set_ylabel("µs")
         axes[1, col].axhline(1.0, color="grey", lw=0.8, ls="--")

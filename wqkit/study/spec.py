@@ -131,7 +131,8 @@ def read_study(path: Path) -> Study:
         raise WqkitError(f"{path}: not a study file ({exc})") from None
     unknown = data.keys() - SETTINGS.keys() - {"experiment", "factors", OLD_BOOTS}
     if unknown:
-        raise WqkitError(f"{path}: unknown keys {sorted(unknown)} (known: {', '.join([*SETTINGS, 'experiment', 'factors'])})")
+        known = ", ".join([*SETTINGS, "experiment", "factors"])
+        raise WqkitError(f"{path}: unknown keys {sorted(unknown)} (known: {known})")
     settings = {key: data.get(key, default) for key, default in SETTINGS.items()}
     if OLD_BOOTS in data:
         if "boots" in data or "runs_per_boot" in data:
