@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -16,7 +16,7 @@
 # %% tags=["parameters"]
 delay = None            # ms between two flooding work items (the seed's --delay; None: the declared default)
 nr_work_max = None      # flooding work items (the seed's --nr-work-max; None: the declared default)
-engine = "both"         # bpftrace, bcc, or both at once on the same flood
+engine = "both"         # bpftrace, bcc, or both at once on the same flood (this report compares the two)
 trigger = None          # death runs only; here for a uniform set of parameters
 target = "lab"          # lab (default) or local (needs root, kprobes and BCC/bpftrace)
 data_dir = ""           # analyse an existing traced run instead of tracing

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -16,8 +16,8 @@
 # %% tags=["parameters"]
 delay = None            # creation runs only; here for a uniform set of parameters
 nr_work_max = None      # creation runs only
-workers_to_kill = 4     # destroy: workers to create on the pool before destroying it
-engine = "both"         # bpftrace, bcc, or both at once on the same load
+workers_to_kill = None  # destroy: workers to create on the pool before destroying it (None: the declared default)
+engine = "both"         # bpftrace, bcc, or both at once on the same load (this report compares the two)
 trigger = "destroy"     # destroy: the pool goes away (seconds); idle: the kernel culls idle workers (5 min)
 target = "lab"          # lab (default) or local (needs root, kprobes and BCC/bpftrace)
 data_dir = ""           # analyse an existing traced run instead of tracing

@@ -12,6 +12,7 @@ from wqkit.cli.options import (add_param_options, add_target_options, experiment
                                target_options)
 from wqkit.errors import WqkitError
 from wqkit.workbench import NOTEBOOKS
+from wqkit.experiments.lifecycle import RUN_TIMEOUT_S
 from wqkit.experiments.spec import Experiment, experiments, module_spec, modules
 
 RUN_EXAMPLES = """examples:
@@ -64,7 +65,7 @@ def add_run_parser(sub, exp: Experiment) -> argparse.ArgumentParser:
         source.add_argument("--shape", metavar="SHAPE", default="fork-join",
                             help="chain, fork-join, pipeline or layered, with sizes: fork-join:width=16,depth=2 "
                             "(default fork-join)")
-    p.add_argument("--timeout", type=float, default=3600.0, metavar="S",
+    p.add_argument("--timeout", type=float, default=RUN_TIMEOUT_S, metavar="S",
                    help="stop the run, keep what it measured and mark it failed after S seconds")
     p.add_argument("--sample-state", type=float, metavar="HZ",
                    help=f"lab: sample pools and workqueues from the host (QMP) at HZ (up to {MAX_HZ:g}) into "

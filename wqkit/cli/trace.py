@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from wqkit.cli.options import add_param_options, add_target_options, param_values, progress, target_options
+from wqkit.experiments.lifecycle import RUN_TIMEOUT_S
 from wqkit.experiments.spec import experiment, module_spec
 
 WORKERS_EXAMPLES = """examples:
@@ -138,7 +139,8 @@ def add_commands(sub) -> None:
     tw.add_argument("--load-json", metavar="LOAD_JSON", help="Load histogram data from JSON file instead of tracing")
     tw.add_argument("--save-plot", action="store_true", help="Save the histogram plot as a PNG file")
     tw.add_argument("--engine", choices=ENGINE_CHOICES, default=DEFAULT_ENGINE, help=engine_help)
-    tw.add_argument("--timeout", type=float, default=3600.0, help="seconds the load may take (default 3600)")
+    tw.add_argument("--timeout", type=float, default=RUN_TIMEOUT_S,
+                    help=f"seconds the load may take (default {RUN_TIMEOUT_S:g})")
     tw.add_argument("--trigger", choices=TRIGGERS, default=TRIGGERS[0],
                     help="die: destroy (a pool grown, then destroyed; default) or idle (a pool grown, then "
                     "its surplus workers culled by the kernel after 5 minutes idle)")

@@ -24,6 +24,10 @@ from wqkit.experiments.provenance import (check_clock_held, host_load_end, host_
                                           wqkit_provenance)
 from wqkit.target import Target, given_or_made
 
+#: The seconds a run's load may take before it is stopped, what it measured kept and the run marked
+#: failed (``--timeout``), unless told otherwise.
+RUN_TIMEOUT_S = 3600.0
+
 
 def iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(timestamp))

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from wqkit.experiments import kmod
 from wqkit.console import bars_disabled, progress_stream
 from wqkit.errors import LabError, WqkitError
-from wqkit.experiments.lifecycle import recorded_run
+from wqkit.experiments.lifecycle import RUN_TIMEOUT_S, recorded_run
 from wqkit.experiments.spec import Experiment, experiment
 from wqkit.experiments.graph import TaskGraph
 from wqkit.experiments.samples import (PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases,
@@ -45,7 +45,7 @@ POLL_SECONDS = 1.0
 
 
 def run_experiment(name: str, values: Mapping[str, object], *, target: Target | None = None,
-                   target_name: str = "lab", out: Path = Path("runs"), timeout: float = 3600.0,
+                   target_name: str = "lab", out: Path = Path("runs"), timeout: float = RUN_TIMEOUT_S,
                    progress: Callable[[str], None] = print, sample_state_hz: float | None = None,
                    graph: TaskGraph | None = None, annotations: Mapping[str, object] | None = None,
                    **lab_options) -> Path:

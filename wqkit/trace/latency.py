@@ -26,7 +26,7 @@ import pandas as pd
 
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import TaskGraph
-from wqkit.experiments.lifecycle import recorded_run
+from wqkit.experiments.lifecycle import RUN_TIMEOUT_S, recorded_run
 from wqkit.experiments.runner import run_experiment
 from wqkit.experiments.spec import experiment
 from wqkit.target import Target
@@ -74,7 +74,7 @@ def parse_items(text: str) -> tuple[pd.DataFrame, bool]:
 def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str | list[str] = DEFAULT_ENGINE,
                   during: str | None = None, values: Mapping[str, object] | None = None,
                   graph: TaskGraph | None = None, duration: float = 10.0, max_pending: int = MAP_KEYS,
-                  timeout: float = 3600.0,
+                  timeout: float = RUN_TIMEOUT_S,
                   target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
                   progress: Callable[[str], None] = print, annotations: Mapping[str, object] | None = None,
                   **lab_options) -> Path:

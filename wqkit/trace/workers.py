@@ -34,7 +34,7 @@ import pandas as pd
 
 from wqkit.experiments import kmod
 from wqkit.errors import CommandTimeout, WqkitError
-from wqkit.experiments.lifecycle import recorded_run
+from wqkit.experiments.lifecycle import RUN_TIMEOUT_S, recorded_run
 from wqkit.experiments.spec import Param, experiment, module_spec
 from wqkit.target import Target
 from wqkit.trace.engine import (DEFAULT_ENGINE, TRACEFS, Tracing, TracerProgram, check_engines, check_lost,
@@ -111,7 +111,7 @@ def flood_params() -> tuple[Param, ...]:
 
 
 def trace_workers(kind: str = "creation", *, engine: str | list[str] = DEFAULT_ENGINE, trigger: str = "destroy",
-                  load: Mapping[str, object] | None = None, workers: int = DEATH_WORKERS, timeout: float = 3600.0,
+                  load: Mapping[str, object] | None = None, workers: int = DEATH_WORKERS, timeout: float = RUN_TIMEOUT_S,
                   target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
                   progress: Callable[[str], None] = print, annotations: Mapping[str, object] | None = None,
                   **lab_options) -> Path:
