@@ -204,7 +204,9 @@ def test_bad_declarations_are_one_line_errors(tmp_path):
                           ('module = "wq_x/../y"\nsource = "x.c"\ndescription = "d"\n',
                            "'wq_x/../y' is not a module name"),
                           ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[experiment]\nname = "X Y"\n',
-                           "'X Y' is not an experiment name")):
+                           "'X Y' is not an experiment name"),
+                          ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[[param]]\nshared = "wq_flagz"\n',
+                           "shared parameter 'wq_flagz' is not in shared_params.toml")):
         (tmp_path / "x.toml").write_text(body)
         with pytest.raises(WqkitError, match=message):
             spec.read_spec(tmp_path / "x.toml")
@@ -268,3 +270,17 @@ def test_every_local_include_of_a_module_is_in_git_or_generated():
     assert "wqkit_params.h" in includes
     missing = {name for name in includes if f"modules/{name}" not in tracked and name not in generated}
     assert not missing, f"included but neither tracked nor generated: {missing}"
+
+
+def test_a_shared_parameter_is_declared_once_and_may_be_overridden(tmp_path):
+    """wq_flags, max_active and cpu are declared in modules/shared_params.toml, taken by the modules
+    that name them, each key overridable in place."""
+    (tmp_path / "x.c").write_text("")
+    (tmp_path / "x.toml").write_text('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n'
+                                     '[[param]]\nshared = "cpu"\ndefault = 0\n[[param]]\nshared = "wq_flags"\n')
+    cpu, flags = spec.read_spec(tmp_path / "x.toml").params
+    assert (cpu.name, cpu.default, cpu.min, cpu.any) == ("cpu", 0, -1, -1)
+    assert flags.name == "wq_flags" and flags.flag == "--flags"
+    users = {name for name, module in spec.modules().items() if any(p.name == "wq_flags" for p in module.params)}
+    assert {"wq_insert_exec", "wq_exec_time_pred", "wq_kserver"} <= users
+    assert all('name = "wq_flags"' not in path.read_text() for path in spec.spec_files(spec.MODULES_DIR))

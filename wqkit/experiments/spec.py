@@ -231,7 +231,32 @@ class ModuleSpec:
         return [f"{name}={value}" for name, value in self.checked(values).items()]
 
 
+#: Parameters several modules take, declared once (a module's ``[[param]]`` with ``shared = NAME``).
+SHARED_PARAMS = MODULES_DIR / "shared_params.toml"
+
+
+@lru_cache(maxsize=1)
+def _shared_params() -> dict[str, dict]:
+    try:
+        return tomllib.loads(SHARED_PARAMS.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise WqkitError(f"{SHARED_PARAMS}: not a parameter file ({exc})") from None
+
+
+def _with_shared(table: dict, where: Path) -> dict:
+    """A ``[[param]]`` table with its ``shared`` declaration filled in (its own keys override)."""
+    if "shared" not in table:
+        return table
+    name = table.pop("shared")
+    shared = _shared_params()
+    if name not in shared:
+        raise WqkitError(f"{where}: shared parameter {name!r} is not in {SHARED_PARAMS.name} "
+                         f"(it has {', '.join(shared)})")
+    return {"name": name, **shared[name], **table}
+
+
 def _param(table: dict, where: Path) -> Param:
+    table = _with_shared(table, where)
     if not {"name", "type", "help"} <= table.keys():
         raise WqkitError(f"{where}: parameter {table.get('name')!r}: give its name, type and help")
     kind = table.get("type")
@@ -312,7 +337,7 @@ def read_spec(path: Path) -> ModuleSpec:
 
 def spec_files(directory: Path) -> list[Path]:
     """The declarations in a directory: its own ``*.toml``, or else its subdirectories'."""
-    own = sorted(directory.glob("*.toml"))
+    own = sorted(p for p in directory.glob("*.toml") if p.name != SHARED_PARAMS.name)
     return own or sorted(directory.glob("*/*.toml"))
 
 
