@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -15,7 +15,8 @@
 
 # %% tags=["parameters"]
 nr = None               # executions to time (None, here and below: the declared default)
-flags = "percpu"        # percpu, or a list of unbound,highpri,cpu_intensive
+wq_flags = None         # None: percpu (the declared default), or a list of unbound,highpri,cpu_intensive
+flags = None            # the older spelling of wq_flags (papermill -p flags unbound still works)
 cpu = None              # CPU to queue on (None: any; 0 is CPU 0)
 loops = None            # busy-loop iterations per execution (0: none)
 mem_kb = None           # KiB of memory written per execution (None: the module's default)
@@ -34,7 +35,7 @@ out = "runs"            # where a new run directory goes
 from wqkit.notebook import measure_or_load, show_report
 
 run = measure_or_load("exec_time_pred", data_dir, target=target, out=out,
-                      nr=nr, wq_flags=flags, cpu=cpu, loops=loops, mem_kb=mem_kb)
+                      nr=nr, wq_flags=wq_flags, flags=flags, cpu=cpu, loops=loops, mem_kb=mem_kb)
 print(run.name)
 print(run.provenance)
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -15,7 +15,8 @@
 
 # %% tags=["parameters"]
 nr = None               # work items to queue (None, here and below: the declared default)
-flags = "percpu"        # percpu, or a list of unbound,highpri,cpu_intensive
+wq_flags = None         # None: percpu (the declared default), or a list of unbound,highpri,cpu_intensive
+flags = None            # the older spelling of wq_flags (papermill -p flags unbound still works)
 cpu = None              # CPU to queue on (None: any; 0 is CPU 0)
 max_active = None       # workqueue max_active (None: the kernel's default)
 gap_us = None           # µs between two inserts (None or 0: burst)
@@ -34,8 +35,8 @@ out = "runs"            # where a new run directory goes
 # %%
 from wqkit.notebook import measure_or_load, show_report
 
-run = measure_or_load("insert_exec", data_dir, target=target, out=out,
-                      nr=nr, wq_flags=flags, cpu=cpu, max_active=max_active, gap_us=gap_us, serial=serial)
+run = measure_or_load("insert_exec", data_dir, target=target, out=out, nr=nr, wq_flags=wq_flags, flags=flags,
+                      cpu=cpu, max_active=max_active, gap_us=gap_us, serial=serial)
 print(run.name)
 print(run.provenance)
 

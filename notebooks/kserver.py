@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -16,7 +18,8 @@ shape = "fork-join"     # chain, fork-join, pipeline or layered
 size = "width=8,depth=2"  # the shape's sizes (see wqkit.experiments.graph)
 cost = "busy:20000"     # every task's cost: busy:ITERATIONS, sleep:MICROSECONDS or mem:KIB
 repetitions = 10        # times the graph runs
-flags = "percpu"        # percpu, or a list of unbound,highpri,cpu_intensive
+wq_flags = None         # None: percpu (the declared default), or a list of unbound,highpri,cpu_intensive
+flags = None            # the older spelling of wq_flags (papermill -p flags unbound still works)
 max_active = None       # workqueue max_active (None: the kernel's default)
 cpus = None             # CPUs the tasks are queued on, round-robin (e.g. "0,1"; "": any)
 sweep = False           # also compare percpu/unbound x max_active default/1 on the same graph
@@ -40,7 +43,7 @@ from wqkit.notebook import measure_or_load, show_report, sweep_kserver, task_gra
 
 graph = task_graph(shape, size, cost)
 run = measure_or_load("kserver", data_dir, target=target, out=out, graph=graph, repeat=repetitions,
-                      wq_flags=flags, max_active=max_active, cpus=cpus or None)
+                      wq_flags=wq_flags, flags=flags, max_active=max_active, cpus=cpus or None)
 print(run.name)
 print(run.provenance)
 print(f"{run.meta['graph']['tasks']} tasks, {run.meta['graph']['edges']} edges")

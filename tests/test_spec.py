@@ -284,3 +284,14 @@ def test_a_shared_parameter_is_declared_once_and_may_be_overridden(tmp_path):
     users = {name for name, module in spec.modules().items() if any(p.name == "wq_flags" for p in module.params)}
     assert {"wq_insert_exec", "wq_exec_time_pred", "wq_kserver"} <= users
     assert all('name = "wq_flags"' not in path.read_text() for path in spec.spec_files(spec.MODULES_DIR))
+
+
+def test_a_parameter_is_taken_by_its_name_or_by_its_option_s_older_spelling():
+    """Notebooks and papermill command lines said ``flags`` for ``wq_flags`` (the --flags option):
+    both spellings reach the module; giving both is refused."""
+    exp = spec.experiment("insert_exec")
+    assert exp.values({"flags": "unbound"}) == exp.values({"wq_flags": "unbound"}) != {}
+    assert exp.values({"wq_flags": None, "flags": "unbound"}) == exp.values({"wq_flags": "unbound"})
+    assert exp.values({"wq_flags": None, "flags": None}) == {}
+    with pytest.raises(WqkitError, match="wq_flags is given twice"):
+        exp.values({"wq_flags": "unbound", "flags": "highpri"})

@@ -175,9 +175,19 @@ class Experiment:
         return f"/sys/kernel/debug/wqkit/{self.name}"
 
     def values(self, given: Mapping[str, object]) -> dict[str, int | str]:
-        """Checked module parameters from values keyed by parameter name (None: not given, the
-        module's default); a one-line error for an unknown name or a bad value."""
-        return self.module_spec.checked(given)
+        """Checked module parameters from values keyed by parameter name, or by the name of its
+        ``wqkit run`` option where that differs (``flags`` for ``wq_flags``: what notebooks and
+        papermill command lines used to say) (None: not given, the module's default); a
+        one-line error for an unknown name, a parameter given twice or a bad value."""
+        spelled = {p.cli_flag.removeprefix("--").replace("-", "_"): p.name for p in self.module_spec.params}
+        named: dict[str, object] = {}
+        for key, value in given.items():
+            name = key if any(p.name == key for p in self.module_spec.params) else spelled.get(key, key)
+            if value is not None and named.get(name) is not None:
+                raise WqkitError(f"{self.name}: {name} is given twice ({key} is another spelling of it)")
+            if value is not None or name not in named:
+                named[name] = value
+        return self.module_spec.checked(named)
 
 
 @dataclass(frozen=True)
