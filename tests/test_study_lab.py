@@ -91,7 +91,8 @@ def test_a_grid_survives_a_killed_worker_and_nothing_is_lost(tmp_path):
     table = df_study(out)
     effects = df_effects(table, "serial")
     assert set(effects["runs"]) == {4} and effects.attrs["baseline"] is False
-    assert set(effects["boots"]) >= {2} and (effects["ci_low_ns"] <= effects["value_ns"]).all()
+    # 2 planned boots a level; the killed one's runs span its guest and the replacement's.
+    assert effects["boots"].between(2, 3).all() and (effects["ci_low_ns"] <= effects["value_ns"]).all()
 
 
 #: A tracer as a study's experiment: the latency tracepoints around insert_exec.
