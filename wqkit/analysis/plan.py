@@ -28,6 +28,14 @@ from wqkit.analysis.study import study_effects
 #: The most runs per boot and boots a level a plan proposes (beyond, the lab time is the answer).
 MAX_RUNS_PER_BOOT = 20
 MAX_BOOTS = 1000
+#: A boot's and a run's seconds when the pilot did not record them (TCG, this project's machines).
+BOOT_S, RUN_S = 15.0, 10.0
+
+
+def _median_seconds(runs: pd.DataFrame, column: str, default: float) -> float:
+    """The pilot's median of a time column, or ``default`` where it recorded none."""
+    known = runs[column].dropna() if column in runs else pd.Series(dtype=float)
+    return float(known.median()) if len(known) else default
 
 
 def boots_needed(var_boot: float, var_run: float, runs_per_boot: int, half_width: float,
@@ -60,14 +68,13 @@ def df_plan(pilot: pd.DataFrame, half_width: float = 0.05, stats: tuple[str, ...
     ±half_width, and the lab time of that plan for the comparison's two levels (seconds).
     Comparisons whose levels have fewer than two boots in the pilot cannot be planned: their
     count is ``attrs["unplannable"]``."""
-    boot_s = float(np.nanmedian(pilot["boot_seconds"])) if pilot["boot_seconds"].notna().any() else 15.0
+    boot_s = _median_seconds(pilot, "boot_seconds", BOOT_S)
     rows = []
     unplannable = 0
     for experiment, factor, effects, runs in study_effects(pilot):
         if stats:
             effects = effects[effects["stat"].isin(stats)]
-        run_s = float(np.nanmedian(runs["duration_s"])) if "duration_s" in runs and runs["duration_s"].notna().any() \
-            else 10.0
+        run_s = _median_seconds(runs, "duration_s", RUN_S)
         baseline = effects.attrs["baseline"]
         for _, row in effects[effects["design"] != "baseline"].iterrows():
             base = effects[(effects["stratum"] == row["stratum"]) & (effects["stat"] == row["stat"])
@@ -111,8 +118,8 @@ def study_plan(pilot: pd.DataFrame, points_per_lab: dict[str, int], half_width: 
     boots (the most any comparison needs) cost the least lab time for a study whose boot
     groups hold ``points_per_lab`` points each; with that lab time (seconds)."""
     plan = df_plan(pilot, half_width) if comparisons is None else comparisons
-    boot_s = plan.attrs.get("boot_s", 15.0)
-    run_s = float(np.nanmedian(pilot["duration_s"])) if pilot["duration_s"].notna().any() else 10.0
+    boot_s = plan.attrs.get("boot_s", BOOT_S)
+    run_s = _median_seconds(pilot, "duration_s", RUN_S)
     best = None
     for r in range(1, MAX_RUNS_PER_BOOT + 1):
         b = max((boots_needed(row.sd_boot ** 2, row.sd_run ** 2, r, half_width, row.design == "paired")

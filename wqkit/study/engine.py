@@ -160,16 +160,14 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
         if status == "ok" or (status == "failed" and row["status"] != "ok"):
             return
         tally["failed"] -= status == "failed"
-        for column, value in row.items():
-            if column in index.columns:
-                index.at[key, column] = value
+        _set_row(index, key, row)
         index["attempts"] = index["key"].map(attempts(out)).fillna(0).astype(int)
         write_index(out, index)
         tally["ok" if row["status"] == "ok" else "failed"] += 1
         progress(_progress_line(tally["ok"], tally["failed"], len(todo), time.monotonic() - started, key, row))
 
     try:
-        client.register_plugin(_plugin())
+        client.register_plugin(SessionsPlugin())
         slots = _slots_by_host(client, choice)
         _check_hosts(client, sorted({p.kernel for p in study.points}))
         _record_session(out, {"slots_by_host": slots, "scheduler": choice.scheduler or "LocalCluster",
@@ -219,9 +217,14 @@ def _recover_done(out: Path, digest: str, index: pd.DataFrame) -> None:
     for key in index.index[index["status"] == "running"]:
         marker = done_marker(out, digest, key)
         if marker.is_file():
-            for column, value in json.loads(marker.read_text()).items():
-                if column in index.columns:
-                    index.at[key, column] = value
+            _set_row(index, key, json.loads(marker.read_text()))
+
+
+def _set_row(index: pd.DataFrame, key: str, row: dict) -> None:
+    """A run's new values into its index row (what the index has no column for is left out)."""
+    for column, value in row.items():
+        if column in index.columns:
+            index.at[key, column] = value
 
 
 def _drain(events: queue.SimpleQueue, record: Callable[[str, dict], None]) -> None:
@@ -258,10 +261,6 @@ def _completed(futures: dict, events: queue.SimpleQueue, record: Callable[[str, 
             quiet_since = time.monotonic()
             pending.discard(future)
             yield future
-
-
-def _plugin():
-    return SessionsPlugin()
 
 
 def _record_session(out: Path, facts: dict) -> None:
