@@ -14,7 +14,7 @@ import pytest
 
 from wqkit import analysis
 from wqkit.experiments import kmod
-from wqkit.lab.kernel_source import SOURCE_PACKAGE, source_tarball
+from wqkit.lab.kernel_source import DEFAULT_SERIES, source_package, source_tarball
 from wqkit.lab import LabSession
 from wqkit.lab.build import build_kernel
 from wqkit.experiments.runner import run_experiment
@@ -153,7 +153,7 @@ def test_with_the_option_off_the_hot_functions_are_the_vanilla_code(patched_buil
     pristine = tmp_path / "pristine"
     pristine.mkdir()
     subprocess.run(["tar", "-xJf", str(source_tarball()), "-C", str(pristine), "--strip-components=1",
-                    f"{SOURCE_PACKAGE}/kernel/workqueue.c"], check=True)
+                    f"{source_package(DEFAULT_SERIES)}/kernel/workqueue.c"], check=True)
     cmd = (patched_build.out / "kernel" / ".workqueue.o.cmd").read_text().split("\n", 1)[0]
     cmd = cmd.split(":=", 1)[1].strip()
     off = tmp_path / "off.h"

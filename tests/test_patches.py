@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from wqkit.lab.kernel_source import SOURCE_PACKAGE, checkpatch, source_tarball
+from wqkit.lab.kernel_source import DEFAULT_SERIES, source_package, checkpatch, source_tarball
 from wqkit.lab.build import LAB_CONFIG, PATCH_DIR, apply_patch, series, unmet_options
 
 # The series is applied to Debian's linux-source-6.12, fetched once.
@@ -26,7 +26,7 @@ def touched_files() -> list[str]:
 def pristine(tmp_path_factory):
     """A git repository of the touched files as Debian's source ships them (new files absent)."""
     root = tmp_path_factory.mktemp("src")
-    members = [f"{SOURCE_PACKAGE}/{name}" for name in touched_files()]
+    members = [f"{source_package(DEFAULT_SERIES)}/{name}" for name in touched_files()]
     # One pass over the 150 MB tarball; the files the series creates are "not found" (exit 2).
     subprocess.run(["tar", "-xJf", str(source_tarball()), "-C", str(root), "--strip-components=1", *members],
                    capture_output=True)

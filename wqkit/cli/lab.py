@@ -10,7 +10,7 @@ import sys
 from wqkit.cli.options import add_lab_options, lab_options, progress
 from wqkit.errors import WqkitError
 from wqkit.lab import LabSession, provision_kernel, resolve_kernel, resolve_release
-from wqkit.lab.kernel_source import checkpatch
+from wqkit.lab.kernel_source import DEFAULT_SERIES, SOURCE_SUITES, built_only, checkpatch
 from wqkit.target import LabTarget
 
 EXAMPLES = """examples:
@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   wqkit lab run --kernel 6.1 -- cat /proc/cmdline
   wqkit lab kernel build --patched          the kernel with linux_patch_exp/ (boot it with --kernel patched)
   wqkit lab kernel build --debug            KASAN, UBSAN, lockdep, kmemleak... (test modules: --kernel debug)
+  wqkit lab provision --kernel 7.3          Linux 7.3, built from Debian's source (boot it with --kernel 7.3)
   wqkit lab smoke                           a module, its work items and drgn's view of them
   wqkit lab up                              keep a lab running: later runs attach to it (wqkit lab down)"""
 
@@ -57,7 +58,12 @@ def cmd_lab_info(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_provision(args: argparse.Namespace) -> int:
-    kernel = provision_kernel(resolve_release(args.kernel), progress=progress)
+    from wqkit.lab.build import build_kernel
+
+    if built_only(args.kernel or ""):
+        kernel = build_kernel("vanilla", progress=progress, series=args.kernel).kernel()
+    else:
+        kernel = provision_kernel(resolve_release(args.kernel), progress=progress)
     print(f"lab kernel {kernel.label}: image {kernel.image}, Kbuild {kernel.build_dir}, "
           f"debug vmlinux {kernel.debug_vmlinux}")
     print(f"checkpatch: {checkpatch(progress=progress)}")
@@ -69,7 +75,8 @@ def cmd_lab_kernel_build(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise WqkitError("--jobs must be at least 1")
-    build = build_kernel(args.variant, jobs=args.jobs, config_only=args.config_only, progress=progress)
+    build = build_kernel(args.variant, jobs=args.jobs, config_only=args.config_only, progress=progress,
+                         series=args.series)
     print(build.out / ".config" if args.config_only else f"{build.kernel().label}: {build.out}")
     return 0
 
@@ -119,10 +126,11 @@ def add_commands(sub) -> None:
     info.set_defaults(func=cmd_lab_info)
     prov = lab_sub.add_parser("provision", help="extract a Debian kernel, its headers and debug vmlinux "
                               "into the cache (never installed), and checkpatch; once")
-    prov.add_argument("--kernel", metavar="K", help="'stock' (default), a series (6.1) or a Debian release")
+    prov.add_argument("--kernel", metavar="K", help="'stock' (default), a series (6.1) or a Debian release; "
+                      "7.3 is built from Debian's source (its packaged tools need a newer glibc)")
     prov.set_defaults(func=cmd_lab_provision)
 
-    kernel = lab_sub.add_parser("kernel", help="build lab kernels from Debian's 6.12 source")
+    kernel = lab_sub.add_parser("kernel", help="build lab kernels from Debian's 6.12 or 7.3 source")
     kernel_sub = kernel.add_subparsers(dest="kernel_cmd", required=True, metavar="ACTION")
     kbuild = kernel_sub.add_parser("build", help="build the vanilla (default), --patched, --debug or --kcsan lab "
                                    "kernel, once (cached; boot it with --kernel vanilla|patched|debug|kcsan)")
@@ -135,6 +143,8 @@ def add_commands(sub) -> None:
     variant.add_argument("--kcsan", dest="variant", action="store_const", const="kcsan",
                          help="with KCSAN, the data-race detector (linux_patch_exp/kcsan.config)")
     kbuild.set_defaults(variant="vanilla")
+    kbuild.add_argument("--series", choices=tuple(SOURCE_SUITES), default=DEFAULT_SERIES,
+                        help=f"the Linux source to build (default {DEFAULT_SERIES}; boot 7.3 with --kernel 7.3)")
     kbuild.add_argument("--config-only", action="store_true", help="unpack, patch and configure only")
     kbuild.add_argument("--jobs", type=int, metavar="N", help="make -j (default: CPUs + 1)")
     kbuild.set_defaults(func=cmd_lab_kernel_build)

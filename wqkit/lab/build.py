@@ -1,13 +1,15 @@
-"""Building lab kernels from Debian's Linux 6.12 source: vanilla, with linux_patch_exp/, or with sanitizers.
+"""Building lab kernels from Debian's Linux source: vanilla, with linux_patch_exp/, or with sanitizers.
 
-Every variant comes from the same ``linux-source-6.12`` tarball and the same
+Every variant of a series comes from the same ``linux-source-SERIES`` tarball
+(6.12 by default; 7.3, see :mod:`wqkit.lab.kernel_source`) and the same
 configuration (``linux_patch_exp/lab.config`` on top of x86_64 tinyconfig: a
 small VM kernel with what the lab needs), so that the patched kernel is
 compared with a kernel that differs only by the patches and
 ``CONFIG_WQ_MEASURE``. The ``debug`` variant adds ``debug.config`` (KASAN,
 UBSAN, lockdep, debug objects, kmemleak, watchdogs) and ``kcsan`` adds
 ``kcsan.config`` (KCSAN, which excludes KASAN): kernels wqkit's modules are
-tested on. A build lives in ``CACHE/kernel-build/VARIANT-KEY/``,
+tested on. A build lives in ``CACHE/kernel-build/VARIANT-KEY/`` (``VARIANT-SERIES-KEY/``
+for a series other than 6.12),
 the key hashing the source, the patches, the configuration and the compiler:
 
     src/        the unpacked source, patched for the patched variant
@@ -38,7 +40,7 @@ from tqdm import tqdm
 
 from wqkit.console import progress_stream
 from wqkit.errors import WqkitError
-from wqkit.lab.kernel_source import SOURCE_PACKAGE, source_tarball
+from wqkit.lab.kernel_source import DEFAULT_SERIES, source_package, source_tarball
 from wqkit.lab.kernel import LabKernel
 from wqkit.paths import SOURCE_DIR, cache_dir
 
@@ -90,20 +92,27 @@ class KernelBuild:
 
     variant: str
     home: Path
+    series: str = DEFAULT_SERIES
 
     @classmethod
-    def of(cls, variant: str) -> KernelBuild:
+    def of(cls, variant: str, series: str = DEFAULT_SERIES) -> KernelBuild:
         if variant not in VARIANTS:
             raise WqkitError(f"unknown kernel variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+        if variant == "patched" and series != DEFAULT_SERIES:
+            raise WqkitError(f"linux_patch_exp/ is written for {DEFAULT_SERIES}: there is no patched {series} kernel")
+        source_package(series)
+        tarball = source_tarball(progress=lambda m: None, series=series)
         digest = hashlib.sha256()
-        digest.update(source_tarball(progress=lambda m: None).name.encode())
-        digest.update(str(source_tarball(progress=lambda m: None).stat().st_size).encode())
+        digest.update(tarball.name.encode())
+        digest.update(str(tarball.stat().st_size).encode())
         digest.update(config_fragment(variant).encode())
         digest.update(compiler_version().encode())
         if variant == "patched":
             for patch in series():
                 digest.update(patch.name.encode() + patch.read_bytes())
-        return cls(variant, build_root() / f"{variant}-{digest.hexdigest()[:12]}")
+        # The default series keeps its directories' names of before 7.3 (their trees hold absolute paths).
+        name = variant if series == DEFAULT_SERIES else f"{variant}-{series}"
+        return cls(variant, build_root() / f"{name}-{digest.hexdigest()[:12]}", series)
 
     @property
     def src(self) -> Path:
@@ -126,24 +135,26 @@ class KernelBuild:
         return LabKernel.from_tree(self.out, variant=self.variant)
 
 
-def built_kernel(variant: str) -> LabKernel:
+def built_kernel(variant: str, series: str = DEFAULT_SERIES) -> LabKernel:
     """The cached build of ``variant`` for the current patches and configuration, or a one-line error."""
-    build = KernelBuild.of(variant)
+    build = KernelBuild.of(variant, series)
     if not build.complete.is_file():
-        flag = "" if variant == "vanilla" else f" --{variant}"
+        flag = ("" if variant == "vanilla" else f" --{variant}") + \
+            ("" if series == DEFAULT_SERIES else f" --series {series}")
         raise WqkitError(f"the {variant} lab kernel is not built for the current patches and configuration; "
                          f"run `wqkit lab kernel build{flag}` (about 10 min on 2 cores, cached afterwards)")
     return build.kernel()
 
 
 def build_kernel(variant: str, jobs: int | None = None, config_only: bool = False,
-                 progress: Progress = print) -> KernelBuild:
+                 progress: Progress = print, series: str = DEFAULT_SERIES) -> KernelBuild:
     """Unpack, patch, configure and build ``variant`` (once); return its build.
 
     One build of a variant at a time: a second caller (another terminal, or a test
     waiting for a build started in the background) waits for the first, then finds it
     cached."""
-    build = KernelBuild.of(variant)
+    source_tarball(progress, series)
+    build = KernelBuild.of(variant, series)
     if build.complete.is_file():
         progress(f"{variant} kernel: cached in {build.home}")
         return build
@@ -171,7 +182,7 @@ def _build(build: KernelBuild, variant: str, jobs: int | None, config_only: bool
     objects = compile_kernel(build, jobs or (os.cpu_count() or 1) + 1, progress)
     size = sum(f.stat().st_size for f in build.out.rglob("*") if f.is_file())
     build.complete.write_text(json.dumps({
-        "variant": variant, "seconds": round(time.monotonic() - started, 1), "objects": objects,
+        "variant": variant, "series": build.series, "seconds": round(time.monotonic() - started, 1), "objects": objects,
         "release": build.kernel().release, "build_tree_bytes": size,
         "patches": [p.name for p in series()] if variant == "patched" else []}, indent=1) + "\n")
     progress(f"{variant} kernel {build.kernel().release} built in {time.monotonic() - started:.0f} s "
@@ -188,7 +199,7 @@ def unpack(build: KernelBuild, progress: Progress) -> None:
     partial = build.home / "src.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
-    tarball = source_tarball(progress)
+    tarball = source_tarball(progress, build.series)
     progress(f"unpacking {tarball.name}")
     _run(["tar", "-xJf", str(tarball), "-C", str(partial), "--strip-components=1"], "unpacking the source")
     if build.variant == "patched":
@@ -196,7 +207,7 @@ def unpack(build: KernelBuild, progress: Progress) -> None:
             apply_patch(partial, patch)
             progress(f"applied {patch.name}")
     partial.rename(build.src)
-    applied.write_text(f"{SOURCE_PACKAGE} {kernel_version(build.src)}\n")
+    applied.write_text(f"{source_package(build.series)} {kernel_version(build.src)}\n")
 
 
 def kernel_version(src: Path) -> str:
