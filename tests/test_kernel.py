@@ -175,3 +175,20 @@ def test_a_second_build_of_a_variant_waits_for_the_first_and_finds_it_cached(tmp
     assert kbuild.build_kernel("patched", progress=said.append) is build
     assert "another build of it is running" in said[0] and "built meanwhile" in said[-1]
     timer.join()
+
+
+def test_a_series_other_than_6_12_adds_its_renames_and_is_refused_where_wqkit_cannot_build_it():
+    from wqkit.lab import build as kbuild
+    from wqkit.lab.kernel_source import built_only
+
+    on_7_3 = kbuild.config_fragment("vanilla", "7.3")
+    assert kbuild.config_fragment("vanilla").count("CONFIG_SYSCTL=y") == 0
+    # The renamed option is wanted on 7.3, and its old name declared unset after lab.config's line.
+    assert "CONFIG_SYSCTL=y" in on_7_3
+    assert kbuild.unmet_options("CONFIG_SYSCTL=y\n", on_7_3.split("# Base system")[0]
+                                + "CONFIG_PROC_SYSCTL=y\n" + kbuild.series_config("7.3").read_text()) == []
+    assert built_only("7.3") and not built_only("6.12") and not built_only("6.1")
+    with pytest.raises(WqkitError, match="no patched 7.3 kernel"):
+        kbuild.KernelBuild.of("patched", "7.3")
+    with pytest.raises(WqkitError, match="not '7.9'"):
+        kbuild.KernelBuild.of("vanilla", "7.9")

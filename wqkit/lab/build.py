@@ -73,10 +73,17 @@ def series() -> list[Path]:
     return [PATCH_DIR / name for name in names]
 
 
-def config_fragment(variant: str) -> str:
-    """The configuration a variant adds to x86_64 tinyconfig (a later line overrides an earlier one)."""
+def series_config(series: str) -> Path:
+    """What a series changes in lab.config (options renamed since 6.12): ``lab-SERIES.config``, if any."""
+    return PATCH_DIR / f"lab-{series}.config"
+
+
+def config_fragment(variant: str, series: str = DEFAULT_SERIES) -> str:
+    """The configuration a variant of a series adds to x86_64 tinyconfig (a later line overrides an earlier one)."""
     extra = VARIANT_CONFIGS[variant]
-    return LAB_CONFIG.read_text() + (extra.read_text() if isinstance(extra, Path) else extra)
+    renamed = series_config(series)
+    return (LAB_CONFIG.read_text() + (renamed.read_text() if renamed.is_file() else "")
+            + (extra.read_text() if isinstance(extra, Path) else extra))
 
 
 def compiler_version() -> str:
@@ -105,7 +112,7 @@ class KernelBuild:
         digest = hashlib.sha256()
         digest.update(tarball.name.encode())
         digest.update(str(tarball.stat().st_size).encode())
-        digest.update(config_fragment(variant).encode())
+        digest.update(config_fragment(variant, series).encode())
         digest.update(compiler_version().encode())
         if variant == "patched":
             for patch in series():
@@ -237,12 +244,14 @@ def configure(build: KernelBuild, progress: Progress) -> None:
     """
     config = build.out / ".config"
     fragment = build.home / "fragment.config"
-    wanted = config_fragment(build.variant)
+    wanted = config_fragment(build.variant, build.series)
     if config.is_file() and fragment.is_file() and fragment.read_text() == wanted:
         return
     fragment.unlink(missing_ok=True)
     extra = VARIANT_CONFIGS[build.variant]
-    files = LAB_CONFIG.name + (f" + {extra.name}" if isinstance(extra, Path) else "")
+    renamed = series_config(build.series)
+    files = " + ".join([LAB_CONFIG.name, *([renamed.name] if renamed.is_file() else []),
+                        *([extra.name] if isinstance(extra, Path) else [])])
     progress(f"configuring the {build.variant} kernel (x86_64 tinyconfig + {files})")
     build.out.mkdir(exist_ok=True)
     merged = build.home / "fragment.config.merging"
