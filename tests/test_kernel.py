@@ -159,7 +159,7 @@ def test_a_second_build_of_a_variant_waits_for_the_first_and_finds_it_cached(tmp
     from wqkit.lab import build as kbuild
 
     build = kbuild.KernelBuild("patched", tmp_path)
-    monkeypatch.setattr(kbuild.KernelBuild, "of", classmethod(lambda cls, variant: build))
+    monkeypatch.setattr(kbuild.KernelBuild, "of", classmethod(lambda cls, variant, series=None: build))
     monkeypatch.setattr(kbuild, "_build", lambda *args: pytest.fail("built beside the running build"))
     tmp_path.mkdir(exist_ok=True)
     holder = open(tmp_path / "lock", "w")
