@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from wqkit.experiments import kmod
-from wqkit.experiments.spec import experiment
+from wqkit.runs.spec import experiment
 from wqkit.inspect.lab import QmpInspector
 from wqkit.experiments.runner import collect, follow
 from wqkit.experiments.samples import RecorderStats

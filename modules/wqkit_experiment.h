@@ -14,7 +14,7 @@
 
 #include "wqkit_samples.h"
 
-/* wq_flags bits, mirrored in wqkit/experiments/spec.py (WQ_FLAGS; a test compares them) */
+/* wq_flags bits, mirrored in wqkit/runs/spec.py (WQ_FLAGS; a test compares them) */
 #define WQKIT_WQ_UNBOUND	0x1
 #define WQKIT_WQ_HIGHPRI	0x2
 #define WQKIT_WQ_CPU_INTENSIVE	0x4

@@ -2,7 +2,7 @@
 /*
  * wqkit_params - what the generated NAME_params.h headers use: module
  * parameters are declared in NAME.toml, and the build generates from it
- * their definitions and wqkit_check_params() (python -m wqkit.experiments.cgen).
+ * their definitions and wqkit_check_params() (python -m wqkit.runs.cgen).
  */
 #ifndef _WQKIT_PARAMS_H
 #define _WQKIT_PARAMS_H

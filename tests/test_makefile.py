@@ -2,7 +2,7 @@
 
 import subprocess
 
-from wqkit.experiments.spec import modules
+from wqkit.runs.spec import modules
 from wqkit.paths import SOURCE_DIR
 
 

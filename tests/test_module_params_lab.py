@@ -14,7 +14,7 @@ import pytest
 from wqkit.errors import WqkitError
 from wqkit.experiments import kmod
 from wqkit.experiments.runner import check_cpu
-from wqkit.experiments.spec import ModuleSpec, Param, modules
+from wqkit.runs.spec import ModuleSpec, Param, modules
 from wqkit.lab.splats import module_splats
 
 pytestmark = pytest.mark.lab

@@ -1,6 +1,6 @@
 """Clock facts of a run: read from the target's own answers, and a clock that moves during a run."""
 
-from wqkit.experiments.provenance import CLOCK_FILES, check_clock_held, clock_provenance
+from wqkit.runs.provenance import CLOCK_FILES, check_clock_held, clock_provenance
 
 BOOT = "[    2.469734] clocksource: Switched to clocksource tsc"
 WATCHDOG = "[  126.825058] tsc: Marking TSC unstable due to clocksource watchdog"

@@ -12,7 +12,7 @@ from wqkit.errors import WqkitError
 from wqkit.paths import SOURCE_DIR
 from wqkit.experiments.graph import TaskGraph, parse_shape
 from wqkit.experiments.runner import run_experiment
-from wqkit.experiments.spec import experiment
+from wqkit.runs.spec import experiment
 from wqkit.target import LabTarget, Target
 
 

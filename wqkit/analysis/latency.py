@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from wqkit.errors import WqkitError
-from wqkit.experiments.spec import experiment
+from wqkit.runs.spec import experiment
 
 
 def df_latency(items: pd.DataFrame, by: str = "workqueue") -> pd.DataFrame:

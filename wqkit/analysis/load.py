@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from wqkit.errors import WqkitError
 from wqkit.experiments.samples import COLUMNS
-from wqkit.experiments.spec import Param, experiments, flag_names
+from wqkit.runs.spec import Param, experiments, flag_names
 from wqkit.study.index import STUDY_META
 
 

@@ -33,7 +33,7 @@ from wqkit.analysis.stats import PERCENTILES, percentile
 from wqkit.analysis.units import format_duration
 from wqkit.analysis.workers import durations_ns, worker_kind
 from wqkit.errors import WqkitError
-from wqkit.experiments.spec import experiment
+from wqkit.runs.spec import experiment
 from wqkit.study.index import STUDY_META, levels, read_index
 from wqkit.study.spec import level_text
 

@@ -12,8 +12,8 @@ from wqkit.cli.options import (add_param_options, add_target_options, experiment
                                target_options)
 from wqkit.errors import WqkitError
 from wqkit.workbench import NOTEBOOKS
-from wqkit.experiments.lifecycle import RUN_TIMEOUT_S
-from wqkit.experiments.spec import Experiment, experiments, module_spec, modules
+from wqkit.runs.lifecycle import RUN_TIMEOUT_S
+from wqkit.runs.spec import Experiment, experiments, module_spec, modules
 
 RUN_EXAMPLES = """examples:
   wqkit run insert_exec --nr 100000                  queue → execution latency of 100,000 work items

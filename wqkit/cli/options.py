@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wqkit.experiments.spec import ANY, Experiment, Param
+from wqkit.runs.spec import ANY, Experiment, Param
 from wqkit.lab import resolve_kernel
 from wqkit.lab.accel import ACCELS
 from wqkit.lab.vm import CPUS_RANGE, DEFAULT_CPUS, DEFAULT_MEMORY, TCG_THREADS

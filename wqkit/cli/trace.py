@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from wqkit.cli.options import add_param_options, add_target_options, param_values, progress, target_options
-from wqkit.experiments.lifecycle import RUN_TIMEOUT_S
-from wqkit.experiments.spec import experiment, module_spec
+from wqkit.runs.lifecycle import RUN_TIMEOUT_S
+from wqkit.runs.spec import experiment, module_spec
 
 WORKERS_EXAMPLES = """examples:
   wqkit trace workers                                   create_worker() durations under new_worker's flood

@@ -1,9 +1,4 @@
-"""Experiments: their declarations (spec), the modules that run them (kmod), and runs.
+"""Module experiments: building their modules (kmod), running them (runner), task graphs and fuzzing.
 
-Only :mod:`wqkit.experiments.spec` is imported here: the module build runs
-:mod:`wqkit.experiments.cgen` with the standard library alone.
+What an experiment *is* (its declaration) lives in :mod:`wqkit.runs.spec`.
 """
-
-from wqkit.experiments.spec import Experiment, ModuleSpec, Param, experiment, experiments, module_spec, modules
-
-__all__ = ["Experiment", "ModuleSpec", "Param", "experiment", "experiments", "module_spec", "modules"]

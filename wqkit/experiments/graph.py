@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from wqkit.errors import WqkitError
-from wqkit.experiments.spec import experiment
+from wqkit.runs.spec import experiment
 
 #: What the module's parser takes: [limits] of modules/kserver.toml, which its C reads too.
 _LIMITS = experiment("kserver").module_spec.limits

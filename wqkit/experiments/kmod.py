@@ -1,6 +1,6 @@
 """Kernel module control: build wqkit's modules for a target, load, always unload.
 
-Parameters are validated against the module's declaration (wqkit.experiments.spec)
+Parameters are validated against the module's declaration (wqkit.runs.spec)
 before ``insmod``, and again by the module itself (its generated header), which
 answers ``-EINVAL`` with a ``pr_err``. :func:`loaded` unloads
 the module whatever happens in its ``with`` block and, when loading fails,
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from wqkit.errors import LabError, WqkitError
-from wqkit.experiments import cgen
-from wqkit.experiments.spec import module_spec, modules
+from wqkit.runs import cgen
+from wqkit.runs.spec import module_spec, modules
 from wqkit.lab.splats import Splat, module_splats
 from wqkit.paths import MODULES_DIR, cache_dir
 from wqkit.target import Target
@@ -45,7 +45,7 @@ KMEMLEAK_BASELINED = "/run/wqkit-kmemleak-baselined"
 def build_sources() -> dict[str, bytes]:
     """What a module build compiles, by file name: the repository's ``modules/`` (sources,
     declarations, Kbuild files), each external experiment's directory, and the files
-    generated from the declarations (wqkit.experiments.cgen), written last so that make
+    generated from the declarations (wqkit.runs.cgen), written last so that make
     finds them up to date."""
     specs = list(modules().values())
     dirs = [MODULES_DIR] + sorted({s.directory for s in specs if s.external})

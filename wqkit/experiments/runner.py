@@ -32,8 +32,8 @@ from tqdm import tqdm
 from wqkit.experiments import kmod
 from wqkit.console import bars_disabled, progress_stream
 from wqkit.errors import LabError, WqkitError
-from wqkit.experiments.lifecycle import RUN_TIMEOUT_S, recorded_run
-from wqkit.experiments.spec import Experiment, experiment
+from wqkit.runs.lifecycle import RUN_TIMEOUT_S, recorded_run
+from wqkit.runs.spec import Experiment, experiment
 from wqkit.experiments.graph import TaskGraph
 from wqkit.experiments.samples import (PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases,
                            parse_samples)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from wqkit.errors import WqkitError
-from wqkit.experiments.spec import check_name, experiments
+from wqkit.runs.spec import check_name, experiments
 
 C_SOURCE = """\
 // SPDX-License-Identifier: GPL-2.0

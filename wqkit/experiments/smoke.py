@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from wqkit.experiments import kmod
-from wqkit.experiments.spec import module_spec
+from wqkit.runs.spec import module_spec
 from wqkit.inspect.lab import QmpInspector
 from wqkit.target import LabTarget
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from wqkit.console import NO_BARS_ENV
 from wqkit.errors import WqkitError
-from wqkit.experiments.lifecycle import iso
+from wqkit.runs.lifecycle import iso
 from wqkit.lab.vm import reap_orphans
 from wqkit.paths import write_atomically
 from wqkit.study.index import INDEX, STUDY_META, attempts, new_index, read_index, write_index

@@ -24,7 +24,7 @@ from typing import Callable, Mapping
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import TaskGraph
 from wqkit.experiments.runner import run_experiment
-from wqkit.experiments.spec import Experiment, experiment
+from wqkit.runs.spec import Experiment, experiment
 from wqkit.target import Target
 from wqkit.trace.engine import DEFAULT_ENGINE, MAP_KEYS, check_engines
 from wqkit.trace.latency import latency_program, trace_latency

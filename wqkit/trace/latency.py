@@ -26,9 +26,9 @@ import pandas as pd
 
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import TaskGraph
-from wqkit.experiments.lifecycle import RUN_TIMEOUT_S, recorded_run
+from wqkit.runs.lifecycle import RUN_TIMEOUT_S, recorded_run
 from wqkit.experiments.runner import run_experiment
-from wqkit.experiments.spec import experiment
+from wqkit.runs.spec import experiment
 from wqkit.target import Target
 from wqkit.trace.engine import (DEFAULT_ENGINE, MAP_KEYS, Tracing, TracerProgram, check_engines, check_lost,
                                 check_root, keep_outputs)

@@ -34,8 +34,8 @@ import pandas as pd
 
 from wqkit.experiments import kmod
 from wqkit.errors import CommandTimeout, WqkitError
-from wqkit.experiments.lifecycle import RUN_TIMEOUT_S, recorded_run
-from wqkit.experiments.spec import Param, experiment, module_spec
+from wqkit.runs.lifecycle import RUN_TIMEOUT_S, recorded_run
+from wqkit.runs.spec import Param, experiment, module_spec
 from wqkit.target import Target
 from wqkit.trace.engine import (DEFAULT_ENGINE, TRACEFS, Tracing, TracerProgram, check_engines, check_lost,
                                 check_root, keep_outputs)

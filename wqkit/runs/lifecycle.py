@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from wqkit.errors import WqkitError
-from wqkit.experiments.provenance import (check_clock_held, host_load_end, host_provenance, target_provenance,
+from wqkit.runs.provenance import (check_clock_held, host_load_end, host_provenance, target_provenance,
                                           wqkit_provenance)
 from wqkit.target import Target, given_or_made
 

@@ -6,7 +6,7 @@ declared once, in ``NAME.toml`` beside ``NAME.c``: its module name, a
 one-line description, each parameter (name, type, default, range, unit,
 help, the value that means "any"), and, for an experiment, what its samples
 measure and how it runs. Everything reads that declaration: the C module's
-parameters and range checks (a header the build generates, wqkit.experiments.cgen),
+parameters and range checks (a header the build generates, wqkit.runs.cgen),
 ``wqkit run``'s options and help, the checks before ``insmod``, notebooks'
 parameters, run labels and the tracers' loads.
 
