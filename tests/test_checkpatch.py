@@ -2,7 +2,7 @@
 
 import pytest
 
-from wqkit.experiments import cgen, spec
+from wqkit.runs import cgen, spec
 from wqkit.experiments.scaffold import new_experiment
 from wqkit.lab.kernel_source import run_checkpatch
 from wqkit.paths import MODULES_DIR, SOURCE_DIR

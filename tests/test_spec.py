@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from wqkit.errors import WqkitError
-from wqkit.experiments import cgen, kmod, spec
+from wqkit.experiments import kmod
+from wqkit.runs import cgen, spec
 from wqkit.experiments.scaffold import new_experiment
 from wqkit.paths import MODULES_DIR, SOURCE_DIR
 

@@ -10,7 +10,8 @@ import pytest
 
 from wqkit.analysis.load import load_run
 from wqkit.errors import WqkitError
-from wqkit.experiments import kmod, spec
+from wqkit.experiments import kmod
+from wqkit.runs import spec
 from wqkit.experiments.runner import run_experiment
 from wqkit.experiments.scaffold import new_experiment
 from wqkit.paths import SOURCE_DIR
