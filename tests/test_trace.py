@@ -276,15 +276,20 @@ def test_btf_offsets_equal_the_debug_info(lab_target, tmp_path):
 
 
 def test_bad_tracer_input_is_a_one_line_error(tmp_path):
-    for kwargs, message in (({"engine": "dtrace"}, "unknown engine 'dtrace'"),
-                            ({"trigger": "never"}, "unknown trigger 'never'"),
+    for kwargs, message in (({"engine": "dtrace"}, "engine='dtrace' is not one of bpftrace, bcc, both"),
+                            ({"engine": ["dtrace"]}, "unknown engine 'dtrace'"),
+                            ({"trigger": "never"}, "trigger='never' is not one of destroy, idle"),
+                            ({"workers": 65}, "workers=65 is out of range"),
+                            ({"load": {"cpu": 1}}, "cpu is fixed by the tracer"),
                             ({"load": {"delay": -1}}, "delay=-1 is out of range")):
         with pytest.raises(WqkitError, match=message):
             workers.trace_workers("creation", target=None, out=tmp_path, **kwargs)
-    for kwargs, message in (({"workqueues": ["x" * 40]}, "is not a workqueue name"),
-                            ({"workqueues": [f"wq{i}" for i in range(9)]}, "at most 8 workqueues"),
-                            ({"during": "no_such"}, "no_such"),
-                            ({"duration": -1}, "duration=-1 s is out of range"),
+    for kwargs, message in (({"workqueues": ["x" * 40]}, "give at most 8 names of 1..31 characters"),
+                            ({"workqueues": [f"wq{i}" for i in range(9)]}, "give at most 8 names"),
+                            ({"during": "no_such"}, "unknown experiment 'no_such'"),
+                            ({"duration": -1}, "duration=-1 is not a number in 0.001..86400"),
+                            ({"max_pending": 0}, "max_pending=0 is out of range"),
+                            ({"values": {"nr": 5}}, "unknown parameters nr"),
                             ({"engine": ["bcc", "bcc"]}, "give each engine once")):
         with pytest.raises(WqkitError, match=message):
             latency.trace_latency(target=None, out=tmp_path, **kwargs)

@@ -12,6 +12,7 @@ from wqkit.errors import WqkitError
 from wqkit.paths import SOURCE_DIR
 from wqkit.experiments.graph import TaskGraph, parse_shape
 from wqkit.experiments.runner import run_experiment
+from wqkit.runs.kinds import run_kind
 from wqkit.runs.spec import experiment
 from wqkit.target import LabTarget, Target
 
@@ -61,17 +62,13 @@ def measure_or_load(name: str, data_dir: str | Path | None = None, *, target: st
 def trace_or_load(kind: str, data_dir: str | Path | None = None, *, target: str | Target = "lab",
                   out: str | Path = "runs", **options) -> TraceRun:
     """``data_dir`` if it is a ``trace workers`` run of ``kind`` (creation or die), else the newest
-    one under it that ended ok; without ``data_dir``, trace a new run with ``options``: engine,
-    trigger, workers, and the flood's parameters (delay, nr_work_max, hold_ms); None: the default."""
-    from wqkit.trace.workers import flood_params, trace_workers
-
+    one under it that ended ok; without ``data_dir``, trace a new run with ``options``: any parameter
+    trace_workers.toml declares (engine, trigger, workers...) or its flood's (delay, nr_work_max,
+    hold_ms); None: the declared default."""
     if data_dir:
         return newest_run(data_dir, f"trace_workers_{kind}")
-    flood = {p.name for p in flood_params()}
-    given = {k: v for k, v in options.items() if v is not None and k not in flood}
-    load = {k: v for k, v in options.items() if k in flood}
-    return load_run(trace_workers(kind, out=Path(out), progress=progress_line, load=load, **given,
-                                  **_where(target)))
+    return load_run(run_kind("trace_workers").run({"kind": kind, **options}, out=Path(out), progress=progress_line,
+                                                  **_where(target)))
 
 
 def _section(title: str, text: str = "") -> None:

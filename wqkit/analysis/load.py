@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from wqkit.errors import WqkitError
 from wqkit.experiments.samples import COLUMNS
+from wqkit.runs.kinds import RunKind, run_kinds
 from wqkit.runs.spec import Param, experiments, flag_names
 from wqkit.study.index import STUDY_META
 
@@ -208,23 +209,30 @@ class TraceRun(RunDir):
         return self.events
 
 
-#: Each kind of trace run: its meta's experiment prefix and its table.
-TRACE_TABLES = {"trace_workers_": "events.parquet", "trace_latency": "items.parquet"}
+def run_kind_of(meta: dict) -> RunKind | None:
+    """The run kind a run directory's meta.json records (``kind``; runs recorded before it was
+    written name a tracer by their experiment's prefix, ``trace_workers_creation``); None for a
+    kind this installation does not declare."""
+    kinds = run_kinds()
+    name = meta.get("kind") or str(meta.get("experiment", ""))
+    if name in kinds:
+        return kinds[name]
+    return next((kind for kind in kinds.values() if kind.tracer and name.startswith(kind.name)), None)
 
 
 def load_run(path: str | Path) -> Run | TraceRun:
-    """Load any run directory, dispatching on its meta: an experiment's (kserver's included) as a
-    :class:`Run`, a tracer's as a :class:`TraceRun`. What is not a run directory, or is corrupt,
-    is refused with a one-line error naming the file.
+    """Load any run directory, dispatching on its kind: a module experiment's (kserver's included)
+    as a :class:`Run`, a tracer's as a :class:`TraceRun` of its declared table. What is not a run
+    directory, or is corrupt, is refused with a one-line error naming the file.
 
     A failed run may lack samples or tsc_khz (it stopped before measuring);
     it loads with what it has.
     """
     path = Path(path)
     meta = read_meta(path)
-    for prefix, table in TRACE_TABLES.items():
-        if str(meta.get("experiment", "")).startswith(prefix):
-            return _load_trace(path, meta, table)
+    kind = run_kind_of(meta)
+    if kind is not None and kind.tracer:
+        return _load_trace(path, meta, kind)
     return _load_experiment_run(path, meta)
 
 
@@ -244,15 +252,15 @@ def read_meta(path: Path) -> dict:
     return meta
 
 
-def _load_trace(path: Path, meta: dict, table: str) -> TraceRun:
-    """A trace run; runs traced before creation times were kept lack start_ns and caller: they
-    read as missing."""
-    file = path / table
+def _load_trace(path: Path, meta: dict, kind: RunKind) -> TraceRun:
+    """A trace run; worker traces taken before creation times were kept lack start_ns and caller:
+    they read as missing."""
+    file = path / kind.table
     try:
         events = pq.read_table(file).to_pandas()
     except Exception as exc:  # pyarrow raises several types for missing and truncated files
         raise WqkitError(f"{file}: unreadable Parquet ({str(exc).splitlines()[0]})") from None
-    if table == "events.parquet":
+    if kind.name == "trace_workers":
         for column in ("start_ns", "caller"):
             if column not in events:
                 events[column] = float("nan")

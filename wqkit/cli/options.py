@@ -57,11 +57,17 @@ def target_options(args: argparse.Namespace) -> dict:
 
 
 def _value(param: Param):
-    """argparse's type for a declared parameter: an integer (or ``any``), or the text as given;
-    the declaration checks the value later, with a one-line error."""
-    def convert(text: str) -> int | str:
-        if param.type in ("flags", "cpulist") or (param.any is not None and text.strip().lower() == ANY):
+    """argparse's type for a declared parameter: an integer (or ``any``), a number, or the text as
+    given; the declaration checks the value later, with a one-line error."""
+    def convert(text: str) -> int | float | str:
+        if param.type in ("flags", "cpulist", "choice", "names", "experiment") or \
+                (param.any is not None and text.strip().lower() == ANY):
             return text
+        if param.type == "float":
+            try:
+                return float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         try:
             return int(text, 0)
         except ValueError:
@@ -74,15 +80,22 @@ def _value(param: Param):
 def add_param_options(parser: argparse.ArgumentParser, params: tuple[Param, ...],
                       title: str | None = None) -> None:
     """One option per declared parameter, with the declaration's help; not given: None (the
-    module's default). Each value lands in ``exp_NAME``."""
+    declared default). Each value lands in ``exp_NAME``; a ``names`` parameter whose flag has no
+    dashes is a positional list."""
     group = parser.add_argument_group(title) if title else parser
     for param in params:
         if param.type == "bool":
             group.add_argument(param.cli_flag, dest=f"exp_{param.name}", action="store_true", default=None,
                                help=param.describe())
+        elif param.positional:
+            group.add_argument(f"exp_{param.name}", nargs="*", metavar=param.flag, help=param.describe())
+        elif param.type == "choice":
+            group.add_argument(param.cli_flag, dest=f"exp_{param.name}", choices=param.choices,
+                               help=param.describe())
         else:
             group.add_argument(param.cli_flag, dest=f"exp_{param.name}", type=_value(param),
-                               metavar={"flags": "FLAGS", "cpulist": "CPUS"}.get(param.type, "N"),
+                               metavar={"flags": "FLAGS", "cpulist": "CPUS", "float": "S" if param.unit == "s"
+                                        else "X", "names": "NAMES"}.get(param.type, "N"),
                                help=param.describe())
 
 

@@ -1,25 +1,36 @@
-"""``wqkit trace``: the BPF tracers (worker creation and death, queue → execution latency)."""
+"""``wqkit trace``: one command per declared tracer (wqkit.runs.kinds), its options from its declaration.
+
+Every tracer gets its parameters and its load's as options, runs through the
+registry and is read back with ``load_run``. What a command prints (and the
+seed's JSON and plot options of ``trace workers``) is the only thing written
+here per tracer; a tracer without a presenter prints its rows per event and engine.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Callable
 
 from wqkit.cli.options import add_param_options, add_target_options, param_values, progress, target_options
-from wqkit.runs.lifecycle import RUN_TIMEOUT_S
-from wqkit.runs.spec import experiment, module_spec
+from wqkit.runs.kinds import RunKind, tracers
+from wqkit.runs.spec import Param
 
-WORKERS_EXAMPLES = """examples:
+EXAMPLES = {
+    "workers": """examples:
   wqkit trace workers                                   create_worker() durations under new_worker's flood
   wqkit trace workers --nr-work-max 100 --engine both --save-json w.json --save-plot
   wqkit trace workers --type-measurement die --workers 16
   wqkit trace workers --type-measurement die --trigger idle   the kernel's idle culling (5 minutes)
-  wqkit trace workers --load-json w.json --save-plot    plot a saved summary again"""
-LATENCY_EXAMPLES = """examples:
+  wqkit trace workers --load-json w.json --save-plot    plot a saved summary again""",
+    "latency": """examples:
   wqkit trace latency --duration 30                     every workqueue for 30 s
   wqkit trace latency events_unbound --by symbol        per work function
-  wqkit trace latency --engine both --during insert_exec --nr 1000"""
+  wqkit trace latency --engine both --during insert_exec --nr 1000""",
+}
+#: Where a tracer's load options go in --help.
+LOAD_TITLE = "its load: the {} module's parameters"
 
 
 def _print_workers(data: dict) -> None:
@@ -32,20 +43,15 @@ def _print_workers(data: dict) -> None:
           + (f"; {', '.join(others)} attached too: its probe handlers are inside these durations" if others else ""))
 
 
-def cmd_trace_workers(args: argparse.Namespace) -> int:
+def show_workers(path: Path | None, args: argparse.Namespace) -> None:
+    """The seed's output: a line per engine, then the saved JSON and histogram plot if asked."""
     from wqkit.analysis import workers as analysis
     from wqkit.analysis.load import load_run
-    from wqkit.trace import workers
 
-    if args.load_json:
+    if path is None:
         data = analysis.read_summary(args.load_json)
     else:
-        path = workers.trace_workers(args.type_measurement, engine=args.engine, trigger=args.trigger,
-                                     load=param_values(args, workers.flood_params()), workers=args.workers,
-                                     timeout=args.timeout, out=Path(args.out), progress=progress,
-                                     **target_options(args))
         trace = load_run(path)
-        print(f"run directory: {path}")
         for engine in trace.meta["engines"][1:]:
             _print_workers(analysis.summary(trace.meta, trace.events, engine))
         data = analysis.summary(trace.meta, trace.events)
@@ -59,29 +65,22 @@ def cmd_trace_workers(args: argparse.Namespace) -> int:
         name = f"worker_{data['measurement']}_histogram.png"
         analysis.plot_summary(data).savefig(name, dpi=100)
         print(f"saved {name}")
-    return 0
 
 
-def cmd_trace_latency(args: argparse.Namespace) -> int:
-    import pandas as pd
+def add_workers_extras(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--save-json", metavar="SAVE_JSON", help="Save histogram data to a JSON file")
+    parser.add_argument("--load-json", metavar="LOAD_JSON", help="Load histogram data from JSON file instead of tracing")
+    parser.add_argument("--save-plot", action="store_true", help="Save the histogram plot as a PNG file")
 
+
+def show_latency(path: Path | None, args: argparse.Namespace) -> None:
+    """Per workqueue (or work function) latencies; around an experiment, its samples compared item by item."""
     from wqkit.analysis import latency as analysis
     from wqkit.analysis.load import load_run
-    from wqkit.cli.experiments import task_graph
-    from wqkit.trace import latency
 
-    during = values = graph = None
-    if args.during:
-        run_args = build_run_parser().parse_args(["run", *args.during])
-        exp = experiment(run_args.experiment)
-        during, values = exp.name, param_values(run_args, exp.options)
-        graph = task_graph(run_args) if exp.graph else None
-    path = latency.trace_latency(args.workqueues, engine=args.engine, during=during, values=values, graph=graph,
-                                 duration=args.duration, max_pending=args.max_pending, out=Path(args.out),
-                                 progress=progress, **target_options(args))
+    assert path is not None
     trace = load_run(path)
-    meta, items = trace.meta, trace.items
-    print(f"run directory: {path}")
+    meta, items, during = trace.meta, trace.items, trace.meta.get("during")
     print(readable_latency(analysis.df_latency(items, by=args.by)))
     if len(meta["engines"]) > 1:
         print("both engines attached at once: each one's times include the other's probe handlers on the same "
@@ -90,14 +89,64 @@ def cmd_trace_latency(args: argparse.Namespace) -> int:
     if why_not:
         print(why_not)
     elif during:
-        run = path / meta["experiment_run"]
-        samples = pd.read_parquet(run / "samples.parquet")
-        tsc_khz = json.loads((run / "meta.json").read_text())["tsc_khz"]
+        run = load_run(path / meta["experiment_run"])
         for engine in meta["engines"]:
-            pairs = analysis.compare_with_samples(items, samples, tsc_khz, engine)
+            pairs = analysis.compare_with_samples(items, run.samples, run.meta["tsc_khz"], engine)
             print(f"{engine}: {len(pairs)} items; median module {pairs['module_ns'].median() / 1000:.2f} µs, "
                   f"tracepoints {pairs['tracepoint_ns'].median() / 1000:.2f} µs; module < tracepoints for "
                   f"{int((pairs['module_ns'] < pairs['tracepoint_ns']).sum())} items")
+
+
+def add_latency_extras(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--by", choices=("workqueue", "symbol"), default="workqueue",
+                        help="summarise per workqueue (default) or per work function")
+
+
+def show_rows(path: Path | None, args: argparse.Namespace) -> None:
+    """A declared tracer's rows, counted per event and engine."""
+    from wqkit.analysis.load import load_run
+
+    assert path is not None
+    trace = load_run(path)
+    print(trace.events.groupby(["engine", "event"]).size().rename("rows").reset_index().to_string(index=False))
+
+
+#: Per tracer command: its extra (output) options and what it prints.
+PRESENTERS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable]] = {
+    "workers": (add_workers_extras, show_workers), "latency": (add_latency_extras, show_latency)}
+
+
+def readable_latency(table) -> str:
+    """df_latency with its ns columns in µs, for a terminal."""
+    shown = table.copy()
+    for column in [c for c in shown.columns if c.endswith("_ns")]:
+        shown[column.replace("_ns", "_us")] = (shown.pop(column) / 1000).round(1)
+    return shown.to_string(index=False)
+
+
+def _own_options(kind: RunKind) -> tuple[Param, ...]:
+    """A tracer's own parameters that are options (the experiment it runs ``during`` is the last one)."""
+    return tuple(p for p in kind.params if p.type != "experiment")
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    kind: RunKind = args.kind
+    show = PRESENTERS.get(kind.command or "", (None, show_rows))[1]
+    if getattr(args, "load_json", None):
+        show(None, args)
+        return 0
+    values, graph = param_values(args, _own_options(kind) + kind.load_options({})), None
+    if kind.load_param and getattr(args, "during", None):
+        from wqkit.cli.experiments import task_graph
+        from wqkit.runs.spec import experiment
+
+        run_args = build_run_parser().parse_args(["run", *args.during])
+        exp = experiment(run_args.experiment)
+        values |= {kind.load_param: exp.name, **param_values(run_args, exp.options)}
+        graph = task_graph(run_args) if exp.graph else None
+    path = kind.run(values, graph=graph, out=Path(args.out), progress=progress, **target_options(args))
+    print(f"run directory: {path}")
+    show(path, args)
     return 0
 
 
@@ -110,60 +159,20 @@ def build_run_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def readable_latency(table) -> str:
-    """df_latency with its ns columns in µs, for a terminal."""
-    shown = table.copy()
-    for column in [c for c in shown.columns if c.endswith("_ns")]:
-        shown[column.replace("_ns", "_us")] = (shown.pop(column) / 1000).round(1)
-    return shown.to_string(index=False)
-
-
 def add_commands(sub) -> None:
-    from wqkit.trace.engine import DEFAULT_ENGINE, ENGINE_CHOICES, ENGINES, MAP_KEYS
-    from wqkit.trace.workers import DEATH_WORKERS, KINDS, TRIGGERS, flood_params
-
-    engine_help = f"{' or '.join(ENGINES)} (default {DEFAULT_ENGINE}), or both at once on the same load"
-
     trace = sub.add_parser("trace", help="BPF tracers of the workqueue code (in the lab)")
     trace_sub = trace.add_subparsers(dest="trace_cmd", required=True, metavar="TRACER")
-    tw = trace_sub.add_parser("workers", help="worker creation and death (the seed's bpf_worker_measurement.py)",
-                              description="Trace create_worker latency and manage kernel module.",
-                              epilog=WORKERS_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    tw.add_argument("--type-measurement", choices=KINDS, default=KINDS[0],
-                    help="Type of worker measurement: 'creation' (default) or 'die'")
-    add_param_options(tw, flood_params(), "creation: the new_worker module's flood")
-    runs = module_spec("wq_worker_death").param("run")
-    tw.add_argument("--workers", type=int, default=DEATH_WORKERS,
-                    help=f"die: workers to create, then destroy ({runs.min}..{runs.max}, default {DEATH_WORKERS})")
-    tw.add_argument("--save-json", metavar="SAVE_JSON", help="Save histogram data to a JSON file")
-    tw.add_argument("--load-json", metavar="LOAD_JSON", help="Load histogram data from JSON file instead of tracing")
-    tw.add_argument("--save-plot", action="store_true", help="Save the histogram plot as a PNG file")
-    tw.add_argument("--engine", choices=ENGINE_CHOICES, default=DEFAULT_ENGINE, help=engine_help)
-    tw.add_argument("--timeout", type=float, default=RUN_TIMEOUT_S,
-                    help=f"seconds the load may take (default {RUN_TIMEOUT_S:g})")
-    tw.add_argument("--trigger", choices=TRIGGERS, default=TRIGGERS[0],
-                    help="die: destroy (a pool grown, then destroyed; default) or idle (a pool grown, then "
-                    "its surplus workers culled by the kernel after 5 minutes idle)")
-    add_target_options(tw)
-    tw.set_defaults(func=cmd_trace_workers)
-
-    tl = trace_sub.add_parser("latency", help="queue -> execute latency from the workqueue tracepoints",
-                              description="Time every work item queued on WORKQUEUEs (all when none is named) "
-                              "from workqueue_queue_work to execute_start/end, for --duration seconds or around "
-                              "one experiment (--during EXPERIMENT [its options], e.g. --during insert_exec "
-                              "--nr 1000): then the experiment's own workqueue is traced and its samples are "
-                              "compared item by item.", epilog=LATENCY_EXAMPLES,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    tl.add_argument("workqueues", nargs="*", metavar="WORKQUEUE", help="workqueue names (at most 8)")
-    tl.add_argument("--engine", choices=ENGINE_CHOICES, default=DEFAULT_ENGINE, help=engine_help)
-    tl.add_argument("--duration", type=float, default=10.0, metavar="S", help="seconds to trace without --during "
-                    "(default 10)")
-    tl.add_argument("--max-pending", type=int, default=MAP_KEYS, metavar="N",
-                    help=f"work items the tracer holds between queue and end (default {MAP_KEYS}); more are "
-                    "lost, counted, and fail the run")
-    tl.add_argument("--by", choices=("workqueue", "symbol"), default="workqueue",
-                    help="summarise per workqueue (default) or per work function")
-    add_target_options(tl)
-    tl.add_argument("--during", nargs=argparse.REMAINDER, metavar="EXPERIMENT",
-                    help="run this experiment, with its wqkit run options, while tracing (last option)")
-    tl.set_defaults(func=cmd_trace_latency)
+    for command, kind in tracers().items():
+        parser = trace_sub.add_parser(command, help=kind.description, description=kind.description,
+                                      epilog=EXAMPLES.get(command),
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_param_options(parser, _own_options(kind))
+        if kind.load:
+            add_param_options(parser, kind.load_options({}), LOAD_TITLE.format(kind.load))
+        PRESENTERS.get(command, (lambda p: None, None))[0](parser)
+        add_target_options(parser)
+        if kind.load_param:
+            parser.add_argument("--during", nargs=argparse.REMAINDER, metavar="EXPERIMENT",
+                                help=kind.param(kind.load_param).help + ", with its wqkit run options "
+                                "(last option; e.g. --during insert_exec --nr 1000)")
+        parser.set_defaults(func=cmd_trace, kind=kind)

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from wqkit.experiments import kmod
 from wqkit.console import bars_disabled, progress_stream
 from wqkit.errors import LabError, WqkitError
+from wqkit.runs.kinds import RunKind
 from wqkit.runs.lifecycle import RUN_TIMEOUT_S, recorded_run
 from wqkit.runs.spec import Experiment, experiment
 from wqkit.experiments.graph import TaskGraph
@@ -69,7 +70,7 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
         graph.validate(repeat=params.get("repeat"))
     if sample_state_hz is not None:
         check_sample_state(sample_state_hz, target.name if target is not None else target_name)
-    meta: dict = {"experiment": exp.name, "module": exp.module, "requested_parameters": params,
+    meta: dict = {"kind": exp.name, "experiment": exp.name, "module": exp.module, "requested_parameters": params,
                   **(annotations or {})}
     with recorded_run(Path(out), exp.name, meta, target=target, target_name=target_name, progress=progress,
                       **lab_options) as run:
@@ -78,6 +79,11 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
         if exp.calibrated and not params.get("calibrate"):
             _calibrate(exp, run.target, run.path, meta, run.progress)
     return run.final
+
+
+def run_kind(kind: RunKind, own: Mapping[str, object], values: Mapping[str, object], **options) -> Path:
+    """The registry's runner of a module experiment (it has no parameters of its own)."""
+    return run_experiment(kind.name, values, **options)
 
 
 def check_sample_state(hz: float, target_name: str) -> None:

@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from wqkit.errors import WqkitError
+from wqkit.runs.kinds import tracer_param
 from wqkit.runs.provenance import (check_clock_held, host_load_end, host_provenance, target_provenance,
                                           wqkit_provenance)
 from wqkit.target import Target, given_or_made
 
 #: The seconds a run's load may take before it is stopped, what it measured kept and the run marked
-#: failed (``--timeout``), unless told otherwise.
-RUN_TIMEOUT_S = 3600.0
+#: failed (``--timeout``), unless told otherwise: the ``timeout`` every run kind takes, declared
+#: with the tracers' shared parameters.
+RUN_TIMEOUT_S = float(tracer_param("timeout").default)
 
 
 def iso(timestamp: float) -> str:

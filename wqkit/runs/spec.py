@@ -33,9 +33,12 @@ WQ_FLAGS = {"unbound": 0x1, "highpri": 0x2, "cpu_intensive": 0x4}
 #: How a user says "any CPU" (or "any value") for a parameter that declares one.
 ANY = "any"
 #: The parameter types: load-time values (uint, int, bool, flags, cpulist), values the
-#: module writes for the host to read (output), and write-only triggers (run: write N; action).
-TYPES = ("uint", "int", "bool", "flags", "cpulist", "output", "run", "action")
-SETTABLE = ("uint", "int", "bool", "flags", "cpulist")
+#: module writes for the host to read (output), and write-only triggers (run: write N; action);
+#: and those only wqkit's side of a run takes (a tracer's): a float, one of declared choices,
+#: a list of names, an experiment's name ("" for none).
+HOST_ONLY = ("float", "choice", "names", "experiment")
+TYPES = ("uint", "int", "bool", "flags", "cpulist", "output", "run", "action", *HOST_ONLY)
+SETTABLE = ("uint", "int", "bool", "flags", "cpulist", *HOST_ONLY)
 #: Objects a module links besides its source (modules/Kbuild's wqkit-common and friends).
 LINKS = {"recorder": ("wqkit_samples.o", "wqkit_experiment.o"), "run_param": ("wqkit_run_param.o",)}
 #: The entry point group a package names its experiment directories in.
@@ -79,8 +82,12 @@ class Param:
     unit: str = ""
     #: The value that means "any" (e.g. -1 for a CPU), which users spell ``any``.
     any: int | str | None = None
-    #: The ``wqkit run`` option (default: --NAME with dashes).
+    #: The ``wqkit run`` option (default: --NAME with dashes); without dashes, a positional
+    #: argument of that name (a ``names`` list).
     flag: str | None = None
+    #: A ``choice``'s values; a ``names`` list's longest name.
+    choices: tuple[str, ...] = ()
+    max_length: int | None = None
 
     @property
     def settable(self) -> bool:
@@ -92,9 +99,19 @@ class Param:
         return self.flag or "--" + self.name.replace("_", "-")
 
     @property
+    def positional(self) -> bool:
+        return bool(self.flag) and not self.flag.startswith("-")
+
+    @property
     def range_text(self) -> str:
         if self.type == "cpulist":
             return f"at most {self.max} CPUs"
+        if self.type == "choice":
+            return "|".join(self.choices)
+        if self.type == "experiment":
+            return "an experiment's name"
+        if self.type == "names":
+            return f"at most {self.max} names of 1..{self.max_length} characters"
         if self.type == "flags":
             return "percpu or " + ",".join(WQ_FLAGS)
         return "" if self.min is None else f"{self.min}..{self.max}"
@@ -111,10 +128,12 @@ class Param:
         facts = [f for f in facts if f.strip()]
         return f"{self.help} ({', '.join(facts)})" if facts else self.help
 
-    def check(self, module: str, value: object) -> int | str:
+    def check(self, module: str, value: object) -> int | str | float | tuple[str, ...]:
         """The value as the module takes it, or a one-line error; ``any`` is the declared any."""
         if isinstance(value, str) and value.strip().lower() == ANY and self.any is not None:
             value = self.any
+        if self.type in HOST_ONLY:
+            return self._check_host(module, value)
         if self.type == "cpulist":
             text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
             items = [item.strip() for item in text.split(",") if item.strip()]
@@ -134,6 +153,28 @@ class Param:
         low, high = (0, 1) if self.type == "bool" else (self.min, self.max)
         if not low <= number <= high:
             raise WqkitError(f"{module}: {self.name}={number} is out of range ({low}..{high})")
+        return number
+
+    def _check_host(self, owner: str, value: object) -> str | float | tuple[str, ...]:
+        if self.type == "experiment":
+            return experiment(str(value)).name if value else ""
+        if self.type == "choice":
+            if value not in self.choices:
+                raise WqkitError(f"{owner}: {self.name}={value!r} is not one of {', '.join(self.choices)}")
+            return str(value)
+        if self.type == "names":
+            names = tuple(value.split(",") if isinstance(value, str) else value) if value else ()
+            bad = [n for n in names if not isinstance(n, str) or not 1 <= len(n) <= (self.max_length or 0)
+                   or any(c in n for c in ",\"\\\n") or n in ("*", "-")]
+            if bad or len(names) > (self.max or 0):
+                raise WqkitError(f"{owner}: {self.name}={value!r}: give {self.range_text}")
+            return names
+        try:
+            number = float(value) if not isinstance(value, bool) else float("nan")
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not self.min <= number <= self.max:
+            raise WqkitError(f"{owner}: {self.name}={value!r} is not a number in {self.min:g}..{self.max:g}")
         return number
 
 
@@ -245,42 +286,48 @@ class ModuleSpec:
 SHARED_PARAMS = MODULES_DIR / "shared_params.toml"
 
 
-@lru_cache(maxsize=1)
-def _shared_params() -> dict[str, dict]:
+@lru_cache(maxsize=4)
+def _shared_params(path: Path) -> dict[str, dict]:
     try:
-        return tomllib.loads(SHARED_PARAMS.read_text())
+        return tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise WqkitError(f"{SHARED_PARAMS}: not a parameter file ({exc})") from None
+        raise WqkitError(f"{path}: not a parameter file ({exc})") from None
 
 
-def _with_shared(table: dict, where: Path) -> dict:
+def _with_shared(table: dict, where: Path, shared_file: Path) -> dict:
     """A ``[[param]]`` table with its ``shared`` declaration filled in (its own keys override)."""
     if "shared" not in table:
         return table
     name = table.pop("shared")
-    shared = _shared_params()
+    shared = _shared_params(shared_file)
     if name not in shared:
-        raise WqkitError(f"{where}: shared parameter {name!r} is not in {SHARED_PARAMS.name} "
+        raise WqkitError(f"{where}: shared parameter {name!r} is not in {shared_file.name} "
                          f"(it has {', '.join(shared)})")
     return {"name": name, **shared[name], **table}
 
 
-def _param(table: dict, where: Path) -> Param:
-    table = _with_shared(table, where)
+def read_param(table: dict, where: Path, shared_file: Path = SHARED_PARAMS) -> Param:
+    """One ``[[param]]`` table of ``where``, checked (``shared = NAME`` taken from ``shared_file``)."""
+    table = _with_shared(dict(table), where, shared_file)
     if not {"name", "type", "help"} <= table.keys():
         raise WqkitError(f"{where}: parameter {table.get('name')!r}: give its name, type and help")
     kind = table.get("type")
     if kind not in TYPES:
         raise WqkitError(f"{where}: parameter {table.get('name')!r}: type must be one of {', '.join(TYPES)}")
+    for key in ("choices", "default"):
+        if isinstance(table.get(key), list):
+            table[key] = tuple(table[key])
     try:
         param = Param(**table)
     except TypeError as exc:
         raise WqkitError(f"{where}: parameter {table.get('name')!r}: {exc}") from None
     if param.settable or param.type == "run":
-        if param.type in ("uint", "int", "flags", "run") and (param.min is None or param.max is None):
+        if param.type in ("uint", "int", "flags", "run", "float", "names") and (param.min is None or param.max is None):
             raise WqkitError(f"{where}: parameter {param.name}: give its min and max")
         if param.settable and param.default is None:
             raise WqkitError(f"{where}: parameter {param.name}: give its default")
+        if param.type == "choice" and not param.choices:
+            raise WqkitError(f"{where}: parameter {param.name}: give its choices")
         if param.settable and param.type != "cpulist":
             param.check(where.name, param.default)
     return param
@@ -313,7 +360,11 @@ def read_spec(path: Path) -> ModuleSpec:
     unknown = set(links) - LINKS.keys()
     if unknown:
         raise WqkitError(f"{path}: unknown links {sorted(unknown)} (known: {', '.join(LINKS)})")
-    params = tuple(_param(dict(t), path) for t in data.get("param", ()))
+    params = tuple(read_param(t, path) for t in data.get("param", ()))
+    host_only = [p.name for p in params if p.type in HOST_ONLY]
+    if host_only:
+        raise WqkitError(f"{path}: a module cannot take {', '.join(host_only)} "
+                         f"(types {', '.join(HOST_ONLY)} are for tracers)")
     limits = dict(data.get("limits", {}))
     bad = [name for name, value in limits.items()
            if not name.isidentifier() or isinstance(value, bool) or not isinstance(value, int) or value < 0]

@@ -8,6 +8,9 @@
     [[experiment]]
     name = "insert_exec"
     params = { nr = 2000 }            # fixed for every point
+    [[experiment]]                    # any run kind: a tracer around its load too
+    name = "trace_latency"
+    params = { during = "insert_exec", engine = "bcc", nr = 2000 }
 
     [factors]
     kernel = ["stock", "6.1"]         # lab kernels (wqkit run --kernel)
@@ -17,7 +20,9 @@
 
 The grid is every combination of the factors' levels for each experiment
 (a factor that is a parameter applies to the experiments that declare it);
-each combination is a point. The boot is the unit of replication: the
+each combination is a point. An ``[[experiment]]`` names any run kind
+(wqkit.runs.kinds: a module experiment, or a tracer with its load's parameters).
+The boot is the unit of replication: the
 points that share a lab (kernel, CPUs, replicate) form a boot group, and
 each of the ``boots`` blocks boots every group afresh and runs each of its
 points ``runs_per_boot`` times in that boot. So every level of a lab factor
@@ -40,7 +45,7 @@ from typing import Mapping
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import parse_shape
 from wqkit.lab.vm import DEFAULT_CPUS, DEFAULT_MEMORY, check_cpus
-from wqkit.study.kinds import Kind, study_kind
+from wqkit.runs.kinds import RunKind, run_kind
 
 #: Factors that are lab settings, not experiment parameters: each level boots a lab of its own
 #: (``replicate`` changes nothing else: the same lab twice is an A/A check).
@@ -156,8 +161,8 @@ def read_study(path: Path) -> Study:
             spelled = OLD_BOOTS if key == "boots" and OLD_BOOTS in data else key
             raise WqkitError(f"{path}: {spelled}={value!r} is out of range: a whole number from {low} to {high}"
                              + (" (an interval needs two boots a level)" if key == "boots" else ""))
-    kinds = [study_kind(str(table["name"]), dict(table.get("params", {}))) for table in exps]
-    declared = set().union(*(kind.options for kind in kinds))
+    kinds = [run_kind(str(table["name"])) for table in exps]
+    declared = set().union(*(kind.options(dict(t.get("params", {}))) for kind, t in zip(kinds, exps)))
     for name in factors:
         if name not in LAB_FACTORS and name not in declared:
             raise WqkitError(f"{path}: factor {name} is neither {' nor '.join(LAB_FACTORS)} nor a parameter of "
@@ -177,16 +182,18 @@ def read_study(path: Path) -> Study:
                  experiments=tuple(exps), points=points)
 
 
-def _points(path: Path, table: Mapping[str, object], exp: Kind, factors: Mapping[str, list]) -> list[Point]:
+def _points(path: Path, table: Mapping[str, object], exp: RunKind, factors: Mapping[str, list]) -> list[Point]:
     extra = table.keys() - {"name", "params", "shape"}
     if extra:
         raise WqkitError(f"{path}: experiment {exp.name}: unknown keys {sorted(extra)} (known: name, params, shape)")
     fixed = dict(table.get("params", {}))
-    mine = {name: levels for name, levels in factors.items() if name in exp.options or name in LAB_FACTORS}
+    options = exp.options(fixed)
+    mine = {name: levels for name, levels in factors.items() if name in options or name in LAB_FACTORS}
     shape = table.get("shape")
-    if exp.graph != (shape is not None):
+    graph = exp.takes_graph(fixed)
+    if graph != (shape is not None):
         raise WqkitError(f"{path}: experiment {exp.name}: " + ("give its task graph as shape = \"fork-join:...\""
-                                                              if exp.graph else "takes no shape"))
+                                                              if graph else "takes no shape"))
     points = []
     for combo in product(*mine.values()) if mine else [()]:
         levels = dict(zip(mine, combo))
@@ -198,11 +205,11 @@ def _points(path: Path, table: Mapping[str, object], exp: Kind, factors: Mapping
     return points
 
 
-def _check(path: Path, exp: Kind, point: Point) -> None:
+def _check(path: Path, exp: RunKind, point: Point) -> None:
     """The point's parameters, lab CPUs and graph as its experiment takes them, or a one-line
     error naming the point."""
     try:
-        exp.check(point.params)
+        exp.split(point.params)
         check_cpus(point.cpus)
         if point.shape is not None:
             repeat = point.params.get("repeat")

@@ -31,7 +31,7 @@ from wqkit.experiments.graph import parse_shape
 from wqkit.lab.choose import resolve_kernel
 from wqkit.paths import write_atomically
 from wqkit.study.index import record_attempt
-from wqkit.study.kinds import study_kind
+from wqkit.runs.kinds import run_kind
 from wqkit.study.order import ScheduledRun
 from wqkit.target import LabTarget
 
@@ -150,7 +150,7 @@ def _run_one(run: ScheduledRun, out_dir: Path, study: dict, slots_by_host: dict[
         try:
             if target is None or not target.alive:
                 target = _boot(point, study, log)
-            path = study_kind(point.experiment, point.params).run(
+            path = run_kind(point.experiment).run(
                 point.params, target=target, out=out_dir / RUNS_DIR, timeout=study["timeout"], progress=log,
                 annotations=annotations, graph=parse_shape(point.shape) if point.shape else None)
             return {"status": "ok", "run_dir": str(path.relative_to(out_dir)), "boot_id": target.session.boot_id,

@@ -18,13 +18,14 @@ from typing import Callable
 import pandas as pd
 
 from wqkit.errors import LabError, WqkitError
+from wqkit.runs.kinds import tracer_param
 from wqkit.target import LabTarget, Target
 
-ENGINES = ("bpftrace", "bcc")
-#: The engine a tracer uses when none is named (the CLI's and a study's default too).
-DEFAULT_ENGINE = ENGINES[0]
-#: What --engine takes: one engine, or both at once on the same load.
-ENGINE_CHOICES = (*ENGINES, "both")
+#: What a tracer's ``engine`` takes (one engine, or both at once on the same load) and the engine
+#: it uses when none is named: declared in tracer_params.toml.
+ENGINE_CHOICES = tracer_param("engine").choices
+DEFAULT_ENGINE = str(tracer_param("engine").default)
+ENGINES = tuple(e for e in ENGINE_CHOICES if e != "both")
 PROGRAM_DIR = Path(__file__).parent
 TRACEFS = "/sys/kernel/tracing"
 BCC_PYTHON = "/usr/bin/python3"

@@ -13,7 +13,8 @@ A run directory holds ``meta.json`` (engines, probe points, workqueues,
 per-engine attach time, counts, losses, histogram; the experiment's run
 directory when there is one, inside this one), ``items.parquet`` and each
 tracer's output (analysed by wqkit.analysis.latency). Work functions are named by the tracers as they print
-(bpftrace's ``ksym``, BCC's ``BPF.ksym``), while their module is loaded.
+(bpftrace's ``ksym``, BCC's ``BPF.ksym``), while their module is loaded. Its parameters are
+declared once, in ``trace_latency.toml`` beside this file.
 """
 
 from __future__ import annotations
@@ -26,37 +27,33 @@ import pandas as pd
 
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import TaskGraph
-from wqkit.runs.lifecycle import RUN_TIMEOUT_S, recorded_run
 from wqkit.experiments.runner import run_experiment
-from wqkit.runs.spec import experiment
+from wqkit.runs.kinds import RunKind, run_kind
+from wqkit.runs.lifecycle import recorded_run
 from wqkit.target import Target
-from wqkit.trace.engine import (DEFAULT_ENGINE, MAP_KEYS, Tracing, TracerProgram, check_engines, check_lost,
-                                check_root, keep_outputs)
+from wqkit.trace.engine import Tracing, TracerProgram, check_engines, check_lost, check_root, keep_outputs
 
+NAME = "trace_latency"
 PROBES = [f"tracepoint:workqueue:workqueue_{name}" for name in
           ("queue_work", "activate_work", "execute_start", "execute_end")]
-#: Workqueues one program can filter on (its arguments WQ0..WQ7).
-MAX_WORKQUEUES = 8
-#: Largest map the tracer may ask for (items between queue and end; ~100 bytes of kernel memory each).
-MAX_PENDING = 1 << 22
-#: Longest workqueue name the tracepoint and the programs keep (WQ_NAME_LEN - 1).
-MAX_NAME = 31
 COLUMNS = ["work", "function", "queue_ns", "activate_ns", "start_ns", "end_ns", "cpu", "pid", "symbol",
            "workqueue"]
 
 
-def latency_program(workqueues: list[str], max_pending: int = MAP_KEYS) -> TracerProgram:
+def declaration() -> RunKind:
+    """This tracer's declaration (trace_latency.toml)."""
+    return run_kind(NAME)
+
+
+def latency_program(workqueues: list[str] | tuple[str, ...], max_pending: int) -> TracerProgram:
     """The queue_latency program for these workqueues (all when empty), holding at most
-    ``max_pending`` items between queue and execution end (more are lost, counted)."""
-    if not 1 <= max_pending <= MAX_PENDING:
-        raise WqkitError(f"max_pending={max_pending} is out of range (1..{MAX_PENDING})")
-    if len(workqueues) > MAX_WORKQUEUES:
-        raise WqkitError(f"at most {MAX_WORKQUEUES} workqueues can be traced at once, not {len(workqueues)}")
-    for name in workqueues:
-        if not name or len(name) > MAX_NAME or name in ("*", "-") or any(c in name for c in "\"\\\n"):
-            raise WqkitError(f"{name!r} is not a workqueue name (1..{MAX_NAME} characters)")
+    ``max_pending`` items between queue and execution end (more are lost, counted): both
+    checked against the declaration. Its arguments WQ0..WQ(max - 1) filter on the names."""
+    declared = declaration()
+    workqueues = declared.param("workqueues").check(NAME, workqueues)
+    max_pending = declared.param("max_pending").check(NAME, max_pending)
     names = list(workqueues) or ["*"]
-    names += ["-"] * (MAX_WORKQUEUES - len(names))
+    names += ["-"] * (declared.param("workqueues").max - len(names))
     return TracerProgram("queue_latency", PROBES, {f"WQ{i}": name for i, name in enumerate(names)}, max_pending)
 
 
@@ -71,15 +68,16 @@ def parse_items(text: str) -> tuple[pd.DataFrame, bool]:
     return frame.assign(event="ITEM"), False
 
 
-def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str | list[str] = DEFAULT_ENGINE,
+def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str | list[str] | None = None,
                   during: str | None = None, values: Mapping[str, object] | None = None,
-                  graph: TaskGraph | None = None, duration: float = 10.0, max_pending: int = MAP_KEYS,
-                  timeout: float = RUN_TIMEOUT_S,
+                  graph: TaskGraph | None = None, duration: float | None = None, max_pending: int | None = None,
+                  timeout: float | None = None,
                   target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
                   progress: Callable[[str], None] = print, annotations: Mapping[str, object] | None = None,
                   **lab_options) -> Path:
     """Trace queue → execute latency; return the run directory.
 
+    Every parameter left None takes its declared default (trace_latency.toml).
     With ``during`` (an experiment name and its ``values``), the tracers run
     around that experiment, whose run directory is made inside this one, and
     ``workqueues`` defaults to the experiment's own (``graph``: its task
@@ -89,12 +87,25 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
     failed (what was collected is kept) and raise. ``annotations`` go into meta.json as they
     are (a study's point).
     """
-    engines = check_engines(engine)
-    workqueues = list(workqueues) or ([experiment(during).name] if during else [])
+    engines = check_engines(engine) if isinstance(engine, (list, tuple)) else None
+    own, load = declaration().split({"workqueues": workqueues, "engine": None if engines else engine,
+                                     "during": during, "duration": duration, "max_pending": max_pending,
+                                     "timeout": timeout, **(values or {})})
+    return run(declaration(), own | ({"engine": engines} if engines else {}), load, graph=graph, target=target,
+               target_name=target_name, out=out, progress=progress, annotations=annotations, **lab_options)
+
+
+def run(declared: RunKind, own: Mapping[str, object], values: Mapping[str, object], *,
+        graph: TaskGraph | None = None, target: Target | None = None, target_name: str = "lab",
+        out: Path = Path("runs"), progress: Callable[[str], None] = print,
+        annotations: Mapping[str, object] | None = None, **lab_options) -> Path:
+    """The registry's runner: one run with checked parameters (``own``: the tracer's, ``values``:
+    its ``during`` experiment's as given)."""
+    engines, during = check_engines(own["engine"]), str(own["during"]) or None
+    workqueues = list(own["workqueues"]) or ([during] if during else [])
+    max_pending, duration, timeout = int(own["max_pending"]), float(own["duration"]), float(own["timeout"])
     program = latency_program(workqueues, max_pending)
-    if during is None and not 0 < duration <= 86400:
-        raise WqkitError(f"duration={duration:g} s is out of range (0..86400)")
-    meta: dict = {"experiment": "trace_latency", "engine": "+".join(engines), "engines": engines,
+    meta: dict = {"kind": declared.name, "experiment": NAME, "engine": "+".join(engines), "engines": engines,
                   "workqueues": workqueues or "all", "max_pending": max_pending, "program": program.name,
                   "probes": program.probes, "during": during, **(annotations or {})}
     with recorded_run(Path(out), "trace-latency", meta, target=target, target_name=target_name,
@@ -104,7 +115,7 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
         try:
             with tracing:
                 if during:
-                    exp_dir = run_experiment(during, values or {}, target=run.target, out=run.path,
+                    exp_dir = run_experiment(during, values, target=run.target, out=run.path,
                                              timeout=timeout, progress=run.progress, graph=graph)
                     meta["experiment_run"] = exp_dir.name
                 else:

@@ -16,6 +16,7 @@ leaves the workers idle until the kernel culls the surplus
 (IDLE_WORKER_TIMEOUT, 5 minutes: slow, but the real path, ``idle_cull_fn()``),
 fails if none was culled, and then destroys the pool and its last workers.
 
+Its parameters are declared once, in ``trace_workers.toml`` beside this file.
 Each run is a run directory like the experiments': ``meta.json`` (engines,
 probe points, trigger, load parameters, kernel, accelerator; per engine its
 attach time, counts, lost events and log2 histogram; status),
@@ -34,16 +35,13 @@ import pandas as pd
 
 from wqkit.experiments import kmod
 from wqkit.errors import CommandTimeout, WqkitError
-from wqkit.runs.lifecycle import RUN_TIMEOUT_S, recorded_run
-from wqkit.runs.spec import Param, experiment, module_spec
+from wqkit.runs.kinds import RunKind, run_kind
+from wqkit.runs.lifecycle import recorded_run
+from wqkit.runs.spec import Param
 from wqkit.target import Target
-from wqkit.trace.engine import (DEFAULT_ENGINE, TRACEFS, Tracing, TracerProgram, check_engines, check_lost,
-                                check_root, keep_outputs)
+from wqkit.trace.engine import TRACEFS, Tracing, TracerProgram, check_engines, check_lost, check_root, keep_outputs
 
-KINDS = ("creation", "die")
-TRIGGERS = ("destroy", "idle")
-#: Workers the death trace grows its pool to, unless told (1..the wq_worker_death run parameter's max).
-DEATH_WORKERS = 8
+NAME = "trace_workers"
 MAX_EVENTS = 1_000_000
 #: How long the idle trigger waits at most: the kernel's IDLE_WORKER_TIMEOUT (5 min) and a margin.
 IDLE_WAIT = 330.0
@@ -104,31 +102,51 @@ def kworkers(target: Target) -> set[int]:
     return {int(pid) for pid in out.split()}
 
 
+def declaration() -> RunKind:
+    """This tracer's declaration (trace_workers.toml)."""
+    return run_kind(NAME)
+
+
 def flood_params() -> tuple[Param, ...]:
     """The new_worker parameters the creation trace's flood takes: all but its CPU (CPU 0's pool,
     whose workers the tracer and the truth listing follow)."""
-    return tuple(p for p in experiment("new_worker").options if p.name != "cpu")
+    return declaration().load_options({})
 
 
-def trace_workers(kind: str = "creation", *, engine: str | list[str] = DEFAULT_ENGINE, trigger: str = "destroy",
-                  load: Mapping[str, object] | None = None, workers: int = DEATH_WORKERS, timeout: float = RUN_TIMEOUT_S,
-                  target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
-                  progress: Callable[[str], None] = print, annotations: Mapping[str, object] | None = None,
-                  **lab_options) -> Path:
+def trace_workers(kind: str | None = None, *, engine: str | list[str] | None = None, trigger: str | None = None,
+                  load: Mapping[str, object] | None = None, workers: int | None = None,
+                  timeout: float | None = None, target: Target | None = None, target_name: str = "lab",
+                  out: Path = Path("runs"), progress: Callable[[str], None] = print,
+                  annotations: Mapping[str, object] | None = None, **lab_options) -> Path:
     """Trace worker creation or death under its load; return the run directory.
 
+    Every parameter left None takes its declared default (trace_workers.toml).
     ``engine`` is bpftrace, bcc, both (traced at once, on the same load), or a
     list. Creation's load is the new_worker module's flood: ``load`` holds its
-    parameters (``delay``, ``nr_work_max``, ``hold_ms``; None or absent: the
-    declared default). Death's is ``workers`` workers grown on a pool of their
-    own, then made to die by ``trigger``. A run that lost events, timed out
-    (``timeout`` seconds of load), failed or was interrupted is written and
-    marked failed, with what the tracers collected, and raises. ``annotations`` go into
-    meta.json as they are (a study's point).
+    parameters (``delay``, ``nr_work_max``, ``hold_ms``). Death's is ``workers``
+    workers grown on a pool of their own, then made to die by ``trigger``. A run
+    that lost events, timed out (``timeout`` seconds of load), failed or was
+    interrupted is written and marked failed, with what the tracers collected, and
+    raises. ``annotations`` go into meta.json as they are (a study's point).
     """
-    engines, load = checked_load(kind, engine, trigger, load, workers)
-    meta: dict = {"experiment": f"trace_workers_{kind}", "engine": "+".join(engines), "engines": engines,
-                  "load": load, **(annotations or {})}
+    engines = check_engines(engine) if isinstance(engine, (list, tuple)) else None
+    own, flood = declaration().split({"kind": kind, "engine": None if engines else engine, "trigger": trigger,
+                                      "workers": workers, "timeout": timeout, **(load or {})})
+    return run(declaration(), own | ({"engine": engines} if engines else {}), flood, target=target,
+               target_name=target_name, out=out, progress=progress, annotations=annotations, **lab_options)
+
+
+def run(declared: RunKind, own: Mapping[str, object], flood: Mapping[str, object], *,
+        target: Target | None = None, target_name: str = "lab", out: Path = Path("runs"),
+        progress: Callable[[str], None] = print, annotations: Mapping[str, object] | None = None,
+        graph: object = None, **lab_options) -> Path:
+    """The registry's runner: one run with checked parameters (``own``: the tracer's, ``flood``:
+    new_worker's as given)."""
+    kind, engines, timeout = str(own["kind"]), check_engines(own["engine"]), float(own["timeout"])
+    load = {**{p.name: p.default for p in flood_params()}, **flood} if kind == "creation" else \
+        {"trigger": own["trigger"], "workers": own["workers"]}
+    meta: dict = {"kind": declared.name, "experiment": f"{NAME}_{kind}", "engine": "+".join(engines),
+                  "engines": engines, "load": load, **(annotations or {})}
     with recorded_run(Path(out), f"trace-workers-{kind}", meta, target=target, target_name=target_name,
                       progress=progress, **lab_options) as run:
         check_root(run.target)
@@ -143,28 +161,6 @@ def trace_workers(kind: str = "creation", *, engine: str | list[str] = DEFAULT_E
             events.to_parquet(run.path / "events.parquet", index=False)
         check_lost(meta)
     return run.final
-
-
-def checked_load(kind: str, engine: str | list[str], trigger: str, load: Mapping[str, object] | None,
-                 workers: int) -> tuple[list[str], dict]:
-    """The engines and the load a worker trace would run, checked before anything boots
-    (a one-line error otherwise): creation's flood parameters with their defaults filled
-    in, or death's trigger and number of workers."""
-    if kind not in KINDS:
-        raise WqkitError(f"unknown measurement {kind!r}: choose one of {', '.join(KINDS)}")
-    engines = check_engines(engine)
-    if trigger not in TRIGGERS:
-        raise WqkitError(f"unknown trigger {trigger!r}: choose one of {', '.join(TRIGGERS)}")
-    if kind == "creation":
-        params = flood_params()
-        chosen = experiment("new_worker").values(load or {})
-        if chosen.keys() - {p.name for p in params}:
-            raise WqkitError("the creation flood goes to CPU 0's pool: cpu is not one of its parameters")
-        return engines, {**{p.name: p.default for p in params}, **chosen}
-    runs = module_spec("wq_worker_death").param("run")
-    if isinstance(workers, bool) or not isinstance(workers, int) or not runs.min <= workers <= runs.max:
-        raise WqkitError(f"workers={workers!r} is out of range ({runs.min}..{runs.max})")
-    return engines, {"trigger": trigger, "workers": workers}
 
 
 def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: Callable[[str], None]) -> dict:
