@@ -61,7 +61,7 @@ def test_the_grid_is_every_combination_a_factor_applies_to(tmp_path):
     (("boots = 3", "repetitions = 3"), "give boots and runs_per_boot, or repetitions"),
     (('name = "exec_time_pred"\nparams = { nr = 300 }', 'name = "insert_exec"\nparams = { nr = 300 }'),
      r"two \[\[experiment\]\] tables make the same point insert_exec\|.* \(they differ in nr: make that a factor"),
-    (('name = "exec_time_pred"', 'name = "nope"'), "unknown experiment 'nope'"),
+    (('name = "exec_time_pred"', 'name = "nope"'), "unknown experiment or tracer 'nope'"),
     (('serial = [false, true]', 'serial = [true, true]'), "factor serial: a level is given twice"),
 ])
 def test_bad_levels_are_one_line_errors_naming_the_point(tmp_path, change, message):

@@ -211,8 +211,8 @@ def test_items_that_do_not_fit_the_tracers_maps_are_counted_and_fail_the_run(lab
                               target=lab_target, out=tmp_path, progress=lambda m: None)
     (path,) = tmp_path.glob("trace-latency-*")
     trace = load_run(path)
-    meta, items = trace.meta, trace.items
-    assert meta["status"] == "failed" and meta["max_pending"] == 64
+    meta = trace.meta
+    assert meta["status"] == "failed" and meta["max_pending"] == 64 and meta["kind"] == "trace_latency"
     for name in meta["engines"]:
         traced = meta["tracers"][name]
         assert traced["lost_events"] > 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 
 from wqkit.cli.options import add_target_options, lab_options
 from wqkit.errors import WqkitError

@@ -25,7 +25,6 @@ from typing import Callable, Mapping
 
 import pandas as pd
 
-from wqkit.errors import WqkitError
 from wqkit.experiments.graph import TaskGraph
 from wqkit.experiments.runner import run_experiment
 from wqkit.runs.kinds import RunKind, run_kind
