@@ -44,13 +44,14 @@ def declaration() -> RunKind:
     return run_kind(NAME)
 
 
-def latency_program(workqueues: list[str] | tuple[str, ...], max_pending: int) -> TracerProgram:
+def latency_program(workqueues: list[str] | tuple[str, ...], max_pending: int | None = None) -> TracerProgram:
     """The queue_latency program for these workqueues (all when empty), holding at most
-    ``max_pending`` items between queue and execution end (more are lost, counted): both
-    checked against the declaration. Its arguments WQ0..WQ(max - 1) filter on the names."""
+    ``max_pending`` items between queue and execution end (more are lost, counted; None: the
+    declared default): both checked against the declaration. Its arguments WQ0..WQ(max - 1) filter on the names."""
     declared = declaration()
     workqueues = declared.param("workqueues").check(NAME, workqueues)
-    max_pending = declared.param("max_pending").check(NAME, max_pending)
+    max_pending = declared.param("max_pending").check(NAME, declared.default("max_pending")
+                                                       if max_pending is None else max_pending)
     names = list(workqueues) or ["*"]
     names += ["-"] * (declared.param("workqueues").max - len(names))
     return TracerProgram("queue_latency", PROBES, {f"WQ{i}": name for i, name in enumerate(names)}, max_pending)
