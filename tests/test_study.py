@@ -220,7 +220,7 @@ def test_tracers_are_study_experiments_checked_before_boot(tmp_path):
     (('kind = "creation"', 'kind = "birth"'), r"point trace_workers\|engine=bpftrace: trace_workers: kind='birth' is not one of creation, die"),
     (("nr_work_max = 24", "nr_work_max = 0"), r"point trace_workers\|.*nr_work_max=0 is out of range"),
     (('"bcc"]', '"dtrace"]'), r"point trace_workers\|engine=dtrace: trace_workers: engine='dtrace' is not one of bpftrace, bcc, both"),
-    (('during = "insert_exec", ', ''), r"point trace_latency\|.*: trace_latency: unknown parameters nr \(known: duration, during"),
+    (('during = "insert_exec", ', ''), "factor serial is neither kernel nor cpus nor replicate nor a parameter"),
     (("nr = 300", "nr = 300, max_pending = 0"), r"point trace_latency\|.*max_pending=0 is out of range"),
     (("nr = 300", "nr = -1"), r"point trace_latency\|.*nr=-1 is out of range"),
 ])
