@@ -14,6 +14,7 @@ import pytest
 from wqkit.errors import WqkitError
 from wqkit.experiments import kmod
 from wqkit.runs import cgen, spec
+from wqkit.runs.kinds import run_kind, run_kinds
 from wqkit.experiments.scaffold import new_experiment
 from wqkit.paths import MODULES_DIR, SOURCE_DIR
 
@@ -65,11 +66,12 @@ def test_wq_flag_bits_equal_the_c_header():
 
 
 def _declared() -> dict[str, set]:
-    """Each declared parameter name: the defaults it is declared with."""
+    """Each declared parameter name (of a module, or of a tracer): the defaults it is declared with."""
     names: dict[str, set] = {}
-    for module in spec.modules().values():
-        for param in module.params:
-            names.setdefault(param.name, set()).add(param.default)
+    params = [p for module in spec.modules().values() for p in module.params]
+    params += [p for kind in run_kinds().values() if kind.tracer for p in kind.params]
+    for param in params:
+        names.setdefault(param.name, set()).add(param.default)
     return names
 
 
@@ -94,7 +96,11 @@ def _literal_number(node) -> bool:
 #: Names that are declared parameters elsewhere but mean something else where they appear.
 HOMONYMS = {("options.py", "--cpus"),        # the lab VM's CPU count, not kserver's task CPUs
             ("runner.py", "calibrate"),      # the calibration run sets insert_exec's calibrate=1
-            ("synthetic.py", "cpus")}        # a synthetic run's target CPU count
+            ("synthetic.py", "cpus"),        # a synthetic run's target CPU count
+            ("state.py", "workqueues"),      # how many workqueues a plot shows
+            # the seconds a guest command, a QMP reply or a boot may take, not a run's timeout
+            ("qmp.py", "timeout"), ("vm.py", "timeout"), ("kept.py", "timeout"), ("lab.py", "timeout"),
+            ("lab.py", "--timeout")}
 
 
 def test_python_declares_no_parameter_default_of_its_own():
@@ -119,7 +125,7 @@ def test_python_declares_no_parameter_default_of_its_own():
                 found += [(path.name, f) for f in flags if isinstance(f, str)
                           and f.lstrip("-").replace("-", "_") in names and _literal_number(default)]
     found = [f for f in found if f not in HOMONYMS]
-    assert not found, f"parameters declared outside their module's TOML: {found}"
+    assert not found, f"parameters declared outside their module's or tracer's TOML: {found}"
 
 
 def _parameters_cell(notebook: Path) -> dict:
@@ -131,20 +137,23 @@ def _parameters_cell(notebook: Path) -> dict:
 
 
 def test_notebooks_parameters_are_checked_against_the_declarations():
-    """A notebook's parameter named like its experiment's is None: the declared default (a report
-    passes its own with -p, and measure_or_load checks it against the declaration)."""
+    """A notebook's parameter named like a parameter of the run kind it runs is None (the declared
+    default: a report passes its own with -p, checked against the declaration) or a value other
+    than the declared default, the report's own choice (engine = "both" to compare the engines)."""
     checked = 0
     for notebook in sorted((SOURCE_DIR / "notebooks").glob("*.py")):
         source = notebook.read_text()
-        used = re.findall(r'measure_or_load\("(\w+)"', source)
-        used += ["new_worker"] if 'trace_or_load("creation"' in source else []
-        for name in used:
-            declared = {p.name for p in spec.experiment(name).options}
+        kinds = [run_kind(name) for name in re.findall(r'measure_or_load\("(\w+)"', source)]
+        kinds += [run_kind("trace_workers")] if "trace_or_load(" in source else []
+        for kind in kinds:
+            declared = {p.name: p for p in (*kind.params, *kind.load_options({}))}
             for key, value in _parameters_cell(notebook).items():
-                if key in declared:
-                    checked += 1
-                    assert value is None, f"{notebook.name}: {key} = {value!r} re-declares the default"
-    assert checked >= 10
+                if key in declared and value is not None:
+                    param = declared[key]
+                    assert param.check(kind.name, value) != param.check(kind.name, param.default), \
+                        f"{notebook.name}: {key} = {value!r} re-declares the default"
+                checked += key in declared
+    assert checked >= 14
 
 
 def test_kbuild_builds_every_declared_module():

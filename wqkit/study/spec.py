@@ -46,12 +46,13 @@ from wqkit.errors import WqkitError
 from wqkit.experiments.graph import parse_shape
 from wqkit.lab.vm import DEFAULT_CPUS, DEFAULT_MEMORY, check_cpus
 from wqkit.runs.kinds import RunKind, run_kind
+from wqkit.runs.lifecycle import RUN_TIMEOUT_S
 
 #: Factors that are lab settings, not experiment parameters: each level boots a lab of its own
 #: (``replicate`` changes nothing else: the same lab twice is an A/A check).
 LAB_FACTORS = ("kernel", "cpus", "replicate")
 #: Study settings besides factors and experiments, with their defaults.
-SETTINGS = {"name": None, "seed": 0, "boots": 5, "runs_per_boot": 1, "timeout": 1800.0, "memory": DEFAULT_MEMORY}
+SETTINGS = {"name": None, "seed": 0, "boots": 5, "runs_per_boot": 1, "timeout": RUN_TIMEOUT_S, "memory": DEFAULT_MEMORY}
 #: The older spelling of ``boots`` (one run per boot), still read.
 OLD_BOOTS = "repetitions"
 #: The range of ``boots`` (an interval needs two) and of ``runs_per_boot``.

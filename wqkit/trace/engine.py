@@ -68,9 +68,20 @@ class TracerProgram:
     probes: list[str]
     args: dict[str, str] = field(default_factory=dict)
     map_keys: int = MAP_KEYS
+    #: A declared tracer's directory, holding NAME.bt / NAME.c beside its TOML (None: wqkit's
+    #: own programs, in bpftrace/ and bcc/ here). Its program is copied into the target.
+    directory: Path | None = None
 
     def source(self, engine: str) -> Path:
-        return PROGRAM_DIR / engine / f"{self.name}.{'bt' if engine == 'bpftrace' else 'c'}"
+        ext = 'bt' if engine == 'bpftrace' else 'c'
+        return self.directory / f"{self.name}.{ext}" if self.directory else PROGRAM_DIR / engine / f"{self.name}.{ext}"
+
+    def check_engines(self, engines: list[str]) -> None:
+        """A one-line error when the program has no source for one of ``engines``."""
+        missing = [e for e in engines if not self.source(e).is_file()]
+        if missing:
+            raise WqkitError(f"{self.name} has no {' nor '.join(missing)} program "
+                             f"({', '.join(str(self.source(e)) for e in missing)})")
 
 
 def check_engines(engines: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -107,13 +118,15 @@ class GuestTracer:
         #: DRAIN_TIMEOUT, so what it had not printed yet is lost).
         self.drained = True
         self.text = ""
+        #: The program's path in the target (a declared tracer's is copied there when it starts).
+        self.guest_source = str(program.source(engine))
 
     @property
     def output(self) -> str:
         return f"{self.directory}/{self.engine}.out"
 
     def command(self) -> str:
-        source = quote(str(self.program.source(self.engine)))
+        source = quote(self.guest_source)
         if self.engine == "bpftrace":
             return (f"env BPFTRACE_PERF_RB_PAGES={BPFTRACE_PERF_RB_PAGES} BPFTRACE_MAP_KEYS_MAX={self.program.map_keys} "
                     f"bpftrace {source} " + " ".join(quote(v) for v in self.program.args.values()))
@@ -124,6 +137,10 @@ class GuestTracer:
     def start(self) -> None:
         self.started = time.monotonic()
         self.directory = self.target.run("mktemp -d /tmp/wqkit-trace.XXXXXXXX", check=True).stdout.strip()
+        source = self.program.source(self.engine)
+        if self.program.directory is not None:      # a declared tracer's program: wherever it is on the host
+            self.guest_source = f"{self.directory}/{source.name}"
+            self.target.write(self.guest_source, source.read_text(), create=True)
         pid = self.target.run(f"setsid {self.command()} > {self.output} 2>&1 < /dev/null & echo $!",
                               check=True).stdout.strip()
         self.pid = int(pid)

@@ -19,17 +19,16 @@ declared once, in ``trace_latency.toml`` beside this file.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable, Mapping
 
 import pandas as pd
 
 from wqkit.experiments.graph import TaskGraph
-from wqkit.experiments.runner import run_experiment
 from wqkit.runs.kinds import RunKind, run_kind
 from wqkit.runs.lifecycle import recorded_run
 from wqkit.target import Target
+from wqkit.trace.declared import run_load
 from wqkit.trace.engine import Tracing, TracerProgram, check_engines, check_lost, check_root, keep_outputs
 
 NAME = "trace_latency"
@@ -114,13 +113,7 @@ def run(declared: RunKind, own: Mapping[str, object], values: Mapping[str, objec
         tracing = Tracing(run.target, engines, program, run.progress)
         try:
             with tracing:
-                if during:
-                    exp_dir = run_experiment(during, values, target=run.target, out=run.path,
-                                             timeout=timeout, progress=run.progress, graph=graph)
-                    meta["experiment_run"] = exp_dir.name
-                else:
-                    run.progress(f"tracing for {duration:g} s")
-                    time.sleep(duration)
+                run_load(run, meta, during, values, duration, timeout, graph)
         finally:
             items = keep_outputs(tracing, run.path, meta, parse_items)
             items.drop(columns="event").to_parquet(run.path / "items.parquet", index=False)
