@@ -172,6 +172,7 @@ def test_tracepoint_latency_agrees_with_insert_exec_item_by_item(lab_target, tmp
     trace = load_run(path)
     meta, items = trace.meta, trace.items
     assert meta["status"] == "ok" and meta["workqueues"] == ["insert_exec"]
+    assert meta["items"] == {"expected": nr, "traced": {"bpftrace": nr, "bcc": nr}}
     run = path / meta["experiment_run"]
     exp_meta = json.loads((run / "meta.json").read_text())
     samples = pd.read_parquet(run / "samples.parquet")
@@ -448,3 +449,20 @@ def test_durations_traced_by_both_engines_say_so():
     assert set(analysis.df_worker_summary(meta, events)["attached"]) == {"bpftrace+bcc"}
     one = {**meta, "engines": ["bpftrace"], "engine": "bpftrace"}
     assert analysis.attached_note(one, events[events["engine"] == "bpftrace"]) == ""
+
+
+def test_traced_items_short_of_the_experiment_s_fail_the_run():
+    """Around insert_exec, each engine must have traced each of its work items (the production
+    check, on a recorded latency trace); kserver's items are not its samples: not compared."""
+    items = pd.DataFrame({"engine": ["bpftrace"] * 3 + ["bcc"] * 3,
+                          "workqueue": ["insert_exec", "insert_exec", "insert_exec", "insert_exec", "insert_exec",
+                                        "events"]})
+    meta = {"during": "insert_exec", "engines": ["bpftrace", "bcc"]}
+    insert_exec = {"experiment": "insert_exec", "samples": {"collected": 3}}
+    with pytest.raises(WqkitError, match="not the experiment's 3 work items: bcc traced 2"):
+        latency.check_items(meta, items, insert_exec)
+    assert meta["items"] == {"expected": 3, "traced": {"bpftrace": 3, "bcc": 2}}
+    full = pd.concat([items[items["engine"] == "bpftrace"], items[items["engine"] == "bpftrace"].assign(engine="bcc")])
+    latency.check_items(meta, full, insert_exec)
+    kserver = {"experiment": "kserver", "samples": {"collected": 99}}
+    latency.check_items(dict(meta), items, kserver)

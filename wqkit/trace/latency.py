@@ -19,14 +19,17 @@ declared once, in ``trace_latency.toml`` beside this file.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable, Mapping
 
 import pandas as pd
 
+from wqkit.errors import WqkitError
 from wqkit.experiments.graph import TaskGraph
 from wqkit.runs.kinds import RunKind, run_kind
 from wqkit.runs.lifecycle import recorded_run
+from wqkit.runs.spec import experiment
 from wqkit.target import Target
 from wqkit.trace.declared import run_load
 from wqkit.trace.engine import Tracing, TracerProgram, check_engines, check_lost, check_root, keep_outputs
@@ -118,4 +121,22 @@ def run(declared: RunKind, own: Mapping[str, object], values: Mapping[str, objec
             items = keep_outputs(tracing, run.path, meta, parse_items)
             items.drop(columns="event").to_parquet(run.path / "items.parquet", index=False)
         check_lost(meta)
+        if during:
+            check_items(meta, items, json.loads((run.path / meta["experiment_run"] / "meta.json").read_text()))
     return run.final
+
+
+def check_items(meta: dict, items: pd.DataFrame, experiment_meta: dict) -> None:
+    """Around an experiment whose samples are its work items one by one (queue_to_execution), every
+    engine must have traced each of them on its workqueue: the counts go into ``meta["items"]``, and
+    a tracer that saw more or fewer fails the run, saying how many."""
+    if not experiment(experiment_meta["experiment"]).queue_to_execution:
+        return
+    expected = int(experiment_meta["samples"]["collected"])
+    traced = {engine: int(((items["engine"] == engine) & (items["workqueue"] == meta["during"])).sum())
+              for engine in meta["engines"]}
+    meta["items"] = {"expected": expected, "traced": traced}
+    wrong = {engine: n for engine, n in traced.items() if n != expected}
+    if wrong:
+        raise WqkitError(f"the tracers' items are not the experiment's {expected} work items: "
+                         + ", ".join(f"{engine} traced {n}" for engine, n in wrong.items()))
