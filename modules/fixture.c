@@ -17,6 +17,7 @@
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
+#include "wqkit_compat.h"
 #include "wqkit_run_param.h"
 #include "fixture_params.h"
 
@@ -72,7 +73,7 @@ static int __init fixture_init(void)
 
 	if (ret)
 		return ret;
-	fixtures[0] = alloc_workqueue("wqkit_fx_percpu", 0, max_active);
+	fixtures[0] = alloc_workqueue("wqkit_fx_percpu", WQKIT_PERCPU_FLAG, max_active);
 	fixtures[1] = alloc_workqueue("wqkit_fx_unbound", WQ_UNBOUND | WQ_HIGHPRI, max_active);
 	fixtures[2] = alloc_ordered_workqueue("wqkit_fx_ordered", 0);
 	if (!fixtures[0] || !fixtures[1] || !fixtures[2]) {

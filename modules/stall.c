@@ -17,6 +17,7 @@
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
+#include "wqkit_compat.h"
 #include "stall_params.h"
 
 static struct workqueue_struct *stall_wq;
@@ -57,7 +58,7 @@ static int __init stall_init(void)
 		return -EINVAL;
 	}
 	stall_waiting = kcalloc(pending, sizeof(*stall_waiting), GFP_KERNEL);
-	stall_wq = alloc_workqueue("wqkit_stall", 0, 1);
+	stall_wq = alloc_workqueue("wqkit_stall", WQKIT_PERCPU_FLAG, 1);
 	if (!stall_waiting || !stall_wq) {
 		kfree(stall_waiting);
 		if (stall_wq)

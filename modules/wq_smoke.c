@@ -15,6 +15,7 @@
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
+#include "wqkit_compat.h"
 #include "wq_smoke_params.h"
 
 static atomic_t executed = ATOMIC_INIT(0);
@@ -39,7 +40,7 @@ static int __init wq_smoke_init(void)
 	if (!works)
 		return -ENOMEM;
 
-	wq = alloc_workqueue("wq_smoke", 0, 0);
+	wq = alloc_workqueue("wq_smoke", WQKIT_PERCPU_FLAG, 0);
 	if (!wq) {
 		kvfree(works);
 		return -ENOMEM;

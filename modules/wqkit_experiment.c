@@ -13,6 +13,7 @@
 #include <linux/vmalloc.h>
 #include <asm/msr.h>
 
+#include "wqkit_compat.h"
 #include "wqkit_experiment.h"
 
 /**
@@ -37,6 +38,8 @@ struct workqueue_struct *wqkit_alloc_workqueue(const char *name, unsigned int wq
 
 	if (wqkit_flags & WQKIT_WQ_UNBOUND)
 		flags |= WQ_UNBOUND;
+	else
+		flags |= WQKIT_PERCPU_FLAG;
 	if (wqkit_flags & WQKIT_WQ_HIGHPRI)
 		flags |= WQ_HIGHPRI;
 	if (wqkit_flags & WQKIT_WQ_CPU_INTENSIVE)
