@@ -61,7 +61,7 @@ def test_a_toy_tracer_is_one_declaration_and_its_program(toy, tmp_path):
 
 
 def test_a_declared_tracer_s_lines_are_its_rows(toy):
-    text = "ATTACHED\nQUEUED 0 8192\nQUEUED 1 1\nQUEUED x 2\nQUEUED 3\nOTHER 1 2\n"
+    text = "ATTACHED\n\nQUEUED 0 8192\nQUEUED 1 1\nQUEUED x 2\nQUEUED 3\nOTHER 1 2\n"
     rows, truncated = parse_lines(toy, text)
     assert not truncated and list(rows.columns) == ["event", "cpu", "req_cpu"]
     assert rows.to_dict("records") == [{"event": "QUEUED", "cpu": 0, "req_cpu": 8192},

@@ -45,7 +45,7 @@ def parse_lines(kind: RunKind, text: str) -> tuple[pd.DataFrame, bool]:
     columns = ["event", *dict.fromkeys(f for line in kind.lines for f in line.fields)]
     rows = []
     for line in text.splitlines():
-        event, *values = line.split()
+        event, *values = line.split() or [""]
         if event in fields and len(values) == len(fields[event]):
             try:
                 rows.append({"event": event, **dict(zip(fields[event], map(int, values)))})
