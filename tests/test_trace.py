@@ -18,6 +18,7 @@ from wqkit.target import Target
 from wqkit.analysis import latency as analysis_latency
 from wqkit.analysis import workers as analysis_workers
 from wqkit.analysis.load import load_run
+from wqkit.paths import SOURCE_DIR
 from wqkit.trace import engine, latency, workers
 
 from conftest import assert_flood_workers_traced, assert_pool_deaths_traced
@@ -466,3 +467,23 @@ def test_traced_items_short_of_the_experiment_s_fail_the_run():
     latency.check_items(meta, full, insert_exec)
     kserver = {"experiment": "kserver", "samples": {"collected": 99}}
     latency.check_items(dict(meta), items, kserver)
+
+
+def test_creation_durations_are_the_flood_s_workers_only():
+    """A create_worker() call on another pool (or before the flood) during a creation trace is
+    counted apart, never among the flood's durations: planted into a recorded trace."""
+    from wqkit.analysis import workers as analysis_workers
+
+    trace = load_run(SOURCE_DIR / "data" / "traces" / "trace-workers-creation-20261201-073336")
+    before = analysis_workers.summary(trace.meta, trace.events)
+    flood_ns = int(trace.events.loc[trace.events["event"] == "FLOOD", "ns"].iloc[0])
+    planted = pd.DataFrame([
+        {"event": "CREATE", "pid": 99998, "pool": 77, "ns": 10**9, "start_ns": flood_ns + 1, "caller": None,
+         "engine": "bpftrace"},                         # another pool, during the flood
+        {"event": "CREATE", "pid": 99999, "pool": trace.meta["truth"]["flood_pool"], "ns": 10**9,
+         "start_ns": flood_ns - 1, "caller": None, "engine": "bpftrace"}])   # the flood's pool, before it
+    events = pd.concat([trace.events, planted], ignore_index=True)
+    after = analysis_workers.summary(trace.meta, events)
+    assert after["count"] == before["count"] > 0 and after["durations_ns"] == before["durations_ns"]
+    assert before["others"] == 0 and after["others"] == 2
+    assert 10**9 not in analysis_workers.durations_ns(trace.meta, events[events["engine"] == "bpftrace"]).tolist()

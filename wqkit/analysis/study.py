@@ -31,7 +31,7 @@ from wqkit.analysis.kserver import df_tasks, makespan_ns
 from wqkit.analysis.load import Run, TraceRun, load_run
 from wqkit.analysis.stats import PERCENTILES, percentile
 from wqkit.analysis.units import format_duration
-from wqkit.analysis.workers import durations_ns, worker_kind
+from wqkit.analysis.workers import durations_ns
 from wqkit.errors import WqkitError
 from wqkit.runs.spec import experiment
 from wqkit.study.index import STUDY_META, levels, read_index
@@ -65,7 +65,7 @@ def run_durations_ns(run: Run | TraceRun) -> np.ndarray:
     if run.experiment == "trace_latency":
         values = (events["start_ns"] - events["queue_ns"]).to_numpy(dtype=float)
     else:
-        values = durations_ns(events, worker_kind(run.meta)).to_numpy(dtype=float)
+        values = durations_ns(run.meta, events).to_numpy(dtype=float)
     return np.sort(values)
 
 

@@ -38,9 +38,26 @@ def _what(kind: str) -> str:
     return "create_worker() duration" if kind == "creation" else "told to die → task exit"
 
 
-def durations_ns(events: pd.DataFrame, kind: str) -> pd.Series:
-    """The measured durations: create_worker() calls (creation), told-to-die → exit (die)."""
-    return events.loc[events["event"] == ("CREATE" if kind == "creation" else "DEAD"), "ns"].astype("int64")
+def durations_ns(meta: dict, events: pd.DataFrame) -> pd.Series:
+    """The measured durations of one engine's events: the create_worker() calls that made the
+    flood's workers (creation: see :func:`df_workers`; every call in a run recorded before the
+    flood's pool was kept), told-to-die → exit (die). Other create_worker() calls the kernel made
+    meanwhile (another pool, before the flood) are :func:`other_creations`."""
+    if worker_kind(meta) == "die":
+        return events.loc[events["event"] == "DEAD", "ns"].astype("int64").reset_index(drop=True)
+    workers = df_workers(meta, events)
+    if workers.empty:
+        return pd.Series([], dtype="int64")
+    flood = workers["flood_worker"] if "flood_pool" in meta.get("truth", {}) else True
+    return workers.loc[flood, "duration_ns"].astype("int64").reset_index(drop=True)
+
+
+def other_creations(meta: dict, events: pd.DataFrame) -> int:
+    """create_worker() calls of one engine that did not make the flood's workers (not in its durations)."""
+    if worker_kind(meta) == "die" or "flood_pool" not in meta.get("truth", {}):
+        return 0
+    workers = df_workers(meta, events)
+    return int((~workers["flood_worker"]).sum()) if len(workers) else 0
 
 
 def df_workers(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
@@ -78,14 +95,17 @@ def df_workers(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
 
 
 def df_worker_summary(meta: dict, events: pd.DataFrame) -> pd.DataFrame:
-    """Per engine: workers timed, median, p99, min and max duration (ns), lost events, attach time
-    (s), and the engines attached during the run: with both attached, each engine's durations
-    include the other's probe handlers (see :func:`attached_note`)."""
+    """Per engine: workers timed (the flood's, for creation), median, p99, min and max duration
+    (ns), other create_worker() calls left out (``others``), lost events, attach time (s), and the
+    engines attached during the run: with both attached, each engine's durations include the
+    other's probe handlers (see :func:`attached_note`)."""
     rows = []
     for engine in meta["engines"]:
-        values = durations_ns(events[events["engine"] == engine], worker_kind(meta))
+        mine = events[events["engine"] == engine]
+        values = durations_ns(meta, mine)
         traced = meta.get("tracers", {}).get(engine, {})
-        rows.append({"engine": engine, "workers": len(values), "p50_ns": values.median(),
+        rows.append({"engine": engine, "workers": len(values), "others": other_creations(meta, mine),
+                     "p50_ns": values.median(),
                      "p99_ns": values.quantile(0.99), "min_ns": values.min(), "max_ns": values.max(),
                      "lost_events": traced.get("lost_events"), "attach_s": traced.get("attach_s"),
                      "attached": "+".join(meta["engines"])})
@@ -97,11 +117,11 @@ def summary(meta: dict, events: pd.DataFrame, engine: str | None = None) -> dict
     row of :func:`df_worker_summary`, the durations themselves and where they came from."""
     engine = engine or meta["engines"][0]
     row = df_worker_summary(meta, events).loc[engine]
-    values = durations_ns(events[events["engine"] == engine], worker_kind(meta))
+    values = durations_ns(meta, events[events["engine"] == engine])
     traced = meta.get("tracers", {}).get(engine, {})
     return {"measurement": worker_kind(meta), "engine": engine, "kernel": meta.get("kernel_release"),
             "accel": meta.get("accel"), "probes": meta.get("probes"), "load": meta.get("load"),
-            "count": int(row["workers"]), "p50_ns": float(row["p50_ns"]) if len(values) else None,
+            "count": int(row["workers"]), "others": int(row["others"]), "p50_ns": float(row["p50_ns"]) if len(values) else None,
             "p99_ns": float(row["p99_ns"]) if len(values) else None,
             "durations_ns": values.tolist(), "histogram_ns_log2": traced.get("histogram_ns_log2"),
             "lost_events": traced.get("lost_events"), "attach_s": traced.get("attach_s"),
@@ -172,10 +192,9 @@ def _plot_histogram(durations: dict[str, np.ndarray], kind: str, title: str) -> 
 
 
 def plot_worker_durations(meta: dict, events: pd.DataFrame) -> Figure:
-    """Histogram of the durations (log-spaced bins), one colour per engine."""
-    workers = df_workers(meta, events)
-    durations = {engine: mine["duration_ns"].to_numpy(dtype=float)
-                 for engine, mine in workers.groupby("engine", sort=False)} if len(workers) else {}
+    """Histogram of the measured durations (:func:`durations_ns`, log-spaced bins), one colour per engine."""
+    durations = {engine: durations_ns(meta, mine).to_numpy(dtype=float)
+                 for engine, mine in events.groupby("engine", sort=False)}
     return _plot_histogram(durations, worker_kind(meta), _title(meta, _what(worker_kind(meta)), events))
 
 

@@ -40,7 +40,9 @@ def _print_workers(data: dict) -> None:
     print(f"{data['measurement']}: {data['count']} workers ({data['engine']}, {data['kernel']} under "
           f"{str(data['accel']).upper()}); median {median / 1000 if median else float('nan'):.1f} µs, "
           f"p99 {p99 / 1000 if p99 else float('nan'):.1f} µs; lost events {data['lost_events']}"
-          + (f"; {', '.join(others)} attached too: its probe handlers are inside these durations" if others else ""))
+          + (f"; {', '.join(others)} attached too: its probe handlers are inside these durations" if others else "")
+          + (f"; {data['others']} other create_worker() calls (another pool, or before the flood) left out"
+             if data.get("others") else ""))
 
 
 def show_workers(path: Path | None, args: argparse.Namespace) -> None:
