@@ -413,3 +413,34 @@ def test_a_host_without_a_study_s_kernel_is_named_before_anything_boots():
     with pytest.raises(WqkitError, match=r"host lab-b \(worker tcp://b:1\) cannot boot kernel level '6.1': no "):
         _check_hosts(Cluster(), ["6.1", "stock"])
     assert missing_kernels(["no-such-kernel-9.9"]).keys() == {"no-such-kernel-9.9"}
+
+
+KSERVER_CPUS = """
+boots = 2
+[[experiment]]
+name = "kserver"
+shape = "fork-join:width=4,depth=1"
+[[experiment]]
+name = "insert_exec"
+[factors]
+cpus = ["0", "0,1"]
+"lab.cpus" = [2, 4]
+"""
+
+
+def test_lab_factors_are_lab_names_and_kserver_s_cpus_is_a_factor_like_any_other(tmp_path):
+    """``lab.cpus`` is the lab's CPUs; ``cpus`` is kserver's task CPUs (its parameter), which a study
+    could not vary while the lab's factor took the name. Alone, ``cpus`` still means the lab's."""
+    study = _study(tmp_path, KSERVER_CPUS)
+    kserver = [p for p in study.points if p.experiment == "kserver"]
+    assert sorted((p.params["cpus"], p.cpus) for p in kserver) == [("0", 2), ("0", 4), ("0,1", 2), ("0,1", 4)]
+    assert all(p.lab == f"lab.cpus={p.cpus}" for p in study.points)
+    insert_exec = [p for p in study.points if p.experiment == "insert_exec"]
+    assert sorted(p.cpus for p in insert_exec) == [2, 4] and all("cpus" not in p.params for p in insert_exec)
+    # Groups: each lab CPU count boots once a block for both experiments.
+    assert len(study.labs) == 2
+    old = _study(tmp_path, 'boots = 2\n[[experiment]]\nname = "insert_exec"\n[factors]\ncpus = [2, 4]\n')
+    assert sorted(p.cpus for p in old.points) == [2, 4] and all(p.lab.startswith("cpus=") for p in old.points)
+    with pytest.raises(WqkitError, match=r"factor lab.memory: the lab's factors are lab.kernel, lab.cpus, "
+                                         "lab.replicate"):
+        _study(tmp_path, KSERVER_CPUS.replace('"lab.cpus"', '"lab.memory"'))

@@ -49,8 +49,11 @@ from wqkit.runs.kinds import RunKind, run_kind
 from wqkit.runs.lifecycle import RUN_TIMEOUT_S
 
 #: Factors that are lab settings, not experiment parameters: each level boots a lab of its own
-#: (``replicate`` changes nothing else: the same lab twice is an A/A check).
+#: (``replicate`` changes nothing else: the same lab twice is an A/A check). A study spells one
+#: ``lab.NAME``, or ``NAME`` alone where no experiment of the study has a parameter of that name
+#: (kserver's ``cpus`` is its task CPUs: ``cpus`` is then that parameter, ``lab.cpus`` the lab's).
 LAB_FACTORS = ("kernel", "cpus", "replicate")
+LAB_PREFIX = "lab."
 #: Study settings besides factors and experiments, with their defaults.
 SETTINGS = {"name": None, "seed": 0, "boots": 5, "runs_per_boot": 1, "timeout": RUN_TIMEOUT_S, "memory": DEFAULT_MEMORY}
 #: The older spelling of ``boots`` (one run per boot), still read.
@@ -72,6 +75,8 @@ class Point:
     kernel: str = "stock"
     cpus: int = DEFAULT_CPUS
     shape: str | None = None
+    #: Which of ``levels`` are lab settings (as the study file spells them).
+    lab_factors: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -82,7 +87,7 @@ class Point:
     def lab(self) -> str:
         """The point's boot group: its lab factors' levels (``kernel=6.1|replicate=A``); the
         points of one group run in the same boots."""
-        return "|".join(f"{k}={level_text(v)}" for k, v in sorted(self.levels.items()) if k in LAB_FACTORS)
+        return "|".join(f"{k}={level_text(v)}" for k, v in sorted(self.levels.items()) if k in self.lab_factors)
 
     @property
     def identity(self) -> dict:
@@ -164,11 +169,14 @@ def read_study(path: Path) -> Study:
                              + (" (an interval needs two boots a level)" if key == "boots" else ""))
     kinds = [run_kind(str(table["name"])) for table in exps]
     declared = set().union(*(kind.options(dict(t.get("params", {}))) for kind, t in zip(kinds, exps)))
+    lab = {name: lab_setting(path, name, declared) for name in factors}
     for name in factors:
-        if name not in LAB_FACTORS and name not in declared:
-            raise WqkitError(f"{path}: factor {name} is neither {' nor '.join(LAB_FACTORS)} nor a parameter of "
-                             f"its experiments (theirs: {', '.join(sorted(declared))})")
-    points = tuple(point for table, kind in zip(exps, kinds) for point in _points(path, table, kind, factors))
+        if lab[name] is None and name not in declared:
+            raise WqkitError(f"{path}: factor {name} is neither {' nor '.join(LAB_FACTORS)} (lab.NAME) nor a "
+                             f"parameter of its experiments (theirs: {', '.join(sorted(declared))})")
+    lab_factors = {name: setting for name, setting in lab.items() if setting is not None}
+    points = tuple(point for table, kind in zip(exps, kinds)
+                   for point in _points(path, table, kind, factors, lab_factors))
     seen: dict[str, Mapping] = {}
     for point in points:
         if point.key in seen:
@@ -183,13 +191,25 @@ def read_study(path: Path) -> Study:
                  experiments=tuple(exps), points=points)
 
 
-def _points(path: Path, table: Mapping[str, object], exp: RunKind, factors: Mapping[str, list]) -> list[Point]:
+def lab_setting(path: Path, factor: str, declared: set[str]) -> str | None:
+    """The lab setting a factor sets (``kernel``, ``cpus``, ``replicate``), or None for a parameter."""
+    if factor.startswith(LAB_PREFIX):
+        setting = factor.removeprefix(LAB_PREFIX)
+        if setting not in LAB_FACTORS:
+            raise WqkitError(f"{path}: factor {factor}: the lab's factors are "
+                             f"{', '.join(LAB_PREFIX + f for f in LAB_FACTORS)}")
+        return setting
+    return factor if factor in LAB_FACTORS and factor not in declared else None
+
+
+def _points(path: Path, table: Mapping[str, object], exp: RunKind, factors: Mapping[str, list],
+            lab_factors: Mapping[str, str]) -> list[Point]:
     extra = table.keys() - {"name", "params", "shape"}
     if extra:
         raise WqkitError(f"{path}: experiment {exp.name}: unknown keys {sorted(extra)} (known: name, params, shape)")
     fixed = dict(table.get("params", {}))
     options = exp.options(fixed)
-    mine = {name: levels for name, levels in factors.items() if name in options or name in LAB_FACTORS}
+    mine = {name: levels for name, levels in factors.items() if name in options or name in lab_factors}
     shape = table.get("shape")
     graph = exp.takes_graph(fixed)
     if graph != (shape is not None):
@@ -198,9 +218,11 @@ def _points(path: Path, table: Mapping[str, object], exp: RunKind, factors: Mapp
     points = []
     for combo in product(*mine.values()) if mine else [()]:
         levels = dict(zip(mine, combo))
-        params = fixed | {k: v for k, v in levels.items() if k not in LAB_FACTORS}
-        point = Point(exp.name, levels, params, kernel=str(levels.get("kernel", "stock")),
-                      cpus=levels.get("cpus", DEFAULT_CPUS), shape=shape)
+        params = fixed | {k: v for k, v in levels.items() if k not in lab_factors}
+        settings = {lab_factors[k]: v for k, v in levels.items() if k in lab_factors}
+        point = Point(exp.name, levels, params, kernel=str(settings.get("kernel", "stock")),
+                      cpus=settings.get("cpus", DEFAULT_CPUS), shape=shape,
+                      lab_factors=tuple(k for k in levels if k in lab_factors))
         _check(path, exp, point)
         points.append(point)
     return points
