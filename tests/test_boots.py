@@ -166,3 +166,22 @@ def test_study_effects_adjust_every_comparison_together():
     kernel = found["kernel"].set_index(["stratum", "level"])
     assert kernel.loc[("wq_flags=unbound", "b"), "survives"]
     assert not kernel.loc[("wq_flags=percpu", "b"), "survives"]
+
+
+def test_intervals_and_rank_tests_agree_with_hand_computed_values():
+    """Independent of scipy: a t interval from a published t table value, and the rank tests'
+    exact p-values counted from their permutations."""
+    # 1..5: mean 3, sd sqrt(2.5), se sqrt(0.5); t(0.975, 4) = 2.776445 (any t table).
+    one = boots.mean_interval(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    half = 2.776445 * np.sqrt(0.5)
+    assert (one.estimate, one.low, one.high) == pytest.approx((3.0, 3.0 - half, 3.0 + half), abs=1e-5)
+    # Equal spreads and sizes: Welch's df is 2(n-1) = 8, t(0.975, 8) = 2.306004; se = sqrt(2.5/5 * 2).
+    welch = boots.welch_interval(np.array([6.0, 7.0, 8.0, 9.0, 10.0]), np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    half = 2.306004 * np.sqrt(1.0)
+    assert (welch.estimate, welch.low, welch.high) == pytest.approx((5.0, 5.0 - half, 5.0 + half), abs=1e-5)
+    # Mann-Whitney, 3 against 3, fully separated: 1 of the C(6,3) = 20 orderings each way: p = 2/20.
+    assert boots.rank_p_value(np.array([4.0, 5.0, 6.0]), np.array([1.0, 2.0, 3.0]), paired=False) == \
+        pytest.approx(0.1)
+    # Wilcoxon signed-rank, 5 positive differences: 1 of 2^5 sign patterns each way: p = 2/32.
+    assert boots.rank_p_value(np.array([2.0, 3.0, 4.5, 5.0, 7.0]), np.array([1.0, 1.0, 1.0, 1.0, 1.0]),
+                              paired=True) == pytest.approx(0.0625)
