@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * wqkit_experiment - the skeleton every experiment module shares: the
- * check of a CPU parameter, wqkit's own workqueue flag bits (so user
- * space does not depend on one kernel's WQ_* values), and the life cycle of
+ * check of a CPU parameter, the mapping of wqkit's workqueue flag bits
+ * (wqkit_flags.h, generated) to the kernel's, and the life cycle of
  * an experiment: a sample recorder, an array of per-item state, a workqueue
  * and a runner thread that drives the experiment after module_init returns.
  */
@@ -12,13 +12,8 @@
 #include <linux/types.h>
 #include <linux/workqueue.h>
 
+#include "wqkit_flags.h"
 #include "wqkit_samples.h"
-
-/* wq_flags bits, mirrored in wqkit/runs/spec.py (WQ_FLAGS; a test compares them) */
-#define WQKIT_WQ_UNBOUND	0x1
-#define WQKIT_WQ_HIGHPRI	0x2
-#define WQKIT_WQ_CPU_INTENSIVE	0x4
-#define WQKIT_WQ_ALL		0x7
 
 int wqkit_check_cpu(int cpu);
 struct workqueue_struct *wqkit_alloc_workqueue(const char *name, unsigned int wqkit_flags,

@@ -58,11 +58,19 @@ def test_any_is_the_declared_value_and_flags_take_names():
         spec.experiment("kserver").values({"nr_samples": 3})
 
 
-def test_wq_flag_bits_equal_the_c_header():
-    header = (MODULES_DIR / "wqkit_experiment.h").read_text()
+def test_wq_flag_bits_are_declared_once_and_generated_for_c():
+    """The bits live in shared_params.toml only: the generated wqkit_flags.h defines them (and their
+    union), wq_flags' range is their union, and no module source defines one of its own."""
+    header = cgen.generated(spec.modules().values())["wqkit_flags.h"]
     c_bits = {name.lower(): int(value, 0) for name, value in
               re.findall(r"#define WQKIT_WQ_(\w+)\s+(0x[0-9a-f]+)", header) if name != "ALL"}
-    assert c_bits == spec.WQ_FLAGS
+    assert c_bits == spec.wq_flag_bits() == {"unbound": 0x1, "highpri": 0x2, "cpu_intensive": 0x4}
+    assert re.search(r"#define WQKIT_WQ_ALL\s+0x7\b", header)
+    flags = spec.module_spec("wq_insert_exec").param("wq_flags")
+    assert (flags.min, flags.max) == (0, 0x7)
+    for source in [*MODULES_DIR.glob("*.c"), *MODULES_DIR.glob("*.h")]:
+        if source.name != "wqkit_flags.h":
+            assert not re.search(r"#define WQKIT_WQ_(UNBOUND|HIGHPRI|CPU_INTENSIVE|ALL)\b", source.read_text()), source
 
 
 def _declared() -> dict[str, set]:

@@ -28,8 +28,6 @@ from typing import Mapping
 from wqkit.errors import WqkitError
 from wqkit.paths import MODULES_DIR
 
-#: wqkit's own workqueue flag bits (WQKIT_WQ_* of modules/wqkit_experiment.h).
-WQ_FLAGS = {"unbound": 0x1, "highpri": 0x2, "cpu_intensive": 0x4}
 #: How a user says "any CPU" (or "any value") for a parameter that declares one.
 ANY = "any"
 #: The parameter types: load-time values (uint, int, bool, flags, cpulist), values the
@@ -48,6 +46,12 @@ ENV = "WQKIT_EXPERIMENTS"
 DEFAULT_REPORT = ("provenance", "summary", "distribution", "run_order", "per_cpu", "outliers")
 
 
+def wq_flag_bits() -> dict[str, int]:
+    """wqkit's own workqueue flag bits by name, as ``wq_flags`` declares them in shared_params.toml
+    (the modules' WQKIT_WQ_* come from the same declaration: cgen's wqkit_flags.h)."""
+    return dict(read_param({"shared": "wq_flags"}, SHARED_PARAMS).bits)
+
+
 def parse_wq_flags(text: str | int) -> int:
     """``"unbound,highpri"`` (or ``"percpu"``/``""``) to wqkit's flag bits."""
     if isinstance(text, int):
@@ -58,15 +62,16 @@ def parse_wq_flags(text: str | int) -> int:
     for name in filter(None, (part.strip().lower() for part in text.split(","))):
         if name == "percpu":
             continue
-        if name not in WQ_FLAGS:
-            raise WqkitError(f"unknown workqueue flag {name!r} (known: percpu, {', '.join(WQ_FLAGS)})")
-        bits |= WQ_FLAGS[name]
+        known = wq_flag_bits()
+        if name not in known:
+            raise WqkitError(f"unknown workqueue flag {name!r} (known: percpu, {', '.join(known)})")
+        bits |= known[name]
     return bits
 
 
 def flag_names(bits: int) -> str:
     """wqkit's flag bits as names (``percpu`` for none)."""
-    return ",".join(name for name, bit in WQ_FLAGS.items() if bits & bit) or "percpu"
+    return ",".join(name for name, bit in wq_flag_bits().items() if bits & bit) or "percpu"
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ class Param:
     #: A ``choice``'s values; a ``names`` list's longest name.
     choices: tuple[str, ...] = ()
     max_length: int | None = None
+    #: A ``flags`` parameter's bits by name (its range is every combination of them).
+    bits: tuple[tuple[str, int], ...] = ()
 
     @property
     def settable(self) -> bool:
@@ -113,7 +120,7 @@ class Param:
         if self.type == "names":
             return f"at most {self.max} names of 1..{self.max_length} characters"
         if self.type == "flags":
-            return "percpu or " + ",".join(WQ_FLAGS)
+            return "percpu or " + ",".join(name for name, _ in self.bits)
         return "" if self.min is None else f"{self.min}..{self.max}"
 
     def describe(self) -> str:
@@ -317,6 +324,14 @@ def read_param(table: dict, where: Path, shared_file: Path = SHARED_PARAMS) -> P
     for key in ("choices", "default"):
         if isinstance(table.get(key), list):
             table[key] = tuple(table[key])
+    if isinstance(table.get("bits"), dict):
+        bits = table["bits"]
+        values = list(bits.values())
+        if not all(isinstance(v, int) and v > 0 and v & (v - 1) == 0 for v in values) or len(set(values)) != len(values):
+            raise WqkitError(f"{where}: parameter {table.get('name')!r}: its bits must be distinct powers of two")
+        table["bits"] = tuple(bits.items())
+        table.setdefault("min", 0)
+        table.setdefault("max", sum(values))
     try:
         param = Param(**table)
     except TypeError as exc:
