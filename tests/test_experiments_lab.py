@@ -158,7 +158,7 @@ def test_wqkit_refuses_invalid_parameters_before_loading(tmp_path, name, values,
 
 
 def test_cpu_beyond_the_target_is_refused_before_loading(lab_target, tmp_path):
-    with pytest.raises(WqkitError, match="cpu=5 does not exist on the target"):
+    with pytest.raises(WqkitError, match="cpu=5 names a CPU the target does not have"):
         run_experiment("insert_exec", {"nr": 10, "cpu": 5}, target=lab_target, out=tmp_path,
                        progress=lambda m: None)
     (path,) = tmp_path.iterdir()

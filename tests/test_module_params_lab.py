@@ -32,7 +32,7 @@ def boundary_values(param: Param, cpus: int) -> list[str]:
     if param.type == "cpulist":
         return ["0", ",".join(map(str, range(cpus))), "0," * (param.max or 1) + "0", str(cpus), "x"]
     values = [param.min - 1, param.min, param.max, param.max + 1]
-    if param.name == "cpu":
+    if param.role == "cpu":
         values += [cpus - 1, cpus]
     return [str(v) for v in values]
 
@@ -40,11 +40,7 @@ def boundary_values(param: Param, cpus: int) -> list[str]:
 def wqkit_takes(spec: ModuleSpec, param: Param, value: str, cpus: int) -> bool:
     """Whether wqkit's own checks (the declaration, then the target's CPUs) take ``value``."""
     try:
-        taken = param.check(spec.name, value)
-        if param.name == "cpu":
-            check_cpu({"cpu": taken}, cpus)
-        if param.type == "cpulist":
-            check_cpu({"cpu": max(map(int, str(taken).split(",")), default=-1)}, cpus)
+        check_cpu((param,), {param.name: param.check(spec.name, value)}, cpus)
     except WqkitError:
         return False
     return True

@@ -103,7 +103,6 @@ def _literal_number(node) -> bool:
 
 #: Names that are declared parameters elsewhere but mean something else where they appear.
 HOMONYMS = {("options.py", "--cpus"),        # the lab VM's CPU count, not kserver's task CPUs
-            ("runner.py", "calibrate"),      # the calibration run sets insert_exec's calibrate=1
             ("synthetic.py", "cpus"),        # a synthetic run's target CPU count
             ("state.py", "workqueues"),      # how many workqueues a plot shows
             # the seconds a guest command, a QMP reply or a boot may take, not a run's timeout
@@ -313,3 +312,19 @@ def test_a_parameter_is_taken_by_its_name_or_by_its_option_s_older_spelling():
     assert exp.values({"wq_flags": None, "flags": None}) == {}
     with pytest.raises(WqkitError, match="wq_flags is given twice"):
         exp.values({"wq_flags": "unbound", "flags": "highpri"})
+
+
+def test_calibration_and_cpu_parameters_are_declared_not_named_in_code():
+    """The experiment that measures the timestamp pair says so (calibrates = PARAM), and the
+    parameters naming CPUs say so (role = "cpu"): the runner reads both from the declarations."""
+    from wqkit.experiments.runner import check_cpu
+
+    assert spec.calibrator().name == "insert_exec" and spec.calibrator().calibrates == "calibrate"
+    roles = {(m.name, p.name) for m in spec.modules().values() for p in m.params if p.role == "cpu"}
+    assert {("wq_insert_exec", "cpu"), ("wq_new_worker", "cpu"), ("wq_kserver", "cpus")} <= roles
+    kserver = spec.experiment("kserver")
+    check_cpu(kserver.options, {"cpus": "0,1"}, 2)
+    with pytest.raises(WqkitError, match=r"cpus=0,2 names a CPU the target does not have \(2 CPUs: 0..1\)"):
+        check_cpu(kserver.options, {"cpus": "0,2"}, 2)
+    with pytest.raises(WqkitError, match=r"cpu=2 names a CPU"):
+        check_cpu(spec.experiment("insert_exec").options, {"cpu": 2}, 2)

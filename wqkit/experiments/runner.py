@@ -34,7 +34,7 @@ from wqkit.console import bars_disabled, progress_stream
 from wqkit.errors import LabError, WqkitError
 from wqkit.runs.kinds import RunKind
 from wqkit.runs.lifecycle import RUN_TIMEOUT_S, recorded_run
-from wqkit.runs.spec import Experiment, experiment
+from wqkit.runs.spec import Experiment, Param, calibrator, experiment
 from wqkit.experiments.graph import TaskGraph
 from wqkit.experiments.samples import (PHASE_POINTS, SAMPLE_DTYPE, RecorderStats, parse_phases,
                            parse_samples)
@@ -74,9 +74,9 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
                   **(annotations or {})}
     with recorded_run(Path(out), exp.name, meta, target=target, target_name=target_name, progress=progress,
                       **lab_options) as run:
-        check_cpu(params, meta["cpus"])
+        check_cpu(exp.options, params, meta["cpus"])
         _measure(exp, run.target, params, run.path, meta, timeout, run.progress, sample_state_hz, graph)
-        if exp.calibrated and not params.get("calibrate"):
+        if exp.calibrated and not (exp.calibrates and params.get(exp.calibrates)):
             _calibrate(exp, run.target, run.path, meta, run.progress)
     return run.final
 
@@ -275,13 +275,15 @@ def _calibrate(exp: Experiment, target: Target, dest: Path, meta: dict, progress
     """Measure the cost of the timestamp pair itself, for the analysis to subtract.
 
     The pair is the same ``rdtsc_ordered()`` pair every calibrated experiment
-    takes, so insert_exec's calibration mode measures it for all of them, on
-    the experiment's CPU. Its samples are checked for loss like the run's.
+    takes, so the experiment that declares ``calibrates`` measures it for all of
+    them, on the experiment's CPU. Its samples are checked for loss like the run's.
     """
-    calib = experiment("insert_exec")
+    calib = calibrator()
     nr = min(CALIBRATION_NR, int(meta["parameters"][exp.count_param]))
-    cpu = int(meta["parameters"].get("cpu", -1))
-    params = {"nr": nr, "calibrate": 1, **({"cpu": cpu} if cpu >= 0 else {})}
+    cpu = next((int(meta["parameters"][p.name]) for p in exp.options if p.role == "cpu"), -1)
+    cpu_param = next((p.name for p in calib.options if p.role == "cpu"), None)
+    params = {calib.count_param: nr, str(calib.calibrates): 1,
+              **({cpu_param: cpu} if cpu >= 0 and cpu_param else {})}
     progress(f"calibrating the timestamp pair ({nr} pairs)")
     with kmod.loaded(target, calib.module, params, progress=progress):
         frame, stats, failure = _follow_and_collect(calib, target, nr, dest, "calibration", timeout=600)
@@ -301,8 +303,12 @@ def _module_parameters(target: Target, module: str) -> dict[str, str]:
     return {name: text.rstrip("\n") for name, text in target.read_dir(f"/sys/module/{module}/parameters").items()}
 
 
-def check_cpu(params: dict, cpus: int) -> None:
-    """A one-line error when the run's ``cpu`` parameter names a CPU the target does not have."""
-    cpu = int(params.get("cpu", -1))
-    if cpu >= cpus:
-        raise WqkitError(f"cpu={cpu} does not exist on the target ({cpus} CPUs: 0..{cpus - 1})")
+def check_cpu(options: tuple[Param, ...], params: dict, cpus: int) -> None:
+    """A one-line error when a parameter that names CPUs (``role = "cpu"``: a CPU, or a list of
+    them) names one the target does not have."""
+    for param in (p for p in options if p.role == "cpu"):
+        value = params.get(param.name, param.default)
+        named = [int(v) for v in str(value).split(",") if v.strip()] if param.type == "cpulist" else [int(value)]
+        if max(named, default=-1) >= cpus:
+            raise WqkitError(f"{param.name}={value} names a CPU the target does not have "
+                             f"({cpus} CPUs: 0..{cpus - 1})")

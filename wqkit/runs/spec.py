@@ -95,6 +95,8 @@ class Param:
     max_length: int | None = None
     #: A ``flags`` parameter's bits by name (its range is every combination of them).
     bits: tuple[tuple[str, int], ...] = ()
+    #: What the value names, where wqkit checks it against the target: ``cpu`` (one of its CPUs).
+    role: str = ""
 
     @property
     def settable(self) -> bool:
@@ -200,6 +202,9 @@ class Experiment:
     queue_to_execution: bool = False
     #: Whether its samples are a timestamp pair whose own cost is calibrated and subtracted.
     calibrated: bool = False
+    #: The parameter that, set to 1, makes this experiment measure the timestamp pair itself: it
+    #: then calibrates every calibrated experiment (one experiment declares it).
+    calibrates: str | None = None
     #: Whether it runs a task graph (wqkit.experiments.graph), written to the module after loading.
     graph: bool = False
     #: Its analysis: the report sections a notebook shows, in order (wqkit.notebook.REPORT_SECTIONS).
@@ -405,8 +410,9 @@ def read_spec(path: Path) -> ModuleSpec:
             exp = Experiment(module_spec=spec, **table)
         except TypeError as exc:
             raise WqkitError(f"{path}: [experiment]: {exc}") from None
-        if exp.count_param not in {p.name for p in params}:
-            raise WqkitError(f"{path}: count_param {exp.count_param!r} is not one of its parameters")
+        for key in ("count_param", "calibrates"):
+            if getattr(exp, key) is not None and getattr(exp, key) not in {p.name for p in params}:
+                raise WqkitError(f"{path}: {key} {getattr(exp, key)!r} is not one of its parameters")
         object.__setattr__(spec, "experiment", exp)
     return spec
 
@@ -462,6 +468,15 @@ def module_spec(name: str) -> ModuleSpec:
         return modules()[name]
     except KeyError:
         raise WqkitError(f"unknown module {name!r} (known: {', '.join(modules())})") from None
+
+
+def calibrator() -> Experiment:
+    """The experiment that measures the timestamp pair (its declaration says ``calibrates``)."""
+    found = [exp for exp in experiments().values() if exp.calibrates]
+    if len(found) != 1:
+        raise WqkitError(f"exactly one experiment must declare calibrates, not {len(found)} "
+                         f"({', '.join(e.name for e in found) or 'none'})")
+    return found[0]
 
 
 def experiment(name: str) -> Experiment:
