@@ -22,6 +22,12 @@
  * unrecorded on a workqueue of its own and checks that every task ran after
  * its predecessors had finished (-EIO and a pr_err if not); nothing stays
  * allocated, so wqkit's fuzzer tries thousands of texts in one load that way.
+ * After a trial that succeeded, "parsed" reads back what the module made of
+ * the text: "tasks N edges E samples S", then one line per task in the order
+ * it was declared, "ID KIND VALUE" and its successors' ids, so that the
+ * fuzzer compares every accepted graph with its own parse. Setting
+ * "fault_early_start" (a fault for tests) makes a trial queue a task when
+ * its first predecessor finishes: the order check must then fail.
  *
  * A valid graph then runs @repeat times. Each finishing task queues the
  * successors whose predecessors are all done (an atomic count per task, so
@@ -113,6 +119,9 @@ static struct {
 	struct workqueue_struct *wq;	/* allocated by the first trial */
 	bool running;
 	bool stopping;			/* interrupted: finishing tasks queue no more */
+	bool fault_early_start;		/* a fault for tests: queue on the first predecessor */
+	char *parsed;			/* the last trial's graph as the module parsed it */
+	size_t parsed_len;
 } trial;
 
 static void kserver_queue(struct kserver_task *t)
@@ -180,8 +189,13 @@ static void kserver_work_fn(struct work_struct *work)
 	for (i = 0; i < t->nsucc && !kserver_stopping(); i++) {
 		struct kserver_task *s = &graph.tasks[graph.succ[t->first_succ + i]];
 
-		/* The last predecessor to finish makes it ready, exactly once. */
-		if (atomic_dec_and_test(&s->remaining)) {
+		/*
+		 * The last predecessor to finish makes it ready, exactly once (or,
+		 * with the trial's fault, the first one).
+		 */
+		if (trial.running && READ_ONCE(trial.fault_early_start) ?
+		    atomic_dec_return(&s->remaining) == s->npred - 1 :
+		    atomic_dec_and_test(&s->remaining)) {
 			s->ready = rdtsc_ordered();
 			s->ready_cpu = raw_smp_processor_id();
 			kserver_queue(s);
@@ -507,6 +521,37 @@ static int kserver_trial(void)
 	return ret;
 }
 
+/* The loaded graph as "parsed" reads it back (see the top of this file). */
+static int kserver_describe(void)
+{
+	const struct kserver_task *t;
+	size_t size, len;
+	u32 i, j, nedges = 0;
+
+	for (i = 0; i < graph.ntasks; i++)
+		nedges += graph.tasks[i].nsucc;
+	/* ids and counts fit in 10 digits, a cost in 20, a kind in 5 */
+	size = 64 + (size_t)graph.ntasks * (10 + 1 + 5 + 1 + 20 + 1) + (size_t)nedges * 11 + 1;
+	kvfree(trial.parsed);
+	trial.parsed_len = 0;
+	trial.parsed = kvmalloc(size, GFP_KERNEL);
+	if (!trial.parsed)
+		return -ENOMEM;
+	len = scnprintf(trial.parsed, size, "tasks %u edges %u samples %llu\n", graph.ntasks, nedges,
+			(u64)2 * graph.ntasks * repeat);
+	for (i = 0; i < graph.ntasks; i++) {
+		t = &graph.tasks[i];
+		len += scnprintf(trial.parsed + len, size - len, "%u %s %llu", t->id, kinds[t->kind].name,
+				 t->value);
+		for (j = 0; j < t->nsucc; j++)
+			len += scnprintf(trial.parsed + len, size - len, " %u",
+					 graph.tasks[graph.succ[t->first_succ + j]].id);
+		len += scnprintf(trial.parsed + len, size - len, "\n");
+	}
+	trial.parsed_len = len;
+	return 0;
+}
+
 static int kserver_start(void)
 {
 	const struct wqkit_experiment_desc desc = {
@@ -581,9 +626,10 @@ static ssize_t kserver_command(const char __user *buf, size_t count, bool run)
 		pr_err("graph: already running; unload the module to run another\n");
 		ret = -EBUSY;
 	} else {
+		trial.parsed_len = 0;
 		ret = kserver_load(graph_text, graph_len) ?: kserver_check_samples();
 		if (!ret)
-			ret = run ? kserver_start() : kserver_trial();
+			ret = run ? kserver_start() : kserver_trial() ?: kserver_describe();
 		if (ret || !run)
 			kserver_free();
 		graph_len = 0;	/* parsing cut the text up: write the graph again */
@@ -603,6 +649,24 @@ static ssize_t kserver_trial_write(struct file *file, const char __user *buf,
 {
 	return kserver_command(buf, count, false);
 }
+
+/* "parsed": the graph of the last trial that succeeded, as the module parsed it. */
+static ssize_t kserver_parsed_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)
+{
+	ssize_t ret;
+
+	mutex_lock(&graph_lock);
+	ret = simple_read_from_buffer(buf, count, ppos, trial.parsed, trial.parsed_len);
+	mutex_unlock(&graph_lock);
+	return ret;
+}
+
+static const struct file_operations kserver_parsed_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.read = kserver_parsed_read,
+	.llseek = default_llseek,
+};
 
 static const struct file_operations kserver_graph_fops = {
 	.owner = THIS_MODULE,
@@ -670,6 +734,8 @@ static int __init kserver_init(void)
 	debugfs_create_file("graph", 0200, graph_dir, NULL, &kserver_graph_fops);
 	debugfs_create_file("run", 0200, graph_dir, NULL, &kserver_run_fops);
 	debugfs_create_file("trial", 0200, graph_dir, NULL, &kserver_trial_fops);
+	debugfs_create_file("parsed", 0400, graph_dir, NULL, &kserver_parsed_fops);
+	debugfs_create_bool("fault_early_start", 0600, graph_dir, &trial.fault_early_start);
 	pr_info("loaded: write a graph to /sys/kernel/debug/wqkit_kserver/graph, then 1 to run\n");
 	return 0;
 }
@@ -682,6 +748,7 @@ static void __exit kserver_exit(void)
 	kserver_free();
 	if (trial.wq)
 		destroy_workqueue(trial.wq);
+	kvfree(trial.parsed);
 	kvfree(graph_text);
 	pr_info("unloaded\n");
 }

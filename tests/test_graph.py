@@ -189,3 +189,20 @@ def test_texts_that_once_wrapped_or_slipped_through_the_kernel_parser_are_refuse
     # hid the rest of the text, and the kernel's isspace() takes 0xa0 as a blank.
     with pytest.raises(WqkitError):
         g.TaskGraph.check_text(text, repeat=1)
+
+
+def test_the_fuzzer_catches_a_parser_that_drops_or_misroutes_an_edge():
+    """What the module reads back is compared with Python's parse: an edge dropped, an edge sent
+    to another task, a cost or a sample count that differ are each a difference; the successors'
+    order is the parser's own and is not."""
+    text = g.fork_join(width=3, depth=1).to_text().encode()
+    good = graph_fuzz.described(g.TaskGraph.check_text(text, repeat=2), 2)
+    assert graph_fuzz.parse_difference(text, 2, good) is None
+    reordered = [good[0], "0 busy 10000 3 1 2", *good[2:]]
+    assert graph_fuzz.parse_difference(text, 2, reordered) is None
+    for mutated in ([good[0], "0 busy 10000 1 2", *good[2:]],             # an edge dropped
+                    [good[0], "0 busy 10000 1 2 4", *good[2:]],           # an edge misrouted
+                    [good[0], "0 busy 9999 1 2 3", *good[2:]],            # a cost misread
+                    ["tasks 5 edges 6 samples 10", *good[1:]],            # the samples of repeat=1
+                    good[:-1]):                                           # a task lost
+        assert graph_fuzz.parse_difference(text, 2, mutated), mutated

@@ -4,7 +4,7 @@ import pytest
 from conftest import assert_dependencies_respected, assert_unloaded_cleanly
 
 from wqkit import analysis
-from wqkit.experiments import graph, kmod
+from wqkit.experiments import graph, graph_fuzz, kmod
 from wqkit.errors import WqkitError
 from wqkit.experiments.runner import GRAPH_DIR, run_experiment
 
@@ -127,3 +127,31 @@ def test_wqkit_refuses_what_the_module_would_before_any_boot(tmp_path):
     with pytest.raises(WqkitError, match="mem tasks write .* KiB in all"):
         run_experiment("kserver", {}, target=None, out=tmp_path, graph=greedy)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_trial_reads_back_what_the_module_parsed_and_a_planted_early_start_fails_with_eio(lab_target):
+    """After a trial, the module's "parsed" file is Python's parse of the same text (what the
+    fuzzer compares for every accepted input); with the test fault set, a task with two
+    predecessors starts when the first (1 ms) finishes, before the second (300 ms): the trial's
+    order check must refuse it with EIO and its pr_err."""
+    join = graph.TaskGraph.from_text("task 0 sleep 1000\ntask 1 sleep 300000\ntask 2 busy 1\n"
+                                     "edge 0 2\nedge 1 2\n")
+    ko = kmod.build(lab_target) / "wq_kserver.ko"
+    lab_target.run("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug", check=True)
+    trial = f"printf '%s' '{join.to_text()}' > {GRAPH_DIR}/graph && echo 1 > {GRAPH_DIR}/trial"
+    lab_target.run(f"insmod {ko} repeat=3", check=True)
+    try:
+        lab_target.run(trial, check=True)
+        parsed = lab_target.run(f"cat {GRAPH_DIR}/parsed", check=True).stdout.strip().splitlines()
+        assert graph_fuzz.parse_difference(join.to_text().encode(), 3, parsed) is None, parsed
+        assert parsed[0] == "tasks 3 edges 2 samples 18"
+        lab_target.run(f"echo 1 > {GRAPH_DIR}/fault_early_start", check=True)
+        since = lab_target.kernel_log()[1]
+        faulty = lab_target.run(trial)
+        assert faulty.returncode != 0 and "Input/output error" in faulty.stderr
+        log = [line for line in lab_target.kernel_log(since)[0] if "wq_kserver" in line]
+        assert any("trial: task 2 started before task 1 had finished" in line for line in log), log
+        assert lab_target.run(f"cat {GRAPH_DIR}/parsed", check=True).stdout == ""    # nothing kept of it
+        lab_target.run(f"echo 0 > {GRAPH_DIR}/fault_early_start && {trial}", check=True)
+    finally:
+        lab_target.run("rmmod wq_kserver", check=True, timeout=300)

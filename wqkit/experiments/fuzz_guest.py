@@ -8,7 +8,8 @@ that many write() calls, then ``1`` to ``trial`` (the module checks the graph,
 runs it once and checks the order its tasks ran in). RESULTS gets one line per
 input: the errno name of the write that failed (empty when the module accepted
 the text and ran it), how many kernel log lines the module printed for it (read from
-/dev/kmsg after each input; -1 if the log overran), and the first of them.
+/dev/kmsg after each input; -1 if the log overran), the first of them, and, for an
+accepted text, what the module's ``parsed`` file reads back (its lines joined by ``|``).
 The console's log level is lowered meanwhile, so that thousands of refusals
 do not go through the emulated serial port one character at a time.
 """
@@ -71,7 +72,8 @@ def main(inputs: str, results: str) -> None:
                 offset += 5 + size
                 error = write_all(f"{GRAPH_DIR}/graph", text, writes) or write_all(f"{GRAPH_DIR}/trial", b"1", 1)
                 count, first = module_lines(kmsg)
-                out.write(f"{error}\t{count}\t{first.replace(chr(9), ' ')}\n")
+                parsed = "" if error else open(f"{GRAPH_DIR}/parsed").read().strip().replace("\n", "|")
+                out.write(f"{error}\t{count}\t{first.replace(chr(9), ' ')}\t{parsed}\n")
     finally:
         with open(PRINTK, "w") as printk:
             printk.write(levels[0])

@@ -13,6 +13,10 @@ checks that:
 - the module accepts a text exactly when :meth:`TaskGraph.check_text` does
   (Python and C agree on every input), and runs every text it accepts once,
   each task after its predecessors (the module checks the order, EIO if not);
+- what the module parsed of every text it accepts (its ``parsed`` file: tasks,
+  their kinds, costs and successors, the samples a run makes) is what Python
+  parsed, so that a parser that drops or misroutes an edge is caught, not only
+  one that refuses the wrong texts;
 - a refused text fails with EINVAL and one kernel log line, an accepted one
   prints nothing;
 - nothing else happens: no splat, no leak (kmod.loaded's checks at unload).
@@ -66,17 +70,19 @@ class FuzzReport:
     disagreements: list[tuple[str, str, str]] = field(default_factory=list)
     #: (label, problem) for a refusal not by EINVAL, or not with exactly one log line.
     misreported: list[tuple[str, str]] = field(default_factory=list)
+    #: (label, how the module's parse differs from Python's) for an accepted text.
+    misparsed: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.disagreements and not self.misreported
+        return not self.disagreements and not self.misreported and not self.misparsed
 
     def summary(self) -> str:
         line = (f"kserver graph fuzz: {self.inputs} inputs in {self.seconds:.1f} s, {self.accepted} accepted and run, "
                 f"{self.refused} refused; {len(self.disagreements)} Python/C disagreements, "
-                f"{len(self.misreported)} refusals misreported")
+                f"{len(self.misreported)} refusals misreported, {len(self.misparsed)} graphs parsed differently")
         shown = [f"  {label}: Python {want}, module {got}" for label, want, got in self.disagreements[:5]]
-        shown += [f"  {label}: {problem}" for label, problem in self.misreported[:5]]
+        shown += [f"  {label}: {problem}" for label, problem in (self.misreported + self.misparsed)[:5]]
         return "\n".join([line, *shown])
 
 
@@ -194,6 +200,33 @@ def fuzz_inputs(count: int, seed: int, repeat: int) -> list[FuzzInput]:
     return inputs
 
 
+def described(graph: g.TaskGraph, repeat: int) -> list[str]:
+    """What the module's ``parsed`` file reads after a trial of ``graph`` (its lines), made
+    from Python's parse: ``tasks N edges E samples S``, then per task in declaration order
+    ``ID KIND VALUE`` and its successors' ids."""
+    successors = graph.successors()
+    lines = [f"tasks {len(graph.tasks)} edges {len(graph.edges)} samples {2 * len(graph.tasks) * repeat}"]
+    return lines + [" ".join(map(str, (t.id, t.kind, t.value, *successors[t.id]))) for t in graph.tasks.values()]
+
+
+def _normal(lines: list[str]) -> list[tuple]:
+    """Read-back lines, comparable: the header as it is, then each task's id, kind and cost with
+    the set of its successors (their order is the parser's own)."""
+    return [tuple(line.split()) if i == 0 else (tuple(line.split()[:3]), frozenset(line.split()[3:]))
+            for i, line in enumerate(lines)]
+
+
+def parse_difference(data: bytes, repeat: int, parsed: list[str]) -> str | None:
+    """How the module's read-back ``parsed`` differs from Python's parse of ``data``, or None."""
+    want = described(g.TaskGraph.check_text(data, repeat=repeat), repeat)
+    mine, theirs = _normal(parsed), _normal(want)
+    if mine == theirs:
+        return None
+    return next((f"line {i + 1}: module {parsed[i]!r}, Python {want[i]!r}"
+                 for i, (a, b) in enumerate(zip(mine, theirs)) if a != b),
+                f"module {len(parsed)} lines, Python {len(want)}")
+
+
 def expected(item: FuzzInput, repeat: int) -> str | None:
     """What Python's parser says of an input: None when it accepts it, else its error."""
     try:
@@ -229,7 +262,7 @@ def fuzz_kserver(target: Target, inputs: list[FuzzInput], repeat: int,
     if len(lines) != len(inputs):
         raise WqkitError(f"the fuzz feeder reported {len(lines)} outcomes for {len(inputs)} inputs")
     for item, line in zip(inputs, lines):
-        error, count, first = (line.split("\t", 2) + ["", ""])[:3]
+        error, count, first, parsed = (line.split("\t", 3) + ["", "", ""])[:4]
         want = expected(item, repeat)
         report.accepted += not error
         report.refused += bool(error)
@@ -240,4 +273,6 @@ def fuzz_kserver(target: Target, inputs: list[FuzzInput], repeat: int,
             report.misreported.append((item.label, f"refused with {error}, not EINVAL: {first}"))
         elif int(count) != (1 if error else 0):
             report.misreported.append((item.label, f"{count} kernel log lines (want {1 if error else 0}): {first}"))
+        elif not error and (difference := parse_difference(item.data, repeat, parsed.split("|"))):
+            report.misparsed.append((item.label, difference))
     return report
