@@ -99,18 +99,14 @@ static int exec_time_run(void *unused)
 
 static int __init exec_time_init(void)
 {
-	const struct wqkit_experiment_desc desc = {
-		.name = "exec_time_pred",
-		.nr = nr,
+	struct wqkit_experiment_desc desc = {
 		.item_size = sizeof(struct exec_time_item),
-		.wq_flags = wq_flags,
-		.cpu = cpu,
 		.run = exec_time_run,
 	};
 	int ret;
 
-	ret = wqkit_check_params() ?:
-	      wqkit_check_cpu(cpu);
+	wqkit_declared_desc(&desc);
+	ret = wqkit_check_params();
 	if (ret)
 		return ret;
 	if (mem_kb) {
@@ -123,8 +119,7 @@ static int __init exec_time_init(void)
 		vfree(payload_mem);
 		return ret;
 	}
-	pr_info("started: nr=%u loops=%u mem_kb=%u wq_flags=0x%x cpu=%d\n",
-		nr, loops, mem_kb, wq_flags, cpu);
+	wqkit_pr_params("started");
 	return 0;
 }
 

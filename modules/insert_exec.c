@@ -153,19 +153,14 @@ static int insert_exec_run(void *unused)
 
 static int __init insert_exec_init(void)
 {
-	const struct wqkit_experiment_desc desc = {
-		.name = "insert_exec",
-		.nr = nr,
+	struct wqkit_experiment_desc desc = {
 		.item_size = sizeof(struct wqkit_timed_work),
-		.wq_flags = wq_flags,
-		.max_active = max_active,
-		.cpu = cpu,
 		.run = insert_exec_run,
 	};
 	int ret;
 
-	ret = wqkit_check_params() ?:
-	      wqkit_check_cpu(cpu);
+	wqkit_declared_desc(&desc);
+	ret = wqkit_check_params();
 	if (ret)
 		return ret;
 	if (serial && gap_us) {
@@ -181,8 +176,7 @@ static int __init insert_exec_init(void)
 		return ret;
 	}
 	insert_exec_phases_publish();
-	pr_info("started: nr=%u wq_flags=0x%x max_active=%d cpu=%d gap_us=%u serial=%d calibrate=%d\n",
-		nr, wq_flags, max_active, cpu, gap_us, serial, calibrate);
+	wqkit_pr_params("started");
 	return 0;
 }
 

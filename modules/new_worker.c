@@ -54,25 +54,21 @@ static int new_worker_run(void *unused)
 
 static int __init new_worker_init(void)
 {
-	const struct wqkit_experiment_desc desc = {
-		.name = "new_worker",
-		.nr = nr_work_max,
+	struct wqkit_experiment_desc desc = {
 		.item_size = sizeof(struct wqkit_timed_work),
 		.max_active = WQ_MAX_ACTIVE,
-		.cpu = cpu,
 		.run = new_worker_run,
 	};
 	int ret;
 
-	ret = wqkit_check_params() ?:
-	      wqkit_check_cpu(cpu);
+	wqkit_declared_desc(&desc);
+	ret = wqkit_check_params();
 	if (ret)
 		return ret;
 	ret = wqkit_experiment_start(&xp, &desc);
 	if (ret)
 		return ret;
-	pr_info("started: nr_work_max=%u delay=%u hold_ms=%u cpu=%d\n",
-		nr_work_max, delay, hold_ms, cpu);
+	wqkit_pr_params("started");
 	return 0;
 }
 

@@ -65,16 +65,14 @@ static int {name}_run(void *unused)
 
 static int __init {name}_init(void)
 {{
-	const struct wqkit_experiment_desc desc = {{
-		.name = "{name}",
-		.nr = nr,
+	struct wqkit_experiment_desc desc = {{
 		.item_size = sizeof(struct wqkit_timed_work),
-		.cpu = cpu,
 		.run = {name}_run,
 	}};
 	int ret;
 
-	ret = wqkit_check_params() ?: wqkit_check_cpu(cpu);
+	wqkit_declared_desc(&desc);	/* name, nr and cpu, as {name}.toml declares them */
+	ret = wqkit_check_params();
 	if (ret)
 		return ret;
 	return wqkit_experiment_start(&xp, &desc);
@@ -126,12 +124,7 @@ unit = "µs"
 help = "time between two inserts, 0 for a burst"
 
 [[param]]
-name = "cpu"
-type = "int"
-default = -1
-min = -1
-max = 4095
-any = -1
+shared = "cpu"          # wqkit's CPU parameter (any = -1; checked against the target's CPUs)
 help = "CPU to queue on"
 """
 

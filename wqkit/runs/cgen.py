@@ -71,16 +71,49 @@ def header(spec: ModuleSpec) -> str:
     for param in spec.params:
         out += _declaration(param) + [""]
     checked = [p for p in spec.params if p.type in ("uint", "int", "flags")]
-    out += ["/* Every load-time parameter in its declared range, or -EINVAL and a pr_err. */",
-            "static inline int wqkit_check_params(void)", "{"]
-    if checked:
-        calls = [f"wqkit_param_range(\"{p.name}\", {p.name}, WQKIT_{p.name.upper()}_MIN, "
-                 f"WQKIT_{p.name.upper()}_MAX)" for p in checked]
-        out.append("\treturn " + " ?:\n\t       ".join(calls) + ";")
-    else:
-        out.append("\treturn 0;")
-    out += ["}", "", f"#endif /* {guard} */", ""]
+    calls = [f"wqkit_param_range(\"{p.name}\", {p.name}, WQKIT_{p.name.upper()}_MIN, "
+             f"WQKIT_{p.name.upper()}_MAX)" for p in checked]
+    experiment = "recorder" in spec.links and spec.experiment is not None
+    # A CPU a module takes is also checked against the CPUs online (wqkit_experiment.o's check).
+    calls += [f"wqkit_check_cpu({p.name})" for p in _cpu_params(spec)] if experiment else []
+    out += ["/* Every load-time parameter in its declared range (and a CPU online), or -EINVAL and a pr_err. */",
+            "static inline int wqkit_check_params(void)", "{",
+            "\treturn " + " ?:\n\t       ".join(calls) + ";" if calls else "\treturn 0;", "}", ""]
+    out += _pr_params(spec) + (_declared_desc(spec) if experiment else [])
+    out += [f"#endif /* {guard} */", ""]
     return "\n".join(out)
+
+
+def _cpu_params(spec: ModuleSpec) -> list[Param]:
+    return [p for p in spec.params if p.role == "cpu" and p.type == "int"]
+
+
+#: How pr_info prints a load-time parameter of each type.
+_FORMATS = {"uint": "%u", "int": "%d", "bool": "%d", "flags": "0x%x", "cpulist": "%s"}
+
+
+def _pr_params(spec: ModuleSpec) -> list[str]:
+    """``wqkit_pr_params(what)``: one pr_info line with every load-time parameter."""
+    params = [p for p in spec.params if p.type in _FORMATS]
+    if not params:
+        return []
+    fmt = " ".join(f"{p.name}={_FORMATS[p.type]}" for p in params)
+    return ["/* One pr_info line: @what, then every load-time parameter's value. */",
+            "static inline void wqkit_pr_params(const char *what)", "{",
+            f"\tpr_info(\"%s: {fmt}\\n\", what, {', '.join(p.name for p in params)});", "}", ""]
+
+
+def _declared_desc(spec: ModuleSpec) -> list[str]:
+    """``wqkit_declared_desc(desc)``: what the declaration says of the experiment's description
+    (its name, item count, and the workqueue parameters and CPU it takes)."""
+    assert spec.experiment is not None
+    fields = [("name", _c_string(spec.experiment.name)), ("nr", spec.experiment.count_param)]
+    names = {p.name for p in spec.params}
+    fields += [(name, name) for name in ("wq_flags", "max_active") if name in names]
+    fields += [("cpu", p.name) for p in _cpu_params(spec)[:1]]
+    return [f"/* What {spec.spec_file.name} declares of the experiment: name, items, workqueue and CPU. */",
+            "static inline void wqkit_declared_desc(struct wqkit_experiment_desc *desc)", "{",
+            *(f"\tdesc->{name} = {value};" for name, value in fields), "}", ""]
 
 
 def flags_header() -> str:
