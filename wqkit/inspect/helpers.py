@@ -18,6 +18,15 @@ from drgn.helpers.linux.module import address_to_module
 from wqkit.errors import WqkitError
 
 
+def core_timekeeper(prog: Program) -> Object:
+    """The kernel's core timekeeper (``struct tk_data``): ``tk_core`` up to 6.x, the
+    ``TIMEKEEPER_CORE`` entry of ``timekeeper_data[]`` once the auxiliary clocks came (7.x)."""
+    try:
+        return prog["tk_core"]
+    except LookupError:
+        return prog["timekeeper_data"][prog["TIMEKEEPER_CORE"].value_()]
+
+
 def for_each_workqueue(prog: Program) -> Iterator[Object]:
     """Iterate over every ``struct workqueue_struct *`` on the ``workqueues`` list."""
     return list_for_each_entry("struct workqueue_struct", prog["workqueues"].address_of_(), "list")

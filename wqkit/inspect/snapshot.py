@@ -63,7 +63,9 @@ class _Kernel:
         self.pool = StructLayout(prog, "struct worker_pool", {
             "id": "id", "cpu": "cpu", "node": "node", "flags": "flags", "nr_running": "nr_running",
             "worklist": "worklist.next", "nr_workers": "nr_workers", "nr_idle": "nr_idle",
-            "workers": "workers.next", "attrs": "attrs", "refcnt": "refcnt", "watchdog_ts": "watchdog_ts"})
+            "workers": "workers.next", "attrs": "attrs", "refcnt": "refcnt",
+            # 7.x calls the pool's last forward progress last_progress_ts.
+            "watchdog_ts": ("watchdog_ts", "last_progress_ts")})
         self.pool_worklist = self.pool.offset("worklist")
         # worker_pool_idr's XArray, walked raw (see _pool_addresses).
         self.pool_idr_head = prog["worker_pool_idr"].address_ + offsetof(prog.type("struct idr"), "idr_rt.xa_head")

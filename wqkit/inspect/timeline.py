@@ -32,7 +32,7 @@ import time
 
 import pandas as pd
 
-from wqkit.inspect.helpers import ListChanged
+from wqkit.inspect.helpers import ListChanged, core_timekeeper
 from wqkit.inspect.lab import QmpInspector
 from wqkit.inspect.model import Snapshot
 from wqkit.inspect.snapshot import read_snapshot, retried
@@ -60,7 +60,7 @@ class StateSampler:
 
     def start(self) -> None:
         prog = self.inspector.prog     # attach and load debug info before the experiment starts
-        tk = prog["tk_core"].timekeeper.tkr_mono.cycle_last
+        tk = core_timekeeper(prog).timekeeper.tkr_mono.cycle_last
         self._clock = (prog["jiffies"].address_, tk.address_)
         # The heap that exists now (drgn's types, pandas...) is never garbage: keep the
         # collector's full passes, which would stall the sampler, off it.
@@ -127,7 +127,7 @@ class StateSampler:
                 "torn_periods": self._torn,
                 "sampler_nice": getattr(self, "_priority", None),
                 "lateness_median_ms": round(statistics.median(self._late) * 1e3, 3) if self._late else None,
-                "clock": "tsc = tk_core.timekeeper.tkr_mono.cycle_last (the last timekeeping update before "
+                "clock": "tsc = the core timekeeper's tkr_mono.cycle_last (the last timekeeping update before "
                          "the read at host_time)",
                 "error": None if self._error is None else str(self._error)}
         return frame, info
