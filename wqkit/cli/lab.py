@@ -93,7 +93,9 @@ def cmd_lab_smoke(args: argparse.Namespace) -> int:
 def cmd_lab_up(args: argparse.Namespace) -> int:
     from wqkit.lab import kept
 
-    record = kept.up(args.kernel, args.cpus, args.memory, args.accel, args.tcg_threads, progress=progress)
+    options = lab_options(args)
+    record = kept.up(args.kernel, options["cpus"], args.memory, args.accel, args.tcg_threads, options["topology"],
+                     progress=progress)
     print(f"kept lab up: {record['label']} under {record['accel'].upper()} ({record['cpus']} CPUs, "
           f"{record['memory']}), booted in {record['boot_seconds']:.1f} s; runs, notebooks and papermill "
           f"with these options use it; `wqkit lab down` stops it")

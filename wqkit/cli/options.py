@@ -8,6 +8,8 @@ import sys
 from wqkit.runs.spec import ANY, Experiment, Param
 from wqkit.lab import resolve_kernel
 from wqkit.lab.accel import ACCELS
+from wqkit.errors import WqkitError
+from wqkit.lab.topology import SHAPES, parse_topology
 from wqkit.lab.vm import CPUS_RANGE, DEFAULT_CPUS, DEFAULT_MEMORY, TCG_THREADS
 from wqkit.target import TARGETS
 
@@ -25,8 +27,12 @@ def add_lab_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("lab VM")
     group.add_argument("--kernel", metavar="K", help="lab kernel: 'stock' (default), a provisioned release "
                        "or its series (6.1), or a built kernel tree")
-    group.add_argument("--cpus", type=int, default=DEFAULT_CPUS, metavar="N",
-                       help=f"guest CPUs, {CPUS_RANGE[0]} to {CPUS_RANGE[1]} (default {DEFAULT_CPUS})")
+    group.add_argument("--cpus", type=int, metavar="N",
+                       help=f"guest CPUs, {CPUS_RANGE[0]} to {CPUS_RANGE[1]} (default {DEFAULT_CPUS}; "
+                       "a --topology's otherwise)")
+    group.add_argument("--topology", metavar="SHAPE",
+                       help="the guest machine's shape: sockets=S,dies=D,cores=C,threads=T,numa=N (keys left out "
+                       f"are 1), or {', '.join(SHAPES)}; TCG gives any shape, its timings are emulation's")
     group.add_argument("--memory", default=DEFAULT_MEMORY, metavar="M", help=f"guest memory (default {DEFAULT_MEMORY})")
     group.add_argument("--accel", choices=ACCELS, default="auto",
                        help="auto (default) uses KVM only when it really works, else TCG")
@@ -47,8 +53,12 @@ def add_target_options(parser: argparse.ArgumentParser, out: bool = True) -> Non
 
 def lab_options(args: argparse.Namespace) -> dict:
     """The lab VM's options of a command line (for a lab target)."""
-    return dict(kernel=resolve_kernel(args.kernel), cpus=args.cpus, memory=args.memory, accel=args.accel,
-                tcg_threads=args.tcg_threads)
+    topology = parse_topology(args.topology) if args.topology else None
+    if topology is not None and args.cpus is not None and args.cpus != topology.cpus:
+        raise WqkitError(f"--cpus {args.cpus} and --topology {args.topology} ({topology.cpus} CPUs) disagree")
+    cpus = topology.cpus if topology is not None else args.cpus if args.cpus is not None else DEFAULT_CPUS
+    return dict(kernel=resolve_kernel(args.kernel), cpus=cpus, memory=args.memory, accel=args.accel,
+                tcg_threads=args.tcg_threads, topology=topology)
 
 
 def target_options(args: argparse.Namespace) -> dict:

@@ -29,6 +29,7 @@ from typing import ClassVar
 from wqkit.errors import LabError, WqkitError
 from wqkit.lab.choose import resolve_kernel
 from wqkit.lab.kernel import LabKernel
+from wqkit.lab.topology import Topology, parse_topology
 from wqkit.lab.vm import LabSession, Progress, stderr_progress
 from wqkit.paths import cache_dir
 
@@ -54,9 +55,11 @@ def running() -> dict | None:
     return record
 
 
-def _matches(record: dict, kernel: LabKernel, cpus: int, memory: str, accel: str, tcg_threads: str) -> bool:
+def _matches(record: dict, kernel: LabKernel, cpus: int, memory: str, accel: str, tcg_threads: str,
+             topology: Topology | None) -> bool:
     return (record["image"] == str(kernel.image) and record["cpus"] == cpus and record["memory"] == memory
-            and accel in ("auto", record["accel"]) and record["tcg_threads"] == tcg_threads)
+            and accel in ("auto", record["accel"]) and record["tcg_threads"] == tcg_threads
+            and record.get("topology") == (topology.text if topology else None))
 
 
 @dataclass
@@ -139,7 +142,9 @@ def attach(**lab_options) -> AttachedSession | None:
     if record is None or lab_options.get("rwdirs"):
         return None
     wanted = {f.name: lab_options.get(f.name, f.default if f.default is not MISSING else f.default_factory())
-              for f in fields(LabSession) if f.name in ("kernel", "cpus", "memory", "accel", "tcg_threads")}
+              for f in fields(LabSession) if f.name in ("kernel", "cpus", "memory", "accel", "tcg_threads", "topology")}
+    if wanted["topology"] is not None:
+        wanted["cpus"] = wanted["topology"].cpus
     if not _matches(record, **wanted):
         return None
     return AttachedSession(**wanted, progress=lab_options.get("progress", stderr_progress), record=record)
@@ -179,21 +184,23 @@ def _client(session: LabSession, conn: socket.socket, stop: threading.Event) -> 
 def _record(session: LabSession) -> dict:
     return {"pid": os.getpid(), "started": time.time(), "image": str(session.kernel.image),
             "label": session.kernel.label, "cpus": session.cpus, "memory": session.memory, "accel": session.accel,
-            "tcg_threads": session.tcg_threads, "workdir": str(session.workdir), "boot_id": session.boot_id,
+            "tcg_threads": session.tcg_threads, "topology": session.topology.text if session.topology else None,
+            "workdir": str(session.workdir), "boot_id": session.boot_id,
             "release": session.guest_release, "boot_seconds": session.boot_seconds,
             "guest_uptime_at_hello": session.guest_uptime_at_hello, "failed_boots": session.failed_boots}
 
 
 def up(kernel: str | None = None, cpus: int = LabSession.cpus, memory: str = LabSession.memory,
        accel: str = LabSession.accel, tcg_threads: str = LabSession.tcg_threads,
-       progress: Progress = stderr_progress) -> dict:
+       topology: Topology | None = None, progress: Progress = stderr_progress) -> dict:
     """Start the kept lab in the background and wait for its first answer; its record. Options
     left out take LabSession's defaults, as runs that attach to it do."""
     if (record := running()) is not None:
         raise WqkitError(f"a kept lab is already up ({record['label']}); `wqkit lab down` first")
     log = cache_dir() / "lab-up.log"
     cmd = [sys.executable, "-m", "wqkit.lab.kept", "--cpus", str(cpus), "--memory", memory, "--accel", accel,
-           "--tcg-threads", tcg_threads] + (["--kernel", kernel] if kernel else [])
+           "--tcg-threads", tcg_threads] + (["--kernel", kernel] if kernel else []) + \
+        (["--topology", topology.text] if topology else [])
     with open(log, "wb") as out:
         server = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                   start_new_session=True)
@@ -236,11 +243,13 @@ def main() -> None:
     parser.add_argument("--memory", required=True)
     parser.add_argument("--accel", required=True)
     parser.add_argument("--tcg-threads", required=True)
+    parser.add_argument("--topology")
     args = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     session = LabSession(kernel=resolve_kernel(args.kernel), cpus=args.cpus, memory=args.memory, accel=args.accel,
-                         tcg_threads=args.tcg_threads)
+                         tcg_threads=args.tcg_threads,
+                         topology=parse_topology(args.topology) if args.topology else None)
     try:
         session.start()
         record_path().write_text(json.dumps(_record(session), indent=1) + "\n")

@@ -34,6 +34,7 @@ from wqkit.lab.guest_init import PRIVATE_DIRS
 from wqkit.lab.kernel import LabKernel
 from wqkit.lab.qmp import QmpClient
 from wqkit.lab.splats import first_splat_line
+from wqkit.lab.topology import MAX_CPUS, Topology, memory_mib
 from wqkit.paths import SOURCE_DIR, cache_dir
 
 AGENT = Path(__file__).with_name("agent.py")
@@ -70,7 +71,7 @@ TCG_THREADS = ("multi", "single")
 #: the CLI, studies and sessions read them from.
 DEFAULT_CPUS = 2
 DEFAULT_MEMORY = "2G"
-CPUS_RANGE = (1, 64)
+CPUS_RANGE = (1, MAX_CPUS)
 
 
 def check_cpus(cpus: object) -> int:
@@ -120,11 +121,17 @@ class LabSession:
     boot_retries: int = MAX_BOOT_RETRIES
     #: Tests only: make the first N boot attempts panic before the agent starts.
     inject_boot_crashes: int = 0
+    #: The machine's shape (sockets, cores, threads, NUMA nodes); None: ``cpus`` flat CPUs.
+    #: Given, it sets ``cpus``.
+    topology: Topology | None = None
     #: Whether this session is the kept lab's (wqkit.lab.kept), booted by another process.
     kept: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
+        if self.topology is not None:
+            self.cpus = self.topology.cpus
         check_cpus(self.cpus)
+        memory_mib(self.memory)
         if self.tcg_threads not in TCG_THREADS:
             raise WqkitError(f"--tcg-threads must be one of {', '.join(TCG_THREADS)}, not {self.tcg_threads!r}")
         self._proc: subprocess.Popen | None = None
@@ -399,6 +406,8 @@ class LabSession:
                      "-device", "vmcoreinfo"]
         if accel == "tcg" and self.tcg_threads == "single":
             qemu_opts += ["-accel", "tcg,thread=single"]
+        if self.topology is not None:
+            qemu_opts += self.topology.qemu_options(self.memory)
         return cmd + ["--qemu-opts", *qemu_opts]     # last: it takes the rest of the line
 
     def _spawn(self, cmd: list[str]) -> None:

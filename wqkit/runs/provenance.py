@@ -40,6 +40,7 @@ def target_provenance(target: Target) -> dict:
         info["patched"] = target.kernel.patched
         info["kernel_variant"] = target.kernel.variant
         info["lab"] = {"kernel": target.kernel.label, "cpus": session.cpus, "memory": session.memory,
+                       "topology": session.topology.text if session.topology else None,
                        "boot_seconds": round(session.boot_seconds, 2), "session": session.workdir.name,
                        "tcg_threads": session.tcg_threads if info["accel"] == "tcg" else None,
                        "failed_boots": session.failed_boots, "boot_id": session.boot_id,

@@ -44,6 +44,7 @@ from typing import Mapping
 
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import parse_shape
+from wqkit.lab.topology import Topology, parse_topology
 from wqkit.lab.vm import DEFAULT_CPUS, DEFAULT_MEMORY, check_cpus
 from wqkit.runs.kinds import RunKind, run_kind
 from wqkit.runs.lifecycle import RUN_TIMEOUT_S
@@ -52,7 +53,7 @@ from wqkit.runs.lifecycle import RUN_TIMEOUT_S
 #: (``replicate`` changes nothing else: the same lab twice is an A/A check). A study spells one
 #: ``lab.NAME``, or ``NAME`` alone where no experiment of the study has a parameter of that name
 #: (kserver's ``cpus`` is its task CPUs: ``cpus`` is then that parameter, ``lab.cpus`` the lab's).
-LAB_FACTORS = ("kernel", "cpus", "replicate")
+LAB_FACTORS = ("kernel", "cpus", "replicate", "topology")
 LAB_PREFIX = "lab."
 #: Study settings besides factors and experiments, with their defaults.
 SETTINGS = {"name": None, "seed": 0, "boots": 5, "runs_per_boot": 1, "timeout": RUN_TIMEOUT_S, "memory": DEFAULT_MEMORY}
@@ -77,6 +78,8 @@ class Point:
     shape: str | None = None
     #: Which of ``levels`` are lab settings (as the study file spells them).
     lab_factors: tuple[str, ...] = ()
+    #: The lab machine's shape (wqkit.lab.topology), when a factor sets one.
+    topology: str | None = None
 
     @property
     def key(self) -> str:
@@ -92,8 +95,9 @@ class Point:
     @property
     def identity(self) -> dict:
         """Everything that decides what the point runs: its key, every parameter, its graph."""
-        return {"key": self.key, "params": dict(self.params), "kernel": self.kernel, "cpus": self.cpus,
-                "shape": self.shape}
+        identity = {"key": self.key, "params": dict(self.params), "kernel": self.kernel, "cpus": self.cpus,
+                    "shape": self.shape}
+        return identity | ({"topology": self.topology} if self.topology else {})
 
 
 def level_text(value: object) -> str:
@@ -220,12 +224,26 @@ def _points(path: Path, table: Mapping[str, object], exp: RunKind, factors: Mapp
         levels = dict(zip(mine, combo))
         params = fixed | {k: v for k, v in levels.items() if k not in lab_factors}
         settings = {lab_factors[k]: v for k, v in levels.items() if k in lab_factors}
+        topology = _topology(path, settings)
         point = Point(exp.name, levels, params, kernel=str(settings.get("kernel", "stock")),
-                      cpus=settings.get("cpus", DEFAULT_CPUS), shape=shape,
-                      lab_factors=tuple(k for k in levels if k in lab_factors))
+                      cpus=topology.cpus if topology else settings.get("cpus", DEFAULT_CPUS), shape=shape,
+                      lab_factors=tuple(k for k in levels if k in lab_factors),
+                      topology=topology.text if topology else None)
         _check(path, exp, point)
         points.append(point)
     return points
+
+
+def _topology(path: Path, settings: Mapping[str, object]) -> Topology | None:
+    """A point's lab machine shape, or a one-line error (a topology sets the CPUs: not both)."""
+    if "topology" not in settings:
+        return None
+    if "cpus" in settings:
+        raise WqkitError(f"{path}: a topology sets the lab's CPUs: give cpus or topology, not both")
+    try:
+        return parse_topology(str(settings["topology"]))
+    except WqkitError as exc:
+        raise WqkitError(f"{path}: {exc}") from None
 
 
 def _check(path: Path, exp: RunKind, point: Point) -> None:

@@ -29,6 +29,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import parse_shape
 from wqkit.lab.choose import resolve_kernel
+from wqkit.lab.topology import parse_topology
 from wqkit.paths import write_atomically
 from wqkit.study.index import record_attempt
 from wqkit.runs.kinds import run_kind
@@ -128,7 +129,7 @@ def _boot(point, study: dict, log: Callable[[str], None]) -> LabTarget:
     """A fresh guest for the point's lab; this worker's only one."""
     close_sessions()
     target = LabTarget(kernel=resolve_kernel(point.kernel), cpus=point.cpus, memory=study["memory"], progress=log,
-                       use_kept=False)
+                       use_kept=False, topology=parse_topology(point.topology) if point.topology else None)
     _current.append(target)
     return target
 
