@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from wqkit.lab.kernel_source import DEFAULT_SERIES, source_package, checkpatch, source_tarball
-from wqkit.lab.build import LAB_CONFIG, PATCH_DIR, apply_patch, series, unmet_options
+from wqkit.lab.build import LAB_CONFIG, PATCH_DIR, apply_patch, patch_series, unmet_options
 
 # The series is applied to Debian's linux-source-6.12, fetched once.
 pytestmark = pytest.mark.network
@@ -17,7 +17,7 @@ SEED_NAMES = ["rdtsc.patch", "insert-exec-measurement-wq.patch", "workqueue_work
 def touched_files() -> list[str]:
     """Every file the series changes, as paths in the source tree."""
     files = []
-    for patch in series():
+    for patch in patch_series():
         files += re.findall(r"^diff --git a/(\S+) b/", patch.read_text(), re.MULTILINE)
     return sorted(set(files))
 
@@ -39,8 +39,8 @@ def pristine(tmp_path_factory):
 
 
 def test_the_series_has_the_seeds_patches_in_order():
-    assert [p.name for p in series()] == SEED_NAMES
-    for patch in series():
+    assert [p.name for p in patch_series()] == SEED_NAMES
+    for patch in patch_series():
         text = patch.read_text()
         # git format-patch output, with a real commit message and trailers.
         assert text.startswith("From ") and re.search(r"^Subject: \[PATCH \d/3\] workqueue: ", text, re.MULTILINE)
@@ -51,13 +51,13 @@ def test_the_series_has_the_seeds_patches_in_order():
 def test_the_series_applies_with_git_am_and_with_patch(pristine, tmp_path):
     root, git = pristine
     subprocess.run([*git, "checkout", "-q", "-B", "am", "master"], check=True)
-    proc = subprocess.run([*git, "am", "-q", *map(str, series())], capture_output=True, text=True)
+    proc = subprocess.run([*git, "am", "-q", *map(str, patch_series())], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     log = subprocess.run([*git, "log", "--format=%s", "-3"], capture_output=True, text=True).stdout
     assert log.count("workqueue: ") == 3
     copy = tmp_path / "copy"
     subprocess.run(["git", "-C", str(root), "worktree", "add", "-q", str(copy), "master"], check=True)
-    for patch in series():
+    for patch in patch_series():
         apply_patch(copy, patch)
     assert (copy / "include" / "linux" / "wq_measure.h").is_file()
     assert "trace_workqueue_worker_dying_end" in (copy / "kernel" / "workqueue.c").read_text()
@@ -66,16 +66,16 @@ def test_the_series_applies_with_git_am_and_with_patch(pristine, tmp_path):
 def test_a_patch_that_does_not_apply_names_itself_and_its_hunk(pristine, tmp_path):
     root, _ = pristine
     broken = tmp_path / "broken.patch"
-    broken.write_text(series()[1].read_text().replace("	/* claim and dequeue */", "	/* no such line */"))
+    broken.write_text(patch_series()[1].read_text().replace("	/* claim and dequeue */", "	/* no such line */"))
     work = tmp_path / "tree"
     subprocess.run(["git", "-C", str(root), "worktree", "add", "-q", "--detach", str(work), "master"], check=True)
-    apply_patch(work, series()[0])
+    apply_patch(work, patch_series()[0])
     with pytest.raises(Exception, match=r"broken.patch does not apply: Hunk #\d+ FAILED"):
         apply_patch(work, broken)
 
 
 def test_the_series_passes_checkpatch_strict():
-    proc = subprocess.run(["perl", str(checkpatch()), "--strict", "--terse", "--no-tree", *map(str, series())],
+    proc = subprocess.run(["perl", str(checkpatch()), "--strict", "--terse", "--no-tree", *map(str, patch_series())],
                           capture_output=True, text=True)
     errors = [line for line in proc.stdout.splitlines() if "ERROR:" in line]
     assert errors == [] and "total: 0 errors" in proc.stdout

@@ -66,7 +66,7 @@ def build_root() -> Path:
     return cache_dir() / "kernel-build"
 
 
-def series() -> list[Path]:
+def patch_series() -> list[Path]:
     """The patches of linux_patch_exp/, in the order of its ``series`` file (quilt order)."""
     names = [line.strip() for line in (PATCH_DIR / "series").read_text().splitlines()
              if line.strip() and not line.startswith("#")]
@@ -115,7 +115,7 @@ class KernelBuild:
         digest.update(config_fragment(variant, series).encode())
         digest.update(compiler_version().encode())
         if variant == "patched":
-            for patch in series():
+            for patch in patch_series():
                 digest.update(patch.name.encode() + patch.read_bytes())
         # The default series keeps its directories' names of before 7.3 (their trees hold absolute paths).
         name = variant if series == DEFAULT_SERIES else f"{variant}-{series}"
@@ -191,7 +191,7 @@ def _build(build: KernelBuild, variant: str, jobs: int | None, config_only: bool
     build.complete.write_text(json.dumps({
         "variant": variant, "series": build.series, "seconds": round(time.monotonic() - started, 1), "objects": objects,
         "release": build.kernel().release, "build_tree_bytes": size,
-        "patches": [p.name for p in series()] if variant == "patched" else []}, indent=1) + "\n")
+        "patches": [p.name for p in patch_series()] if variant == "patched" else []}, indent=1) + "\n")
     progress(f"{variant} kernel {build.kernel().release} built in {time.monotonic() - started:.0f} s "
              f"({objects} objects compiled, {size / 2**20:.0f} MiB cached)")
     return build
@@ -210,7 +210,7 @@ def unpack(build: KernelBuild, progress: Progress) -> None:
     progress(f"unpacking {tarball.name}")
     _run(["tar", "-xJf", str(tarball), "-C", str(partial), "--strip-components=1"], "unpacking the source")
     if build.variant == "patched":
-        for patch in series():
+        for patch in patch_series():
             apply_patch(partial, patch)
             progress(f"applied {patch.name}")
     partial.rename(build.src)
