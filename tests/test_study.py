@@ -54,7 +54,7 @@ def test_the_grid_is_every_combination_a_factor_applies_to(tmp_path):
     (("nr = 500", "nr = 0"), r"point insert_exec\|.*: wq_insert_exec: nr=0 is out of range"),
     (('"highpri"]', '"sideways"]'), r"point .*wq_flags=sideways.*unknown workqueue flag 'sideways'"),
     (("kernel = [", "max_actve = [1]\nkernel = ["),
-     "factor max_actve is neither kernel nor cpus nor replicate nor topology (lab.NAME) nor a parameter"),
+     "factor max_actve is neither kernel nor cpus nor replicate nor topology \\(lab.NAME\\) nor a parameter"),
     (("boots = 3", "boots = 1"), r"boots=1 is out of range: a whole number from 2 to 1000 \(an interval needs two"),
     (("runs_per_boot = 2", "runs_per_boot = 0"), "runs_per_boot=0 is out of range"),
     (("runs_per_boot = 2", "runs_per_boot = 1.5"), "runs_per_boot=1.5 is out of range"),
@@ -220,7 +220,7 @@ def test_tracers_are_study_experiments_checked_before_boot(tmp_path):
     (('kind = "creation"', 'kind = "birth"'), r"point trace_workers\|engine=bpftrace: trace_workers: kind='birth' is not one of creation, die"),
     (("nr_work_max = 24", "nr_work_max = 0"), r"point trace_workers\|.*nr_work_max=0 is out of range"),
     (('"bcc"]', '"dtrace"]'), r"point trace_workers\|engine=dtrace: trace_workers: engine='dtrace' is not one of bpftrace, bcc, both"),
-    (('during = "insert_exec", ', ''), "factor serial is neither kernel nor cpus nor replicate nor topology (lab.NAME) nor a parameter"),
+    (('during = "insert_exec", ', ''), "factor serial is neither kernel nor cpus nor replicate nor topology \\(lab.NAME\\) nor a parameter"),
     (("nr = 300", "nr = 300, max_pending = 0"), r"point trace_latency\|.*max_pending=0 is out of range"),
     (("nr = 300", "nr = -1"), r"point trace_latency\|.*nr=-1 is out of range"),
 ])
