@@ -1,30 +1,82 @@
-"""A declared machine shape is what the guest's kernel sees: CPUs, sockets, SMT siblings, caches, NUMA nodes."""
+"""A declared machine shape is what the guest's kernel sees (CPUs, sockets, SMT siblings, caches, NUMA
+nodes), and the monitor's affinity scopes are the kernel's own, as its tools/workqueue/wq_dump.py prints them."""
+
+import re
+import subprocess
+import sys
 
 import pytest
 
+from wqkit.inspect.lab import QmpInspector
+from wqkit.inspect.snapshot import take_snapshot
+from wqkit.inspect.text import scope_lines
+from wqkit.lab.kernel_source import DEFAULT_SERIES, source_package, source_tarball
 from wqkit.lab.topology import parse_topology
 from wqkit.target import LabTarget
 
 pytestmark = pytest.mark.lab
+
+SHAPE = "sockets=2,cores=2,threads=2,numa=2"
+
+
+@pytest.fixture(scope="module")
+def shaped(request):
+    from conftest import lab_kernel
+
+    with LabTarget(kernel=lab_kernel(request.config.getoption("--lab-kernel")), topology=parse_topology(SHAPE),
+                   use_kept=False, progress=lambda m: None) as target:
+        yield target
 
 
 def _cpu_files(target, cpus: int, name: str) -> list[str]:
     return [v.strip() for v in target.read_files([f"/sys/devices/system/cpu/cpu{c}/{name}" for c in range(cpus)])]
 
 
-def test_the_guest_s_sysfs_shows_the_declared_topology(request, tmp_path):
-    from conftest import lab_kernel
+def test_the_guest_s_sysfs_shows_the_declared_topology(shaped):
+    assert shaped.read("/sys/devices/system/cpu/online").strip() == "0-7"
+    assert _cpu_files(shaped, 8, "topology/physical_package_id") == ["0"] * 4 + ["1"] * 4
+    siblings = _cpu_files(shaped, 8, "topology/thread_siblings_list")
+    assert siblings == ["0-1", "0-1", "2-3", "2-3", "4-5", "4-5", "6-7", "6-7"]
+    # Each socket its own last-level cache.
+    assert _cpu_files(shaped, 8, "cache/index3/shared_cpu_list") == ["0-3"] * 4 + ["4-7"] * 4
+    nodes = shaped.read_files(["/sys/devices/system/node/node0/cpulist", "/sys/devices/system/node/node1/cpulist"])
+    assert [n.strip() for n in nodes] == ["0-3", "4-7"]
+    assert shaped.session.topology == parse_topology(SHAPE)
 
-    shape = parse_topology("sockets=2,cores=2,threads=2,numa=2")
-    with LabTarget(kernel=lab_kernel(request.config.getoption("--lab-kernel")), topology=shape,
-                   use_kept=False, progress=lambda m: None) as target:
-        assert target.read("/sys/devices/system/cpu/online").strip() == "0-7"
-        assert _cpu_files(target, 8, "topology/physical_package_id") == ["0"] * 4 + ["1"] * 4
-        siblings = _cpu_files(target, 8, "topology/thread_siblings_list")
-        assert siblings == ["0-1", "0-1", "2-3", "2-3", "4-5", "4-5", "6-7", "6-7"]
-        # Each socket its own last-level cache.
-        caches = _cpu_files(target, 8, "cache/index3/shared_cpu_list")
-        assert caches == ["0-3"] * 4 + ["4-7"] * 4
-        nodes = target.read_files(["/sys/devices/system/node/node0/cpulist", "/sys/devices/system/node/node1/cpulist"])
-        assert [n.strip() for n in nodes] == ["0-3", "4-7"]
-        assert target.session.topology == shape
+
+def _wq_dump_scopes(text: str) -> dict[str, dict]:
+    """wq_dump.py's "Affinity Scopes" section: per scope, its pods' CPUs (from the hex masks),
+    nodes and each CPU's pod, and whether it is the default."""
+    scopes, current = {}, None
+    for line in text.split("Worker Pools")[0].splitlines():
+        if match := re.fullmatch(r"([A-Z_]+)( \(default\))?", line.strip()):
+            current = scopes.setdefault(match.group(1).lower(), {"default": bool(match.group(2))})
+        elif current is not None and line.strip().startswith(("pod_cpus", "pod_node", "cpu_pod")):
+            key, *items = line.split()
+            values = [item.split("=", 1)[1] for item in items]
+            if key == "pod_cpus":
+                current[key] = [[c for c in range(64) if int(v.replace(" ", ""), 16) >> c & 1] for v in values]
+            else:
+                current[key] = [int(v) for v in values]
+    return scopes
+
+
+def test_the_monitor_s_affinity_scopes_are_wq_dump_s(shaped, tmp_path):
+    """Every scope's pods, nodes and CPU → pod map, read by wqkit over QMP, equal what the kernel's
+    own wq_dump.py prints with drgn inside the same guest; each unbound workqueue has a scope."""
+    script = shaped.session.shared_dir / "wq_dump.py"
+    member = f"{source_package(DEFAULT_SERIES)}/tools/workqueue/wq_dump.py"
+    with open(script, "wb") as out:
+        subprocess.run(["tar", "-xJOf", str(source_tarball(lambda m: None)), member], stdout=out, check=True)
+    dump = shaped.run(f"{sys.executable} -m drgn -q -s {shaped.kernel.debug_vmlinux} {script}", check=True,
+                      timeout=600).stdout
+    theirs = _wq_dump_scopes(dump)
+    snap = take_snapshot(QmpInspector.for_lab(shaped).prog)
+    ours = {s.name: {"default": s.default, "pod_cpus": s.pod_cpus, "pod_node": s.pod_node, "cpu_pod": s.cpu_pod}
+            for s in snap.scopes}
+    assert ours == theirs and set(ours) >= {"cpu", "smt", "cache", "numa", "system"}
+    assert [len(ours[s]["pod_cpus"]) for s in ("cpu", "smt", "cache", "numa", "system")] == [8, 4, 2, 2, 1]
+    unbound = [wq for wq in snap.workqueues if wq.type == "unbound"]
+    assert unbound and all(wq.affinity_scope is not None for wq in unbound)
+    text = "\n".join(scope_lines(snap, snap.workqueues))
+    assert "smt: 4 pods" in text and "pod_cpus [0]=0-1 [1]=2-3 [2]=4-5 [3]=6-7" in text

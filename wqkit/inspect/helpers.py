@@ -27,6 +27,27 @@ def core_timekeeper(prog: Program) -> Object:
         return prog["timekeeper_data"][prog["TIMEKEEPER_CORE"].value_()]
 
 
+def affinity_scope_names(prog: Program) -> dict[int, str]:
+    """``enum wq_affn_scope``'s values by the names the kernel prints (``wq_affn_names[]``:
+    ``default``, ``cpu``, ``smt``, ``cache``, ``cache_shard`` on 7.1+, ``numa``, ``system``);
+    empty before Linux 6.6. Read from the kernel's own enum, so a new scope comes with it."""
+    try:
+        names, scopes = prog["wq_affn_names"], prog.type("enum wq_affn_scope").enumerators
+    except LookupError:
+        return {}
+    return {value: names[value].string_().decode() for name, value in scopes if name != "WQ_AFFN_NR_TYPES"}
+
+
+def affinity_scopes(prog: Program) -> Iterator[tuple[str, bool, Object]]:
+    """Each affinity scope of unbound workqueues (all but ``default``): its name, whether it is
+    the kernel's default (``wq_affn_dfl``) and its ``struct wq_pod_type``."""
+    names = affinity_scope_names(prog)
+    default = prog["wq_affn_dfl"].value_() if names else None
+    for value, name in names.items():
+        if name != "default":
+            yield name, value == default, prog["wq_pod_types"][value]
+
+
 def for_each_workqueue(prog: Program) -> Iterator[Object]:
     """Iterate over every ``struct workqueue_struct *`` on the ``workqueues`` list."""
     return list_for_each_entry("struct workqueue_struct", prog["workqueues"].address_of_(), "list")

@@ -53,6 +53,10 @@ class WorkqueueInfo:
     node_nr_active: list[dict] | None  # unbound, 6.9+: [{"node", "nr", "max"}]
     rescuer_pid: int | None
     pwqs: list[PwqInfo] = field(default_factory=list)
+    #: An unbound workqueue's affinity scope (its attrs' affn_scope: ``default`` or a scope's
+    #: name) and whether it is strict; None for the others, or before Linux 6.6.
+    affinity_scope: str | None = None
+    affinity_strict: bool | None = None
 
     # The workqueue's totals are derived from its pwqs, not stored twice.
     @property
@@ -147,6 +151,18 @@ class WorkerInfo:
 
 
 @dataclass
+class AffinityScope:
+    """One affinity scope of unbound workqueues (the kernel's ``wq_pod_types[]``): how it groups
+    the CPUs into pods, as ``tools/workqueue/wq_dump.py`` prints it."""
+
+    name: str                   # cpu, smt, cache, cache_shard (7.1+), numa, system
+    default: bool               # the kernel's wq_affn_dfl
+    pod_cpus: list[list[int]]   # the CPUs of each pod
+    pod_node: list[int]         # each pod's NUMA node (for memory)
+    cpu_pod: list[int]          # each possible CPU's pod
+
+
+@dataclass
 class Snapshot:
     """All workqueues, pools and workers at one moment."""
 
@@ -161,6 +177,8 @@ class Snapshot:
     #: Every waiting work item, pool by pool.
     pending: list[PendingWork] = field(default_factory=list)
     jiffies: int | None = None           # the guest's jiffies when taken
+    #: The affinity scopes of unbound workqueues (empty before Linux 6.6).
+    scopes: list[AffinityScope] = field(default_factory=list)
 
     def workqueue(self, name: str, occurrence: int = 0) -> WorkqueueInfo | None:
         """The workqueue called ``name`` (names are not unique: ``occurrence`` picks the n-th)."""
@@ -219,6 +237,7 @@ class Snapshot:
             paused_seconds=data.get("paused_seconds"),
             pending=[PendingWork(**w) for w in data.get("pending", [])],
             jiffies=data.get("jiffies"),
+            scopes=[AffinityScope(**s) for s in data.get("scopes", [])],
         )
 
 

@@ -20,11 +20,13 @@ import time
 from typing import Callable, Iterator, TypeVar
 
 from drgn import FaultError, Object, Program, TypeKind, offsetof
+from drgn.helpers.linux.cpumask import for_each_cpu, for_each_possible_cpu
 
-from wqkit.inspect.helpers import MAX_LIST_ENTRIES, ListChanged, constant, decode_flags, module_symbol
+from wqkit.inspect.helpers import (MAX_LIST_ENTRIES, ListChanged, affinity_scope_names, affinity_scopes, constant,
+                                   decode_flags, module_symbol)
 from wqkit.inspect.layout import StructLayout, cstr
-from wqkit.inspect.model import (PWQ_STATS, PendingWork, PoolInfo, PwqInfo, PwqStats, Snapshot, WorkerInfo,
-                                 WorkqueueInfo)
+from wqkit.inspect.model import (PWQ_STATS, AffinityScope, PendingWork, PoolInfo, PwqInfo, PwqStats, Snapshot,
+                                 WorkerInfo, WorkqueueInfo)
 
 
 class _Kernel:
@@ -43,7 +45,8 @@ class _Kernel:
         self.wq = StructLayout(prog, "struct workqueue_struct", {
             "next": "list.next", "pwqs": "pwqs.next", "name": "name", "flags": "flags",
             # Before 6.9 the max_active a workqueue was given is saved_max_active.
-            "max_active": ("max_active", "saved_max_active"), "min_active": "min_active", "rescuer": "rescuer"})
+            "max_active": ("max_active", "saved_max_active"), "min_active": "min_active", "rescuer": "rescuer",
+            "unbound_attrs": "unbound_attrs"})
         self.wq_pwqs = self.wq.offset("pwqs")
         self.pwq = StructLayout(prog, "struct pool_workqueue", {
             "next": "pwqs_node.next", "pool": "pool", "nr_active": "nr_active", "stats": "stats",
@@ -71,6 +74,10 @@ class _Kernel:
         self.pool_idr_head = prog["worker_pool_idr"].address_ + offsetof(prog.type("struct idr"), "idr_rt.xa_head")
         self.xa_node = StructLayout(prog, "struct xa_node", {"slots": "slots"})
         self.attrs = StructLayout(prog, "struct workqueue_attrs", {"nice": "nice"})
+        # Affinity scopes (6.6+): an unbound workqueue's scope and strictness, the scopes' names.
+        self.wq_attrs = StructLayout(prog, "struct workqueue_attrs",
+                                     {"affn_scope": "affn_scope", "affn_strict": "affn_strict"})
+        self.scope_names = affinity_scope_names(prog)
         # attrs->cpumask is a cpumask_var_t: a pointer with CONFIG_CPUMASK_OFFSTACK
         # (Debian), else inline. Only the words holding possible CPUs are read.
         nr_cpu_ids = prog["nr_cpu_ids"].value_()
@@ -254,7 +261,7 @@ def read_snapshot(prog: Program) -> Snapshot:
     workqueues = [_workqueue(kernel, fields, pool_ids, pwq_names, pending)
                   for fields in _entries(kernel.wq, kernel.workqueues, first, "list")]
     return Snapshot(time=time.time(), kernel_release=kernel.release, workqueues=workqueues, pools=pools,
-                    workers=workers, missing_fields=kernel.missing, jiffies=jiffies,
+                    workers=workers, missing_fields=kernel.missing, jiffies=jiffies, scopes=read_scopes(prog),
                     pending=[_pending(kernel, pool_id, work, inactive, pwq_names)
                              for pool_id, work, inactive in pending])
 
@@ -304,8 +311,26 @@ def _workqueue(kernel: _Kernel, wq: dict, pool_ids: _PoolIds, pwq_names: dict[in
     if wq["rescuer"]:   # WQ_MEM_RECLAIM workqueues have a rescuer worker of their own
         rescuer_pid = kernel.task_pid.read(kernel.worker_task.read(wq["rescuer"])["task"])["pid"]
     flag_names, wq_type = kernel.workqueue_flags(flags)
+    scope = strict = None
+    if flags & kernel.wq_unbound and wq["unbound_attrs"] and kernel.scope_names:
+        attrs = kernel.wq_attrs.read(wq["unbound_attrs"])
+        scope, strict = kernel.scope_names.get(attrs["affn_scope"]), bool(attrs["affn_strict"])
     return WorkqueueInfo(name, flags, flag_names, wq_type, wq["max_active"], wq["min_active"],
-                         node_nr_active, rescuer_pid, pwqs)
+                         node_nr_active, rescuer_pid, pwqs, scope, strict)
+
+
+def read_scopes(prog: Program) -> list[AffinityScope]:
+    """The kernel's affinity scopes and their pods (a few dozen small reads)."""
+    cpus = list(for_each_possible_cpu(prog))
+    scopes = []
+    for name, default, pods in affinity_scopes(prog):
+        count = pods.nr_pods.value_()
+        scopes.append(AffinityScope(
+            name=name, default=default,
+            pod_cpus=[list(for_each_cpu(pods.pod_cpus[pod][0])) for pod in range(count)],
+            pod_node=[pods.pod_node[pod].value_() for pod in range(count)],
+            cpu_pod=[pods.cpu_pod[cpu].value_() for cpu in cpus]))
+    return scopes
 
 
 def jiffies_since(now: int, then: int) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from wqkit.inspect.model import PoolInfo, Snapshot, WorkerInfo, WorkqueueInfo
 
 SCENARIOS = ("NORMAL", "TOTAL_WORKERS_PER_CPU", "TOTAL_WORKERS_FROM_WQ_PER_CPU", "TOTAL_WORK_ITEMS_PER_CPU",
-             "ALL_POOLWORKQUEUES")
+             "ALL_POOLWORKQUEUES", "AFFINITY_SCOPES")
 RULE = "-" * 50
 
 
@@ -68,10 +68,44 @@ def scenario_lines(snap: Snapshot, scenario: str, workqueues: list[WorkqueueInfo
     if scenario == "TOTAL_WORKERS_FROM_WQ_PER_CPU":
         return [f"{wq.name:24} cpu={cpu:3} workers={sum(1 for w in snap.workers if w.cpu == cpu and w.desc == wq.name):4}"
                 for wq in workqueues for cpu in cpus]
+    if scenario == "AFFINITY_SCOPES":
+        return scope_lines(snap, workqueues)
     if scenario == "TOTAL_WORK_ITEMS_PER_CPU":
         return [f"cpu={cpu:3} pending={sum(p.nr_pending for p in snap.pools if p.cpu == cpu):6} "
                 f"running={sum(1 for w in snap.workers if w.cpu == cpu and w.running):4}" for cpu in cpus]
     raise ValueError(f"unknown scenario {scenario}")
+
+
+def cpu_list(cpus: list[int]) -> str:
+    """CPUs as the kernel's lists print them: ``0-3,6``."""
+    runs: list[list[int]] = []
+    for cpu in sorted(cpus):
+        if runs and cpu == runs[-1][-1] + 1:
+            runs[-1].append(cpu)
+        else:
+            runs.append([cpu])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
+
+
+def scope_lines(snap: Snapshot, workqueues: list[WorkqueueInfo]) -> list[str]:
+    """Each affinity scope's pods (as wq_dump.py lists them), then each unbound workqueue's scope
+    and the pods it spreads its work over."""
+    if not snap.scopes:
+        return [f"{snap.kernel_release} has no affinity scopes (Linux 6.6 brought them)"]
+    lines = []
+    for scope in snap.scopes:
+        lines += [f"{scope.name}{' (default)' if scope.default else ''}: {len(scope.pod_cpus)} pods",
+                  "  pod_cpus " + " ".join(f"[{i}]={cpu_list(cpus)}" for i, cpus in enumerate(scope.pod_cpus)),
+                  "  pod_node " + " ".join(f"[{i}]={node}" for i, node in enumerate(scope.pod_node)),
+                  "  cpu_pod  " + " ".join(f"[{cpu}]={pod}" for cpu, pod in enumerate(scope.cpu_pod))]
+    default = next((s.name for s in snap.scopes if s.default), None)
+    for wq in (w for w in workqueues if w.affinity_scope is not None):
+        name = default if wq.affinity_scope == "default" else wq.affinity_scope
+        scope = next((s for s in snap.scopes if s.name == name), None)
+        pods = " ".join(f"[{i}]={cpu_list(c)}" for i, c in enumerate(scope.pod_cpus)) if scope else "?"
+        lines.append(f"{wq.name:24} scope={wq.affinity_scope}{f' ({name})' if wq.affinity_scope == 'default' else ''}"
+                     f" strict={wq.affinity_strict} pods {pods}")
+    return lines + [RULE]
 
 
 def iteration_text(iteration: int, lines: list[str], scenario: str) -> str:
