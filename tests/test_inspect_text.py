@@ -137,3 +137,22 @@ def test_interval_counts_from_the_first_snapshot_even_a_slow_one(snap):
 
     monitor(take, io.StringIO(), names=["events"], interval=0.2, max_iterations=3)
     assert len(taken) == 3 and all(t - taken[0] >= 0.2 * k for k, t in enumerate(taken))
+
+
+def test_affinity_scopes_show_each_scope_s_pods_and_each_unbound_workqueue_s(snap):
+    from wqkit.inspect.model import AffinityScope
+    from wqkit.inspect.text import cpu_list
+
+    assert cpu_list([0, 1, 2, 3, 6, 8, 9]) == "0-3,6,8-9" and cpu_list([]) == ""
+    assert scenario_lines(snap, "AFFINITY_SCOPES", snap.workqueues)[0].endswith("(Linux 6.6 brought them)")
+    snap.scopes = [AffinityScope("cpu", False, [[0], [1], [2], [3]], [0, 0, 1, 1], [0, 1, 2, 3]),
+                   AffinityScope("cache", True, [[0, 1], [2, 3]], [0, 1], [0, 0, 1, 1])]
+    unbound = snap.workqueue("wqkit_fx_unbound")
+    unbound.affinity_scope, unbound.affinity_strict = "default", False
+    lines = scenario_lines(snap, "AFFINITY_SCOPES", snap.workqueues)
+    assert lines[:4] == ["cpu: 4 pods", "  pod_cpus [0]=0 [1]=1 [2]=2 [3]=3", "  pod_node [0]=0 [1]=0 [2]=1 [3]=1",
+                         "  cpu_pod  [0]=0 [1]=1 [2]=2 [3]=3"]
+    assert "cache (default): 2 pods" in lines
+    assert any(line.startswith("wqkit_fx_unbound") and "scope=default (cache) strict=False pods [0]=0-1 [1]=2-3"
+               in line for line in lines)
+    assert Snapshot.from_dict(json.loads(json.dumps(snap.to_dict()))).scopes == snap.scopes
