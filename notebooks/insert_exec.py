@@ -22,6 +22,7 @@ max_active = None       # workqueue max_active (None: the kernel's default)
 gap_us = None           # µs between two inserts (None or 0: burst)
 serial = None           # True: wait for each item before queueing the next
 target = "lab"          # "lab" or "local"
+topology = None         # the lab machine's shape, e.g. "sockets=2,cores=4,threads=2,numa=2" (None: 2 flat CPUs)
 data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring
 out = "runs"            # where a new run directory goes
 
@@ -36,7 +37,7 @@ out = "runs"            # where a new run directory goes
 from wqkit.notebook import measure_or_load, show_report
 
 run = measure_or_load("insert_exec", data_dir, target=target, out=out, nr=nr, wq_flags=wq_flags, flags=flags,
-                      cpu=cpu, max_active=max_active, gap_us=gap_us, serial=serial)
+                      cpu=cpu, max_active=max_active, gap_us=gap_us, serial=serial, topology=topology)
 print(run.name)
 print(run.provenance)
 

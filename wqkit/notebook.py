@@ -12,6 +12,7 @@ from wqkit.errors import WqkitError
 from wqkit.paths import SOURCE_DIR
 from wqkit.experiments.graph import TaskGraph, parse_shape
 from wqkit.experiments.runner import run_experiment
+from wqkit.lab.topology import parse_topology
 from wqkit.runs.kinds import run_kind
 from wqkit.runs.spec import experiment
 from wqkit.target import LabTarget, Target
@@ -40,7 +41,7 @@ def newest_run(data_dir: str | Path, kind: str) -> Run | TraceRun:
 
 def measure_or_load(name: str, data_dir: str | Path | None = None, *, target: str | Target = "lab",
                     out: str | Path = "runs", sample_state_hz: float | None = None, graph: TaskGraph | None = None,
-                    **values) -> Run:
+                    topology: str | None = None, **values) -> Run:
     """Load the newest ``name`` run under ``data_dir`` that ended ok; without ``data_dir``, measure
     a new run.
 
@@ -49,14 +50,16 @@ def measure_or_load(name: str, data_dir: str | Path | None = None, *, target: st
     every other value, ``0`` and ``False`` included, is passed to the module as it is (``cpu=0``
     pins to CPU 0). ``target`` is ``"lab"``, ``"local"`` or an open Target.
     ``sample_state_hz`` samples pools and workqueues from the host during the run (lab);
-    ``graph`` is a graph experiment's task graph (kserver).
+    ``graph`` is a graph experiment's task graph (kserver); ``topology`` the lab machine's shape
+    (``sockets=2,cores=4,threads=2,numa=2``, or a name: wqkit.lab.topology).
     Progress goes to the terminal and to the run's ``run.log``, not into the notebook's output.
     """
     params = experiment(name).values(values)
+    shape = {"topology": parse_topology(topology)} if topology else {}
     if data_dir:
         return newest_run(data_dir, name)
     return load_run(run_experiment(name, params, out=Path(out), progress=progress_line,
-                                   sample_state_hz=sample_state_hz, graph=graph, **_where(target)))
+                                   sample_state_hz=sample_state_hz, graph=graph, **_where(target), **shape))
 
 
 def trace_or_load(kind: str, data_dir: str | Path | None = None, *, target: str | Target = "lab",
