@@ -148,7 +148,7 @@ def test_a_trial_reads_back_what_the_module_parsed_and_a_planted_early_start_fai
         lab_target.run(f"echo 1 > {GRAPH_DIR}/fault_early_start", check=True)
         since = lab_target.kernel_log()[1]
         faulty = lab_target.run(trial)
-        assert faulty.returncode != 0 and "Input/output error" in faulty.stderr
+        assert faulty.returncode != 0 and "I/O error" in faulty.stderr
         log = [line for line in lab_target.kernel_log(since)[0] if "wq_kserver" in line]
         assert any("trial: task 2 started before task 1 had finished" in line for line in log), log
         assert lab_target.run(f"cat {GRAPH_DIR}/parsed", check=True).stdout == ""    # nothing kept of it

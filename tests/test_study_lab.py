@@ -16,7 +16,7 @@ import pytest
 
 from conftest import qemu_processes
 from wqkit.analysis.study import df_effects, df_study, study_effects
-from wqkit.study.index import attempts, levels, read_index
+from wqkit.study.index import ATTEMPTS, attempts, levels, read_index
 
 pytestmark = pytest.mark.lab
 
@@ -60,14 +60,25 @@ def _ok(out: Path) -> int:
         return 0
 
 
+def _in_flight(out: Path) -> list[int]:
+    """The processes of the attempts whose run is not ok yet (the newest first)."""
+    try:
+        ok = set(read_index(out).query("status == 'ok'")["key"])
+        lines = (out / ATTEMPTS).read_text().splitlines()
+    except Exception:  # noqa: BLE001  not written yet, or being replaced
+        return []
+    return [record["pid"] for record in map(json.loads, reversed(lines)) if record["key"] not in ok]
+
+
 def test_a_grid_survives_a_killed_worker_and_nothing_is_lost(tmp_path):
     before = _qemus()
     proc, out = _study(tmp_path, GRID, "--slots", "2", "--allow-oversubscribe")
-    # Once a run is ok, kill the worker that is running the next one (its VM is orphaned).
+    # Once a run is ok, kill the worker that is running one that is not (its VM is orphaned).
     _wait_for(lambda: _ok(out) >= 1 or proc.poll() is not None, 600, "a first ok run")
     assert _qemus() - before, "the study's VMs are seen running"
-    victim = max((out / "workers").glob("*.log"), key=lambda p: p.stat().st_mtime)
-    os.kill(int(victim.stem.rsplit("-", 1)[1]), signal.SIGKILL)
+    victim: list[int] = []
+    _wait_for(lambda: victim.extend(_in_flight(out)) or victim or proc.poll() is not None, 600, "a run in flight")
+    os.kill(victim[0], signal.SIGKILL)
     output, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, output
     index = read_index(out)

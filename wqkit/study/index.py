@@ -60,8 +60,9 @@ def levels(index: pd.DataFrame) -> pd.DataFrame:
 
 
 def record_attempt(directory: Path, key: str, host: str, worker: str) -> None:
-    """Append one attempt's line (O_APPEND: lines of concurrent workers do not mix)."""
-    line = json.dumps({"key": key, "host": host, "worker": worker}) + "\n"
+    """Append one attempt's line: the run, and the host, worker and process that tried it
+    (O_APPEND: lines of concurrent workers do not mix)."""
+    line = json.dumps({"key": key, "host": host, "worker": worker, "pid": os.getpid()}) + "\n"
     with open(directory / ATTEMPTS, "a") as out:
         out.write(line)
 
