@@ -30,7 +30,9 @@ def _format(type_: drgn.Type) -> str:
         return "Q"
     if t.kind == TypeKind.ENUM:
         t = t.type
-    if t.kind in (TypeKind.INT, TypeKind.BOOL):
+    if t.kind == TypeKind.BOOL:
+        return _INTEGERS[t.size].upper()
+    if t.kind == TypeKind.INT:
         code = _INTEGERS[t.size]
         return code if t.is_signed else code.upper()
     if t.kind == TypeKind.ARRAY:
