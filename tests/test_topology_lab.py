@@ -10,7 +10,7 @@ import pytest
 from wqkit.inspect.lab import QmpInspector
 from wqkit.inspect.snapshot import take_snapshot
 from wqkit.inspect.text import scope_lines
-from wqkit.lab.kernel_source import DEFAULT_SERIES, source_package, source_tarball
+from wqkit.lab.kernel_source import DEFAULT_SERIES, SOURCE_SUITES, source_package, source_tarball
 from wqkit.lab.topology import parse_topology
 from wqkit.target import LabTarget
 
@@ -65,9 +65,11 @@ def test_the_monitor_s_affinity_scopes_are_wq_dump_s(shaped, tmp_path):
     """Every scope's pods, nodes and CPU → pod map, read by wqkit over QMP, equal what the kernel's
     own wq_dump.py prints with drgn inside the same guest; each unbound workqueue has a scope."""
     script = shaped.session.shared_dir / "wq_dump.py"
-    member = f"{source_package(DEFAULT_SERIES)}/tools/workqueue/wq_dump.py"
+    # The kernel's own script: the one of its series' source (7.3's knows cache_shard).
+    series = next((s for s in SOURCE_SUITES if shaped.kernel.release.startswith(s + ".")), DEFAULT_SERIES)
+    member = f"{source_package(series)}/tools/workqueue/wq_dump.py"
     with open(script, "wb") as out:
-        subprocess.run(["tar", "-xJOf", str(source_tarball(lambda m: None)), member], stdout=out, check=True)
+        subprocess.run(["tar", "-xJOf", str(source_tarball(lambda m: None, series)), member], stdout=out, check=True)
     dump = shaped.run(f"{sys.executable} -m drgn -q -s {shaped.kernel.debug_vmlinux} {script}", check=True,
                       timeout=600).stdout
     theirs = _wq_dump_scopes(dump)
