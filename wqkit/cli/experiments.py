@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import os
 from pathlib import Path
 
@@ -31,7 +30,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = run_experiment(exp.name, experiment_values(args, exp), out=Path(args.out), timeout=args.timeout,
                           progress=progress, sample_state_hz=args.sample_state, graph=graph,
                           **target_options(args))
-    meta = json.loads((path / "meta.json").read_text())
+    from wqkit.analysis.load import load_run
+
+    meta = load_run(path).meta
     samples = meta["samples"]
     print(f"{path}: {samples['collected']}/{samples['expected']} samples, {samples['dropped']} dropped, "
           f"{meta['kernel_release']} under {meta['accel'].upper()}")
