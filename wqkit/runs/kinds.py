@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +31,8 @@ from typing import Callable, Mapping
 
 from wqkit.errors import WqkitError
 from wqkit.paths import SOURCE_DIR
-from wqkit.runs.spec import Experiment, Param, check_name, experiment, experiments, module_spec, read_param
+from wqkit.runs.spec import (Experiment, Param, check_name, experiment, experiments, module_spec, read_declaration,
+                             read_param)
 
 TRACERS_DIR = SOURCE_DIR / "wqkit" / "trace"
 #: Parameters every tracer may take (engine, timeout), declared once.
@@ -160,13 +160,7 @@ def runner(name: str) -> Callable[..., Path]:
 
 def read_tracer(path: Path) -> RunKind:
     """A tracer declaration, checked, or a one-line error."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise WqkitError(f"{path}: not a tracer declaration ({exc})") from None
-    missing = {"tracer", "description", "table"} - data.keys()
-    if missing:
-        raise WqkitError(f"{path}: missing {', '.join(sorted(missing))}")
+    data = read_declaration(path, "tracer", {"tracer", "description", "table"})
     try:
         name = check_name(data["tracer"], "tracer")
     except WqkitError as exc:

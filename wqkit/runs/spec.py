@@ -367,15 +367,21 @@ def check_name(name: object, what: str = "experiment") -> str:
     return name
 
 
-def read_spec(path: Path) -> ModuleSpec:
-    """The declaration in ``path`` (a TOML file), checked, or a one-line error."""
+def read_declaration(path: Path, what: str, required: set[str]) -> dict:
+    """A declaration's TOML (a module's, a tracer's) with its ``required`` keys, or a one-line error."""
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise WqkitError(f"{path}: not a module declaration ({exc})") from None
-    missing = {"module", "source", "description"} - data.keys()
+        raise WqkitError(f"{path}: not a {what} declaration ({exc})") from None
+    missing = required - data.keys()
     if missing:
         raise WqkitError(f"{path}: missing {', '.join(sorted(missing))}")
+    return data
+
+
+def read_spec(path: Path) -> ModuleSpec:
+    """The declaration in ``path`` (a TOML file), checked, or a one-line error."""
+    data = read_declaration(path, "module", {"module", "source", "description"})
     links = tuple(data.get("links", ()))
     unknown = set(links) - LINKS.keys()
     if unknown:
