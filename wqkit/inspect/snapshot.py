@@ -46,7 +46,8 @@ class _Kernel:
             "next": "list.next", "pwqs": "pwqs.next", "name": "name", "flags": "flags",
             # Before 6.9 the max_active a workqueue was given is saved_max_active.
             "max_active": ("max_active", "saved_max_active"), "min_active": "min_active", "rescuer": "rescuer",
-            "unbound_attrs": "unbound_attrs"})
+            # 7.x calls an unbound workqueue's attributes attrs.
+            "unbound_attrs": ("unbound_attrs", "attrs")})
         self.wq_pwqs = self.wq.offset("pwqs")
         self.pwq = StructLayout(prog, "struct pool_workqueue", {
             "next": "pwqs_node.next", "pool": "pool", "nr_active": "nr_active", "stats": "stats",
