@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from shlex import quote
-from typing import Callable
+from typing import Callable, Mapping
 
 import pandas as pd
 
 from wqkit.errors import LabError, WqkitError
-from wqkit.runs.kinds import tracer_param
+from wqkit.runs.kinds import RunKind, runner, tracer_param
 from wqkit.target import LabTarget, Target
 
 #: What a tracer's ``engine`` takes (one engine, or both at once on the same load) and the engine
@@ -93,6 +93,16 @@ def check_engines(engines: str | list[str] | tuple[str, ...]) -> list[str]:
     if not chosen or len(set(chosen)) != len(chosen):
         raise WqkitError(f"engines {chosen!r}: give each engine once")
     return chosen
+
+
+def run_tracer(kind: RunKind, given: Mapping[str, object], **run_options) -> Path:
+    """A tracer kind's run from its Python API's arguments (None: the declared default), where
+    ``engine`` may also be a list of engines: checked here, since the declaration's choice is
+    one engine or both."""
+    engine = given.get("engine")
+    engines = check_engines(engine) if isinstance(engine, (list, tuple)) else None
+    own, load = kind.split({**given, "engine": None if engines else engine})
+    return runner(kind.runner)(kind, own | ({"engine": engines} if engines else {}), load, **run_options)
 
 
 def check_root(target: Target) -> None:

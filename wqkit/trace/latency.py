@@ -32,7 +32,8 @@ from wqkit.runs.lifecycle import recorded_run
 from wqkit.runs.spec import experiment
 from wqkit.target import Target
 from wqkit.trace.declared import run_load
-from wqkit.trace.engine import Tracing, TracerProgram, check_engines, check_lost, check_root, keep_outputs
+from wqkit.trace.engine import (Tracing, TracerProgram, check_engines, check_lost, check_root, keep_outputs,
+                                run_tracer)
 
 NAME = "trace_latency"
 PROBES = [f"tracepoint:workqueue:workqueue_{name}" for name in
@@ -89,12 +90,11 @@ def trace_latency(workqueues: list[str] | tuple[str, ...] = (), *, engine: str |
     failed (what was collected is kept) and raise. ``annotations`` go into meta.json as they
     are (a study's point).
     """
-    engines = check_engines(engine) if isinstance(engine, (list, tuple)) else None
-    own, load = declaration().split({"workqueues": workqueues, "engine": None if engines else engine,
-                                     "during": during, "duration": duration, "max_pending": max_pending,
-                                     "timeout": timeout, **(values or {})})
-    return run(declaration(), own | ({"engine": engines} if engines else {}), load, graph=graph, target=target,
-               target_name=target_name, out=out, progress=progress, annotations=annotations, **lab_options)
+    return run_tracer(declaration(), {"workqueues": workqueues, "engine": engine, "during": during,
+                                      "duration": duration, "max_pending": max_pending, "timeout": timeout,
+                                      **(values or {})},
+                      graph=graph, target=target, target_name=target_name, out=out, progress=progress,
+                      annotations=annotations, **lab_options)
 
 
 def run(declared: RunKind, own: Mapping[str, object], values: Mapping[str, object], *,

@@ -39,7 +39,8 @@ from wqkit.runs.kinds import RunKind, run_kind
 from wqkit.runs.lifecycle import recorded_run
 from wqkit.runs.spec import Param
 from wqkit.target import Target
-from wqkit.trace.engine import TRACEFS, Tracing, TracerProgram, check_engines, check_lost, check_root, keep_outputs
+from wqkit.trace.engine import (TRACEFS, Tracing, TracerProgram, check_engines, check_lost, check_root, keep_outputs,
+                                run_tracer)
 
 NAME = "trace_workers"
 MAX_EVENTS = 1_000_000
@@ -129,11 +130,10 @@ def trace_workers(kind: str | None = None, *, engine: str | list[str] | None = N
     interrupted is written and marked failed, with what the tracers collected, and
     raises. ``annotations`` go into meta.json as they are (a study's point).
     """
-    engines = check_engines(engine) if isinstance(engine, (list, tuple)) else None
-    own, flood = declaration().split({"kind": kind, "engine": None if engines else engine, "trigger": trigger,
-                                      "workers": workers, "timeout": timeout, **(load or {})})
-    return run(declaration(), own | ({"engine": engines} if engines else {}), flood, target=target,
-               target_name=target_name, out=out, progress=progress, annotations=annotations, **lab_options)
+    return run_tracer(declaration(), {"kind": kind, "engine": engine, "trigger": trigger, "workers": workers,
+                                      "timeout": timeout, **(load or {})},
+                      target=target, target_name=target_name, out=out, progress=progress, annotations=annotations,
+                      **lab_options)
 
 
 def run(declared: RunKind, own: Mapping[str, object], flood: Mapping[str, object], *,
