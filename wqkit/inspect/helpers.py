@@ -38,14 +38,13 @@ def affinity_scope_names(prog: Program) -> dict[int, str]:
     return {value: names[value].string_().decode() for name, value in scopes if name != "WQ_AFFN_NR_TYPES"}
 
 
-def affinity_scopes(prog: Program) -> Iterator[tuple[str, bool, Object]]:
-    """Each affinity scope of unbound workqueues (all but ``default``): its name, whether it is
-    the kernel's default (``wq_affn_dfl``) and its ``struct wq_pod_type``."""
-    names = affinity_scope_names(prog)
-    default = prog["wq_affn_dfl"].value_() if names else None
-    for value, name in names.items():
+def affinity_scopes(prog: Program) -> Iterator[tuple[int, str, Object]]:
+    """Each affinity scope of unbound workqueues (all but ``default``): its value in ``enum
+    wq_affn_scope`` (the kernel's default is ``wq_affn_dfl``), its name and its ``struct
+    wq_pod_type``."""
+    for value, name in affinity_scope_names(prog).items():
         if name != "default":
-            yield name, value == default, prog["wq_pod_types"][value]
+            yield value, name, prog["wq_pod_types"][value]
 
 
 def for_each_workqueue(prog: Program) -> Iterator[Object]:

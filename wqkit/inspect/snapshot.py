@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import struct
 import time
+from dataclasses import replace
 from typing import Callable, Iterator, TypeVar
 
-from drgn import FaultError, Object, Program, TypeKind, offsetof
+from drgn import FaultError, Object, Program, TypeKind, offsetof, sizeof
 from drgn.helpers.linux.cpumask import for_each_cpu, for_each_possible_cpu
 
 from wqkit.inspect.helpers import (MAX_LIST_ENTRIES, ListChanged, affinity_scope_names, affinity_scopes, constant,
@@ -74,11 +75,14 @@ class _Kernel:
         # worker_pool_idr's XArray, walked raw (see _pool_addresses).
         self.pool_idr_head = prog["worker_pool_idr"].address_ + offsetof(prog.type("struct idr"), "idr_rt.xa_head")
         self.xa_node = StructLayout(prog, "struct xa_node", {"slots": "slots"})
-        self.attrs = StructLayout(prog, "struct workqueue_attrs", {"nice": "nice"})
-        # Affinity scopes (6.6+): an unbound workqueue's scope and strictness, the scopes' names.
-        self.wq_attrs = StructLayout(prog, "struct workqueue_attrs",
-                                     {"affn_scope": "affn_scope", "affn_strict": "affn_strict"})
+        # A pool's nice; an unbound workqueue's affinity scope and strictness (6.6+).
+        self.attrs = StructLayout(prog, "struct workqueue_attrs",
+                                  {"nice": "nice", "affn_scope": "affn_scope", "affn_strict": "affn_strict"})
         self.scope_names = affinity_scope_names(prog)
+        # The scopes' pod tables change only with CPU hotplug: read once; which scope is the
+        # default (a sysfs write may change it) is read with each snapshot, one enum.
+        self.scopes = read_scopes(prog)
+        self.affn_dfl = (prog["wq_affn_dfl"].address_, sizeof(prog["wq_affn_dfl"].type_)) if self.scopes else None
         # attrs->cpumask is a cpumask_var_t: a pointer with CONFIG_CPUMASK_OFFSTACK
         # (Debian), else inline. Only the words holding possible CPUs are read.
         nr_cpu_ids = prog["nr_cpu_ids"].value_()
@@ -262,7 +266,7 @@ def read_snapshot(prog: Program) -> Snapshot:
     workqueues = [_workqueue(kernel, fields, pool_ids, pwq_names, pending)
                   for fields in _entries(kernel.wq, kernel.workqueues, first, "list")]
     return Snapshot(time=time.time(), kernel_release=kernel.release, workqueues=workqueues, pools=pools,
-                    workers=workers, missing_fields=kernel.missing, jiffies=jiffies, scopes=read_scopes(prog),
+                    workers=workers, missing_fields=kernel.missing, jiffies=jiffies, scopes=_scopes(kernel),
                     pending=[_pending(kernel, pool_id, work, inactive, pwq_names)
                              for pool_id, work, inactive in pending])
 
@@ -314,24 +318,33 @@ def _workqueue(kernel: _Kernel, wq: dict, pool_ids: _PoolIds, pwq_names: dict[in
     flag_names, wq_type = kernel.workqueue_flags(flags)
     scope = strict = None
     if flags & kernel.wq_unbound and wq["unbound_attrs"] and kernel.scope_names:
-        attrs = kernel.wq_attrs.read(wq["unbound_attrs"])
+        attrs = kernel.attrs.read(wq["unbound_attrs"])
         scope, strict = kernel.scope_names.get(attrs["affn_scope"]), bool(attrs["affn_strict"])
     return WorkqueueInfo(name, flags, flag_names, wq_type, wq["max_active"], wq["min_active"],
                          node_nr_active, rescuer_pid, pwqs, scope, strict)
 
 
-def read_scopes(prog: Program) -> list[AffinityScope]:
-    """The kernel's affinity scopes and their pods (a few dozen small reads)."""
+def read_scopes(prog: Program) -> list[tuple[int, AffinityScope]]:
+    """The kernel's affinity scopes (their ``enum wq_affn_scope`` value, and the scope with its
+    pods, not marked default), read with drgn: a few hundred small reads."""
     cpus = list(for_each_possible_cpu(prog))
     scopes = []
-    for name, default, pods in affinity_scopes(prog):
+    for value, name, pods in affinity_scopes(prog):
         count = pods.nr_pods.value_()
-        scopes.append(AffinityScope(
-            name=name, default=default,
+        scopes.append((value, AffinityScope(
+            name=name, default=False,
             pod_cpus=[list(for_each_cpu(pods.pod_cpus[pod][0])) for pod in range(count)],
             pod_node=[pods.pod_node[pod].value_() for pod in range(count)],
-            cpu_pod=[pods.cpu_pod[cpu].value_() for cpu in cpus]))
+            cpu_pod=[pods.cpu_pod[cpu].value_() for cpu in cpus])))
     return scopes
+
+
+def _scopes(kernel: _Kernel) -> list[AffinityScope]:
+    """The scopes of :func:`read_scopes`, the kernel's default one marked as it is now."""
+    if kernel.affn_dfl is None:
+        return []
+    default = int.from_bytes(kernel.prog.read(*kernel.affn_dfl), "little")
+    return [replace(scope, default=value == default) for value, scope in kernel.scopes]
 
 
 def jiffies_since(now: int, then: int) -> int:
