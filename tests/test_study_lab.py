@@ -60,24 +60,34 @@ def _ok(out: Path) -> int:
         return 0
 
 
-def _in_flight(out: Path) -> list[int]:
-    """The processes of the attempts whose run is not ok yet (the newest first)."""
+def _attempt_lines(out: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in (out / ATTEMPTS).read_text().splitlines()]
+    except (OSError, ValueError):  # not written yet, or a line being appended
+        return []
+
+
+def _started_after(out: Path, seen: int) -> list[int]:
+    """The processes of the attempts recorded after the first ``seen`` whose run is not ok yet (the newest
+    first): runs that have only begun (a boot takes seconds), so a kill lands before they can finish."""
     try:
         ok = set(read_index(out).query("status == 'ok'")["key"])
-        lines = (out / ATTEMPTS).read_text().splitlines()
     except Exception:  # noqa: BLE001  not written yet, or being replaced
         return []
-    return [record["pid"] for record in map(json.loads, reversed(lines)) if record["key"] not in ok]
+    return [record["pid"] for record in reversed(_attempt_lines(out)[seen:]) if record["key"] not in ok]
 
 
 def test_a_grid_survives_a_killed_worker_and_nothing_is_lost(tmp_path):
     before = _qemus()
     proc, out = _study(tmp_path, GRID, "--slots", "2", "--allow-oversubscribe")
-    # Once a run is ok, kill the worker that is running one that is not (its VM is orphaned).
+    # Once a run is ok, kill the worker that starts the next one (its VM is orphaned). A run that began
+    # earlier may finish between the look and the kill, and then nothing would be tried again.
     _wait_for(lambda: _ok(out) >= 1 or proc.poll() is not None, 600, "a first ok run")
     assert _qemus() - before, "the study's VMs are seen running"
+    seen = len(_attempt_lines(out))
     victim: list[int] = []
-    _wait_for(lambda: victim.extend(_in_flight(out)) or victim or proc.poll() is not None, 600, "a run in flight")
+    _wait_for(lambda: victim.extend(_started_after(out, seen)) or victim or proc.poll() is not None, 600,
+              "a run started after the first ok one")
     os.kill(victim[0], signal.SIGKILL)
     output, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, output
