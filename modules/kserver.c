@@ -494,7 +494,7 @@ static int kserver_trial(void)
 	u32 i, j;
 
 	if (!trial.wq) {
-		trial.wq = wqkit_alloc_workqueue("kserver_trial", wq_flags, max_active);
+		trial.wq = wqkit_alloc_workqueue("kserver_trial", wq_flags, max_active, false);
 		if (!trial.wq)
 			return -ENOMEM;
 	}

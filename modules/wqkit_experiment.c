@@ -6,10 +6,13 @@
 
 #include <linux/cpumask.h>
 #include <linux/err.h>
+#include <linux/fs.h>
 #include <linux/kthread.h>
 #include <linux/printk.h>
 #include <linux/sched.h>
 #include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/vmalloc.h>
 #include <asm/msr.h>
 
@@ -29,12 +32,13 @@ int wqkit_check_cpu(int cpu)
 
 /**
  * wqkit_alloc_workqueue - a workqueue named @name with WQKIT_WQ_* @wqkit_flags
- * (already checked) and @max_active (0 for the default); NULL if out of memory
+ * (already checked) and @max_active (0 for the default), in sysfs if @sysfs
+ * (WQ_SYSFS: where an unbound workqueue's attributes are set); NULL if out of memory
  */
 struct workqueue_struct *wqkit_alloc_workqueue(const char *name, unsigned int wqkit_flags,
-					       int max_active)
+					       int max_active, bool sysfs)
 {
-	unsigned int flags = 0;
+	unsigned int flags = sysfs ? WQ_SYSFS : 0;
 
 	if (wqkit_flags & WQKIT_WQ_UNBOUND)
 		flags |= WQ_UNBOUND;
@@ -84,6 +88,54 @@ void wqkit_timed_work_started(struct wqkit_recorder *rec, struct work_struct *wo
 	wqkit_recorder_put(rec, &sample);
 }
 
+/*
+ * Write @value into the sysfs attribute @attr of workqueue @name, as a user
+ * would: apply_workqueue_attrs() is not exported to modules, and the kernel's
+ * own lib/test_workqueue.c changes a scope the same way. The kernel checks
+ * the value: one it does not know (a scope newer than it) is -EINVAL.
+ */
+static int wqkit_write_wq_attr(const char *name, const char *attr, const char *value)
+{
+	struct file *file;
+	loff_t pos = 0;
+	ssize_t ret;
+	char *path;
+
+	path = kasprintf(GFP_KERNEL, "/sys/bus/workqueue/devices/%s/%s", name, attr);
+	if (!path)
+		return -ENOMEM;
+	file = filp_open(path, O_WRONLY, 0);
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
+		pr_err("cannot open %s (%zd)\n", path, ret);
+		goto out;
+	}
+	ret = kernel_write(file, value, strlen(value), &pos);
+	filp_close(file, NULL);
+	if (ret < 0)
+		pr_err("the kernel refuses %s=%s (%zd)\n", attr, value, ret);
+out:
+	kfree(path);
+	return ret < 0 ? ret : 0;
+}
+
+/* Whether @desc sets an unbound workqueue's attributes (scope, strict). */
+static bool wqkit_desc_sets_attrs(const struct wqkit_experiment_desc *desc)
+{
+	return (desc->affinity_scope && strcmp(desc->affinity_scope, "default")) || desc->affinity_strict;
+}
+
+static int wqkit_apply_attrs(const struct wqkit_experiment_desc *desc)
+{
+	int ret = 0;
+
+	if (desc->affinity_scope && strcmp(desc->affinity_scope, "default"))
+		ret = wqkit_write_wq_attr(desc->name, "affinity_scope", desc->affinity_scope);
+	if (!ret && desc->affinity_strict)
+		ret = wqkit_write_wq_attr(desc->name, "affinity_strict", "1");
+	return ret;
+}
+
 /* The recorder's stop: the runner first (it queues), then what it queued. */
 static void wqkit_experiment_stop_producers(struct wqkit_recorder *rec)
 {
@@ -120,9 +172,15 @@ int wqkit_experiment_start(struct wqkit_experiment *xp, const struct wqkit_exper
 	xp->items = vzalloc(array_size(desc->nr, desc->item_size));
 	if (!xp->items)
 		goto err_recorder;
-	xp->wq = wqkit_alloc_workqueue(desc->name, desc->wq_flags, desc->max_active);
+	xp->wq = wqkit_alloc_workqueue(desc->name, desc->wq_flags, desc->max_active,
+				       wqkit_desc_sets_attrs(desc));
 	if (!xp->wq)
 		goto err_items;
+	if (wqkit_desc_sets_attrs(desc)) {
+		ret = wqkit_apply_attrs(desc);
+		if (ret)
+			goto err_wq;
+	}
 	runner = kthread_create(desc->run, xp, "wqkit_%s", desc->name);
 	if (IS_ERR(runner)) {
 		ret = PTR_ERR(runner);

@@ -17,7 +17,7 @@
 
 int wqkit_check_cpu(int cpu);
 struct workqueue_struct *wqkit_alloc_workqueue(const char *name, unsigned int wqkit_flags,
-					       int max_active);
+					       int max_active, bool sysfs);
 
 /* A work item timed from queue_work_on() to the first instruction of its function. */
 struct wqkit_timed_work {
@@ -46,6 +46,8 @@ struct wqkit_experiment {
  * @item_size: size of one item's state
  * @wq_flags: WQKIT_WQ_* bits (already checked)
  * @max_active: workqueue max_active (0 for the default)
+ * @affinity_scope: an unbound workqueue's affinity scope, NULL or "default" for the kernel's
+ * @affinity_strict: keep an unbound workqueue's workers in their pod
  * @cpu: CPU the runner is bound to, -1 for none
  * @run: the runner; it must call wqkit_recorder_finish() and then return
  */
@@ -55,6 +57,8 @@ struct wqkit_experiment_desc {
 	size_t item_size;
 	unsigned int wq_flags;
 	int max_active;
+	const char *affinity_scope;
+	bool affinity_strict;
 	int cpu;
 	int (*run)(void *xp);
 };

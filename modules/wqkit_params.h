@@ -8,8 +8,10 @@
 #define _WQKIT_PARAMS_H
 
 #include <linux/errno.h>
+#include <linux/kernel.h>
 #include <linux/moduleparam.h>
 #include <linux/printk.h>
+#include <linux/string.h>
 #include <linux/types.h>
 
 /* 0 if min <= value <= max, else -EINVAL and a pr_err naming the parameter. */
@@ -18,6 +20,25 @@ static inline int wqkit_param_range(const char *name, long long value, long long
 	if (value >= min && value <= max)
 		return 0;
 	pr_err("%s=%lld is out of range (%lld..%lld)\n", name, value, min, max);
+	return -EINVAL;
+}
+
+/* 0 if @value is one of the @nr @choices, else -EINVAL and a pr_err naming the parameter. */
+static inline int wqkit_param_choice(const char *name, const char *value, const char * const *choices,
+				     size_t nr)
+{
+	if (value && match_string(choices, nr, value) >= 0)
+		return 0;
+	pr_err("%s=%s is not one of the declared choices (first: %s)\n", name, value ?: "(null)", choices[0]);
+	return -EINVAL;
+}
+
+/* 0 unless @name is @changed from its default without the flag it needs (@has), else -EINVAL. */
+static inline int wqkit_param_requires(const char *name, bool changed, bool has, const char *needs)
+{
+	if (!changed || has)
+		return 0;
+	pr_err("%s needs %s\n", name, needs);
 	return -EINVAL;
 }
 

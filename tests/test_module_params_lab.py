@@ -29,6 +29,8 @@ def boundary_values(param: Param, cpus: int) -> list[str]:
     CPU, the last CPU the target has and the first it has not)."""
     if param.type == "bool":
         return ["0", "1", "2", "-1"]
+    if param.type == "choice":
+        return [*param.choices, "nonesuch"]
     if param.type == "cpulist":
         return ["0", ",".join(map(str, range(cpus))), "0," * (param.max or 1) + "0", str(cpus), "x"]
     values = [param.min - 1, param.min, param.max, param.max + 1]
@@ -37,27 +39,45 @@ def boundary_values(param: Param, cpus: int) -> list[str]:
     return [str(v) for v in values]
 
 
-def wqkit_takes(spec: ModuleSpec, param: Param, value: str, cpus: int) -> bool:
-    """Whether wqkit's own checks (the declaration, then the target's CPUs) take ``value``."""
+#: A case: the parameter tried, and every insmod argument (it and what it requires, if given).
+Case = tuple[Param, dict[str, str]]
+
+
+def cases_of(spec: ModuleSpec, param: Param, cpus: int) -> list[Case]:
+    """``param`` at each of its boundary values, alone and, where it requires a flag of another
+    parameter (an affinity scope needs an unbound workqueue), with that flag too."""
+    cases = []
+    for value in boundary_values(param, cpus):
+        cases.append((param, {param.name: value}))
+        for other, bit in param.requires:
+            cases.append((param, {param.name: value, other: str(dict(spec.param(other).bits)[bit])}))
+    return cases
+
+
+def wqkit_takes(spec: ModuleSpec, args: dict[str, str], cpus: int, release: str) -> bool:
+    """Whether wqkit's own checks (the declaration, the target's CPUs, its kernel's release) take ``args``."""
     try:
-        check_cpu((param,), {param.name: param.check(spec.name, value)}, cpus)
+        values = spec.checked(args)
+        check_cpu(spec.params, values, cpus)
+        spec.check_release(values, release)
     except WqkitError:
         return False
     return True
 
 
-def try_cases(target, spec: ModuleSpec, cases: list[tuple[Param, str]], writable: bool) -> list[tuple[int, list[str]]]:
+def try_cases(target, spec: ModuleSpec, cases: list[Case], writable: bool) -> list[tuple[int, list[str]]]:
     """Each case's exit status and the kernel log lines it caused: load with the value (or load,
     then write the value to the parameter's file), unload; all in one guest command."""
     ko = kmod.build(target) / f"{spec.name}.ko"
     steps = []
-    for index, (param, value) in enumerate(cases):
+    for index, (param, args) in enumerate(cases):
         mark = f"echo wqkit-case-{index} > /dev/kmsg"
         if writable:
-            try_it = (f"insmod {ko} && {{ echo {value} > /sys/module/{spec.name}/parameters/{param.name}; "
+            try_it = (f"insmod {ko} && {{ echo {args[param.name]} > /sys/module/{spec.name}/parameters/{param.name}; "
                       f"rc=$?; rmmod {spec.name}; }}")
         else:
-            try_it = f"{{ insmod {ko} {param.name}={value}; rc=$?; rmmod {spec.name} 2>/dev/null; }}"
+            given = " ".join(f"{name}={value}" for name, value in args.items())
+            try_it = f"{{ insmod {ko} {given}; rc=$?; rmmod {spec.name} 2>/dev/null; }}"
         steps.append(f"{mark}; {try_it}; echo rc=$rc")
     mark = kmod.log_mark(target)
     out = target.run("; ".join(steps) + "; echo wqkit-case-end > /dev/kmsg", timeout=1800, check=True).stdout
@@ -73,30 +93,32 @@ def try_cases(target, spec: ModuleSpec, cases: list[tuple[Param, str]], writable
     return list(zip(codes, per_case))
 
 
-def check_outcomes(spec: ModuleSpec, cases: list[tuple[Param, str]], outcomes, cpus: int) -> list[str]:
+def check_outcomes(spec: ModuleSpec, cases: list[Case], outcomes, cpus: int, release: str) -> list[str]:
     """Every way the module differed from wqkit's checks, or reported trouble."""
     wrong = []
-    for (param, value), (code, log) in zip(cases, outcomes):
-        wanted = wqkit_takes(spec, param, value, cpus)
+    for (param, args), (code, log) in zip(cases, outcomes):
+        wanted = wqkit_takes(spec, args, cpus, release)
+        given = " ".join(f"{name}={value}" for name, value in args.items())
         if (code == 0) != wanted:
-            wrong.append(f"{param.name}={value}: module {'took' if code == 0 else 'refused'} it, wqkit "
+            wrong.append(f"{given}: module {'took' if code == 0 else 'refused'} it, wqkit "
                          f"{'takes' if wanted else 'refuses'} it; log: {log[-2:]}")
         elif code and not any(param.name in line for line in log):
-            wrong.append(f"{param.name}={value}: refused without a log line naming it: {log}")
+            wrong.append(f"{given}: refused without a log line naming it: {log}")
         splats, _ = module_splats(log, spec.name)
         if splats:
-            wrong.append(f"{param.name}={value}: kernel reports: {[s.line for s in splats]}")
+            wrong.append(f"{given}: kernel reports: {[s.line for s in splats]}")
     return wrong
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
 def test_the_module_takes_exactly_what_wqkit_allows_at_load(lab_target, spec):
     cpus = int(lab_target.run("nproc", check=True).stdout)
-    cases = [(p, v) for p in spec.params if p.settable and (p.type in NUMERIC or p.type == "cpulist")
-             for v in boundary_values(p, cpus)]
+    cases = [case for p in spec.params if p.settable and (p.type in NUMERIC or p.type in ("cpulist", "choice"))
+             for case in cases_of(spec, p, cpus)]
     if not cases:
         pytest.skip(f"{spec.name} takes no parameter at load")
-    wrong = check_outcomes(spec, cases, try_cases(lab_target, spec, cases, writable=False), cpus)
+    wrong = check_outcomes(spec, cases, try_cases(lab_target, spec, cases, writable=False), cpus,
+                           lab_target.release)
     assert not wrong, "\n".join(wrong)
     assert not kmod.is_loaded(lab_target, spec.name)
 
@@ -107,7 +129,7 @@ RUN_SPECS = [s for s in SPECS if any(p.type == "run" for p in s.params)]
 @pytest.mark.parametrize("spec", RUN_SPECS, ids=[s.name for s in RUN_SPECS])
 def test_a_writable_parameter_takes_exactly_what_wqkit_allows(lab_target, spec):
     cpus = int(lab_target.run("nproc", check=True).stdout)
-    cases = [(p, v) for p in spec.params if p.type == "run" for v in boundary_values(p, cpus)]
-    wrong = check_outcomes(spec, cases, try_cases(lab_target, spec, cases, writable=True), cpus)
+    cases = [(p, {p.name: v}) for p in spec.params if p.type == "run" for v in boundary_values(p, cpus)]
+    wrong = check_outcomes(spec, cases, try_cases(lab_target, spec, cases, writable=True), cpus, lab_target.release)
     assert not wrong, "\n".join(wrong)
     assert not kmod.is_loaded(lab_target, spec.name)

@@ -223,7 +223,15 @@ def test_bad_declarations_are_one_line_errors(tmp_path):
                           ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[experiment]\nname = "X Y"\n',
                            "'X Y' is not an experiment name"),
                           ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[[param]]\nshared = "wq_flagz"\n',
-                           "shared parameter 'wq_flagz' is not in shared_params.toml")):
+                           "shared parameter 'wq_flagz' is not in shared_params.toml"),
+                          ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[[param]]\n'
+                           'shared = "affinity_scope"\n', "requires wq_flags=unbound, which it does not take"),
+                          ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[[param]]\nname = "s"\n'
+                           'type = "choice"\nhelp = "h"\ndefault = "a"\nchoices = ["a", "b"]\nsince = { c = "6.6" }\n',
+                           "since 'c' is none of its choices or bits"),
+                          ('module = "wq_x"\nsource = "x.c"\ndescription = "d"\n[[param]]\nname = "s"\n'
+                           'type = "choice"\nhelp = "h"\ndefault = "c"\nchoices = ["a", "b"]\n',
+                           "s='c' is not one of a, b")):
         (tmp_path / "x.toml").write_text(body)
         with pytest.raises(WqkitError, match=message):
             spec.read_spec(tmp_path / "x.toml")
@@ -328,3 +336,43 @@ def test_calibration_and_cpu_parameters_are_declared_not_named_in_code():
         check_cpu(kserver.options, {"cpus": "0,2"}, 2)
     with pytest.raises(WqkitError, match=r"cpu=2 names a CPU"):
         check_cpu(spec.experiment("insert_exec").options, {"cpu": 2}, 2)
+
+
+@pytest.mark.parametrize("values, release, message", [
+    ({"wq_flags": "unbound", "affinity_scope": "cache_shard"}, "6.12.95+deb12-amd64",
+     r"affinity_scope=cache_shard needs Linux 7\.1 or later; the target's kernel is 6\.12\.95"),
+    ({"wq_flags": "unbound", "affinity_scope": "cpu"}, "6.1.0-57-amd64", r"affinity_scope=cpu needs Linux 6\.6"),
+    ({"wq_flags": "unbound", "affinity_strict": 1}, "6.1.0-57-amd64", r"affinity_strict=1 needs Linux 6\.6"),
+    ({"wq_flags": "unbound", "affinity_scope": "cache_shard"}, "7.3.4+deb13-amd64", None),
+    ({"wq_flags": "unbound", "affinity_scope": "smt", "affinity_strict": 1}, "6.12.95+deb12-amd64", None),
+    ({"nr": 10}, "6.1.0-57-amd64", None),                     # the defaults: every kernel takes them
+])
+def test_a_value_newer_than_the_kernel_is_refused_before_boot(values, release, message):
+    module = spec.module_spec("wq_insert_exec")
+    checked = module.checked(values)
+    if message is None:
+        module.check_release(checked, release)
+    else:
+        with pytest.raises(WqkitError, match=message):
+            module.check_release(checked, release)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"affinity_scope": "cpu"}, r"affinity_scope=cpu needs wq_flags=unbound"),
+    ({"affinity_strict": True}, r"affinity_strict=1 needs wq_flags=unbound"),
+    ({"wq_flags": "unbound", "affinity_scope": "pod"}, r"affinity_scope='pod' is not one of default, cpu"),
+])
+def test_workqueue_attributes_are_refused_where_the_workqueue_cannot_take_them(values, message):
+    with pytest.raises(WqkitError, match=message):
+        spec.experiment("insert_exec").values(values)
+
+
+def test_a_choice_and_what_it_requires_are_checked_by_the_module_too():
+    """The C side of a choice (the declared list) and of a required flag, generated."""
+    header = cgen.header(spec.module_spec("wq_insert_exec"))
+    assert ('static const char * const affinity_scope_choices[] = { "default", "cpu", "smt", "cache", '
+            '"cache_shard", "numa", "system" };') in header
+    assert 'module_param(affinity_scope, charp, 0444);' in header
+    assert ('wqkit_param_requires("affinity_scope", strcmp(affinity_scope, WQKIT_AFFINITY_SCOPE_DEFAULT), '
+            'wq_flags & WQKIT_WQ_UNBOUND, "wq_flags=unbound")') in header
+    assert "desc->affinity_scope = affinity_scope;" in header and '#include "wqkit_flags.h"' in header

@@ -1,12 +1,19 @@
 """A declared machine shape is what the guest's kernel sees (CPUs, sockets, SMT siblings, caches, NUMA
 nodes), and the monitor's affinity scopes are the kernel's own, as its tools/workqueue/wq_dump.py prints them."""
 
+import json
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
+from wqkit.analysis import df_placement, load_run
+from wqkit.analysis.placement import PLACES
+from wqkit.errors import WqkitError
+from wqkit.experiments.runner import run_experiment
+from wqkit.runs.spec import release_tuple
 from wqkit.inspect.lab import QmpInspector
 from wqkit.inspect.snapshot import take_snapshot
 from wqkit.inspect.text import scope_lines
@@ -82,3 +89,39 @@ def test_the_monitor_s_affinity_scopes_are_wq_dump_s(shaped, tmp_path):
     assert unbound and all(wq.affinity_scope is not None for wq in unbound)
     text = "\n".join(scope_lines(snap, snap.workqueues))
     assert "smt: 4 pods" in text and "pod_cpus [0]=0-1 [1]=2-3 [2]=4-5 [3]=6-7" in text
+
+
+#: Scope → the places a strict workqueue's items queued on CPU 0 may run in, on SHAPE (CPU 0's
+#: SMT sibling is 1, its socket's cache and node are CPUs 0-3).
+STRICT_REACH = {"cpu": PLACES[:1], "smt": PLACES[:2], "cache": PLACES[:3], "numa": PLACES[:4]}
+
+
+@pytest.mark.parametrize("scope", list(STRICT_REACH))
+def test_a_strict_scope_keeps_each_item_inside_the_queuing_cpu_s_pod(shaped, tmp_path, scope):
+    """insert_exec on an unbound workqueue with affinity_scope=SCOPE and affinity_strict: every item
+    queued on CPU 0 runs inside CPU 0's pod, as the guest's topology (recorded in the run) places it."""
+    run = load_run(run_experiment("insert_exec", {"nr": 400, "wq_flags": "unbound", "cpu": 0, "affinity_scope": scope,
+                                                  "affinity_strict": True},
+                                  target=shaped, out=tmp_path, progress=lambda m: None))
+    assert run.meta["parameters"]["affinity_scope"] == scope and run.meta["parameters"]["affinity_strict"] == "Y"
+    assert run.meta["cpu_topology"]["cache"] == ["0-3"] * 4 + ["4-7"] * 4 and run.meta["cpu_topology"]["node"] == [0] * 4 + [1] * 4
+    table = df_placement(run)
+    assert table["items"].sum() == 400 and (run.samples["cpu_queue"] == 0).all()
+    outside = table.loc[[p for p in PLACES if p not in STRICT_REACH[scope]], "items"]
+    assert outside.sum() == 0, table
+
+
+def test_a_scope_the_kernel_lacks_is_refused_before_the_lab_boots(tmp_path):
+    """cache_shard arrived in 7.1: on an older lab kernel the run is refused before anything boots."""
+    from conftest import lab_kernel
+
+    kernel = lab_kernel(None)
+    if release_tuple(kernel.release) >= (7, 1):
+        pytest.skip(f"{kernel.release} has cache_shard")
+    started = time.monotonic()
+    with pytest.raises(WqkitError, match=r"affinity_scope=cache_shard needs Linux 7\.1 or later"):
+        run_experiment("insert_exec", {"wq_flags": "unbound", "affinity_scope": "cache_shard"}, kernel=kernel,
+                       out=tmp_path, progress=lambda m: None)
+    assert time.monotonic() - started < 5, "it booted a lab first"
+    meta = json.loads(next(tmp_path.glob("*/meta.json")).read_text())
+    assert meta["status"] == "failed" and "lab" not in meta

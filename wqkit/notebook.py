@@ -128,6 +128,18 @@ def _per_cpu(run: Run) -> None:
     _show(analysis.readable(analysis.df_per_cpu(run)), analysis.plot_per_cpu(run))
 
 
+def _placement(run: Run) -> None:
+    _section("Where the items ran", "Each item's executing CPU against the CPU that queued it, by the guest's "
+             "topology (SMT siblings, last-level cache, NUMA node): what an unbound workqueue's affinity scope "
+             "decides. A fact of the kernel's logic, valid under TCG.")
+    if "cpu_topology" not in run.meta:
+        print("this run's meta.json records no CPU topology: rerun it to see its placement")
+        return
+    print(f"affinity_scope={run.meta.get('parameters', {}).get('affinity_scope', 'default')} on "
+          f"{run.meta.get('cpus')} CPUs; {run.samples['pid'].nunique()} kworkers ran {len(run.samples)} items")
+    _show(analysis.df_placement(run))
+
+
 def _outliers(run: Run) -> None:
     _section("Outliers (above median + 10·MAD)")
     outliers = analysis.df_outliers(run)
@@ -164,7 +176,8 @@ def _waits(run: Run) -> None:
 
 #: The report sections an experiment's declaration lists (``report`` in its [experiment]).
 REPORT_SECTIONS = {"provenance": _provenance, "summary": _summary, "distribution": _distribution,
-                   "run_order": _run_order, "phases": _phases, "per_cpu": _per_cpu, "outliers": _outliers,
+                   "run_order": _run_order, "phases": _phases, "per_cpu": _per_cpu, "placement": _placement,
+                   "outliers": _outliers,
                    "state": _state, "workers": _workers, "makespan": _makespan, "gantt": _gantt,
                    "waits": _waits}
 

@@ -87,6 +87,11 @@ class Target(ABC):
             texts.append(text)
         return texts
 
+    def read_present(self, paths: list[str] | tuple[str, ...]) -> list[str | None]:
+        """Each file's text, None for one that is not there (a node directory on a machine
+        without NUMA), in one request."""
+        return [None if error else text for text, error in self._op({"op": "read", "paths": list(paths)})["answers"]]
+
     def read(self, path: str) -> str:
         """A file's text."""
         return self.read_files([path])[0]

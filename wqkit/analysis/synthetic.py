@@ -18,7 +18,7 @@ from wqkit.experiments.samples import COLUMNS
 def write_synthetic_run(path: Path, cycles: np.ndarray, *, tsc_khz: int = 2_000_000,
                         cpu_queue: np.ndarray | None = None, cpu_exec: np.ndarray | None = None,
                         experiment: str = "insert_exec", overhead_cycles: float | None = None,
-                        accel: str = "kvm") -> Path:
+                        accel: str = "kvm", cpu_topology: dict | None = None) -> Path:
     """Write a run directory whose samples have exactly these ``cycles``."""
     n = len(cycles)
     zeros = np.zeros(n, dtype=np.uint16)
@@ -38,6 +38,8 @@ def write_synthetic_run(path: Path, cycles: np.ndarray, *, tsc_khz: int = 2_000_
         "tsc_khz": tsc_khz, "parameters": {"nr": str(n)},
         "samples": {"expected": n, "produced": n, "collected": n, "dropped": 0, "exported": n},
     }
+    if cpu_topology is not None:
+        meta["cpu_topology"], meta["cpus"] = cpu_topology, len(cpu_topology["cpu"])
     if overhead_cycles is not None:
         meta["calibration"] = {"samples": 100, "median_cycles": overhead_cycles, "min_cycles": overhead_cycles}
     (path / "meta.json").write_text(json.dumps(meta, indent=2))

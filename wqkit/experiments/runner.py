@@ -73,6 +73,7 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
     meta: dict = {"kind": exp.name, "experiment": exp.name, "module": exp.module, "requested_parameters": params,
                   **(annotations or {})}
     with recorded_run(Path(out), exp.name, meta, target=target, target_name=target_name, progress=progress,
+                      before_boot=lambda opened: exp.module_spec.check_release(params, opened.release),
                       **lab_options) as run:
         check_cpu(exp.options, params, meta["cpus"])
         _measure(exp, run.target, params, run.path, meta, timeout, run.progress, sample_state_hz, graph)

@@ -139,6 +139,13 @@ class RunKind:
             raise WqkitError(f"{self.name}: {', '.join(fixed)} is fixed by the tracer, not one of its parameters")
         return checked, exp.values(load)
 
+    def check_release(self, own: Mapping[str, object], load: Mapping[str, object], release: str) -> None:
+        """A one-line error when kernel ``release`` does not take a value of the experiment this
+        run loads (a scope newer than the kernel): checked before the lab boots."""
+        exp = self.load_experiment(own)
+        if exp is not None:
+            exp.module_spec.check_release(load, release)
+
     def run(self, given: Mapping[str, object], **run_options) -> Path:
         """Run one of this kind (``given``: its parameters and its load's; a ``timeout`` among the
         run options is its own ``timeout`` where it has one and ``given`` does not say); the run

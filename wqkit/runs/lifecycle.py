@@ -86,9 +86,12 @@ class Recording:
 
 @contextmanager
 def recorded_run(out: Path, name: str, meta: dict, *, target: Target | None = None, target_name: str = "lab",
-                 progress: Callable[[str], None] = print, **lab_options) -> Iterator[Recording]:
+                 progress: Callable[[str], None] = print, before_boot: Callable[[Target], None] | None = None,
+                 **lab_options) -> Iterator[Recording]:
     """Record one run named ``name`` under ``out``; ``meta`` holds what the caller knows already.
 
+    ``before_boot`` checks the opened target before anything starts in it (a lab target knows
+    its kernel's release before it boots).
     The body measures into ``recording.path`` and fills ``recording.meta``; the
     run is ok when the body returns and the clock held. The directory's final
     path is ``recording.final``.
@@ -102,6 +105,8 @@ def recorded_run(out: Path, name: str, meta: dict, *, target: Target | None = No
                  "host": host_provenance(), "started_at": iso(started), "run_dir": run_dir.final.name})
     try:
         with given_or_made(target, target_name, **lab_options) as opened:
+            if before_boot is not None:
+                before_boot(opened)
             meta.update(target_provenance(opened))
             yield Recording(run_dir.path, run_dir.final, meta, opened, progress)
             check_clock_held(opened, meta["clock"])

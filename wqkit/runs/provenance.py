@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from wqkit import __version__
+from wqkit.errors import WqkitError
 from wqkit.paths import SOURCE_DIR
 from wqkit.target import LabTarget, Target
 
@@ -23,9 +24,15 @@ def wqkit_revision() -> str:
 
 
 def target_provenance(target: Target) -> dict:
-    """Kernel, accelerator, CPU and clock facts of a target, read from the target's own files
-    and kernel log (two requests, no process started: a quarter of a second each under TCG)."""
-    release, cpuinfo, clocksource, cmdline = target.read_files([OSRELEASE, *CLOCK_FILES])
+    """Kernel, accelerator, CPU, CPU topology and clock facts of a target, read from the target's
+    own files and kernel log (two requests, no process started: a quarter of a second each under TCG)."""
+    cpus = target.session.cpus if isinstance(target, LabTarget) else os.cpu_count() or 1
+    files = [OSRELEASE, *CLOCK_FILES]
+    texts = target.read_present(files + topology_files(cpus))
+    absent = [path for path, text in zip(files, texts) if text is None]
+    if absent:
+        raise WqkitError(f"could not read {', '.join(absent)} on the {target.name} target")
+    release, cpuinfo, clocksource, cmdline = texts[:len(files)]
     models = re.findall(r"^model name\s*:\s*(.*)$", cpuinfo, re.M)
     info = {
         "target": target.name,
@@ -34,6 +41,7 @@ def target_provenance(target: Target) -> dict:
         "accel": target.accel,
         "cpus": len(re.findall(r"^processor\s*:", cpuinfo, re.M)),
         "cpu_model": models[0].strip() if models else "unknown",
+        "cpu_topology": cpu_topology(cpus, texts[len(files):]),
     }
     if isinstance(target, LabTarget):
         session = target.session
@@ -54,6 +62,48 @@ def target_provenance(target: Target) -> dict:
     if notes:
         info["timing_note"] = "; ".join(notes)
     return info
+
+
+#: What a CPU's topology is read from (sysfs), per CPU: the groups affinity scopes are made of.
+CPU_TOPOLOGY_FILES = {"package": "topology/physical_package_id", "core": "topology/core_id",
+                      "smt": "topology/thread_siblings_list", "l3": "cache/index3/shared_cpu_list",
+                      "l2": "cache/index2/shared_cpu_list"}
+
+
+def topology_files(cpus: int) -> list[str]:
+    """The sysfs files :func:`cpu_topology` reads, for CPUs 0..cpus-1 (NUMA nodes are at most as many)."""
+    return [f"/sys/devices/system/cpu/cpu{cpu}/{name}" for cpu in range(cpus) for name in CPU_TOPOLOGY_FILES.values()] \
+        + [f"/sys/devices/system/node/node{node}/cpulist" for node in range(cpus)]
+
+
+def cpu_list_numbers(text: str) -> list[int]:
+    """``"0-3,8"`` (a kernel cpulist) to [0, 1, 2, 3, 8]."""
+    numbers: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        low, _, high = part.partition("-")
+        numbers += range(int(low), int(high or low) + 1)
+    return numbers
+
+
+def cpu_topology(cpus: int, texts: list[str | None]) -> dict[str, list]:
+    """Each CPU's package, core, SMT siblings, last-level cache (L3, else L2) and NUMA node from
+    the texts of :func:`topology_files` (None: absent): where the guest's sysfs puts it, the groups
+    the affinity scopes cpu, smt, cache and numa pod by, for each online CPU."""
+    per_cpu = len(CPU_TOPOLOGY_FILES)
+    node_of = {cpu: node for node, text in enumerate(texts[cpus * per_cpu:]) if text
+               for cpu in cpu_list_numbers(text)}
+    out: dict[str, list] = {"cpu": [], "package": [], "core": [], "smt": [], "cache": [], "node": []}
+    for cpu in range(cpus):
+        facts = dict(zip(CPU_TOPOLOGY_FILES, texts[cpu * per_cpu:(cpu + 1) * per_cpu]))
+        if facts["package"] is None:
+            continue                # offline
+        out["cpu"].append(cpu)
+        out["package"].append(int(facts["package"]))
+        out["core"].append(int(facts["core"] or 0))
+        out["smt"].append((facts["smt"] or str(cpu)).strip())
+        out["cache"].append((facts["l3"] or facts["l2"] or str(cpu)).strip())
+        out["node"].append(node_of.get(cpu, 0))
+    return out
 
 
 #: The kernel's release, and the files that say what makes TSC deltas comparable across CPUs

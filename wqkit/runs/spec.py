@@ -32,11 +32,11 @@ from wqkit.paths import MODULES_DIR
 ANY = "any"
 #: The parameter types: load-time values (uint, int, bool, flags, cpulist), values the
 #: module writes for the host to read (output), and write-only triggers (run: write N; action);
-#: and those only wqkit's side of a run takes (a tracer's): a float, one of declared choices,
-#: a list of names, an experiment's name ("" for none).
-HOST_ONLY = ("float", "choice", "names", "experiment")
-TYPES = ("uint", "int", "bool", "flags", "cpulist", "output", "run", "action", *HOST_ONLY)
-SETTABLE = ("uint", "int", "bool", "flags", "cpulist", *HOST_ONLY)
+#: one of declared choices (a string), and those only wqkit's side of a run takes (a tracer's):
+#: a float, a list of names, an experiment's name ("" for none).
+HOST_ONLY = ("float", "names", "experiment")
+TYPES = ("uint", "int", "bool", "flags", "cpulist", "choice", "output", "run", "action", *HOST_ONLY)
+SETTABLE = ("uint", "int", "bool", "flags", "cpulist", "choice", *HOST_ONLY)
 #: Objects a module links besides its source (modules/Kbuild's wqkit-common and friends).
 LINKS = {"recorder": ("wqkit_samples.o", "wqkit_experiment.o"), "run_param": ("wqkit_run_param.o",)}
 #: The entry point group a package names its experiment directories in.
@@ -69,6 +69,14 @@ def parse_wq_flags(text: str | int) -> int:
     return bits
 
 
+def release_tuple(release: str) -> tuple[int, ...]:
+    """``"6.12.95+deb12-amd64"`` to (6, 12): the version a kernel feature arrived in."""
+    match = re.match(r"(\d+)\.(\d+)", release)
+    if not match:
+        raise WqkitError(f"{release!r} is not a kernel release")
+    return int(match[1]), int(match[2])
+
+
 def flag_names(bits: int) -> str:
     """wqkit's flag bits as names (``percpu`` for none)."""
     return ",".join(name for name, bit in wq_flag_bits().items() if bits & bit) or "percpu"
@@ -97,6 +105,12 @@ class Param:
     bits: tuple[tuple[str, int], ...] = ()
     #: What the value names, where wqkit checks it against the target: ``cpu`` (one of its CPUs).
     role: str = ""
+    #: The first Linux release that takes a value: ``(("*", "6.6"),)`` for any but the default,
+    #: or per choice or flag bit (``(("cache_shard", "7.1"),)``). Checked before boot.
+    since: tuple[tuple[str, str], ...] = ()
+    #: A flag bit another parameter must have when this one is not its default
+    #: (``(("wq_flags", "unbound"),)``): checked by wqkit and by the module.
+    requires: tuple[tuple[str, str], ...] = ()
 
     @property
     def settable(self) -> bool:
@@ -137,11 +151,25 @@ class Param:
         facts = [f for f in facts if f.strip()]
         return f"{self.help} ({', '.join(facts)})" if facts else self.help
 
+    def needs_release(self, value: object) -> tuple[tuple[int, ...], str] | None:
+        """The first release that takes ``value`` and what needs it (``affinity_scope=cache_shard``),
+        or None when every kernel takes it."""
+        if value == self.default or not self.since:
+            return None
+        named = {"*"} | ({str(value)} if self.type == "choice" else
+                         {n for n, bit in self.bits if int(value) & bit} if self.type == "flags" else set())
+        needed = [(release_tuple(version), name) for name, version in self.since if name in named]
+        if not needed:
+            return None
+        version, name = max(needed)
+        return version, f"{self.name}={flag_names(int(value)) if self.type == 'flags' else value}" + \
+            (f" ({name})" if self.type == "flags" and name != "*" else "")
+
     def check(self, module: str, value: object) -> int | str | float | tuple[str, ...]:
         """The value as the module takes it, or a one-line error; ``any`` is the declared any."""
         if isinstance(value, str) and value.strip().lower() == ANY and self.any is not None:
             value = self.any
-        if self.type in HOST_ONLY:
+        if self.type in HOST_ONLY or self.type == "choice":
             return self._check_host(module, value)
         if self.type == "cpulist":
             text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
@@ -287,7 +315,26 @@ class ModuleSpec:
                 raise WqkitError(f"{self.name}: {name} is not set at load time")
             if value is not None:
                 values[name] = param.check(self.name, value)
+        self._check_requires(values)
         return values
+
+    def _check_requires(self, values: Mapping[str, object]) -> None:
+        """A one-line error when a parameter away from its default lacks the flag it requires."""
+        for param in self.params:
+            value = values.get(param.name, param.default)
+            for other, bit in param.requires:
+                flags = int(values.get(other, self.param(other).default))   # type: ignore[arg-type]
+                if value != param.default and not flags & dict(self.param(other).bits)[bit]:
+                    raise WqkitError(f"{self.name}: {param.name}={value} needs {other}={bit}")
+
+    def check_release(self, values: Mapping[str, object], release: str) -> None:
+        """A one-line error, before anything boots, when kernel ``release`` does not take a value."""
+        have = release_tuple(release)
+        for param in self.params:
+            needed = param.needs_release(values.get(param.name, param.default))
+            if needed is not None and have < needed[0]:
+                raise WqkitError(f"{self.name}: {needed[1]} needs Linux {'.'.join(map(str, needed[0]))} or "
+                                 f"later; the target's kernel is {release}")
 
     def insmod_args(self, values: Mapping[str, object]) -> list[str]:
         """Validated ``name=value`` arguments for insmod, or a one-line error."""
@@ -329,6 +376,11 @@ def read_param(table: dict, where: Path, shared_file: Path = SHARED_PARAMS) -> P
     for key in ("choices", "default"):
         if isinstance(table.get(key), list):
             table[key] = tuple(table[key])
+    for key in ("since", "requires"):
+        if isinstance(table.get(key), str):
+            table[key] = {"*": table[key]}
+        if isinstance(table.get(key), dict):
+            table[key] = tuple(table[key].items())
     if isinstance(table.get("bits"), dict):
         bits = table["bits"]
         values = list(bits.values())
@@ -350,6 +402,10 @@ def read_param(table: dict, where: Path, shared_file: Path = SHARED_PARAMS) -> P
             raise WqkitError(f"{where}: parameter {param.name}: give its choices")
         if param.settable and param.type != "cpulist":
             param.check(where.name, param.default)
+    for name, version in param.since:
+        if name not in {"*", *param.choices, *(n for n, _ in param.bits)}:
+            raise WqkitError(f"{where}: parameter {param.name}: since {name!r} is none of its choices or bits")
+        release_tuple(version)
     return param
 
 
@@ -391,6 +447,11 @@ def read_spec(path: Path) -> ModuleSpec:
     if host_only:
         raise WqkitError(f"{path}: a module cannot take {', '.join(host_only)} "
                          f"(types {', '.join(HOST_ONLY)} are for tracers)")
+    by_name = {p.name: p for p in params}
+    for param in params:
+        for other, bit in param.requires:
+            if other not in by_name or bit not in dict(by_name[other].bits):
+                raise WqkitError(f"{path}: parameter {param.name} requires {other}={bit}, which it does not take")
     limits = dict(data.get("limits", {}))
     bad = [name for name, value in limits.items()
            if not name.isidentifier() or isinstance(value, bool) or not isinstance(value, int) or value < 0]

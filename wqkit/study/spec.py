@@ -260,11 +260,20 @@ def _check(path: Path, exp: RunKind, point: Point) -> None:
 
 
 def check_kernels(study: Study) -> None:
-    """Every kernel level names a lab kernel this host has, or a one-line error naming it."""
+    """Every kernel level names a lab kernel this host has, and each point's kernel takes its
+    parameters (a scope newer than the kernel), or a one-line error naming it."""
     from wqkit.lab.choose import resolve_kernel
 
+    releases = {}
     for kernel in sorted({p.kernel for p in study.points}):
         try:
-            resolve_kernel(kernel)
+            releases[kernel] = resolve_kernel(kernel).release
         except WqkitError as exc:
             raise WqkitError(f"{study.path}: kernel level {kernel!r}: {exc}") from None
+    for point in study.points:
+        kind = run_kind(point.experiment)
+        own, load = kind.split(point.params)
+        try:
+            kind.check_release(own, load, releases[point.kernel])
+        except WqkitError as exc:
+            raise WqkitError(f"{study.path}: point {point.key}: {exc}") from None

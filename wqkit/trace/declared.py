@@ -82,7 +82,8 @@ def run(declared: RunKind, own: Mapping[str, object], values: Mapping[str, objec
                   "engines": engines, "program": traced.name, "probes": traced.probes, "during": during,
                   **(annotations or {})}
     with recorded_run(Path(out), declared.name.replace("_", "-"), meta, target=target, target_name=target_name,
-                      progress=progress, **lab_options) as recorded:
+                      progress=progress, before_boot=lambda opened: declared.check_release(own, values, opened.release),
+                      **lab_options) as recorded:
         check_root(recorded.target)
         tracing = Tracing(recorded.target, engines, traced, recorded.progress)
         try:

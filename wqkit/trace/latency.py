@@ -111,7 +111,8 @@ def run(declared: RunKind, own: Mapping[str, object], values: Mapping[str, objec
                   "workqueues": workqueues or "all", "max_pending": max_pending, "program": program.name,
                   "probes": program.probes, "during": during, **(annotations or {})}
     with recorded_run(Path(out), "trace-latency", meta, target=target, target_name=target_name,
-                      progress=progress, **lab_options) as run:
+                      progress=progress, before_boot=lambda opened: declared.check_release(own, values, opened.release),
+                      **lab_options) as run:
         check_root(run.target)
         tracing = Tracing(run.target, engines, program, run.progress)
         try:

@@ -1,0 +1,99 @@
+"""Where work items ran, against where they were queued: the question affinity scopes answer.
+
+Each sample of a queue → execution experiment names its queuing CPU and the CPU
+that ran it; the run's meta names each CPU's SMT siblings, last-level cache and
+NUMA node as the guest's sysfs showed them (``cpu_topology``). Placement is a
+fact of the kernel's logic, not of emulated time: valid under TCG too.
+
+    df_placement(run)        items and share per place (queuing CPU, SMT sibling, ...)
+    df_placements(runs)      one row per run: its shares, workers and CPUs used
+    plot_placement(runs)     the shares as stacked bars
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from wqkit.analysis.load import Run
+from wqkit.errors import WqkitError
+from wqkit.runs.provenance import cpu_list_numbers
+
+#: From nearest to farthest: an item counts in the first place that holds its executing CPU.
+PLACES = ("queuing CPU", "SMT sibling", "same cache", "same node", "elsewhere")
+
+
+def _groups(run: Run) -> dict[str, dict[int, set[int] | int]]:
+    topology = run.meta.get("cpu_topology")
+    if not topology or not topology.get("cpu"):
+        raise WqkitError(f"{run.name}: its meta.json records no CPU topology (a run from before wqkit read "
+                         "it): its placement cannot be told")
+    cpus = topology["cpu"]
+    return {"smt": {c: set(cpu_list_numbers(t)) for c, t in zip(cpus, topology["smt"])},
+            "cache": {c: set(cpu_list_numbers(t)) for c, t in zip(cpus, topology["cache"])},
+            "node": dict(zip(cpus, topology["node"]))}
+
+
+def places(run: Run) -> pd.Series:
+    """Each sample's place (one of PLACES), in sample order."""
+    groups = _groups(run)
+    queued, ran = run.samples["cpu_queue"].to_numpy(), run.samples["cpu_exec"].to_numpy()
+
+    def place(q: int, e: int) -> str:
+        if q == e:
+            return PLACES[0]
+        if e in groups["smt"].get(q, ()):
+            return PLACES[1]
+        if e in groups["cache"].get(q, ()):
+            return PLACES[2]
+        if groups["node"].get(q) == groups["node"].get(e):
+            return PLACES[3]
+        return PLACES[4]
+
+    return pd.Series([place(int(q), int(e)) for q, e in zip(queued, ran)], name="place",
+                     index=run.samples.index, dtype=pd.CategoricalDtype(PLACES, ordered=True))
+
+
+def df_placement(run: Run) -> pd.DataFrame:
+    """Items and their share per place, nearest first (every place shown, 0 where none ran)."""
+    counts = places(run).value_counts().reindex(PLACES, fill_value=0)
+    total = int(counts.sum())
+    return pd.DataFrame({"items": counts.astype(int), "share": counts / total if total else np.nan},
+                        index=pd.Index(PLACES, name="place"))
+
+
+def df_placements(runs: Iterable[Run], by: Iterable[str] = ("affinity_scope", "affinity_strict")) -> pd.DataFrame:
+    """One row per run: its parameters ``by``, the kernel and CPU count, each place's share, and
+    the distinct kworkers and CPUs that ran its items."""
+    rows = []
+    for run in runs:
+        shares = df_placement(run)["share"]
+        parameters = run.meta.get("parameters", {})
+        rows.append({"run": run.name, "kernel": run.meta.get("kernel_release"), "cpus": run.meta.get("cpus"),
+                     "topology": (run.meta.get("lab") or {}).get("topology"),
+                     **{name: parameters.get(name) for name in by},
+                     **shares.to_dict(), "workers": int(run.samples["pid"].nunique()),
+                     "exec_cpus": int(run.samples["cpu_exec"].nunique()), "items": len(run.samples)})
+    return pd.DataFrame(rows)
+
+
+def plot_placement(runs: Iterable[Run], label: str = "affinity_scope"):
+    """Stacked bars: each run's share of items per place, labelled by parameter ``label``."""
+    import matplotlib.pyplot as plt
+
+    table = df_placements(runs, by=(label,))
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(table)))
+    left = np.zeros(len(table))
+    names = [f"{row[label]} · {row['kernel']} · {row['topology'] or str(row['cpus']) + ' CPUs'}"
+             for _, row in table.iterrows()]
+    for place in PLACES:
+        ax.barh(names, table[place], left=left, label=place)
+        left += table[place].to_numpy()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of work items")
+    ax.set_title("Where work items ran, against the CPU that queued them")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(table) < 4 else -0.1), ncol=3, fontsize=8)
+    fig.tight_layout()
+    return fig
