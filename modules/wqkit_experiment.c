@@ -89,34 +89,61 @@ void wqkit_timed_work_started(struct wqkit_recorder *rec, struct work_struct *wo
 }
 
 /*
- * Write @value into the sysfs attribute @attr of workqueue @name, as a user
- * would: apply_workqueue_attrs() is not exported to modules, and the kernel's
- * own lib/test_workqueue.c changes a scope the same way. The kernel checks
- * the value: one it does not know (a scope newer than it) is -EINVAL.
+ * Open the sysfs attribute @attr of workqueue @name for @flags. Its attributes
+ * are set as a user would set them: apply_workqueue_attrs() is not exported to
+ * modules, and the kernel's own lib/test_workqueue.c changes a scope this way.
  */
-static int wqkit_write_wq_attr(const char *name, const char *attr, const char *value)
+static struct file *wqkit_open_wq_attr(const char *name, const char *attr, int flags)
 {
 	struct file *file;
-	loff_t pos = 0;
-	ssize_t ret;
 	char *path;
 
 	path = kasprintf(GFP_KERNEL, "/sys/bus/workqueue/devices/%s/%s", name, attr);
 	if (!path)
-		return -ENOMEM;
-	file = filp_open(path, O_WRONLY, 0);
-	if (IS_ERR(file)) {
-		ret = PTR_ERR(file);
-		pr_err("cannot open %s (%zd)\n", path, ret);
-		goto out;
-	}
+		return ERR_PTR(-ENOMEM);
+	file = filp_open(path, flags, 0);
+	if (IS_ERR(file))
+		pr_err("cannot open %s (%ld)\n", path, PTR_ERR(file));
+	kfree(path);
+	return file;
+}
+
+/*
+ * Write @value into attribute @attr of workqueue @name, then read it back: the
+ * kernel must report @value itself. A kernel refuses a value it does not know
+ * (-EINVAL), but one that matches names by prefix (6.12 takes "cache_shard"
+ * as "cache") reports another value: that is refused here too.
+ */
+static int wqkit_write_wq_attr(const char *name, const char *attr, const char *value)
+{
+	char reported[32] = "";
+	struct file *file;
+	loff_t pos = 0;
+	ssize_t ret;
+
+	file = wqkit_open_wq_attr(name, attr, O_WRONLY);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
 	ret = kernel_write(file, value, strlen(value), &pos);
 	filp_close(file, NULL);
-	if (ret < 0)
+	if (ret < 0) {
 		pr_err("the kernel refuses %s=%s (%zd)\n", attr, value, ret);
-out:
-	kfree(path);
-	return ret < 0 ? ret : 0;
+		return ret;
+	}
+	file = wqkit_open_wq_attr(name, attr, O_RDONLY);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	pos = 0;
+	ret = kernel_read(file, reported, sizeof(reported) - 1, &pos);
+	filp_close(file, NULL);
+	if (ret < 0)
+		return ret;
+	reported[strcspn(reported, " \n")] = '\0';
+	if (strcmp(reported, value)) {
+		pr_err("the kernel took %s=%s as %s: it does not know %s\n", attr, value, reported, value);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Whether @desc sets an unbound workqueue's attributes (scope, strict). */
