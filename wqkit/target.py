@@ -121,9 +121,10 @@ class Target(ABC):
         if not any(line.split()[1:3] == [path, fstype] for line in self.read("/proc/mounts").splitlines()):
             self.run(f"mount -t {fstype} {fstype} {path}", check=True)
 
-    def load_module(self, ko: str, args: list[str]) -> str | None:
-        """Load module file ``ko`` with ``args`` (finit_module, what insmod does); None, or why not."""
-        return self._file_op({"op": "load", "path": ko, "params": " ".join(args)}, DEFAULT_TIMEOUT_S).get("error")
+    def load_module(self, ko: str, args: list[str], timeout: float = DEFAULT_TIMEOUT_S) -> str | None:
+        """Load module file ``ko`` with ``args`` (finit_module, what insmod does); None, or why not
+        (``timeout``: a module whose init runs a benchmark takes long)."""
+        return self._file_op({"op": "load", "path": ko, "params": " ".join(args)}, timeout).get("error")
 
     def unload_module(self, name: str) -> str | None:
         """Unload module ``name`` (delete_module, what rmmod does); None, or why not."""

@@ -197,7 +197,8 @@ def _clock_line(clock: dict | None) -> str:
 
 @dataclass
 class TraceRun(RunDir):
-    """A ``wqkit trace`` run directory, loaded: its meta and, for ``trace workers``, its events
+    """A ``wqkit trace`` run directory (or an upstream module's: its declared table, one row per
+    line it printed), loaded: its meta and, for ``trace workers``, its events
     (one row per tracer line: wqkit.analysis.workers), for ``trace latency`` its items (one row
     per executed work item: wqkit.analysis.latency)."""
 
@@ -231,7 +232,7 @@ def load_run(path: str | Path) -> Run | TraceRun:
     path = Path(path)
     meta = read_meta(path)
     kind = run_kind_of(meta)
-    if kind is not None and kind.tracer:
+    if kind is not None and (kind.tracer or kind.upstream):
         return _load_trace(path, meta, kind)
     return _load_experiment_run(path, meta)
 

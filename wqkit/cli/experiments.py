@@ -7,11 +7,12 @@ import ast
 import os
 from pathlib import Path
 
-from wqkit.cli.options import (add_param_options, add_target_options, experiment_values, lab_options, progress,
-                               target_options)
+from wqkit.cli.options import (add_param_options, add_target_options, experiment_values, lab_options,
+                               param_values, progress, target_options)
 from wqkit.errors import WqkitError
 from wqkit.workbench import NOTEBOOKS
 from wqkit.runs.lifecycle import RUN_TIMEOUT_S
+from wqkit.runs.kinds import RunKind, upstream_kinds
 from wqkit.runs.spec import Experiment, experiments, module_spec, modules
 
 RUN_EXAMPLES = """examples:
@@ -19,6 +20,8 @@ RUN_EXAMPLES = """examples:
   wqkit run insert_exec --flags unbound,highpri --cpu any
   wqkit run exec_time_pred --loops 20000 --sample-state 50
   wqkit run kserver --shape fork-join:width=16,depth=2 --flags unbound
+  wqkit run insert_exec --flags unbound --affinity-scope smt --affinity-strict --topology smt
+  wqkit run test_workqueue --wq-items 5000           the kernel's own benchmark, per affinity scope
   WQKIT_EXPERIMENTS=~/my-exps wqkit run my_exp      an experiment of your own (wqkit new-experiment)"""
 
 
@@ -37,6 +40,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{path}: {samples['collected']}/{samples['expected']} samples, {samples['dropped']} dropped, "
           f"{meta['kernel_release']} under {meta['accel'].upper()}")
     return 0
+
+
+def cmd_run_upstream(args: argparse.Namespace) -> int:
+    from wqkit.analysis.load import load_run
+
+    kind = upstream_kinds()[args.experiment]
+    path = kind.run(param_values(args, kind.params), out=Path(args.out), timeout=args.timeout, progress=progress,
+                    **target_options(args))
+    run = load_run(path)
+    print(f"{path}: {run.meta['kernel_release']} under {run.meta['accel'].upper()}"
+          f"{' (emulation timings)' if run.meta['accel'] == 'tcg' else ''}")
+    print(run.events.to_string(index=False))
+    return 0
+
+
+def add_upstream_parser(sub, kind: RunKind) -> argparse.ArgumentParser:
+    """``wqkit run NAME`` of a module of the kernel's own sources: its declared options."""
+    p = sub.add_parser(kind.name, help=kind.description, description=f"{kind.description}: "
+                       f"{kind.upstream['source']} of Linux {kind.upstream['series']}, built unchanged for the "
+                       f"target's kernel. Declared in {kind.spec_file}.")
+    add_param_options(p, kind.params, kind.name)
+    p.add_argument("--timeout", type=float, default=RUN_TIMEOUT_S, metavar="S",
+                   help="give up on the module's init (the whole benchmark) after S seconds")
+    add_target_options(p)
+    p.set_defaults(func=cmd_run_upstream)
+    return p
 
 
 def task_graph(args: argparse.Namespace):
@@ -158,6 +187,8 @@ def add_commands(sub) -> None:
     run_sub = run_parser.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     for exp in experiments().values():
         add_run_parser(run_sub, exp)
+    for kind in upstream_kinds().values():
+        add_upstream_parser(run_sub, kind)
 
     analyze = sub.add_parser("analyze", help="summarise and plot run directories (the seed's analyze_wq_cycles.py)",
                              description="Analyze workqueue cycle measurements (start/end differences)",

@@ -5,6 +5,9 @@ study's ``[[experiment]]`` names, and what a run directory's ``meta.json``
 records as ``kind``: one declaration each.
 
 * A module experiment is declared by its module's TOML (:mod:`wqkit.runs.spec`).
+* A kernel module of the kernel's own sources (``wqkit/experiments/upstream/NAME.toml``:
+  lib/test_workqueue.c) by its parameters, its runner, its table and what its runner
+  needs to build it and read its output (``upstream``).
 * A tracer is declared by ``NAME.toml`` in ``wqkit/trace/`` (or a directory of
   ``$WQKIT_TRACERS``): its parameters (``[[param]]``, as a module's, plus the
   host-side types float, choice and names; ``shared = NAME`` takes one from
@@ -35,6 +38,7 @@ from wqkit.runs.spec import (Experiment, Param, check_name, experiment, experime
                              read_param)
 
 TRACERS_DIR = SOURCE_DIR / "wqkit" / "trace"
+UPSTREAM_DIR = SOURCE_DIR / "wqkit" / "experiments" / "upstream"
 #: Parameters every tracer may take (engine, timeout), declared once.
 TRACER_PARAMS = TRACERS_DIR / "tracer_params.toml"
 TRACERS_ENV = "WQKIT_TRACERS"
@@ -78,6 +82,8 @@ class RunKind:
     probes: tuple[str, ...] = ()
     lines: tuple[Line, ...] = ()
     experiment: Experiment | None = field(default=None, compare=False, repr=False)
+    #: For an upstream module: the rest of its declaration (where its source is, what it prints).
+    upstream: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def tracer(self) -> bool:
@@ -150,7 +156,7 @@ class RunKind:
         """Run one of this kind (``given``: its parameters and its load's; a ``timeout`` among the
         run options is its own ``timeout`` where it has one and ``given`` does not say); the run
         directory."""
-        if "timeout" in run_options and self.experiment is None and given.get("timeout") is None:
+        if "timeout" in run_options and any(p.name == "timeout" for p in self.params) and given.get("timeout") is None:
             given = {**given, "timeout": run_options.pop("timeout")}
         own, load = self.split(given)
         return runner(self.runner)(self, own, load, **run_options)
@@ -197,6 +203,21 @@ def read_tracer(path: Path) -> RunKind:
                    probes=tuple(data.get("probes", ())), lines=lines)
 
 
+def read_upstream(path: Path) -> RunKind:
+    """An upstream module's declaration, checked, or a one-line error."""
+    data = read_declaration(path, "upstream module", {"upstream", "description", "runner", "table", "series",
+                                                       "source"})
+    try:
+        name = check_name(data["upstream"], "module")
+    except WqkitError as exc:
+        raise WqkitError(f"{path}: {exc}") from None
+    params = tuple(read_param(t, path) for t in data.get("param", ()))
+    own = {"upstream", "description", "runner", "table", "report", "param"}
+    return RunKind(name=name, description=data["description"], params=params, runner=data["runner"],
+                   table=data["table"], report=tuple(data.get("report", ())), spec_file=path,
+                   upstream={k: v for k, v in data.items() if k not in own})
+
+
 def _with_range(table: dict, where: Path) -> dict:
     """A ``[[param]]`` with ``range_of = "MODULE.PARAM"``: that module parameter's bounds and unit
     (a tracer's option that ends up as the module's value)."""
@@ -227,6 +248,11 @@ def _run_kinds(env: str, names: tuple[str, ...]) -> dict[str, RunKind]:
     for exp in experiments().values():
         found[exp.name] = RunKind(exp.name, exp.description, exp.options, EXPERIMENT_RUNNER,
                                   report=exp.report, spec_file=exp.module_spec.spec_file, experiment=exp)
+    for path in sorted(UPSTREAM_DIR.glob("*.toml")):
+        kind = read_upstream(path)
+        if kind.name in found:
+            raise WqkitError(f"{path}: run kind {kind.name} is already declared in {found[kind.name].spec_file}")
+        found[kind.name] = kind
     for directory in tracer_dirs():
         if not directory.is_dir():
             raise WqkitError(f"{TRACERS_ENV}: {directory} is not a directory")
@@ -239,6 +265,11 @@ def _run_kinds(env: str, names: tuple[str, ...]) -> dict[str, RunKind]:
                 raise WqkitError(f"{path}: run kind {kind.name} is already declared in {other}")
             found[kind.name] = kind
     return found
+
+
+def upstream_kinds() -> dict[str, RunKind]:
+    """The kinds that run a module of the kernel's own sources, by name."""
+    return {name: kind for name, kind in run_kinds().items() if kind.upstream}
 
 
 def tracers() -> dict[str, RunKind]:
