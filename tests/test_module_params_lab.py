@@ -57,7 +57,9 @@ def cases_of(spec: ModuleSpec, param: Param, cpus: int) -> list[Case]:
 def wqkit_takes(spec: ModuleSpec, args: dict[str, str], cpus: int, release: str) -> bool:
     """Whether wqkit's own checks (the declaration, the target's CPUs, its kernel's release) take ``args``."""
     try:
-        values = spec.checked(args)
+        for name, value in args.items():        # a writable (run) parameter too
+            spec.param(name).check(spec.name, value)
+        values = spec.checked({name: value for name, value in args.items() if spec.param(name).settable})
         check_cpu(spec.params, values, cpus)
         spec.check_release(values, release)
     except WqkitError:
