@@ -8,6 +8,7 @@ fact of the kernel's logic, not of emulated time: valid under TCG too.
     df_placement(run)        items and share per place (queuing CPU, SMT sibling, ...)
     df_placements(runs)      one row per run: its shares, workers and CPUs used
     plot_placement(runs)     the shares as stacked bars
+    df_study_placement(dir)  a study's shares per level, over its boots
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
+
+from pathlib import Path
 
 from wqkit.analysis.load import Run
 from wqkit.errors import WqkitError
@@ -97,3 +100,24 @@ def plot_placement(runs: Iterable[Run], label: str = "affinity_scope"):
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(table) < 4 else -0.1), ncol=3, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def df_study_placement(directory: str | Path, kind: str = "insert_exec") -> pd.DataFrame:
+    """A study's placement: per combination of its levels, the boots, each place's mean share over
+    them (and the lowest and highest boot's share of the queuing CPU), and the kworkers and CPUs
+    that ran the items (mean over boots). Placement is the kernel's logic: valid under TCG."""
+    from wqkit.analysis.study import ok_runs
+
+    rows = [{**levels, "boot": boot, **df_placement(run)["share"].to_dict(),
+             "workers": run.samples["pid"].nunique(), "exec_cpus": run.samples["cpu_exec"].nunique()}
+            for levels, boot, run in ok_runs(directory, kind)]
+    if not rows:
+        raise WqkitError(f"{directory}: no ok {kind} run")
+    frame = pd.DataFrame(rows)
+    by = [c for c in frame.columns if c not in ("boot", "workers", "exec_cpus", *PLACES)]
+    grouped = frame.groupby(by, sort=False, dropna=False)
+    table = grouped[list(PLACES) + ["workers", "exec_cpus"]].mean()
+    table.insert(0, "boots", grouped["boot"].nunique())
+    table["queuing CPU min"] = grouped[PLACES[0]].min()
+    table["queuing CPU max"] = grouped[PLACES[0]].max()
+    return table.reset_index()

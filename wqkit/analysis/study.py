@@ -61,6 +61,8 @@ def run_durations_ns(run: Run | TraceRun) -> np.ndarray:
     together bias each other)."""
     if isinstance(run, Run):
         return run.sorted_ns
+    if "upstream" in run.meta:      # a benchmark's own results (one row per scope): no distribution
+        return np.array([], dtype=float)
     events = run.events[run.events["engine"] == run.meta["engines"][0]]
     if run.experiment == "trace_latency":
         values = (events["start_ns"] - events["queue_ns"]).to_numpy(dtype=float)
@@ -122,6 +124,18 @@ def df_study(directory: str | Path) -> pd.DataFrame:
     table.attrs.update(failed=int(counts.get("failed", 0)), pending=int(counts.get("pending", 0)),
                        factors=meta["factors"], name=meta.get("name", directory.name))
     return table.reset_index(drop=True)
+
+
+def ok_runs(directory: str | Path, kind: str) -> list[tuple[dict, str, Run | TraceRun]]:
+    """Each ok run of ``kind`` in a study: its factor levels, the boot it ran in, the run."""
+    directory = Path(directory)
+    index = read_index(directory)
+    ok = index[(index["status"] == "ok") & (index["experiment"] == kind)]
+    found = []
+    for (key, row), (_, level_row) in zip(ok.iterrows(), levels(ok).iterrows()):
+        run = load_run(directory / row["run_dir"])
+        found.append(({k: v for k, v in level_row.items() if v is not None}, _boot_of(run.meta, row), run))
+    return found
 
 
 def _key(level: object) -> str:
