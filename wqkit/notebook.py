@@ -245,6 +245,16 @@ def show_study(study_dir: str | Path) -> None:
                  f"{factor}." if held else "")
         _show(study_analysis.readable_effects(effects), study_analysis.plot_effects(effects, runs, tcg=bool(tcg)),
               study_analysis.plot_order(runs, factor))
+    for name, placement in study_analysis.study_placements(study_dir, table).items():
+        _section(f"{name}: where the items ran", "Share of items (%) run on the CPU that queued them, its SMT "
+                 "sibling, its last-level cache, its NUMA node or elsewhere, by the guest's own topology; mean "
+                 "over boots. The kernel's logic: valid under TCG.")
+        _show(analysis.readable_placement(placement))
+    for name, bench in study_analysis.study_benchmarks(study_dir, table).items():
+        _section(f"{name}: the kernel's own benchmark per scope", "Geometric mean over boots with its 95 % t "
+                 "interval; a hatched bar is a scope the kernel does not have, measured as another one."
+                 + (" TCG: emulation timings." if tcg else ""))
+        _show(analysis.readable_benchmark(bench), analysis.plot_scope_benchmark(bench))
     regimes = study_analysis.df_regimes(table)
     if len(regimes):
         _section("Regimes", "Points whose boots fall into two groups of p50, with the CPUs their work was queued "

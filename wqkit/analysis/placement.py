@@ -121,3 +121,11 @@ def df_study_placement(directory: str | Path, kind: str = "insert_exec") -> pd.D
     table["queuing CPU min"] = grouped[PLACES[0]].min()
     table["queuing CPU max"] = grouped[PLACES[0]].max()
     return table.reset_index()
+
+
+def readable_placement(table: pd.DataFrame) -> pd.DataFrame:
+    """df_study_placement for reading: shares in %, means rounded."""
+    shown = table.copy()
+    for column in (*PLACES, "queuing CPU min", "queuing CPU max"):
+        shown[column] = (100 * shown[column]).round(1)
+    return shown.round({"workers": 1, "exec_cpus": 1})

@@ -33,7 +33,8 @@ from wqkit.analysis.stats import PERCENTILES, percentile
 from wqkit.analysis.units import format_duration
 from wqkit.analysis.workers import durations_ns
 from wqkit.errors import WqkitError
-from wqkit.runs.spec import experiment
+from wqkit.runs.kinds import upstream_kinds
+from wqkit.runs.spec import experiment, experiments
 from wqkit.study.index import STUDY_META, levels, read_index
 from wqkit.study.spec import level_text
 
@@ -136,6 +137,23 @@ def ok_runs(directory: str | Path, kind: str) -> list[tuple[dict, str, Run | Tra
         run = load_run(directory / row["run_dir"])
         found.append(({k: v for k, v in level_row.items() if v is not None}, _boot_of(run.meta, row), run))
     return found
+
+
+def study_placements(directory: str | Path, table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per queue → execution experiment of a study, where its items ran (df_study_placement)."""
+    from wqkit.analysis.placement import df_study_placement
+
+    names = sorted(set(table["experiment"]))
+    return {name: df_study_placement(directory, name) for name in names
+            if name in experiments() and experiments()[name].queue_to_execution}
+
+
+def study_benchmarks(directory: str | Path, table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per kernel benchmark module of a study, its figures per scope (df_scope_benchmark)."""
+    from wqkit.analysis.upstream import df_scope_benchmark
+
+    return {name: df_scope_benchmark(directory, name) for name in sorted(set(table["experiment"]))
+            if name in upstream_kinds()}
 
 
 def _key(level: object) -> str:

@@ -71,3 +71,12 @@ def plot_scope_benchmark(table: pd.DataFrame, figure: str = "items_per_s"):
                  + ("\nTCG: emulation timings" if tcg else ""), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def readable_benchmark(table: pd.DataFrame) -> pd.DataFrame:
+    """df_scope_benchmark for reading: the estimates with their intervals as ``value [low, high]``."""
+    shown = table[[c for c in table.columns if not c.endswith(("_low", "_high")) and c not in FIGURES]].copy()
+    for figure in FIGURES:
+        shown[figure] = [f"{v:,.0f} [{lo:,.0f}, {hi:,.0f}]" if np.isfinite(lo) else f"{v:,.0f}"
+                         for v, lo, hi in zip(table[figure], table[f"{figure}_low"], table[f"{figure}_high"])]
+    return shown

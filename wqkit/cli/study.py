@@ -63,6 +63,7 @@ def cmd_study_analyze(args: argparse.Namespace) -> int:
         print(f"\n## {experiment if several else ''}{': ' if several else ''}{factor} "
               f"(baseline {effects.attrs['baseline']})")
         print(readable_effects(effects).to_string(index=False))
+    _placement_and_benchmarks(directory, table, out)
     regimes = df_regimes(table)
     if len(regimes):
         regimes.to_csv(out / "regimes.csv", index=False)
@@ -70,6 +71,24 @@ def cmd_study_analyze(args: argparse.Namespace) -> int:
         print(regimes.to_string(index=False))
     print(f"\nwrote {out}")
     return 0
+
+
+def _placement_and_benchmarks(directory: Path, table, out: Path) -> None:
+    """Where a queue → execution experiment's items ran (per level, over boots), and the kernel's own
+    benchmarks' figures per scope: printed, and written as CSV and PNG."""
+    from wqkit.analysis.placement import readable_placement
+    from wqkit.analysis.study import study_benchmarks, study_placements
+    from wqkit.analysis.upstream import plot_scope_benchmark, readable_benchmark
+
+    for name, placement in study_placements(directory, table).items():
+        placement.to_csv(out / f"placement-{name}.csv", index=False)
+        print(f"\n## {name}: where items ran, % of items (mean over boots; valid under TCG)")
+        print(readable_placement(placement).to_string(index=False))
+    for name, bench in study_benchmarks(directory, table).items():
+        bench.to_csv(out / f"benchmark-{name}.csv", index=False)
+        plot_scope_benchmark(bench).savefig(out / f"benchmark-{name}.png", dpi=110)
+        print(f"\n## {name}: per scope, geometric mean over boots (95 % t interval in the CSV)")
+        print(readable_benchmark(bench).to_string(index=False))
 
 
 def cmd_study_plan(args: argparse.Namespace) -> int:
