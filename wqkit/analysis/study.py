@@ -300,6 +300,8 @@ def study_effects(study: pd.DataFrame, factor_names: list[str] | None = None, ba
         runs = runs.copy()
         runs.attrs.update(study.attrs)
         run_stats = tuple(stat for stat in RUN_STATS if runs[stat].notna().any())
+        if not run_stats:       # a kernel benchmark's own figures: study_benchmarks
+            continue
         varied = factors(runs)
         for factor in factor_names or varied:
             mine = baseline if baseline is not None and _key(baseline) in map(_key, _levels(runs, factor)) else None
