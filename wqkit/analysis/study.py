@@ -135,7 +135,8 @@ def ok_runs(directory: str | Path, kind: str) -> list[tuple[dict, str, Run | Tra
     found = []
     for (key, row), (_, level_row) in zip(ok.iterrows(), levels(ok).iterrows()):
         run = load_run(directory / row["run_dir"])
-        found.append(({k: v for k, v in level_row.items() if v is not None}, _boot_of(run.meta, row), run))
+        found.append(({k: v for k, v in level_row.items() if v is not None and v == v}, _boot_of(run.meta, row),
+                      run))      # a factor its kind does not take is None (or NaN, read back)
     return found
 
 
