@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # lists them), built against the lab kernel (its Kbuild tree, provisioned in
 # the cache) by default.
 KDIR ?= $(shell $(BIN)/python -c 'from wqkit.lab import LabKernel; print(LabKernel.stock().build_dir)')
-.PHONY: setup demo test test-unit test-debug report lab-notebook modules
+.PHONY: setup demo test test-unit test-debug test-7x report lab-notebook modules
 
 setup:
 	bash scripts/setup.sh
@@ -47,6 +47,15 @@ MODULE_LAB_TESTS := tests/test_kmod_lab.py tests/test_recorder_lab.py tests/test
 test-debug: setup
 	$(BIN)/pytest -m lab --lab-kernel debug $(MODULE_LAB_TESTS) tests/test_debug_kernel.py $(PYTEST_ARGS)
 	$(BIN)/pytest -m lab --lab-kernel kcsan $(MODULE_LAB_TESTS) $(PYTEST_ARGS)
+
+# The lab tests of today's kernels on wqkit's Linux 7.3 build (built once from Debian's
+# linux-source-7.3, about 15 min on 2 cores, cached): machine shapes and the monitor's affinity
+# scopes against wq_dump.py, strict scopes (cache_shard too), every module parameter, the kernel's
+# own test_workqueue. `make test` runs them on 6.12 only: CI does not build 7.3.
+LINUX7_LAB_TESTS := tests/test_topology_lab.py tests/test_module_params_lab.py tests/test_upstream_lab.py
+test-7x: setup
+	$(BIN)/wqkit lab provision --kernel 7.3
+	$(BIN)/pytest -m lab --lab-kernel 7.3 $(LINUX7_LAB_TESTS) $(PYTEST_ARGS)
 
 modules:
 	$(MAKE) -C modules KDIR=$(KDIR)

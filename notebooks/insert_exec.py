@@ -19,6 +19,8 @@ wq_flags = None         # None: percpu (the declared default), or a list of unbo
 flags = None            # the older spelling of wq_flags (papermill -p flags unbound still works)
 cpu = None              # CPU to queue on (None: any; 0 is CPU 0)
 max_active = None       # workqueue max_active (None: the kernel's default)
+affinity_scope = None   # an unbound workqueue's scope: cpu, smt, cache, cache_shard (7.1+), numa, system
+affinity_strict = None  # True: keep its workers inside the queuing CPU's pod
 gap_us = None           # µs between two inserts (None or 0: burst)
 serial = None           # True: wait for each item before queueing the next
 target = "lab"          # "lab" or "local"
@@ -37,7 +39,8 @@ out = "runs"            # where a new run directory goes
 from wqkit.notebook import measure_or_load, show_report
 
 run = measure_or_load("insert_exec", data_dir, target=target, out=out, nr=nr, wq_flags=wq_flags, flags=flags,
-                      cpu=cpu, max_active=max_active, gap_us=gap_us, serial=serial, topology=topology)
+                      cpu=cpu, max_active=max_active, affinity_scope=affinity_scope,
+                      affinity_strict=affinity_strict, gap_us=gap_us, serial=serial, topology=topology)
 print(run.name)
 print(run.provenance)
 

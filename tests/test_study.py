@@ -188,7 +188,7 @@ def test_oversubscription_is_refused_unless_allowed(tmp_path, monkeypatch):
 def test_the_shipped_studies_are_valid(path):
     study = read_study(path)
     assert study.name == path.stem and len(study.points) >= 2 and study.boots >= 3
-    assert "kernel" in study.factors or "replicate" in study.factors
+    assert {f.removeprefix("lab.") for f in study.factors} & {"kernel", "replicate"}
 
 
 TRACES = """
@@ -306,7 +306,7 @@ def test_a_shipped_study_ran_one_vm_per_slot_and_each_lab_level_in_three_boots_o
     for run_dir in table["run_dir"]:
         meta = json.loads((result / run_dir / "meta.json").read_text())
         assert meta["host"]["vms_running_start"] <= meta["study"]["slots_on_host"], run_dir
-    for factor in set(LAB_FACTORS) & set(table.columns):
+    for factor in (f for f in table.columns if f.removeprefix("lab.") in LAB_FACTORS):
         boots_per_level = table.groupby(table[factor].map(str))["boot"].agg(set)
         assert all(len(ids) >= 3 for ids in boots_per_level), boots_per_level
         assert not set.intersection(*boots_per_level) if len(boots_per_level) > 1 else True
@@ -322,6 +322,26 @@ def test_the_shipped_a_a_study_shows_no_effect_that_survives():
     compared = replicate[replicate["design"] != "baseline"]
     assert len(compared) == 6 and (compared["boots"] == 6).all()        # 2 loads × p50, p90, p99
     assert not compared["survives"].any(), compared[["stratum", "stat", "ratio", "p_value", "p_adjusted"]]
+
+
+def test_the_shipped_scope_study_places_every_item_and_marks_what_6_12_measured_instead():
+    """data/studies/affinity_scopes: each level's places add up to all of its items over 3 boots, a
+    cpu-scope item on the 2-CPU shape never runs outside the machine, and test_workqueue's
+    cache_shard line is cache on 6.12 and cache_shard on 7.3."""
+    from wqkit.analysis.placement import PLACES
+    from wqkit.analysis.study import df_study, study_benchmarks, study_placements
+
+    result = SOURCE_DIR / "data" / "studies" / "affinity_scopes"
+    table = df_study(result)
+    placement = study_placements(result, table)["insert_exec"]
+    assert len(placement) == 2 * 3 * 6 and (placement["boots"] == 3).all()
+    assert placement[list(PLACES)].sum(axis=1).round(9).eq(1).all()
+    flat = placement[placement["lab.topology"] == "flat2"]
+    assert (flat[["same node", "elsewhere"]] == 0).all().all()      # 2 CPUs: one cache, one node
+    bench = study_benchmarks(result, table)["test_workqueue"]
+    shard = bench[bench["scope"] == "cache_shard"].set_index(["lab.kernel", "lab.topology"])["measured_as"]
+    assert set(shard.xs("6.12", level=0)) == {"cache"} and set(shard.xs("7.3", level=0)) == {"cache_shard"}
+    assert (bench["boots"] == 3).all() and (bench["items_per_s_low"] <= bench["items_per_s"]).all()
 
 
 def test_the_plan_s_runs_per_boot_and_boots_follow_kalibera_and_jones():

@@ -103,16 +103,16 @@ def plot_placement(runs: Iterable[Run], label: str = "affinity_scope"):
 
 
 def df_study_placement(directory: str | Path, kind: str = "insert_exec") -> pd.DataFrame:
-    """A study's placement: per combination of its levels, the boots, each place's mean share over
+    """A study's placement (empty when its runs recorded no topology): per combination of its levels, the boots, each place's mean share over
     them (and the lowest and highest boot's share of the queuing CPU), and the kworkers and CPUs
     that ran the items (mean over boots). Placement is the kernel's logic: valid under TCG."""
     from wqkit.analysis.study import ok_runs
 
     rows = [{**levels, "boot": boot, **df_placement(run)["share"].to_dict(),
              "workers": run.samples["pid"].nunique(), "exec_cpus": run.samples["cpu_exec"].nunique()}
-            for levels, boot, run in ok_runs(directory, kind)]
-    if not rows:
-        raise WqkitError(f"{directory}: no ok {kind} run")
+            for levels, boot, run in ok_runs(directory, kind) if run.meta.get("cpu_topology")]
+    if not rows:                # runs recorded before wqkit read the topology
+        return pd.DataFrame()
     frame = pd.DataFrame(rows)
     by = [c for c in frame.columns if c not in ("boot", "workers", "exec_cpus", *PLACES)]
     grouped = frame.groupby(by, sort=False, dropna=False)

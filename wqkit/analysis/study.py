@@ -144,9 +144,10 @@ def study_placements(directory: str | Path, table: pd.DataFrame) -> dict[str, pd
     """Per queue → execution experiment of a study, where its items ran (df_study_placement)."""
     from wqkit.analysis.placement import df_study_placement
 
-    names = sorted(set(table["experiment"]))
-    return {name: df_study_placement(directory, name) for name in names
-            if name in experiments() and experiments()[name].queue_to_execution}
+    names = [name for name in sorted(set(table["experiment"]))
+             if name in experiments() and experiments()[name].queue_to_execution]
+    found = {name: df_study_placement(directory, name) for name in names}
+    return {name: placement for name, placement in found.items() if len(placement)}
 
 
 def study_benchmarks(directory: str | Path, table: pd.DataFrame) -> dict[str, pd.DataFrame]:
