@@ -249,7 +249,8 @@ def show_study(study_dir: str | Path) -> None:
         _section(f"{name}: where the items ran", "Share of items (%) run on the CPU that queued them, its SMT "
                  "sibling, its last-level cache, its NUMA node or elsewhere, by the guest's own topology; mean "
                  "over boots. The kernel's logic: valid under TCG.")
-        _show(analysis.readable_placement(placement))
+        _show(analysis.readable_placement(placement),
+              analysis.plot_study_placement(placement.sort_values(list(placement.columns[:3]))))
     for name, bench in study_analysis.study_benchmarks(study_dir, table).items():
         _section(f"{name}: the kernel's own benchmark per scope", "Geometric mean over boots with its 95 % t "
                  "interval; a hatched bar is a scope the kernel does not have, measured as another one."

@@ -9,7 +9,7 @@
 from wqkit.analysis.kserver import df_configs, df_makespan, df_tasks, load_graph, plot_gantt, plot_waits
 from wqkit.analysis.load import Run, RunList, df_provenance, find_runs, load_run, load_runs
 from wqkit.analysis.placement import (df_placement, df_placements, df_study_placement, plot_placement,
-                                     readable_placement)
+                                     plot_study_placement, readable_placement)
 from wqkit.analysis.upstream import df_scope_benchmark, plot_scope_benchmark, readable_benchmark
 from wqkit.analysis.phases import df_phase_summary, df_phases, load_phases, plot_phases
 from wqkit.analysis.state import df_state, load_state, plot_state
@@ -24,7 +24,8 @@ __all__ = [
     "df_summary", "df_summary_table", "df_per_cpu", "df_outliers", "df_compare", "median_ci",
     "migration_rate", "readable", "format_duration",
     "df_tasks", "df_makespan", "df_configs", "load_graph", "plot_gantt", "plot_waits",
-    "df_placement", "df_placements", "df_study_placement", "plot_placement", "readable_placement",
+    "df_placement", "df_placements", "df_study_placement", "plot_placement", "plot_study_placement",
+    "readable_placement",
     "df_scope_benchmark", "plot_scope_benchmark", "readable_benchmark",
     "df_phases", "df_phase_summary", "load_phases", "plot_phases", "df_state", "load_state", "plot_state",
     "plot_histogram", "plot_cdf", "plot_ccdf", "plot_timeseries", "plot_per_cpu", "write_plots",

@@ -7,7 +7,7 @@ fact of the kernel's logic, not of emulated time: valid under TCG too.
 
     df_placement(run)        items and share per place (queuing CPU, SMT sibling, ...)
     df_placements(runs)      one row per run: its shares, workers and CPUs used
-    plot_placement(runs)     the shares as stacked bars
+    plot_placement(runs)     the shares as stacked bars (plot_study_placement: a study's)
     df_study_placement(dir)  a study's shares per level, over its boots
 """
 
@@ -84,20 +84,27 @@ def df_placements(runs: Iterable[Run], by: Iterable[str] = ("affinity_scope", "a
 
 def plot_placement(runs: Iterable[Run], label: str = "affinity_scope"):
     """Stacked bars: each run's share of items per place, labelled by parameter ``label``."""
-    import matplotlib.pyplot as plt
-
     table = df_placements(runs, by=(label,))
-    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(table)))
-    left = np.zeros(len(table))
     names = [f"{row[label]} · {row['kernel']} · {row['topology'] or str(row['cpus']) + ' CPUs'}"
              for _, row in table.iterrows()]
+    return plot_shares(table, names, "Where work items ran, against the CPU that queued them")
+
+
+def plot_shares(table: pd.DataFrame, names: list[str], title: str):
+    """Stacked horizontal bars of each row's PLACES shares, one bar per name."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.28 * len(table)))
+    left = np.zeros(len(table))
     for place in PLACES:
         ax.barh(names, table[place], left=left, label=place)
         left += table[place].to_numpy()
+    ax.invert_yaxis()
     ax.set_xlim(0, 1)
+    ax.tick_params(axis="y", labelsize=8)
     ax.set_xlabel("share of work items")
-    ax.set_title("Where work items ran, against the CPU that queued them")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(table) < 4 else -0.1), ncol=3, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.02 + 2.0 / (4 + len(table))), ncol=5, fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -129,3 +136,14 @@ def readable_placement(table: pd.DataFrame) -> pd.DataFrame:
     for column in (*PLACES, "queuing CPU min", "queuing CPU max"):
         shown[column] = (100 * shown[column]).round(1)
     return shown.round({"workers": 1, "exec_cpus": 1})
+
+
+def plot_study_placement(table: pd.DataFrame):
+    """df_study_placement as stacked bars, one per combination of levels (mean over its boots)."""
+    levels = [c for c in table.columns if c not in ("boots", "workers", "exec_cpus", "queuing CPU min",
+                                                    "queuing CPU max", *PLACES)]
+    names = [" · ".join(str(row[c]) for c in levels) for _, row in table.iterrows()]
+    fig = plot_shares(table, names, "Where work items ran against the queuing CPU, mean over boots")
+    fig.axes[0].set_ylabel(" · ".join(levels), fontsize=8)
+    fig.tight_layout()
+    return fig

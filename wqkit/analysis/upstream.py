@@ -48,27 +48,40 @@ def df_scope_benchmark(directory: str | Path, kind: str = "test_workqueue") -> p
 
 
 def plot_scope_benchmark(table: pd.DataFrame, figure: str = "items_per_s"):
-    """One panel per kernel × topology: each scope's ``figure`` with its interval over boots; a
-    scope the kernel measured as another is hatched."""
+    """One panel per level (a row per kernel, a column per machine shape): each scope's ``figure``
+    on a log scale with its interval over boots; a scope the kernel measured as another is hatched."""
     import matplotlib.pyplot as plt
 
-    facets = [c for c in table.columns if c.startswith("lab.") or c in ("kernel", "topology")]
-    groups = list(table.groupby(facets, sort=False)) if facets else [((), table)]
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.4), squeeze=False, sharey=True)
-    for ax, (key, group) in zip(axes[0], groups):
-        x = np.arange(len(group))
-        error = [group[figure] - group[f"{figure}_low"], group[f"{figure}_high"] - group[figure]]
-        bars = ax.bar(x, group[figure], yerr=np.nan_to_num(error), capsize=3, color="tab:blue")
-        for bar, (_, row) in zip(bars, group.iterrows()):
-            if row["measured_as"] != row["scope"]:
-                bar.set_hatch("//")
-                bar.set_facecolor("lightgrey")
-        ax.set_xticks(x, group["scope"], rotation=30)
-        ax.set_title(" · ".join(map(str, key if isinstance(key, tuple) else (key,))), fontsize=9)
-    axes[0][0].set_ylabel(figure.replace("_", " "))
+    facets = [c for c in table.columns if c not in ("scope", "boots", "measured_as", "accel")
+              and not c.startswith(FIGURES) and not c.endswith(("_low", "_high")) and c != "p90_ns"]
+    rows_by, cols_by = (facets[0], facets[1:]) if facets else (None, [])
+    row_levels = list(dict.fromkeys(table[rows_by])) if rows_by else [None]
+    col_keys = list(dict.fromkeys(map(tuple, table[cols_by].to_numpy()))) if cols_by else [()]
+    fig, axes = plt.subplots(len(row_levels), len(col_keys), figsize=(3.6 * len(col_keys), 2.9 * len(row_levels)),
+                             squeeze=False, sharey=True)
+    for i, row_level in enumerate(row_levels):
+        for j, col_key in enumerate(col_keys):
+            ax = axes[i][j]
+            mask = np.ones(len(table), dtype=bool)
+            if rows_by:
+                mask &= (table[rows_by] == row_level).to_numpy()
+            for column, level in zip(cols_by, col_key):
+                mask &= (table[column] == level).to_numpy()
+            group = table[mask]
+            x = np.arange(len(group))
+            error = np.nan_to_num([group[figure] - group[f"{figure}_low"], group[f"{figure}_high"] - group[figure]])
+            bars = ax.bar(x, group[figure], yerr=error, capsize=3, color="tab:blue")
+            for bar, (_, row) in zip(bars, group.iterrows()):
+                if row["measured_as"] != row["scope"]:
+                    bar.set_hatch("//")
+                    bar.set_facecolor("lightgrey")
+            ax.set_yscale("log")
+            ax.set_xticks(x, group["scope"], rotation=35, fontsize=8)
+            ax.set_title(" · ".join(str(v) for v in ((row_level,) if rows_by else ()) + col_key), fontsize=9)
+        axes[i][0].set_ylabel(figure.replace("_", " "))
     tcg = "tcg" in ",".join(table.get("accel", pd.Series(dtype=str)).astype(str))
-    fig.suptitle("test_workqueue per affinity scope (geometric mean over boots, 95 % interval)"
-                 + ("\nTCG: emulation timings" if tcg else ""), fontsize=10)
+    fig.suptitle("test_workqueue per affinity scope: geometric mean over boots, 95 % interval; hatched: the "
+                 "kernel measured another scope" + ("\nTCG: emulation timings" if tcg else ""), fontsize=10)
     fig.tight_layout()
     return fig
 

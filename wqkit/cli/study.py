@@ -76,12 +76,14 @@ def cmd_study_analyze(args: argparse.Namespace) -> int:
 def _placement_and_benchmarks(directory: Path, table, out: Path) -> None:
     """Where a queue → execution experiment's items ran (per level, over boots), and the kernel's own
     benchmarks' figures per scope: printed, and written as CSV and PNG."""
-    from wqkit.analysis.placement import readable_placement
+    from wqkit.analysis.placement import plot_study_placement, readable_placement
     from wqkit.analysis.study import study_benchmarks, study_placements
     from wqkit.analysis.upstream import plot_scope_benchmark, readable_benchmark
 
     for name, placement in study_placements(directory, table).items():
         placement.to_csv(out / f"placement-{name}.csv", index=False)
+        plot_study_placement(placement.sort_values(list(placement.columns[:3]))).savefig(
+            out / f"placement-{name}.png", dpi=110)
         print(f"\n## {name}: where items ran, % of items (mean over boots; valid under TCG)")
         print(readable_placement(placement).to_string(index=False))
     for name, bench in study_benchmarks(directory, table).items():
