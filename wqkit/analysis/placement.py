@@ -21,6 +21,7 @@ import pandas as pd
 from pathlib import Path
 
 from wqkit.analysis.load import Run
+from wqkit.analysis.study_runs import ok_runs
 from wqkit.errors import WqkitError
 from wqkit.runs.provenance import cpu_list_numbers
 
@@ -113,8 +114,6 @@ def df_study_placement(directory: str | Path, kind: str = "insert_exec") -> pd.D
     """A study's placement (empty when its runs recorded no topology): per combination of its levels, the boots, each place's mean share over
     them (and the lowest and highest boot's share of the queuing CPU), and the kworkers and CPUs
     that ran the items (mean over boots). Placement is the kernel's logic: valid under TCG."""
-    from wqkit.analysis.study import ok_runs
-
     rows = [{**levels, "boot": boot, **df_placement(run)["share"].to_dict(),
              "workers": run.samples["pid"].nunique(), "exec_cpus": run.samples["cpu_exec"].nunique()}
             for levels, boot, run in ok_runs(directory, kind) if run.meta.get("cpu_topology")]

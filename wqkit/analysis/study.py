@@ -29,6 +29,9 @@ from matplotlib.ticker import LogFormatter
 from wqkit.analysis import boots
 from wqkit.analysis.kserver import df_tasks, makespan_ns
 from wqkit.analysis.load import Run, TraceRun, load_run
+from wqkit.analysis.placement import df_study_placement
+from wqkit.analysis.study_runs import boot_of
+from wqkit.analysis.upstream import df_scope_benchmark
 from wqkit.analysis.stats import PERCENTILES, percentile
 from wqkit.analysis.units import format_duration
 from wqkit.analysis.workers import durations_ns
@@ -96,12 +99,6 @@ def run_statistics(run: Run | TraceRun) -> dict:
     return row
 
 
-def _boot_of(meta: dict, row: pd.Series) -> str:
-    """The boot a run ran in: the guest's boot id, else its lab session, else its planned boot."""
-    lab = meta.get("lab") or {}
-    return str(lab.get("boot_id") or lab.get("session") or row.get("boot") or row["key"])
-
-
 def df_study(directory: str | Path) -> pd.DataFrame:
     """One row per ok run of a study: its factor levels, experiment, repetition, block, order,
     the boot it ran in (``boot``: the guest's boot id), host, run directory, sample count,
@@ -112,7 +109,7 @@ def df_study(directory: str | Path) -> pd.DataFrame:
     rows = []
     for key, row in ok.iterrows():
         run = load_run(directory / row["run_dir"])
-        rows.append({"key": key, "boot": _boot_of(run.meta, row), "accel": run.meta.get("accel"),
+        rows.append({"key": key, "boot": boot_of(run.meta, row), "accel": run.meta.get("accel"),
                      "boot_seconds": (run.meta.get("lab") or {}).get("boot_seconds", np.nan),
                      **run_statistics(run)})
     columns = ["key", "boot", "accel", "boot_seconds", "samples", *COVARIATES, *RUN_STATS]
@@ -127,23 +124,8 @@ def df_study(directory: str | Path) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def ok_runs(directory: str | Path, kind: str) -> list[tuple[dict, str, Run | TraceRun]]:
-    """Each ok run of ``kind`` in a study: its factor levels, the boot it ran in, the run."""
-    directory = Path(directory)
-    index = read_index(directory)
-    ok = index[(index["status"] == "ok") & (index["experiment"] == kind)]
-    found = []
-    for (key, row), (_, level_row) in zip(ok.iterrows(), levels(ok).iterrows()):
-        run = load_run(directory / row["run_dir"])
-        found.append(({k: v for k, v in level_row.items() if v is not None and v == v}, _boot_of(run.meta, row),
-                      run))      # a factor its kind does not take is None (or NaN, read back)
-    return found
-
-
 def study_placements(directory: str | Path, table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per queue → execution experiment of a study, where its items ran (df_study_placement)."""
-    from wqkit.analysis.placement import df_study_placement
-
     names = [name for name in sorted(set(table["experiment"]))
              if name in experiments() and experiments()[name].queue_to_execution]
     found = {name: df_study_placement(directory, name) for name in names}
@@ -152,8 +134,6 @@ def study_placements(directory: str | Path, table: pd.DataFrame) -> dict[str, pd
 
 def study_benchmarks(directory: str | Path, table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per kernel benchmark module of a study, its figures per scope (df_scope_benchmark)."""
-    from wqkit.analysis.upstream import df_scope_benchmark
-
     return {name: df_scope_benchmark(directory, name) for name in sorted(set(table["experiment"]))
             if name in upstream_kinds()}
 

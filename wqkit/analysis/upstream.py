@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from wqkit.analysis import boots
+from wqkit.analysis.study_runs import ok_runs
 from wqkit.errors import WqkitError
 
 #: What each scope's row holds, and the figures compared over boots.
@@ -25,8 +26,6 @@ def df_scope_benchmark(directory: str | Path, kind: str = "test_workqueue") -> p
     """Per study level and scope: the boots, what the kernel measured for that scope
     (``measured_as``: another scope where the kernel lacks it), and each figure's geometric
     mean over boots with its 95 % t interval (``_low``/``_high``)."""
-    from wqkit.analysis.study import ok_runs
-
     rows = [{**levels, "boot": boot, **scope_row, "accel": run.meta.get("accel")}
             for levels, boot, run in ok_runs(directory, kind) for scope_row in run.events.to_dict("records")]
     if not rows:
