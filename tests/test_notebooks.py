@@ -258,7 +258,7 @@ def test_each_shipped_study_has_its_results_and_report(path):
 
 @pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: p.stem)
 def test_study_notebook_on_a_shipped_study(path, tmp_path):
-    from wqkit.analysis.study import df_study, study_effects
+    from wqkit.analysis.study import df_study, study_benchmarks, study_effects, study_placements
 
     result = DATA / "studies" / path.stem
     out = tmp_path / "study.ipynb"
@@ -271,7 +271,10 @@ def test_study_notebook_on_a_shipped_study(path, tmp_path):
     assert all(f"{factor} (baseline {effects.attrs['baseline']})" in text for _, factor, effects, _ in sections)
     images = [o["data"]["image/png"] for c in nbformat.read(out, as_version=4).cells
               for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 2 * len(sections) and len(set(images)) == len(images), "effects and run order, once each"
+    extras = len(study_placements(result, table)) + len(study_benchmarks(result, table))    # a plot each
+    assert len(images) == 2 * len(sections) + extras and len(set(images)) == len(images), \
+        "effects and run order, once each, then placement and benchmark plots"
+    assert all(f"{name}: where the items ran" in text for name in study_placements(result, table))
 
 
 def test_a_notebook_s_data_path_means_the_same_from_jupyterlab(monkeypatch):

@@ -134,7 +134,9 @@ def readable_placement(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.copy()
     for column in (*PLACES, "queuing CPU min", "queuing CPU max"):
         shown[column] = (100 * shown[column]).round(1)
-    return shown.round({"workers": 1, "exec_cpus": 1})
+    for column in ("workers", "exec_cpus"):     # means over boots
+        shown[column] = shown[column].round(1)
+    return shown
 
 
 def plot_study_placement(table: pd.DataFrame):
