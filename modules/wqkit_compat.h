@@ -19,4 +19,14 @@
 #define WQKIT_PERCPU_FLAG 0
 #endif
 
+/*
+ * Linux 6.9 runs a WQ_BH workqueue's items in softirq context. Older kernels
+ * have no such flag: wqkit_experiment_start() refuses wq_flags=bh there.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+#define WQKIT_BH_FLAG WQ_BH
+#else
+#define WQKIT_BH_FLAG 0
+#endif
+
 #endif /* WQKIT_COMPAT_H */

@@ -46,6 +46,8 @@ struct workqueue_struct *wqkit_alloc_workqueue(const char *name, unsigned int wq
 		flags |= WQKIT_PERCPU_FLAG;
 	if (wqkit_flags & WQKIT_WQ_HIGHPRI)
 		flags |= WQ_HIGHPRI;
+	if (wqkit_flags & WQKIT_WQ_BH)
+		flags |= WQKIT_BH_FLAG;
 	if (wqkit_flags & WQKIT_WQ_CPU_INTENSIVE)
 		flags |= WQ_CPU_INTENSIVE;
 	return alloc_workqueue("%s", flags, max_active, name);
@@ -188,6 +190,10 @@ int wqkit_experiment_start(struct wqkit_experiment *xp, const struct wqkit_exper
 	struct task_struct *runner;
 	int ret;
 
+	if ((desc->wq_flags & WQKIT_WQ_BH) && !WQKIT_BH_FLAG) {
+		pr_err("wq_flags=bh: this kernel has no BH workqueues (Linux 6.9)\n");
+		return -EINVAL;
+	}
 	xp->runner = NULL;
 	xp->runner_stopped = false;
 	xp->stopping = false;

@@ -33,6 +33,25 @@ static inline int wqkit_param_choice(const char *name, const char *value, const 
 	return -EINVAL;
 }
 
+/* 0 if @value has no bit outside @mask (the flags this module takes), else -EINVAL. */
+static inline int wqkit_param_bits(const char *name, unsigned int value, unsigned int mask)
+{
+	if (!(value & ~mask))
+		return 0;
+	pr_err("%s=0x%x has a flag this module does not take (it takes 0x%x)\n", name, value, mask);
+	return -EINVAL;
+}
+
+/* 0 unless @value has every bit of @both (@what: the two flags), which exclude each other. */
+static inline int wqkit_param_exclusive(const char *name, unsigned int value, unsigned int both,
+					const char *what)
+{
+	if ((value & both) != both)
+		return 0;
+	pr_err("%s=0x%x: %s exclude each other\n", name, value, what);
+	return -EINVAL;
+}
+
 /* 0 unless @name is @changed from its default without the flag it needs (@has), else -EINVAL. */
 static inline int wqkit_param_requires(const char *name, bool changed, bool has, const char *needs)
 {

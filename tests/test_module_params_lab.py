@@ -34,6 +34,8 @@ def boundary_values(param: Param, cpus: int) -> list[str]:
     if param.type == "cpulist":
         return ["0", ",".join(map(str, range(cpus))), "0," * (param.max or 1) + "0", str(cpus), "x"]
     values = [param.min - 1, param.min, param.max, param.max + 1]
+    if param.type == "flags":
+        values += [bit for _, bit in param.bits]        # each flag alone (bh: a BH workqueue)
     if param.role == "cpu":
         values += [cpus - 1, cpus]
     return [str(v) for v in values]
@@ -44,13 +46,15 @@ Case = tuple[Param, dict[str, str]]
 
 
 def cases_of(spec: ModuleSpec, param: Param, cpus: int) -> list[Case]:
-    """``param`` at each of its boundary values, alone and, where it requires a flag of another
-    parameter (an affinity scope needs an unbound workqueue), with that flag too."""
+    """``param`` at each of its boundary values, alone and, where it requires or excludes a flag of
+    another parameter (an affinity scope needs an unbound workqueue, max_active excludes bh), with
+    that flag too."""
     cases = []
     for value in boundary_values(param, cpus):
         cases.append((param, {param.name: value}))
-        for other, bit in param.requires:
-            cases.append((param, {param.name: value, other: str(dict(spec.param(other).bits)[bit])}))
+        for other, bit in param.requires + param.excludes:
+            if bit in dict(spec.param(other).bits):
+                cases.append((param, {param.name: value, other: str(dict(spec.param(other).bits)[bit])}))
     return cases
 
 

@@ -64,13 +64,15 @@ def test_wq_flag_bits_are_declared_once_and_generated_for_c():
     header = cgen.generated(spec.modules().values())["wqkit_flags.h"]
     c_bits = {name.lower(): int(value, 0) for name, value in
               re.findall(r"#define WQKIT_WQ_(\w+)\s+(0x[0-9a-f]+)", header) if name != "ALL"}
-    assert c_bits == spec.wq_flag_bits() == {"unbound": 0x1, "highpri": 0x2, "cpu_intensive": 0x4}
-    assert re.search(r"#define WQKIT_WQ_ALL\s+0x7\b", header)
-    flags = spec.module_spec("wq_insert_exec").param("wq_flags")
-    assert (flags.min, flags.max) == (0, 0x7)
+    assert c_bits == spec.wq_flag_bits() == {"unbound": 0x1, "highpri": 0x2, "cpu_intensive": 0x4, "bh": 0x8}
+    assert re.search(r"#define WQKIT_WQ_ALL\s+0xf\b", header)
+    # A module's range is the union of the bits it takes (bh only where declared).
+    assert spec.module_spec("wq_insert_exec").param("wq_flags").max == 0xf
+    assert (spec.module_spec("wq_kserver").param("wq_flags").min, spec.module_spec("wq_kserver").param("wq_flags").max) \
+        == (0, 0x7)
     for source in [*MODULES_DIR.glob("*.c"), *MODULES_DIR.glob("*.h")]:
         if source.name != "wqkit_flags.h":
-            assert not re.search(r"#define WQKIT_WQ_(UNBOUND|HIGHPRI|CPU_INTENSIVE|ALL)\b", source.read_text()), source
+            assert not re.search(r"#define WQKIT_WQ_(UNBOUND|HIGHPRI|CPU_INTENSIVE|BH|ALL)\b", source.read_text()), source
 
 
 def _declared() -> dict[str, set]:
@@ -376,3 +378,28 @@ def test_a_choice_and_what_it_requires_are_checked_by_the_module_too():
     assert ('wqkit_param_requires("affinity_scope", strcmp(affinity_scope, WQKIT_AFFINITY_SCOPE_DEFAULT), '
             'wq_flags & WQKIT_WQ_UNBOUND, "wq_flags=unbound")') in header
     assert "desc->affinity_scope = affinity_scope;" in header and '#include "wqkit_flags.h"' in header
+
+
+@pytest.mark.parametrize("module, values, message", [
+    ("wq_insert_exec", {"wq_flags": "bh,unbound"}, "bh and unbound exclude each other"),
+    ("wq_insert_exec", {"wq_flags": "bh,cpu_intensive"}, "bh and cpu_intensive exclude each other"),
+    ("wq_insert_exec", {"wq_flags": "bh", "max_active": 4}, "max_active=4 and wq_flags=bh exclude each other"),
+    ("wq_kserver", {"wq_flags": "bh"}, r"wq_flags=bh is not a flag this module takes \(percpu or unbound,"),
+    ("wq_exec_time_pred", {"wq_flags": 8}, "wq_flags=bh is not a flag this module takes"),
+])
+def test_a_bh_workqueue_is_taken_only_where_declared_and_alone(module, values, message):
+    with pytest.raises(WqkitError, match=message):
+        spec.module_spec(module).checked(values)
+
+
+def test_bh_is_a_6_9_flag_and_highpri_may_join_it():
+    module = spec.module_spec("wq_insert_exec")
+    values = module.checked({"wq_flags": "bh,highpri"})
+    assert values == {"wq_flags": 0xA}
+    module.check_release(values, "6.12.95+deb12-amd64")
+    with pytest.raises(WqkitError, match=r"wq_flags=highpri,bh \(bh\) needs Linux 6\.9"):
+        module.check_release(values, "6.1.0-57-amd64")
+    header = cgen.header(module)
+    assert 'wqkit_param_exclusive("wq_flags", wq_flags, WQKIT_WQ_BH | WQKIT_WQ_UNBOUND, "bh and unbound")' in header
+    assert "!(wq_flags & WQKIT_WQ_BH)" in header and "#define WQKIT_WQ_BH\t0x8" in cgen.flags_header()
+    assert "WQKIT_WQ_BH" not in cgen.header(spec.module_spec("wq_kserver"))

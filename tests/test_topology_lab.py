@@ -129,3 +129,14 @@ def test_a_scope_the_kernel_lacks_is_refused_before_the_lab_boots(tmp_path):
     assert time.monotonic() - started < 5, "it booted a lab first"
     meta = json.loads(next(tmp_path.glob("*/meta.json")).read_text())
     assert meta["status"] == "failed" and "lab" not in meta
+
+
+def test_a_bh_workqueue_runs_every_item_on_the_queuing_cpu_in_softirq(shaped, tmp_path):
+    """wq_flags=bh (Linux 6.9): each item runs in softirq context on the CPU that queued it."""
+    if release_tuple(shaped.release) < (6, 9):
+        pytest.skip(f"{shaped.release} has no BH workqueues")
+    run = load_run(run_experiment("insert_exec", {"nr": 400, "wq_flags": "bh", "cpu": 3}, target=shaped,
+                                  out=tmp_path, progress=lambda m: None))
+    assert run.meta["parameters"]["wq_flags"] == "8"
+    table = df_placement(run)
+    assert table.loc[PLACES[0], "items"] == 400 and (run.samples["cpu_exec"] == 3).all(), table

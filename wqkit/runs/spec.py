@@ -49,7 +49,7 @@ DEFAULT_REPORT = ("provenance", "summary", "distribution", "run_order", "per_cpu
 def wq_flag_bits() -> dict[str, int]:
     """wqkit's own workqueue flag bits by name, as ``wq_flags`` declares them in shared_params.toml
     (the modules' WQKIT_WQ_* come from the same declaration: cgen's wqkit_flags.h)."""
-    return dict(read_param({"shared": "wq_flags"}, SHARED_PARAMS).bits)
+    return dict(_shared_params(SHARED_PARAMS)["wq_flags"]["bits"])
 
 
 def parse_wq_flags(text: str | int) -> int:
@@ -111,6 +111,11 @@ class Param:
     #: A flag bit another parameter must have when this one is not its default
     #: (``(("wq_flags", "unbound"),)``): checked by wqkit and by the module.
     requires: tuple[tuple[str, str], ...] = ()
+    #: A flag bit another parameter must not have when this one is not its default (max_active
+    #: and ``bh``: a BH workqueue has no max_active).
+    excludes: tuple[tuple[str, str], ...] = ()
+    #: A ``flags`` parameter's bits that exclude each other (``bh`` and ``unbound``).
+    exclusive: tuple[tuple[str, str], ...] = ()
 
     @property
     def settable(self) -> bool:
@@ -179,6 +184,8 @@ class Param:
             return ",".join(items)
         if self.type == "flags" and isinstance(value, str):
             value = parse_wq_flags(value)
+        if self.type == "flags" and isinstance(value, int):
+            self._check_bits(module, value)
         if self.type == "bool" and isinstance(value, bool):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, (int, str)):
@@ -191,6 +198,17 @@ class Param:
         if not low <= number <= high:
             raise WqkitError(f"{module}: {self.name}={number} is out of range ({low}..{high})")
         return number
+
+    def _check_bits(self, module: str, value: int) -> None:
+        """A one-line error for a bit this module does not take, or two that exclude each other."""
+        taken = dict(self.bits)
+        extra = value & ~sum(taken.values()) if value >= 0 else 0
+        if extra and extra <= sum(wq_flag_bits().values()):
+            raise WqkitError(f"{module}: {self.name}={flag_names(extra)} is not a flag this module takes "
+                             f"({self.range_text})")
+        for first, second in self.exclusive:
+            if first in taken and second in taken and value & taken[first] and value & taken[second]:
+                raise WqkitError(f"{module}: {self.name}: {first} and {second} exclude each other")
 
     def _check_host(self, owner: str, value: object) -> str | float | tuple[str, ...]:
         if self.type == "experiment":
@@ -319,13 +337,21 @@ class ModuleSpec:
         return values
 
     def _check_requires(self, values: Mapping[str, object]) -> None:
-        """A one-line error when a parameter away from its default lacks the flag it requires."""
+        """A one-line error when a parameter away from its default lacks the flag it requires, or
+        has one it excludes."""
         for param in self.params:
             value = values.get(param.name, param.default)
-            for other, bit in param.requires:
+            if value == param.default:
+                continue
+            for (other, bit), needed in [(pair, True) for pair in param.requires] + \
+                    [(pair, False) for pair in param.excludes]:
+                bits = dict(self.param(other).bits)
+                if bit not in bits:
+                    continue        # a flag this module does not take
                 flags = int(values.get(other, self.param(other).default))   # type: ignore[arg-type]
-                if value != param.default and not flags & dict(self.param(other).bits)[bit]:
-                    raise WqkitError(f"{self.name}: {param.name}={value} needs {other}={bit}")
+                if bool(flags & bits[bit]) != needed:
+                    raise WqkitError(f"{self.name}: {param.name}={value} " +
+                                     (f"needs {other}={bit}" if needed else f"and {other}={bit} exclude each other"))
 
     def check_release(self, values: Mapping[str, object], release: str) -> None:
         """A one-line error, before anything boots, when kernel ``release`` does not take a value."""
@@ -376,12 +402,19 @@ def read_param(table: dict, where: Path, shared_file: Path = SHARED_PARAMS) -> P
     for key in ("choices", "default"):
         if isinstance(table.get(key), list):
             table[key] = tuple(table[key])
-    for key in ("since", "requires"):
+    for key in ("since", "requires", "excludes"):
         if isinstance(table.get(key), str):
             table[key] = {"*": table[key]}
         if isinstance(table.get(key), dict):
             table[key] = tuple(table[key].items())
+    if "exclusive" in table:
+        table["exclusive"] = tuple(tuple(pair) for pair in table["exclusive"])
+    # Bits a module takes only when its declaration says so (``takes_bits``): bh, whose work
+    # functions run in softirq context and must not sleep.
+    opt_in, takes = set(table.pop("opt_in_bits", ())), set(table.pop("takes_bits", ()))
     if isinstance(table.get("bits"), dict):
+        table["bits"] = {n: v for n, v in table["bits"].items() if n not in opt_in or n in takes}
+        table["since"] = tuple((n, v) for n, v in table.get("since", ()) if n not in opt_in or n in takes)
         bits = table["bits"]
         values = list(bits.values())
         if not all(isinstance(v, int) and v > 0 and v & (v - 1) == 0 for v in values) or len(set(values)) != len(values):
@@ -452,6 +485,9 @@ def read_spec(path: Path) -> ModuleSpec:
         for other, bit in param.requires:
             if other not in by_name or bit not in dict(by_name[other].bits):
                 raise WqkitError(f"{path}: parameter {param.name} requires {other}={bit}, which it does not take")
+        for other, _ in param.excludes:
+            if other not in by_name:
+                raise WqkitError(f"{path}: parameter {param.name} excludes a flag of {other}, which it does not take")
     limits = dict(data.get("limits", {}))
     bad = [name for name, value in limits.items()
            if not name.isidentifier() or isinstance(value, bool) or not isinstance(value, int) or value < 0]
