@@ -49,10 +49,13 @@ test-debug: setup
 	$(BIN)/pytest -m lab --lab-kernel kcsan $(MODULE_LAB_TESTS) $(PYTEST_ARGS)
 
 # The lab tests of today's kernels on wqkit's Linux 7.3 build (built once from Debian's
-# linux-source-7.3, about 15 min on 2 cores, cached): machine shapes and the monitor's affinity
-# scopes against wq_dump.py, strict scopes (cache_shard too), every module parameter, the kernel's
+# linux-source-7.3, about 15 min on 2 cores, cached): inspection (in the guest, over QMP, on a
+# vmcore), modules, experiments, kserver, machine shapes and the monitor's affinity scopes against
+# wq_dump.py, strict scopes (cache_shard too), BH workqueues, every module parameter, the kernel's
 # own test_workqueue. `make test` runs them on 6.12 only: CI does not build 7.3.
-LINUX7_LAB_TESTS := tests/test_topology_lab.py tests/test_module_params_lab.py tests/test_upstream_lab.py
+LINUX7_LAB_TESTS := tests/test_inspect_lab.py tests/test_experiments_lab.py tests/test_kmod_lab.py \
+	tests/test_recorder_lab.py tests/test_kserver_lab.py tests/test_upstream_lab.py \
+	tests/test_topology_lab.py tests/test_module_params_lab.py
 test-7x: setup
 	$(BIN)/wqkit lab provision --kernel 7.3
 	$(BIN)/pytest -m lab --lab-kernel 7.3 $(LINUX7_LAB_TESTS) $(PYTEST_ARGS)
