@@ -126,7 +126,10 @@ def test_new_worker_makes_the_pool_create_workers(lab_target, tmp_path):
 
 @pytest.mark.parametrize("module, args, message", [
     ("wq_insert_exec", "nr=0", "nr=0 is out of range"),
-    ("wq_insert_exec", "wq_flags=8", "wq_flags=8 is out of range (0..7)"),
+    ("wq_insert_exec", "wq_flags=16", "wq_flags=16 is out of range (0..15)"),
+    ("wq_insert_exec", "wq_flags=9", "wq_flags=0x9: bh and unbound exclude each other"),
+    ("wq_insert_exec", "affinity_scope=cpu", "affinity_scope needs wq_flags=unbound"),
+    ("wq_exec_time_pred", "wq_flags=8", "wq_flags=8 is out of range (0..7)"),
     ("wq_insert_exec", "cpu=77", "cpu=77 is not an online CPU"),
     ("wq_insert_exec", "serial=1 gap_us=10", "serial=1 and gap_us=10 exclude each other"),
     ("wq_insert_exec", "max_active=513", "max_active=513 is out of range"),
@@ -137,7 +140,7 @@ def test_new_worker_makes_the_pool_create_workers(lab_target, tmp_path):
 def test_modules_refuse_invalid_parameters_themselves(lab_target, module, args, message):
     ko = kmod.build(lab_target) / f"{module}.ko"
     before = kmod.log_mark(lab_target)
-    result = lab_target.run(f"insmod {ko} {args}")
+    result = lab_target.run(f"insmod {ko} {args} || exit 1; rmmod {module}; exit 0")   # never left loaded
     assert result.returncode != 0
     assert any(message in line for line in kmod.log_since(lab_target, before))
     assert not kmod.is_loaded(lab_target, module)
