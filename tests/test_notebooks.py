@@ -36,6 +36,16 @@ def outputs_text(path) -> str:
     return "\n".join(parts)
 
 
+def test_executed_notebooks_in_data_are_committed_without_outputs():
+    """A shipped report keeps its outputs in its HTML; its executed notebook (which the report
+    index reads for papermill's parameters) is committed stripped."""
+    executed = sorted(DATA.rglob("*.ipynb"))
+    assert executed
+    for path in executed:
+        code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{path}: strip its outputs"
+
+
 def test_there_are_the_two_experiment_notebooks():
     assert {p.stem for p in NOTEBOOKS} >= {"insert_exec", "exec_time_pred", "monitor"}
 
