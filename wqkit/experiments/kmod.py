@@ -23,7 +23,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from wqkit.errors import LabError, WqkitError
 from wqkit.runs import cgen
@@ -81,28 +81,40 @@ def build(target: Target, progress=print) -> Path:
         digest.update(name.encode() + data)
     root = cache_dir() / "modules"
     build_dir = root / f"{target.release}-{digest.hexdigest()[:16]}"
-    if (build_dir / ".wqkit-built").exists():
+    if (build_dir / BUILT_MARK).exists():
         return build_dir
     progress(f"building modules for {target.release}")
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.release}-", dir=root))
+    build_once(build_dir, sources, lambda work: ["make", "-C", str(work), f"KDIR={kbuild}"],
+               f"module build failed for {target.release}")
+    _prune(root, target.release, keep=build_dir)
+    return build_dir
+
+
+#: The file a complete build directory holds.
+BUILT_MARK = ".wqkit-built"
+
+
+def build_once(build_dir: Path, files: Mapping[str, bytes], make: Callable[[Path], list[str]], failed: str) -> None:
+    """Write ``files`` into a private temporary directory beside ``build_dir``, run ``make(work)``
+    there and rename it to ``build_dir`` (marked BUILT_MARK) once complete: concurrent wqkit
+    processes never build in the same place. A failure is a one-line error, ``failed`` and make's
+    first error line."""
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}-", dir=build_dir.parent))
     try:
-        for name, data in sources.items():
+        for name, data in files.items():
             (work / name).write_bytes(data)
-        proc = subprocess.run(["make", "-C", str(work), f"KDIR={kbuild}"], capture_output=True, text=True)
+        proc = subprocess.run(make(work), capture_output=True, text=True)
         if proc.returncode:
             errors = [ln for ln in proc.stdout.splitlines() + proc.stderr.splitlines() if "error" in ln.lower()]
-            raise WqkitError(f"module build failed for {target.release}: "
-                             f"{(errors or ['see make output'])[0].strip()}")
-        (work / ".wqkit-built").touch()
+            raise WqkitError(f"{failed}: {(errors or ['see make output'])[0].strip()}")
+        (work / BUILT_MARK).touch()
         try:
             work.rename(build_dir)
         except OSError:     # another process finished the same build first: use it
             pass
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _prune(root, target.release, keep=build_dir)
-    return build_dir
 
 
 def _prune(root: Path, release: str, keep: Path, count: int = 3) -> None:

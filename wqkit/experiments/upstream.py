@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import subprocess
 import tarfile
-import tempfile
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -59,32 +56,15 @@ def build(target: Target, kind: RunKind, progress: Callable[[str], None] = print
     code, compat = source(kind, progress), COMPAT_HEADER.read_bytes()
     kbuild = target.kbuild_dir
     digest = hashlib.sha256(str(kbuild).encode() + code + compat).hexdigest()[:16]
-    root = cache_dir() / "modules"
-    built = root / f"upstream-{kind.name}-{target.release}-{digest}"
-    ko = built / f"{kind.name}.ko"
-    if ko.exists():
-        return ko
-    progress(f"building {kind.name} ({kind.upstream['source']} of Linux {kind.upstream['series']}) "
-             f"for {target.release}")
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".upstream-{kind.name}-", dir=root))
-    try:
-        (work / f"{kind.name}.c").write_bytes(code)
-        (work / COMPAT_HEADER.name).write_bytes(compat)
-        (work / "Kbuild").write_text(f"obj-m := {kind.name}.o\n"
-                                     f"ccflags-y := -include $(src)/{COMPAT_HEADER.name}\n")
-        proc = subprocess.run(["make", "-C", str(kbuild), f"M={work}", "modules"], capture_output=True, text=True)
-        if proc.returncode:
-            errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "error" in ln.lower()]
-            raise WqkitError(f"{kind.name}: build failed for {target.release}: "
-                             f"{(errors or ['see make output'])[0].strip()}")
-        try:
-            work.rename(built)
-        except OSError:     # another process finished the same build first
-            pass
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return ko
+    built = cache_dir() / "modules" / f"upstream-{kind.name}-{target.release}-{digest}"
+    if not (built / kmod.BUILT_MARK).exists():
+        progress(f"building {kind.name} ({kind.upstream['source']} of Linux {kind.upstream['series']}) "
+                 f"for {target.release}")
+        kbuild_file = f"obj-m := {kind.name}.o\nccflags-y := -include $(src)/{COMPAT_HEADER.name}\n"
+        kmod.build_once(built, {f"{kind.name}.c": code, COMPAT_HEADER.name: compat, "Kbuild": kbuild_file.encode()},
+                        lambda work: ["make", "-C", str(kbuild), f"M={work}", "modules"],
+                        f"{kind.name}: build failed for {target.release}")
+    return built / f"{kind.name}.ko"
 
 
 def parse_lines(kind: RunKind, log: list[str], release: str) -> pd.DataFrame:
@@ -105,8 +85,8 @@ def measured_as(scope: str, release: str) -> str:
     (affinity_scope's ``since``); else the first older scope it prefixes, as Linux before 7.1
     matched names (``strncasecmp`` over the known name's length), or ``""`` for none."""
     param = read_param({"shared": "affinity_scope"}, SHARED_PARAMS)
-    since = dict(param.since)
-    known = [c for c in param.choices if c not in since or release_tuple(release) >= release_tuple(since[c])]
+    have = release_tuple(release)
+    known = [c for c in param.choices if (needed := param.needs_release(c)) is None or have >= needed[0]]
     if scope in known:
         return scope
     return next((c for c in known if scope.lower().startswith(c)), "")
