@@ -66,11 +66,19 @@ def build_root() -> Path:
     return cache_dir() / "kernel-build"
 
 
-def patch_series() -> list[Path]:
-    """The patches of linux_patch_exp/, in the order of its ``series`` file (quilt order)."""
-    names = [line.strip() for line in (PATCH_DIR / "series").read_text().splitlines()
+def patch_dir(series: str = DEFAULT_SERIES) -> Path:
+    """Where a series' patches are: linux_patch_exp/ for 6.12, ``linux_patch_exp/SERIES/`` for a port."""
+    return PATCH_DIR if series == DEFAULT_SERIES else PATCH_DIR / series
+
+
+def patch_series(series: str = DEFAULT_SERIES) -> list[Path]:
+    """The patches for ``series``, in the order of its ``series`` file (quilt order)."""
+    listing = patch_dir(series) / "series"
+    if not listing.is_file():
+        raise WqkitError(f"linux_patch_exp/ has no port to {series}: there is no patched {series} kernel")
+    names = [line.strip() for line in listing.read_text().splitlines()
              if line.strip() and not line.startswith("#")]
-    return [PATCH_DIR / name for name in names]
+    return [listing.parent / name for name in names]
 
 
 def series_config(series: str) -> Path:
@@ -105,8 +113,6 @@ class KernelBuild:
     def of(cls, variant: str, series: str = DEFAULT_SERIES) -> KernelBuild:
         if variant not in VARIANTS:
             raise WqkitError(f"unknown kernel variant {variant!r}: choose one of {', '.join(VARIANTS)}")
-        if variant == "patched" and series != DEFAULT_SERIES:
-            raise WqkitError(f"linux_patch_exp/ is written for {DEFAULT_SERIES}: there is no patched {series} kernel")
         source_package(series)
         tarball = source_tarball(progress=lambda m: None, series=series)
         digest = hashlib.sha256()
@@ -115,7 +121,7 @@ class KernelBuild:
         digest.update(config_fragment(variant, series).encode())
         digest.update(compiler_version().encode())
         if variant == "patched":
-            for patch in patch_series():
+            for patch in patch_series(series):
                 digest.update(patch.name.encode() + patch.read_bytes())
         # The default series keeps its directories' names of before 7.3 (their trees hold absolute paths).
         name = variant if series == DEFAULT_SERIES else f"{variant}-{series}"
@@ -191,7 +197,7 @@ def _build(build: KernelBuild, variant: str, jobs: int | None, config_only: bool
     build.complete.write_text(json.dumps({
         "variant": variant, "series": build.series, "seconds": round(time.monotonic() - started, 1), "objects": objects,
         "release": build.kernel().release, "build_tree_bytes": size,
-        "patches": [p.name for p in patch_series()] if variant == "patched" else []}, indent=1) + "\n")
+        "patches": [p.name for p in patch_series(build.series)] if variant == "patched" else []}, indent=1) + "\n")
     progress(f"{variant} kernel {build.kernel().release} built in {time.monotonic() - started:.0f} s "
              f"({objects} objects compiled, {size / 2**20:.0f} MiB cached)")
     return build
@@ -210,7 +216,7 @@ def unpack(build: KernelBuild, progress: Progress) -> None:
     progress(f"unpacking {tarball.name}")
     _run(["tar", "-xJf", str(tarball), "-C", str(partial), "--strip-components=1"], "unpacking the source")
     if build.variant == "patched":
-        for patch in patch_series():
+        for patch in patch_series(build.series):
             apply_patch(partial, patch)
             progress(f"applied {patch.name}")
     partial.rename(build.src)

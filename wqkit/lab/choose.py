@@ -19,7 +19,8 @@ def resolve_kernel(spec: str | None) -> LabKernel:
     ``patched``, ``vanilla``, ``debug`` or ``kcsan`` (wqkit's builds of Debian's
     6.12 source: with and without linux_patch_exp/, with sanitizers), ``7.3``
     (wqkit's vanilla build of Debian's 7.3 source: its packaged kernel cannot
-    take modules on this host), or the path of a built kernel tree.
+    take modules on this host), a variant of it such as ``patched-7.3``, or
+    the path of a built kernel tree.
     """
     if spec in (None, "", "stock"):
         return LabKernel.stock()
@@ -27,6 +28,9 @@ def resolve_kernel(spec: str | None) -> LabKernel:
         return built_kernel(spec)
     if built_only(spec):
         return built_kernel("vanilla", spec)
+    variant, _, built_series = spec.rpartition("-")
+    if variant in VARIANTS and built_only(built_series):
+        return built_kernel(variant, built_series)
     if "/" in spec or Path(spec).is_dir():
         return LabKernel.from_tree(Path(spec))
     if spec in provisioned_releases():
@@ -37,5 +41,6 @@ def resolve_kernel(spec: str | None) -> LabKernel:
     have = ", ".join(provisioned_releases()) or "none yet"
     raise WqkitError(
         f"unknown lab kernel {spec!r}: give 'stock' ({stock_release()}), a provisioned release "
-        f"({have}) or its series (6.1), {', '.join(map(repr, VARIANTS))}, '7.3', or a built kernel tree; "
+        f"({have}) or its series (6.1), {', '.join(map(repr, VARIANTS))}, '7.3' (or 'patched-7.3'), "
+        f"or a built kernel tree; "
         f"`wqkit lab provision --kernel {spec}` fetches a Debian kernel")
