@@ -53,6 +53,14 @@ LOST_LINE = re.compile(r"Lost (\d+) events")
 #: probes..." before it attaches them).
 ATTACHED = "ATTACHED"
 KILLED = "wqkit: killed after"
+#: A kprobe event that a lab guest keeps armed from its first tracer on, on a function never called
+#: while it runs. Linux 7.3 (Debian's 7.3.4 source, seen under TCG) crashes on the first hit of an
+#: ftrace-based kprobe armed after every earlier one was removed: kprobe_ftrace_ops' trampoline,
+#: freed with the last kprobe and allocated again from the execmem ROX cache, calls NULL
+#: (``echo 1 >`` / ``echo 0 >`` / ``echo 1 >`` a kprobe event's ``enable`` is enough; 6.12 is fine).
+#: With one kprobe armed for the guest's life that trampoline is allocated once and never freed;
+#: the tracers' own probes are added to the same ftrace_ops, as on a fresh boot.
+TRAMPOLINE_KEEPER = ("wqkit_keep", "ftrace_ops", "__x64_sys_reboot")
 
 
 def attach_timeout(target: Target) -> float:
@@ -230,6 +238,16 @@ def mount_tracefs(target: Target) -> None:
     target.ensure_mounted("debugfs", "/sys/kernel/debug")
 
 
+def keep_kprobe_trampoline(target: Target) -> None:
+    """Arm :data:`TRAMPOLINE_KEEPER` in a lab guest, once (a user's own kernel is left as it is)."""
+    if not isinstance(target, LabTarget):
+        return
+    group, event, function = TRAMPOLINE_KEEPER
+    target.run(f"grep -q '^p:{group}/{event} ' {TRACEFS}/kprobe_events || "
+               f"{{ echo 'p:{group}/{event} {function}' >> {TRACEFS}/kprobe_events && "
+               f"echo 1 > {TRACEFS}/events/{group}/{event}/enable; }}", check=True)
+
+
 class Tracing:
     """Every engine running one program, attached, for a ``with`` block; always stopped after it.
 
@@ -246,6 +264,7 @@ class Tracing:
 
     def __enter__(self) -> Tracing:
         mount_tracefs(self.target)
+        keep_kprobe_trampoline(self.target)
         try:
             for tracer in self.tracers:
                 self.progress(f"starting {tracer.engine} {self.program.name} (compiling and attaching: "
