@@ -21,6 +21,7 @@ cpu = None              # CPU to queue on (None: any; 0 is CPU 0)
 loops = None            # busy-loop iterations per execution (0: none)
 mem_kb = None           # KiB of memory written per execution (None: the module's default)
 target = "lab"          # "lab" or "local"
+kernel = None           # lab kernel, as --kernel takes it: None (Debian's 6.12), "7.3", "patched", "patched-7.3"...
 data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring
 out = "runs"            # where a new run directory goes
 
@@ -34,7 +35,7 @@ out = "runs"            # where a new run directory goes
 # %%
 from wqkit.notebook import measure_or_load, show_report
 
-run = measure_or_load("exec_time_pred", data_dir, target=target, out=out,
+run = measure_or_load("exec_time_pred", data_dir, target=target, kernel=kernel, out=out,
                       nr=nr, wq_flags=wq_flags, flags=flags, cpu=cpu, loops=loops, mem_kb=mem_kb)
 print(run.name)
 print(run.provenance)

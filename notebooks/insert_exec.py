@@ -24,6 +24,7 @@ affinity_strict = None  # True: keep its workers inside the queuing CPU's pod
 gap_us = None           # µs between two inserts (None or 0: burst)
 serial = None           # True: wait for each item before queueing the next
 target = "lab"          # "lab" or "local"
+kernel = None           # lab kernel, as --kernel takes it: None (Debian's 6.12), "7.3", "patched", "patched-7.3"...
 topology = None         # the lab machine's shape, e.g. "sockets=2,cores=4,threads=2,numa=2" (None: 2 flat CPUs)
 data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring
 out = "runs"            # where a new run directory goes
@@ -38,9 +39,9 @@ out = "runs"            # where a new run directory goes
 # %%
 from wqkit.notebook import measure_or_load, show_report
 
-run = measure_or_load("insert_exec", data_dir, target=target, out=out, nr=nr, wq_flags=wq_flags, flags=flags,
-                      cpu=cpu, max_active=max_active, affinity_scope=affinity_scope,
-                      affinity_strict=affinity_strict, gap_us=gap_us, serial=serial, topology=topology)
+run = measure_or_load("insert_exec", data_dir, target=target, kernel=kernel, topology=topology, out=out,
+                      nr=nr, wq_flags=wq_flags, flags=flags, cpu=cpu, max_active=max_active,
+                      affinity_scope=affinity_scope, affinity_strict=affinity_strict, gap_us=gap_us, serial=serial)
 print(run.name)
 print(run.provenance)
 

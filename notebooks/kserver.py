@@ -24,6 +24,7 @@ max_active = None       # workqueue max_active (None: the kernel's default)
 cpus = None             # CPUs the tasks are queued on, round-robin (e.g. "0,1"; "": any)
 sweep = False           # also compare percpu/unbound x max_active default/1 on the same graph
 target = "lab"          # "lab" or "local"
+kernel = None           # lab kernel, as --kernel takes it: None (Debian's 6.12), "7.3", "patched", "patched-7.3"...
 data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring
 out = "runs"            # where new run directories go
 
@@ -42,7 +43,7 @@ from wqkit import analysis
 from wqkit.notebook import measure_or_load, show_report, sweep_kserver, task_graph
 
 graph = task_graph(shape, size, cost)
-run = measure_or_load("kserver", data_dir, target=target, out=out, graph=graph, repeat=repetitions,
+run = measure_or_load("kserver", data_dir, target=target, kernel=kernel, out=out, graph=graph, repeat=repetitions,
                       wq_flags=wq_flags, flags=flags, max_active=max_active, cpus=cpus or None)
 print(run.name)
 print(run.provenance)
@@ -56,6 +57,6 @@ show_report(run)
 
 # %%
 if sweep and not data_dir:
-    display(analysis.readable(analysis.df_configs(sweep_kserver(graph, repeat=repetitions, out=out))))
+    display(analysis.readable(analysis.df_configs(sweep_kserver(graph, repeat=repetitions, out=out, kernel=kernel))))
 else:
     print("Set sweep = True to compare percpu/unbound and max_active default/1 on this graph.")

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -13,6 +15,7 @@
 
 # %% tags=["parameters"]
 target = "lab"          # "lab" (drgn in the lab guest) or "local" (this kernel, root)
+kernel = None           # lab kernel, as --kernel takes it: None (Debian's 6.12), "7.3", "patched", "patched-7.3"...
 core = ""               # a vmcore to read instead (with vmlinux); one snapshot
 vmlinux = ""            # the kernel's debug vmlinux (core or local)
 snapshots = 5           # static snapshots for the report
@@ -31,8 +34,9 @@ scenario = "NORMAL"     # NORMAL, TOTAL_WORKERS_PER_CPU, TOTAL_WORKERS_FROM_WQ_P
 # %%
 from wqkit.inspect import dashboard
 from wqkit.inspect.sources import snapshot_source
+from wqkit.notebook import lab_options
 
-take = snapshot_source(target=target, core=core, vmlinux=vmlinux)
+take = snapshot_source(target=target, core=core, vmlinux=vmlinux, **lab_options(kernel))
 history = dashboard.collect(take, 1 if core else snapshots, interval)
 last = history[-1]
 names = workqueues.split()

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -18,6 +20,7 @@ hold_ms = None          # ms each work item sleeps
 cpu = None              # CPU whose pool receives the flood
 sample_hz = 50          # state samples per second, read from the host over QMP (up to 100)
 target = "lab"          # the timeline needs the lab
+kernel = None           # lab kernel, as --kernel takes it: None (Debian's 6.12), "7.3", "patched", "patched-7.3"...
 data_dir = ""           # analyse an existing run (or directory of runs) instead of measuring
 out = "runs"            # where a new run directory goes
 
@@ -34,7 +37,7 @@ out = "runs"            # where a new run directory goes
 # %%
 from wqkit.notebook import measure_or_load, show_report
 
-run = measure_or_load("new_worker", data_dir, target=target, out=out, sample_state_hz=sample_hz,
+run = measure_or_load("new_worker", data_dir, target=target, kernel=kernel, out=out, sample_state_hz=sample_hz,
                       nr_work_max=nr_work_max, delay=delay, hold_ms=hold_ms, cpu=cpu)
 print(run.name)
 print(run.provenance)

@@ -19,6 +19,7 @@ nr_work_max = None      # flooding work items (the seed's --nr-work-max; None: t
 engine = "both"         # bpftrace, bcc, or both at once on the same flood (this report compares the two)
 trigger = None          # death runs only; here for a uniform set of parameters
 target = "lab"          # lab (default) or local (needs root, kprobes and BCC/bpftrace)
+kernel = None           # lab kernel, as --kernel takes it: None (Debian's 6.12), "7.3", "patched", "patched-7.3"...
 data_dir = ""           # analyse an existing traced run instead of tracing
 out = "runs"            # where a new run directory goes
 
@@ -38,7 +39,7 @@ out = "runs"            # where a new run directory goes
 from wqkit.analysis import readable, workers
 from wqkit.notebook import trace_or_load
 
-trace = trace_or_load("creation", data_dir, target=target, out=out, engine=engine, delay=delay,
+trace = trace_or_load("creation", data_dir, target=target, kernel=kernel, out=out, engine=engine, delay=delay,
                       nr_work_max=nr_work_max)
 meta, events = trace.meta, trace.events
 print(f"{meta['kernel_release']} under {meta['accel'].upper()} ({meta.get('timing_note', 'hardware timings')}); "

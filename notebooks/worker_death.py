@@ -20,6 +20,7 @@ workers_to_kill = None  # destroy: workers to create on the pool before destroyi
 engine = "both"         # bpftrace, bcc, or both at once on the same load (this report compares the two)
 trigger = None          # destroy (None, the declared default): the pool goes away; idle: the kernel culls idle workers (5 min)
 target = "lab"          # lab (default) or local (needs root, kprobes and BCC/bpftrace)
+kernel = None           # lab kernel, as --kernel takes it: None (Debian's 6.12), "7.3", "patched", "patched-7.3"...
 data_dir = ""           # analyse an existing traced run instead of tracing
 out = "runs"            # where a new run directory goes
 
@@ -39,7 +40,7 @@ out = "runs"            # where a new run directory goes
 from wqkit.analysis import readable, workers
 from wqkit.notebook import trace_or_load
 
-trace = trace_or_load("die", data_dir, target=target, out=out, engine=engine, trigger=trigger,
+trace = trace_or_load("die", data_dir, target=target, kernel=kernel, out=out, engine=engine, trigger=trigger,
                       workers=workers_to_kill)
 meta, events = trace.meta, trace.events
 print(f"{meta['kernel_release']} under {meta['accel'].upper()} ({meta.get('timing_note', 'hardware timings')}); "

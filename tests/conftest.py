@@ -101,6 +101,15 @@ def lab_kernel(variant: str):
 
 
 @pytest.fixture(scope="session")
+def lab_kernel_spec(request: pytest.FixtureRequest) -> str:
+    """--lab-kernel as given, for what boots its own lab on it (a notebook's ``kernel`` parameter),
+    its kernel built first when wqkit builds it."""
+    spec = request.config.getoption("--lab-kernel")
+    lab_kernel(spec)
+    return spec
+
+
+@pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest) -> LabSession:
     """A lab session booted once for the whole test run, on --lab-kernel (stock by default)."""
     with LabSession(kernel=lab_kernel(request.config.getoption("--lab-kernel"))) as session:

@@ -177,7 +177,7 @@ def test_a_second_build_of_a_variant_waits_for_the_first_and_finds_it_cached(tmp
     timer.join()
 
 
-def test_a_series_other_than_6_12_adds_its_renames_and_is_refused_where_wqkit_cannot_build_it():
+def test_a_series_other_than_6_12_adds_its_renames_its_patches_and_is_refused_where_wqkit_cannot_build_it():
     from wqkit.lab import build as kbuild
     from wqkit.lab.kernel_source import built_only
 
@@ -190,7 +190,8 @@ def test_a_series_other_than_6_12_adds_its_renames_and_is_refused_where_wqkit_ca
     assert kbuild.unmet_options(config, on_7_3) == []
     assert kbuild.unmet_options(config, kbuild.config_fragment("vanilla")) == ["CONFIG_PROC_SYSCTL=y"]
     assert built_only("7.3") and not built_only("6.12") and not built_only("6.1")
-    with pytest.raises(WqkitError, match="no patched 7.3 kernel"):
-        kbuild.KernelBuild.of("patched", "7.3")
+    # The patched 7.3 build applies linux_patch_exp/7.3/ (the port), and its key hashes those patches.
+    assert [p.parent.name for p in kbuild.patch_series("7.3")] == ["7.3"] * 3
+    assert kbuild.KernelBuild.of("patched", "7.3").home.name.startswith("patched-7.3-")
     with pytest.raises(WqkitError, match="not '7.9'"):
         kbuild.KernelBuild.of("vanilla", "7.9")

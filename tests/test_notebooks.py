@@ -14,6 +14,7 @@ import pytest
 
 from wqkit.analysis import find_runs
 from wqkit.errors import WqkitError
+from wqkit.lab import resolve_kernel
 from wqkit.notebook import measure_or_load, trace_or_load
 from wqkit.paths import SOURCE_DIR
 from wqkit.report import make_report
@@ -79,13 +80,15 @@ def test_notebook_on_reference_data(notebook, tmp_path):
 
 @pytest.mark.lab
 @pytest.mark.parametrize("notebook", EXPERIMENT_NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_with_a_live_lab_run(notebook, tmp_path):
+def test_notebook_with_a_live_lab_run(notebook, lab_kernel_spec, tmp_path):
     out = tmp_path / "out.ipynb"
-    papermill.execute_notebook(str(notebook), str(out), parameters={"nr": 1000, "out": str(tmp_path / "runs")},
+    papermill.execute_notebook(str(notebook), str(out), parameters={"nr": 1000, "out": str(tmp_path / "runs"),
+                                                                    "kernel": lab_kernel_spec},
                                cwd=str(SOURCE_DIR), progress_bar=False)
     (run,) = (tmp_path / "runs").iterdir()
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "ok" and meta["samples"]["collected"] == 1000
+    assert meta["kernel_release"] == resolve_kernel(lab_kernel_spec).release
     text = outputs_text(out)
     assert "p50 (" in text and run.name in text
 
@@ -133,25 +136,27 @@ def test_analyze_refuses_a_truncated_run_in_one_line(tmp_path):
 
 
 @pytest.mark.lab
-def test_monitor_notebook_renders_static_snapshots(tmp_path):
+def test_monitor_notebook_renders_static_snapshots(lab_kernel_spec, tmp_path):
     out = tmp_path / "monitor.ipynb"
     papermill.execute_notebook(str(SOURCE_DIR / "notebooks" / "monitor.ipynb"), str(out),
-                               parameters={"snapshots": 3, "interval": 1.0}, cwd=str(SOURCE_DIR),
-                               progress_bar=False)
+                               parameters={"snapshots": 3, "interval": 1.0, "kernel": lab_kernel_spec},
+                               cwd=str(SOURCE_DIR), progress_bar=False)
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
     assert sum("text/html" in o.get("data", {}) for o in outputs) >= 4
     text = outputs_text(out)
-    assert "3 snapshots of" in text and " ├─flags=0x" in text and "rate started=" in text
+    assert f"3 snapshots of {resolve_kernel(lab_kernel_spec).release}" in text
+    assert " ├─flags=0x" in text and "rate started=" in text
 
 
 @pytest.mark.lab
-def test_new_worker_notebook_shows_the_pool_over_time(tmp_path):
+def test_new_worker_notebook_shows_the_pool_over_time(lab_kernel_spec, tmp_path):
     out = tmp_path / "new_worker.ipynb"
     papermill.execute_notebook(str(SOURCE_DIR / "notebooks" / "new_worker.ipynb"), str(out),
                                parameters={"nr_work_max": 16, "delay": 20, "hold_ms": 300, "sample_hz": 20,
-                                           "out": str(tmp_path / "runs")}, cwd=str(SOURCE_DIR), progress_bar=False)
+                                           "out": str(tmp_path / "runs"), "kernel": lab_kernel_spec},
+                               cwd=str(SOURCE_DIR), progress_bar=False)
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 1
@@ -161,11 +166,11 @@ def test_new_worker_notebook_shows_the_pool_over_time(tmp_path):
 
 
 @pytest.mark.lab
-def test_kserver_notebook_runs_a_graph_and_a_sweep(tmp_path):
+def test_kserver_notebook_runs_a_graph_and_a_sweep(lab_kernel_spec, tmp_path):
     out = tmp_path / "kserver.ipynb"
     papermill.execute_notebook(str(SOURCE_DIR / "notebooks" / "kserver.ipynb"), str(out),
                                parameters={"size": "width=3,depth=1", "cost": "busy:5000", "repetitions": 2,
-                                           "sweep": True, "out": str(tmp_path / "runs")},
+                                           "sweep": True, "out": str(tmp_path / "runs"), "kernel": lab_kernel_spec},
                                cwd=str(SOURCE_DIR), progress_bar=False)
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
@@ -173,7 +178,10 @@ def test_kserver_notebook_runs_a_graph_and_a_sweep(tmp_path):
     text = outputs_text(out)
     assert "5 tasks, 6 edges" in text and "p50_makespan (" in text
     # The notebook's run and the sweep's four configurations.
-    assert len(list((tmp_path / "runs").iterdir())) == 5
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 5
+    assert {json.loads((run / "meta.json").read_text())["kernel_release"] for run in runs} == \
+        {resolve_kernel(lab_kernel_spec).release}
 
 
 TRACE_NOTEBOOKS = [SOURCE_DIR / "notebooks" / f"worker_{kind}.ipynb" for kind in ("creation", "death")]
@@ -229,15 +237,16 @@ def test_worker_notebook_on_reference_traces(notebook, tmp_path):
 
 
 @pytest.mark.lab
-def test_worker_creation_notebook_with_a_live_trace(tmp_path):
+def test_worker_creation_notebook_with_a_live_trace(lab_kernel_spec, tmp_path):
     out = tmp_path / "out.ipynb"
     papermill.execute_notebook(str(TRACE_NOTEBOOKS[0]), str(out),
                                parameters={"engine": "bpftrace", "delay": 20, "nr_work_max": 12,
-                                           "out": str(tmp_path / "runs")},
+                                           "out": str(tmp_path / "runs"), "kernel": lab_kernel_spec},
                                cwd=str(SOURCE_DIR), progress_bar=False)
     (run,) = (tmp_path / "runs").iterdir()
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "ok" and meta["engines"] == ["bpftrace"]
+    assert meta["kernel_release"] == resolve_kernel(lab_kernel_spec).release
     assert_flood_workers_traced(meta, pd.read_parquet(run / "events.parquet"), "bpftrace")
     assert "p50 (" in outputs_text(out)
 

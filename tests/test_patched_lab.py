@@ -2,6 +2,8 @@
 tracepoints serve the seed's bpftrace one-liner, and it times the inside of the workqueue code.
 
 The kernel is built here when it is not cached (about 10 minutes on 2 cores the first time).
+Its series is 6.12, or --lab-kernel's when that is a series wqkit builds (``--lab-kernel 7.3``
+tests the port in linux_patch_exp/7.3/, as ``make test-7x`` does).
 """
 
 import re
@@ -14,10 +16,11 @@ import pytest
 
 from wqkit import analysis
 from wqkit.experiments import kmod
-from wqkit.lab.kernel_source import DEFAULT_SERIES, source_package, source_tarball
+from wqkit.lab.kernel_source import DEFAULT_SERIES, built_only, source_package, source_tarball
 from wqkit.lab import LabSession
 from wqkit.lab.build import build_kernel
 from wqkit.experiments.runner import run_experiment
+from wqkit.inspect.kworkers import kworkers
 from wqkit.target import LabTarget
 from wqkit.trace import BPFTRACE_DIR
 
@@ -28,8 +31,15 @@ TRACEFS = "/sys/kernel/tracing"
 
 
 @pytest.fixture(scope="module")
-def patched_build():
-    return build_kernel("patched", progress=lambda m: print(f"wqkit: {m}"))
+def series(request) -> str:
+    """The series of the patched kernel under test."""
+    lab_kernel = request.config.getoption("--lab-kernel") or ""
+    return lab_kernel if built_only(lab_kernel) else DEFAULT_SERIES
+
+
+@pytest.fixture(scope="module")
+def patched_build(series):
+    return build_kernel("patched", progress=lambda m: print(f"wqkit: {m}"), series=series)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +66,8 @@ def test_the_dying_tracepoints_are_in_tracefs(patched):
             assert re.search(rf"field:\w+ {field};", fmt), (event, field)
 
 
-def kworkers(target) -> set[int]:
-    out = target.run("for d in /proc/[0-9]*; do c=$(cat $d/comm 2>/dev/null) && "
-                     "case $c in kworker/u*) echo ${d#/proc/};; esac; done", check=True).stdout
-    return {int(pid) for pid in out.split()}
+def unbound_kworkers(target) -> set[int]:
+    return {pid for pid, comm in kworkers(target).items() if comm.startswith("kworker/u")}
 
 
 def test_the_seeds_one_liner_prints_a_histogram_after_workers_die(patched):
@@ -70,9 +78,9 @@ def test_the_seeds_one_liner_prints_a_histogram_after_workers_die(patched):
         # Attributes no other workqueue has give wqkit_death a pool of its own; 4 sleeping
         # items at once make that pool create workers, which die with it.
         patched.run("echo -7 > /sys/devices/virtual/workqueue/wqkit_death/nice", check=True)
-        before = kworkers(patched)
+        before = unbound_kworkers(patched)
         patched.run("echo 4 > /sys/module/wq_worker_death/parameters/run", check=True, timeout=120)
-        created = kworkers(patched) - before
+        created = unbound_kworkers(patched) - before
         assert created, "the flood created workers"
         bt = BPFTRACE_DIR / "worker_death_seed.bt"
         patched.run(f"setsid bpftrace {bt} > {out} 2>&1 < /dev/null & echo $! > /tmp/bt.pid", check=True)
@@ -81,11 +89,11 @@ def test_the_seeds_one_liner_prints_a_histogram_after_workers_die(patched):
             assert time.monotonic() < deadline, patched.run(f"cat {out}").stdout
             time.sleep(2)
         time.sleep(2)
-        alive = kworkers(patched)
+        alive = unbound_kworkers(patched)
     finally:
         patched.run("rmmod wq_worker_death", timeout=120)
     time.sleep(2)
-    died = alive - kworkers(patched)
+    died = alive - unbound_kworkers(patched)
     # bpftrace prints its maps and detaches on SIGINT: minutes under TCG on a busy machine.
     patched.run("kill -INT $(cat /tmp/bt.pid); while kill -0 $(cat /tmp/bt.pid) 2>/dev/null; do sleep 0.5; done",
                 timeout=600)
@@ -147,13 +155,13 @@ def function_code(obj: str, function: str) -> list[str]:
     return lines
 
 
-def test_with_the_option_off_the_hot_functions_are_the_vanilla_code(patched_build, tmp_path):
+def test_with_the_option_off_the_hot_functions_are_the_vanilla_code(patched_build, series, tmp_path):
     # Compile workqueue.c twice in the patched build tree, with CONFIG_WQ_MEASURE undefined:
     # once from the patched source, once as Debian ships it.
     pristine = tmp_path / "pristine"
     pristine.mkdir()
-    subprocess.run(["tar", "-xJf", str(source_tarball()), "-C", str(pristine), "--strip-components=1",
-                    f"{source_package(DEFAULT_SERIES)}/kernel/workqueue.c"], check=True)
+    subprocess.run(["tar", "-xJf", str(source_tarball(series=series)), "-C", str(pristine), "--strip-components=1",
+                    f"{source_package(series)}/kernel/workqueue.c"], check=True)
     cmd = (patched_build.out / "kernel" / ".workqueue.o.cmd").read_text().split("\n", 1)[0]
     cmd = cmd.split(":=", 1)[1].strip()
     off = tmp_path / "off.h"

@@ -67,3 +67,18 @@ def test_a_run_without_a_recorded_topology_is_a_one_line_error(tmp_path):
     run = analysis.load_run(write_synthetic_run(tmp_path / "r", np.full(3, 1000)))
     with pytest.raises(WqkitError, match="records no CPU topology"):
         analysis.df_placement(run)
+
+
+def test_a_kworker_census_names_the_workers_and_unbound_pools_a_run_made():
+    from wqkit.inspect.kworkers import census, pool_of
+
+    # Names as 6.12 and 7.3 show them in /proc/PID/comm (the workqueue last run after the dash).
+    assert [pool_of(c) for c in ("kworker/0:1-events", "kworker/1:0H-kblockd", "kworker/u8:2-events_unbound",
+                                 "kworker/u33:0", "kworker/R-rcu_gp", "wqkit_rescuer")] == \
+        ["cpu0", "cpu1H", "unbound8", "unbound33", None, None]
+    before = {10: "kworker/0:1-events", 11: "kworker/u8:0", 12: "kworker/1:2"}
+    after = {10: "kworker/0:1-events", 11: "kworker/u8:0-wq", 20: "kworker/u12:0", 21: "kworker/u12:1-wqkit",
+             22: "kworker/u9:0", 23: "kworker/0:2"}
+    assert census(before, after) == {"before": 3, "after": 6, "created": 4, "gone": 1,
+                                     "created_per_pool": {"cpu0": 1, "unbound12": 2, "unbound9": 1},
+                                     "pools_created": ["unbound9", "unbound12"]}

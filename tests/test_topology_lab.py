@@ -96,6 +96,9 @@ def test_the_monitor_s_affinity_scopes_are_wq_dump_s(shaped, tmp_path):
 #: (cache_shard's pods split a cache into shards of at most 8 cores: inside the cache too.)
 STRICT_REACH = {"cpu": PLACES[:1], "smt": PLACES[:2], "cache": PLACES[:3], "cache_shard": PLACES[:3],
                 "numa": PLACES[:4]}
+#: Scope → its pods on SHAPE: a strict workqueue gets a pool of its own per pod (the pool's
+#: attributes are the pod's CPUs and strictness), each made with its first kworker.
+PODS = {"cpu": 8, "smt": 4, "cache": 2, "cache_shard": 2, "numa": 2}
 
 
 @pytest.mark.parametrize("scope", list(STRICT_REACH))
@@ -113,6 +116,9 @@ def test_a_strict_scope_keeps_each_item_inside_the_queuing_cpu_s_pod(shaped, tmp
     assert table["items"].sum() == 400 and (run.samples["cpu_queue"] == 0).all()
     outside = table.loc[[p for p in PLACES if p not in STRICT_REACH[scope]], "items"]
     assert outside.sum() == 0, table
+    workers = run.meta["kworkers"]
+    assert len(workers["pools_created"]) >= PODS[scope], workers
+    assert all(workers["created_per_pool"].get(pool, 0) >= 1 for pool in workers["pools_created"]), workers
 
 
 def test_a_scope_the_kernel_lacks_is_refused_before_the_lab_boots(tmp_path):

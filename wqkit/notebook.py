@@ -12,6 +12,7 @@ from wqkit.errors import WqkitError
 from wqkit.paths import SOURCE_DIR
 from wqkit.experiments.graph import TaskGraph, parse_shape
 from wqkit.experiments.runner import run_experiment
+from wqkit.lab import resolve_kernel
 from wqkit.lab.topology import parse_topology
 from wqkit.runs.kinds import run_kind
 from wqkit.runs.spec import experiment
@@ -20,6 +21,16 @@ from wqkit.target import LabTarget, Target
 
 def _where(target: str | Target) -> dict:
     return {"target": target} if isinstance(target, Target) else {"target_name": target}
+
+
+def lab_options(kernel: str | None = None, topology: str | None = None) -> dict:
+    """The lab a notebook's ``kernel`` and ``topology`` parameters name (None: the defaults).
+
+    ``kernel`` is what ``--kernel`` takes (``7.3``, ``patched``, ``patched-7.3``, a release...);
+    ``topology`` the machine's shape (``sockets=2,cores=4,threads=2,numa=2``, or a name:
+    wqkit.lab.topology)."""
+    return {**({"kernel": resolve_kernel(kernel)} if kernel else {}),
+            **({"topology": parse_topology(topology)} if topology else {})}
 
 
 def repository_path(path: str | Path) -> Path:
@@ -41,7 +52,7 @@ def newest_run(data_dir: str | Path, kind: str) -> Run | TraceRun:
 
 def measure_or_load(name: str, data_dir: str | Path | None = None, *, target: str | Target = "lab",
                     out: str | Path = "runs", sample_state_hz: float | None = None, graph: TaskGraph | None = None,
-                    topology: str | None = None, **values) -> Run:
+                    kernel: str | None = None, topology: str | None = None, **values) -> Run:
     """Load the newest ``name`` run under ``data_dir`` that ended ok; without ``data_dir``, measure
     a new run.
 
@@ -50,28 +61,29 @@ def measure_or_load(name: str, data_dir: str | Path | None = None, *, target: st
     every other value, ``0`` and ``False`` included, is passed to the module as it is (``cpu=0``
     pins to CPU 0). ``target`` is ``"lab"``, ``"local"`` or an open Target.
     ``sample_state_hz`` samples pools and workqueues from the host during the run (lab);
-    ``graph`` is a graph experiment's task graph (kserver); ``topology`` the lab machine's shape
-    (``sockets=2,cores=4,threads=2,numa=2``, or a name: wqkit.lab.topology).
+    ``graph`` is a graph experiment's task graph (kserver); ``kernel`` and ``topology`` the lab's
+    (:func:`lab_options`).
     Progress goes to the terminal and to the run's ``run.log``, not into the notebook's output.
     """
     params = experiment(name).values(values)
-    shape = {"topology": parse_topology(topology)} if topology else {}
     if data_dir:
         return newest_run(data_dir, name)
     return load_run(run_experiment(name, params, out=Path(out), progress=progress_line,
-                                   sample_state_hz=sample_state_hz, graph=graph, **_where(target), **shape))
+                                   sample_state_hz=sample_state_hz, graph=graph, **_where(target),
+                                   **lab_options(kernel, topology)))
 
 
 def trace_or_load(kind: str, data_dir: str | Path | None = None, *, target: str | Target = "lab",
-                  out: str | Path = "runs", **options) -> TraceRun:
+                  out: str | Path = "runs", kernel: str | None = None, topology: str | None = None,
+                  **options) -> TraceRun:
     """``data_dir`` if it is a ``trace workers`` run of ``kind`` (creation or die), else the newest
     one under it that ended ok; without ``data_dir``, trace a new run with ``options``: any parameter
     trace_workers.toml declares (engine, trigger, workers...) or its flood's (delay, nr_work_max,
-    hold_ms); None: the declared default."""
+    hold_ms); None: the declared default. ``kernel`` and ``topology``: the lab's (:func:`lab_options`)."""
     if data_dir:
         return newest_run(data_dir, f"trace_workers_{kind}")
     return load_run(run_kind("trace_workers").run({"kind": kind, **options}, out=Path(out), progress=progress_line,
-                                                  **_where(target)))
+                                                  **_where(target), **lab_options(kernel, topology)))
 
 
 def _section(title: str, text: str = "") -> None:
@@ -137,6 +149,10 @@ def _placement(run: Run) -> None:
         return
     print(f"affinity_scope={run.meta.get('parameters', {}).get('affinity_scope', 'default')} on "
           f"{run.meta.get('cpus')} CPUs; {run.samples['pid'].nunique()} kworkers ran {len(run.samples)} items")
+    workers = run.meta.get("kworkers")
+    if workers:
+        pools = ", ".join(workers["pools_created"]) or "none"
+        print(f"while its module was loaded: {workers['created']} kworkers created, unbound pools created: {pools}")
     _show(analysis.df_placement(run))
 
 
@@ -201,11 +217,13 @@ def task_graph(shape: str, size: str = "", cost: str = "busy:20000") -> TaskGrap
 
 
 def sweep_kserver(graph: TaskGraph, *, flags=("percpu", "unbound"), max_active=(0, 1), cpus=("",),
-                  repeat: int | None = None, out: str | Path = "runs", **lab_options) -> list[Run]:
+                  repeat: int | None = None, out: str | Path = "runs", kernel: str | None = None,
+                  topology: str | None = None) -> list[Run]:
     """Run the same graph on every workqueue configuration of flags × max_active × task CPUs,
-    in one lab session; return the runs (see analysis.df_configs)."""
+    in one lab session (``kernel``, ``topology``: :func:`lab_options`); return the runs (see
+    analysis.df_configs)."""
     runs = []
-    with LabTarget(progress=progress_line, **lab_options) as target:
+    with LabTarget(progress=progress_line, **lab_options(kernel, topology)) as target:
         for wq_flags, active, task_cpus in product(flags, max_active, cpus):
             values = {"repeat": repeat, "wq_flags": wq_flags, "max_active": active, "cpus": task_cpus or None}
             path = run_experiment("kserver", values, target=target, out=Path(out), graph=graph,

@@ -3,7 +3,8 @@
 ``run_experiment`` builds the experiment's module for the target, loads it,
 follows its progress, collects every sample, unloads it and writes::
 
-    RUN_DIR/meta.json          provenance, parameters, sample counts, status
+    RUN_DIR/meta.json          provenance, parameters, sample counts, status, kworkers and
+                               unbound pools created (wqkit.inspect.kworkers)
     RUN_DIR/samples.parquet    the samples (schema in wqkit.experiments.samples)
     RUN_DIR/calibration.parquet  calibrated experiments: back-to-back timestamp pairs
     RUN_DIR/phases.parquet     on a CONFIG_WQ_MEASURE kernel: the kernel's timestamps per item
@@ -30,6 +31,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from wqkit.experiments import kmod
+from wqkit.inspect.kworkers import census, kworkers
 from wqkit.console import bars_disabled, progress_stream
 from wqkit.errors import LabError, WqkitError
 from wqkit.runs.kinds import RunKind
@@ -111,6 +113,7 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
         sampler = StateSampler(QmpInspector.for_lab(target), sample_state_hz)
         sampler.start()
     splats: kmod.KernelSplats | None = None
+    before = kworkers(target)
     try:
         with kmod.loaded(target, exp.module, params, progress=progress, report_dir=dest) as module:
             if graph is not None:
@@ -119,6 +122,7 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
             expected = int(meta["parameters"][exp.count_param])
             frame, stats, failure = _follow_and_collect(exp, target, expected, dest, "samples", timeout)
             meta["phases"] = collect_phases(exp, target, dest, frame)
+            meta["kworkers"] = census(before, kworkers(target))
     except kmod.KernelSplats as exc:
         splats = exc
     finally:

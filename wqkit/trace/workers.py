@@ -34,6 +34,7 @@ from typing import Callable, Mapping
 import pandas as pd
 
 from wqkit.experiments import kmod
+from wqkit.inspect.kworkers import kworkers
 from wqkit.errors import CommandTimeout, WqkitError
 from wqkit.runs.kinds import RunKind, run_kind
 from wqkit.runs.lifecycle import recorded_run
@@ -92,15 +93,6 @@ def _event(kind: str, fields: list[int]) -> dict:
     if kind == "DYING":
         return {"event": kind, "pid": fields[0], "pool": fields[1], "ns": fields[2]}
     return {"event": kind, "pid": fields[0], "pool": None, "ns": fields[1]}     # FIRST, DEAD
-
-
-def kworkers(target: Target) -> set[int]:
-    """The pids of the target's kworker tasks."""
-    # A task may exit between the glob and its comm being read: skip it (it was no kworker
-    # of interest, or it is gone), rather than end the loop with cat's failure.
-    out = target.run("for d in /proc/[0-9]*; do c=$(cat $d/comm 2>/dev/null) || continue; "
-                     "case $c in kworker/*) echo ${d#/proc/};; esac; done; true", check=True).stdout
-    return {int(pid) for pid in out.split()}
 
 
 def declaration() -> RunKind:
@@ -167,7 +159,7 @@ def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: C
     """Run the load the tracers watch; what the guest saw (kworkers that appeared or went away)."""
     # The tracers attach before this listing: a kworker the kernel creates meanwhile is traced and
     # listed, so it is not the load's; one idle for IDLE_WORKER_TIMEOUT may die and is listed too.
-    before = kworkers(target)
+    before = set(kworkers(target))
     listed = {"kworkers_before": sorted(before)}
     if kind == "die":
         return listed | _trigger_death(target, load, progress, before)
@@ -180,7 +172,7 @@ def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: C
                        timeout=timeout)
         except CommandTimeout:
             raise WqkitError(f"the flood did not finish within {timeout:g} s") from None
-    return listed | {"new_kworkers": sorted(kworkers(target) - before)}
+    return listed | {"new_kworkers": sorted(set(kworkers(target)) - before)}
 
 
 def flood_pool(target: Target) -> int:
@@ -209,13 +201,13 @@ def _trigger_death(target: Target, load: dict, progress: Callable[[str], None], 
         # A nice value no other workqueue uses gives wqkit_death an unbound pool of its own.
         target.write("/sys/devices/virtual/workqueue/wqkit_death/nice", "-7")
         target.write("/sys/module/wq_worker_death/parameters/run", str(load["workers"]), timeout=600)
-        created = kworkers(target) - before
+        created = set(kworkers(target)) - before
         truth["kworkers_created"] = sorted(created)
         if load["trigger"] == "idle":
             truth["kworkers_culled"] = sorted(_wait_for_culling(target, created, progress))
         progress(f"destroying wqkit_death's pool ({len(created)} workers created for it)")
     time.sleep(2)
-    truth["kworkers_gone"] = sorted(set(truth["kworkers_created"]) - kworkers(target))
+    truth["kworkers_gone"] = sorted(set(truth["kworkers_created"]) - set(kworkers(target)))
     return truth
 
 
@@ -228,7 +220,7 @@ def _wait_for_culling(target: Target, created: set[int], progress: Callable[[str
     culled: set[int] = set()
     while time.monotonic() < deadline and len(created - culled) > IDLE_WORKERS_KEPT:
         time.sleep(5)
-        culled = created - kworkers(target)
+        culled = created - set(kworkers(target))
     if not culled:
         raise WqkitError(f"the kernel culled none of the {len(created)} idle workers within {IDLE_WAIT:g} s")
     progress(f"{len(culled)} idle workers culled")
