@@ -55,7 +55,8 @@ test-debug: setup
 # own test_workqueue. `make test` runs them on 6.12 only: CI does not build 7.3.
 LINUX7_LAB_TESTS := tests/test_inspect_lab.py tests/test_experiments_lab.py tests/test_kmod_lab.py \
 	tests/test_recorder_lab.py tests/test_kserver_lab.py tests/test_upstream_lab.py \
-	tests/test_topology_lab.py tests/test_module_params_lab.py tests/test_patched_lab.py
+	tests/test_topology_lab.py tests/test_module_params_lab.py tests/test_patched_lab.py \
+	tests/test_trace.py tests/test_notebooks.py
 test-7x: setup
 	$(BIN)/wqkit lab provision --kernel 7.3
 	$(BIN)/pytest -m lab --lab-kernel 7.3 $(LINUX7_LAB_TESTS) $(PYTEST_ARGS)

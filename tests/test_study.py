@@ -12,7 +12,6 @@ from wqkit.paths import SOURCE_DIR
 from wqkit.study.engine import ClusterChoice, local_slots, prepare
 from wqkit.study.index import levels, read_index
 from wqkit.study.order import boots, schedule
-from wqkit.study.worker import done_marker
 from wqkit.study.spec import read_study
 
 GRID = """
@@ -144,34 +143,6 @@ def test_a_directory_with_runs_but_no_study_json_is_not_taken_for_a_fresh_study(
     (tmp_path / "out" / "study.json").unlink()
     with pytest.raises(WqkitError, match="holds study.parquet but no study.json"):
         prepare(study, tmp_path / "out", resume=False)
-
-
-def test_done_markers_belong_to_their_study_s_digest(tmp_path):
-    study = _study(tmp_path)
-    other = _study(tmp_path, GRID.replace("nr = 500", "nr = 501"), "other.toml")
-    key = schedule(study)[0].key
-    assert done_marker(tmp_path, study.digest, key) != done_marker(tmp_path, other.digest, key)
-
-
-def test_interrupted_rows_end_pending_or_ok_as_their_markers_say(tmp_path):
-    """Ctrl-C between a boot's end and the client reading it: the finished run is ok (its marker),
-    the one that never ran pending; no row stays running."""
-    import json
-
-    from wqkit.study.engine import _recover_done
-    from wqkit.study.worker import done_marker as marker
-
-    study = _study(tmp_path)
-    out = tmp_path / "out"
-    index = prepare(study, out, resume=False)
-    finished, unfinished = index.index[:2]
-    index.loc[[finished, unfinished], "status"] = "running"
-    path = marker(out, study.digest, finished)
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"status": "ok", "run_dir": "runs/x", "boot_id": "b1"}))
-    _recover_done(out, study.digest, index)
-    assert index.at[finished, "status"] == "ok" and index.at[finished, "boot_id"] == "b1"
-    assert index.at[unfinished, "status"] == "running"     # run_study's finally makes it pending next
 
 
 def test_oversubscription_is_refused_unless_allowed(tmp_path, monkeypatch):

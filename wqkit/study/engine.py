@@ -2,12 +2,14 @@
 
 Every planned boot of the study (a block's runs of one lab) is one Dask task
 that needs one ``VM`` resource, so a worker runs one VM at a time; tasks are
-prioritised in the study's randomised order. Each finished run comes back as
-a Dask event and goes into the index (``study.parquet``, rewritten
+prioritised in the study's randomised order. The client alone writes the study
+directory: each finished run comes back as a Dask event, the client pulls its
+files from the worker's scratch space (wqkit.study.transfer, hashes checked)
+and only then records it in the index (``study.parquet``, rewritten
 atomically after each), so Ctrl-C or a lost worker leaves it consistent and
 ``resume`` runs only what has no ok run (in new boots). A worker that dies
 mid-boot is replaced by its nanny and the scheduler gives its task to a
-worker again, which skips the runs already made; each attempt is recorded.
+worker again, which skips the runs already received; each attempt is recorded.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from wqkit.errors import WqkitError
 from wqkit.runs.lifecycle import iso
 from wqkit.lab.vm import reap_orphans
 from wqkit.paths import write_atomically
-from wqkit.study.index import INDEX, STUDY_META, attempts, new_index, read_index, write_index
+from wqkit.study.index import INDEX, STUDY_META, attempts, new_index, read_index, record_attempt, write_index
 from wqkit.study.order import boots, schedule
 from wqkit.study.spec import Study, check_kernels
-from wqkit.study.worker import (DONE_DIR, RUN_TOPIC, RUNS_DIR, SessionsPlugin, done_marker, missing_kernels,
-                                run_boot)
+from wqkit.study.transfer import discard, receive
+from wqkit.study.worker import (ATTEMPT_TOPIC, RECEIVED_TOPIC, RUN_TOPIC, RUNS_DIR, SessionsPlugin,
+                                missing_kernels, run_boot)
 
 STUDY_FILE = "study.toml"
 #: Seconds without a finished run after which a progress line says what still runs.
@@ -74,7 +77,8 @@ def _client(study: Study, choice: ClusterChoice, progress: Callable[[str], None]
         cluster = None
     else:
         slots = local_slots(study, choice)
-        cluster = LocalCluster(n_workers=slots, threads_per_worker=1, processes=True, resources={"VM": 1},
+        # Two threads: one for the boot's task, one for the client's pulls of finished runs.
+        cluster = LocalCluster(n_workers=slots, threads_per_worker=2, processes=True, resources={"VM": 1},
                                dashboard_address="127.0.0.1:0", silence_logs=40,
                                env={NO_BARS_ENV: "1"})     # workers' progress bars would interleave
         client = Client(cluster)
@@ -122,7 +126,7 @@ def prepare(study: Study, out: Path, resume: bool) -> pd.DataFrame:
         index = read_index(out)
         index.loc[index["status"] != "ok", "status"] = "pending"
         return index
-    leftovers = [name for name in (RUNS_DIR, DONE_DIR, INDEX) if (out / name).exists()]
+    leftovers = [name for name in (RUNS_DIR, INDEX) if (out / name).exists()]
     if leftovers:
         raise WqkitError(f"{out} holds {', '.join(leftovers)} but no {STUDY_META}: not a study to resume; "
                          "give another --out (or remove what is there)")
@@ -153,12 +157,21 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
     events: queue.SimpleQueue = queue.SimpleQueue()
     tally = {"ok": 0, "failed": 0}
 
+    received: set[str] = set()
+
     def record(key: str, row: dict) -> None:
-        """A finished run into the index (once: its event and its task's result both bring it;
-        a failed run made ok by its boot's retry, after its worker died, becomes ok)."""
+        """A finished run into ``out`` and the index (once: its event and its task's result both
+        bring it; a failed run made ok by its boot's retry, after its worker died, becomes ok)."""
+        transfer = row.get("transfer")
+        if transfer and transfer["path"] in received:
+            return
         status = index.at[key, "status"]
         if status == "ok" or (status == "failed" and row["status"] != "ok"):
+            _discard(client, row)       # a run made twice (its first worker died after sending it)
             return
+        row = _pulled(client, out, key, row, study.digest)
+        if transfer:
+            received.add(transfer["path"])
         tally["failed"] -= status == "failed"
         _set_row(index, key, row)
         index["attempts"] = index["key"].map(attempts(out)).fillna(0).astype(int)
@@ -174,8 +187,9 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
                               "started_at": iso(time.time()), "runs": len(todo)})
         settings = {"name": study.name, "digest": study.digest, "timeout": study.timeout, "memory": study.memory}
         client.subscribe_topic(RUN_TOPIC, lambda event: events.put(event[1]))
+        client.subscribe_topic(ATTEMPT_TOPIC, lambda event: record_attempt(out, event[1]))
         for runs in boots(todo):
-            future = client.submit(run_boot, runs, str(out), settings, slots, resources={"VM": 1}, pure=False,
+            future = client.submit(run_boot, runs, settings, slots, resources={"VM": 1}, pure=False,
                                    key=f"boot-{runs[0].order}-{runs[0].boot}", priority=-runs[0].order)
             futures[future] = runs
             for run in runs:
@@ -199,7 +213,6 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
         for future in futures:
             future.cancel()
         _drain(events, record)
-        _recover_done(out, study.digest, index)
         index.loc[index["status"] == "running", "status"] = "pending"
         index["attempts"] = index["key"].map(attempts(out)).fillna(0).astype(int)
         write_index(out, index)
@@ -211,13 +224,31 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
     return index
 
 
-def _recover_done(out: Path, digest: str, index: pd.DataFrame) -> None:
-    """Runs still marked running whose worker made them ok (their marker is there) but whose
-    result the client had not read yet: ok in the index, as they are."""
-    for key in index.index[index["status"] == "running"]:
-        marker = done_marker(out, digest, key)
-        if marker.is_file():
-            _set_row(index, key, json.loads(marker.read_text()))
+def _pulled(client, out: Path, key: str, row: dict, digest: str) -> dict:
+    """``row`` once its run directory is in ``out/runs`` (pulled from its worker, which then
+    deletes its copy); failed if its files could not be had. A received ok run is logged for
+    the workers: a task run again skips it."""
+    transfer = row.get("transfer")
+    if not transfer:
+        return row
+    try:
+        final, moved = receive(client, row["worker"], transfer, out / RUNS_DIR)
+    except WqkitError as exc:
+        return {**row, "status": "failed", "run_dir": None, "error": str(exc)}
+    _discard(client, row)
+    if row["status"] == "ok":
+        client.log_event(RECEIVED_TOPIC, {"key": key, "digest": digest})
+    return {**row, "run_dir": str(final.relative_to(out)), "bytes_moved": moved}
+
+
+def _discard(client, row: dict) -> None:
+    """Have a run's worker delete its scratch copy (if that worker is still there)."""
+    from distributed import fire_and_forget
+
+    transfer = row.get("transfer")
+    if transfer and row["worker"] in client.scheduler_info()["workers"]:
+        fire_and_forget(client.submit(discard, transfer["path"], workers=[row["worker"]],
+                                      allow_other_workers=False, pure=False))
 
 
 def _set_row(index: pd.DataFrame, key: str, row: dict) -> None:

@@ -1,6 +1,6 @@
 """A study's index, ``study.parquet``: one row per run (point, levels, repetition, block and
 planned boot, order, run directory, the boot it really ran in, status, host, duration,
-attempts), rewritten atomically after every change so that an interrupted study leaves it
+attempts, bytes moved from its worker), rewritten atomically after every change so that an interrupted study leaves it
 consistent."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from wqkit.study.order import ScheduledRun
 INDEX = "study.parquet"
 #: The study's own facts: name, grid digest, seed, factors and their levels, the sessions that ran it.
 STUDY_META = "study.json"
-#: Every attempt at a run, one JSON line each, appended by the worker that makes it (even one
-#: killed in the middle leaves its line): how retries are counted.
+#: Every attempt at a run, one JSON line each, appended by the client as the worker making it
+#: says it starts (even one killed in the middle leaves its line): how retries are counted.
 ATTEMPTS = "attempts.jsonl"
 STATUSES = ("pending", "running", "ok", "failed")
 
@@ -30,7 +30,7 @@ def new_index(runs: list[ScheduledRun]) -> pd.DataFrame:
         row = {"key": run.key, "point": run.point.key, "experiment": run.point.experiment,
                "repetition": run.repetition, "block": run.block, "boot": run.boot, "order": run.order,
                "status": "pending", "run_dir": None, "boot_id": None, "host": None, "worker": None,
-               "duration_s": None, "attempts": 0, "error": None}
+               "duration_s": None, "attempts": 0, "bytes_moved": None, "error": None}
         rows.append(row | {f"level:{k}": json.dumps(v) for k, v in run.point.levels.items()})
     return pd.DataFrame(rows).set_index("key", drop=False)
 
@@ -59,12 +59,10 @@ def levels(index: pd.DataFrame) -> pd.DataFrame:
         .rename(columns=lambda c: c.removeprefix("level:"))
 
 
-def record_attempt(directory: Path, key: str, host: str, worker: str) -> None:
-    """Append one attempt's line: the run, and the host, worker and process that tried it
-    (O_APPEND: lines of concurrent workers do not mix)."""
-    line = json.dumps({"key": key, "host": host, "worker": worker, "pid": os.getpid()}) + "\n"
+def record_attempt(directory: Path, attempt: dict) -> None:
+    """Append one attempt's line: the run's ``key``, and the host, worker and process that tried it."""
     with open(directory / ATTEMPTS, "a") as out:
-        out.write(line)
+        out.write(json.dumps(attempt) + "\n")
 
 
 def attempts(directory: Path) -> dict[str, int]:

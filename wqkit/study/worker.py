@@ -6,15 +6,16 @@ after the other and closes the guest before returning. A worker thus holds
 at most one VM at any time, and no two levels of a lab factor ever share a
 boot. A guest that crashed or wedged is replaced for the runs left (they
 record the new boot's id), at most MAX_RETRIES times per run; every attempt
-is a line of ``attempts.jsonl``. A run made ok leaves a marker under
-``done/DIGEST/``: a task run again (its worker died) returns those runs
-instead of making them twice. Each finished run is also sent to the client
-as a Dask event, so the index and the progress line move run by run.
+is sent to the client as a Dask event (a line of ``attempts.jsonl``).
+
+A worker writes nothing outside its scratch space (wqkit.study.transfer): its
+runs and its log go there, and each finished run is sent to the client as a
+Dask event naming its files, which the client pulls. A task run again (its
+worker died) skips the runs the client says it has received.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -23,26 +24,24 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from distributed import get_worker
+from distributed import get_client, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import parse_shape
 from wqkit.lab.choose import resolve_kernel
 from wqkit.lab.topology import parse_topology
-from wqkit.paths import write_atomically
-from wqkit.study.index import record_attempt
 from wqkit.runs.kinds import run_kind
 from wqkit.study.order import ScheduledRun
+from wqkit.study.transfer import describe, scratch_dir
 from wqkit.target import LabTarget
 
 #: Replacements of a crashed guest within one run (Dask retries a boot whose worker died).
 MAX_RETRIES = 2
 RUNS_DIR = "runs"
-#: One file per run made ok, under the study's digest: what a task run again returns.
-DONE_DIR = "done"
-#: The Dask event topic a worker sends each finished run's row on.
-RUN_TOPIC = "wqkit-study-run"
+#: The Dask event topics: a worker sends each finished run's row, and each attempt at a run, on
+#: the first two; the client logs each run it has received (and will not take again) on the third.
+RUN_TOPIC, ATTEMPT_TOPIC, RECEIVED_TOPIC = "wqkit-study-run", "wqkit-study-attempt", "wqkit-study-received"
 
 #: The lab this worker process runs now (closed by SessionsPlugin.teardown if the worker closes).
 _current: list[LabTarget] = []
@@ -62,12 +61,6 @@ def close_sessions() -> None:
         _current.pop().close()
 
 
-def done_marker(out_dir: Path, digest: str, key: str) -> Path:
-    """Where the marker of an ok run lives: tied to the study's digest, so that a study with
-    another grid in the same directory never takes it for its own."""
-    return out_dir / DONE_DIR / digest / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
-
-
 def _worker_name() -> str:
     try:
         return get_worker().address
@@ -75,11 +68,20 @@ def _worker_name() -> str:
         return f"pid-{os.getpid()}"
 
 
-def _send(row: dict) -> None:
+def _send(topic: str, message: dict) -> None:
     try:
-        get_worker().log_event(RUN_TOPIC, row)
-    except ValueError:
+        get_worker().log_event(topic, message)
+    except ValueError:          # outside a Dask worker
         pass
+
+
+def received_runs(digest: str) -> set[str]:
+    """The keys of the study's runs the client has received (it logs them on RECEIVED_TOPIC)."""
+    try:
+        events = get_client().get_events(RECEIVED_TOPIC)
+    except ValueError:          # outside a Dask worker
+        return set()
+    return {message["key"] for _, message in events if message.get("digest") == digest}
 
 
 def missing_kernels(kernels: list[str]) -> dict[str, str]:
@@ -94,14 +96,16 @@ def missing_kernels(kernels: list[str]) -> dict[str, str]:
     return missing
 
 
-def run_boot(runs: list[ScheduledRun], out: str, study: dict, slots_by_host: dict[str, int]) -> dict[str, dict]:
-    """Run one planned boot's runs (same lab, same block) in a fresh guest; return each run's
-    new index values by run key. A failure of a run (not of this worker) is its status failed,
-    with the run directory that recorded it."""
-    out_dir = Path(out)
+def run_boot(runs: list[ScheduledRun], study: dict, slots_by_host: dict[str, int]) -> dict[str, dict]:
+    """Run one planned boot's runs (same lab, same block) in a fresh guest, into this host's
+    scratch space; return each run's row by run key (its ``transfer``: the files the client
+    pulls). A failure of a run (not of this worker) is its status failed, with the run
+    directory that recorded it. Runs the client has received already are skipped."""
+    scratch = scratch_dir(study["digest"])
     host, worker = socket.gethostname(), _worker_name()
-    log_path = out_dir / "workers" / f"{host}-{os.getpid()}.log"
+    log_path = scratch / "workers" / f"{host}-{os.getpid()}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    received = received_runs(study["digest"])
     rows: dict[str, dict] = {}
     target: LabTarget | None = None
     try:
@@ -110,16 +114,11 @@ def run_boot(runs: list[ScheduledRun], out: str, study: dict, slots_by_host: dic
                 with open(log_path, "a") as stream:
                     stream.write(f"{time.strftime('%H:%M:%S')} {key}: {message}\n")
 
-            done = done_marker(out_dir, study["digest"], run.key)
-            if done.is_file():      # made already: the task runs again after its worker died
-                rows[run.key] = json.loads(done.read_text())
+            if run.key in received:     # the task runs again after its worker died
                 continue
-            row, target = _run_one(run, out_dir, study, slots_by_host, host, worker, target, log)
-            if row["status"] == "ok":
-                done.parent.mkdir(parents=True, exist_ok=True)
-                write_atomically(done, json.dumps(row))
+            row, target = _run_one(run, scratch, study, slots_by_host, host, worker, target, log)
             rows[run.key] = row
-            _send({"key": run.key, **row})
+            _send(RUN_TOPIC, {"key": run.key, **row})
     finally:
         close_sessions()
     return rows
@@ -134,9 +133,10 @@ def _boot(point, study: dict, log: Callable[[str], None]) -> LabTarget:
     return target
 
 
-def _run_one(run: ScheduledRun, out_dir: Path, study: dict, slots_by_host: dict[str, int], host: str, worker: str,
+def _run_one(run: ScheduledRun, scratch: Path, study: dict, slots_by_host: dict[str, int], host: str, worker: str,
              target: LabTarget | None, log: Callable[[str], None]) -> tuple[dict, LabTarget | None]:
-    """One run, in ``target`` (booted if None or dead); its row and the target for the next."""
+    """One run, in ``target`` (booted if None or dead), recorded under ``scratch``; its row and
+    the target for the next."""
     point = run.point
     annotations = {"study": {"name": study["name"], "digest": study["digest"], "point": point.key,
                              "levels": dict(point.levels), "repetition": run.repetition, "block": run.block,
@@ -147,27 +147,28 @@ def _run_one(run: ScheduledRun, out_dir: Path, study: dict, slots_by_host: dict[
     for attempt in range(MAX_RETRIES + 1):
         attempt_id = uuid.uuid4().hex
         annotations["study"]["attempt"] = attempt_id
-        record_attempt(out_dir, run.key, host, worker)
+        _send(ATTEMPT_TOPIC, {"key": run.key, "host": host, "worker": worker, "pid": os.getpid()})
         try:
             if target is None or not target.alive:
                 target = _boot(point, study, log)
             path = run_kind(point.experiment).run(
-                point.params, target=target, out=out_dir / RUNS_DIR, timeout=study["timeout"], progress=log,
+                point.params, target=target, out=scratch / RUNS_DIR, timeout=study["timeout"], progress=log,
                 annotations=annotations, graph=parse_shape(point.shape) if point.shape else None)
-            return {"status": "ok", "run_dir": str(path.relative_to(out_dir)), "boot_id": target.session.boot_id,
+            return {"status": "ok", "run_dir": str(path.relative_to(scratch)), "boot_id": target.session.boot_id,
                     "host": host, "worker": worker, "duration_s": round(time.monotonic() - started, 3),
-                    "error": None}, target
+                    "error": None, "transfer": describe(path)}, target
         except WqkitError as exc:
             error = str(exc)
             log(f"attempt {attempt + 1} failed: {error}")
-            path = _run_of_attempt(out_dir / RUNS_DIR, attempt_id)
+            path = _run_of_attempt(scratch / RUNS_DIR, attempt_id)
             if target is not None and target.alive:
                 break           # the guest is fine: the run itself failed, trying again would too
             close_sessions()    # crashed, wedged or never booted: a new guest for the next attempt
             target = None
-    return {"status": "failed", "run_dir": str(path.relative_to(out_dir)) if path else None,
+    return {"status": "failed", "run_dir": str(path.relative_to(scratch)) if path else None,
             "boot_id": target.session.boot_id if target is not None else None, "host": host, "worker": worker,
-            "duration_s": round(time.monotonic() - started, 3), "error": error}, target
+            "duration_s": round(time.monotonic() - started, 3), "error": error,
+            "transfer": describe(path) if path else None}, target
 
 
 def _run_of_attempt(runs: Path, attempt_id: str) -> Path | None:
