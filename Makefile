@@ -48,11 +48,12 @@ test-debug: setup
 	$(BIN)/pytest -m lab --lab-kernel debug $(MODULE_LAB_TESTS) tests/test_debug_kernel.py $(PYTEST_ARGS)
 	$(BIN)/pytest -m lab --lab-kernel kcsan $(MODULE_LAB_TESTS) $(PYTEST_ARGS)
 
-# The lab tests of today's kernels on wqkit's Linux 7.3 build (built once from Debian's
-# linux-source-7.3, about 15 min on 2 cores, cached): inspection (in the guest, over QMP, on a
-# vmcore), modules, experiments, kserver, machine shapes and the monitor's affinity scopes against
-# wq_dump.py, strict scopes (cache_shard too), BH workqueues, every module parameter, the kernel's
-# own test_workqueue. `make test` runs them on 6.12 only: CI does not build 7.3.
+# The lab tests of today's kernels on wqkit's Linux 7.3 builds (vanilla and patched, each built
+# once from Debian's linux-source-7.3, about 7 min on 2 cores, cached): inspection (in the guest,
+# over QMP, on a vmcore), modules, experiments, kserver, machine shapes and the monitor's affinity
+# scopes against wq_dump.py, strict scopes (cache_shard too), BH workqueues, every module
+# parameter, the kernel's own test_workqueue, the patch series' 7.3 port, both tracer engines and
+# the notebooks. `make test` runs them on 6.12 only: CI does not build 7.3.
 LINUX7_LAB_TESTS := tests/test_inspect_lab.py tests/test_experiments_lab.py tests/test_kmod_lab.py \
 	tests/test_recorder_lab.py tests/test_kserver_lab.py tests/test_upstream_lab.py \
 	tests/test_topology_lab.py tests/test_module_params_lab.py tests/test_patched_lab.py \
