@@ -391,19 +391,29 @@ def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     assert path.read_text() == '{"old": true}'
 
 
-def test_a_host_without_a_study_s_kernel_is_named_before_anything_boots():
+def test_a_host_without_a_study_s_kernel_or_with_another_wqkit_is_named_before_anything_boots():
+    from wqkit import __version__
     from wqkit.study.engine import _check_hosts
-    from wqkit.study.worker import missing_kernels
+    from wqkit.study.worker import host_facts
 
-    class Cluster:       # two workers; the second host lacks 6.1
+    mine = host_facts(["no-such-kernel-9.9"])
+    assert mine["missing"].keys() == {"no-such-kernel-9.9"} and mine["wqkit"] == __version__
+    assert mine["cores"] >= 1 and mine["accel"] in ("kvm", "tcg")
+    good = {**mine, "missing": {}, "host": "lab-a"}
+
+    class Cluster:       # two workers; the second host lacks 6.1, or runs another wqkit
+        def __init__(self, second):
+            self.second = second
+
         def run(self, function, *args):
-            if function is missing_kernels:
-                return {"tcp://a:1": {}, "tcp://b:1": {"6.1": "no provisioned kernel of series 6.1"}}
-            return {"tcp://a:1": "lab-a", "tcp://b:1": "lab-b"}
+            assert function is host_facts
+            return {"tcp://a:1": good, "tcp://b:1": {**good, "host": "lab-b", **self.second}}
 
     with pytest.raises(WqkitError, match=r"host lab-b \(worker tcp://b:1\) cannot boot kernel level '6.1': no "):
-        _check_hosts(Cluster(), ["6.1", "stock"])
-    assert missing_kernels(["no-such-kernel-9.9"]).keys() == {"no-such-kernel-9.9"}
+        _check_hosts(Cluster({"missing": {"6.1": "no provisioned kernel of series 6.1"}}), ["6.1", "stock"])
+    with pytest.raises(WqkitError, match=r"host lab-b \(worker tcp://b:1\) runs wqkit 0.0.9 and this client"):
+        _check_hosts(Cluster({"wqkit": "0.0.9"}), ["stock"])
+    assert _check_hosts(Cluster({}), ["stock"])["tcp://b:1"]["host"] == "lab-b"
 
 
 KSERVER_CPUS = """

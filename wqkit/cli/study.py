@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   wqkit study run studies/flags_latency.toml              a LocalCluster sized to this machine
   wqkit study run studies/flags_latency.toml --resume     only the runs without an ok run
   wqkit study run STUDY.toml --scheduler tcp://head:8786  the same study on an existing Dask cluster
+  wqkit study worker tcp://head:8786                      this host's workers for it (one per VM slot)
   wqkit study analyze studies-out/flags_latency           effects with confidence intervals, and plots
   wqkit study plan studies/flags_latency.toml --pilot data/studies/flags_latency --half-width 0.1"""
 
@@ -31,6 +32,23 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     print(f"{out}: {counts.get('ok', 0)} ok, {counts.get('failed', 0)} failed, {counts.get('pending', 0)} pending "
           f"(index {out / 'study.parquet'})")
     return 0 if counts.get("ok", 0) == len(index) else 1
+
+
+def cmd_study_worker(args: argparse.Namespace) -> int:
+    """Become this host's Dask workers for studies (``dask worker`` with wqkit's options)."""
+    import os
+
+    from wqkit.console import NO_BARS_ENV
+    from wqkit.lab.vm import DEFAULT_CPUS
+    from wqkit.study.worker import worker_command
+
+    slots = args.slots or max(1, (os.cpu_count() or 1) // (args.lab_cpus or DEFAULT_CPUS))
+    command = worker_command(args.scheduler, slots, args.listen)
+    progress(f"{slots} study worker(s) for {args.scheduler} (VM=1 each), listening on "
+             f"{command[command.index('--host') + 1]}; runs wait in {Path(command[-1]).parent} until the client "
+             "has them")
+    os.execve(command[0], command, {**os.environ, NO_BARS_ENV: "1"})
+    return 1
 
 
 def cmd_study_analyze(args: argparse.Namespace) -> int:
@@ -158,6 +176,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                      help="allow more VM CPUs than host cores (timings skewed; under TCG meaningless)")
     run.add_argument("--exclusive", action="store_true", help="one VM per host at a time")
     run.set_defaults(func=cmd_study_run)
+    worker = commands.add_parser("worker", help="start this host's Dask workers for studies run with --scheduler "
+                                 "(no shared disk needed: the client pulls each run)")
+    worker.add_argument("scheduler", metavar="ADDRESS", help="the Dask scheduler, tcp://host:8786")
+    worker.add_argument("--slots", type=int, metavar="N", help="VMs at once on this host, one worker process "
+                        "each (default max(1, cores // --lab-cpus))")
+    worker.add_argument("--lab-cpus", type=int, metavar="N",
+                        help="the studies' lab CPUs, for the default --slots (default: the lab's, 2)")
+    worker.add_argument("--listen", metavar="IP", help="the address the workers listen on (default: this host's "
+                        "address on the route to the scheduler; 127.0.0.1 for a local one)")
+    worker.set_defaults(func=cmd_study_worker)
     analyze = commands.add_parser("analyze", help="effects of each factor with t intervals over boots, adjusted "
                                  "for the study's many comparisons")
     analyze.add_argument("directory", metavar="DIR")

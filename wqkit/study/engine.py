@@ -35,8 +35,8 @@ from wqkit.study.index import INDEX, STUDY_META, attempts, new_index, read_index
 from wqkit.study.order import boots, schedule
 from wqkit.study.spec import Study, check_kernels
 from wqkit.study.transfer import discard, receive
-from wqkit.study.worker import (ATTEMPT_TOPIC, RECEIVED_TOPIC, RUN_TOPIC, RUNS_DIR, SessionsPlugin,
-                                missing_kernels, run_boot)
+from wqkit.study.worker import (ATTEMPT_TOPIC, RECEIVED_TOPIC, RUN_TOPIC, RUNS_DIR, SessionsPlugin, host_facts,
+                                run_boot)
 
 STUDY_FILE = "study.toml"
 #: Seconds without a finished run after which a progress line says what still runs.
@@ -101,15 +101,21 @@ def _slots_by_host(client, choice: ClusterChoice) -> dict[str, int]:
     return hosts
 
 
-def _check_hosts(client, kernels: list[str]) -> None:
-    """Every worker's host can boot every kernel level, or a one-line error naming a host that
-    cannot (before anything boots)."""
-    names = client.run(socket.gethostname)
-    for address, missing in client.run(missing_kernels, kernels).items():
-        if missing:
-            kernel, why = next(iter(missing.items()))
-            raise WqkitError(f"host {names.get(address, address)} (worker {address}) cannot boot kernel level "
-                             f"{kernel!r}: {why}")
+def _check_hosts(client, kernels: list[str]) -> dict[str, dict]:
+    """Every worker's host facts (wqkit.study.worker.host_facts) by worker address, once every
+    host can boot every kernel level with this client's wqkit version; else a one-line error
+    naming a host that cannot (before anything boots)."""
+    from wqkit import __version__
+
+    facts = client.run(host_facts, kernels)
+    for address, host in facts.items():
+        if host["missing"]:
+            kernel, why = next(iter(host["missing"].items()))
+            raise WqkitError(f"host {host['host']} (worker {address}) cannot boot kernel level {kernel!r}: {why}")
+        if host["wqkit"] != __version__:
+            raise WqkitError(f"host {host['host']} (worker {address}) runs wqkit {host['wqkit']} and this client "
+                             f"{__version__}: install the same version on every host")
+    return facts
 
 
 def prepare(study: Study, out: Path, resume: bool) -> pd.DataFrame:
@@ -182,9 +188,9 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
     try:
         client.register_plugin(SessionsPlugin())
         slots = _slots_by_host(client, choice)
-        _check_hosts(client, sorted({p.kernel for p in study.points}))
+        hosts = _check_hosts(client, sorted({p.kernel for p in study.points}))
         _record_session(out, {"slots_by_host": slots, "scheduler": choice.scheduler or "LocalCluster",
-                              "started_at": iso(time.time()), "runs": len(todo)})
+                              "workers": hosts, "started_at": iso(time.time()), "runs": len(todo)})
         settings = {"name": study.name, "digest": study.digest, "timeout": study.timeout, "memory": study.memory}
         client.subscribe_topic(RUN_TOPIC, lambda event: events.put(event[1]))
         client.subscribe_topic(ATTEMPT_TOPIC, lambda event: record_attempt(out, event[1]))

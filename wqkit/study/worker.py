@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -31,6 +32,7 @@ from wqkit.errors import WqkitError
 from wqkit.experiments.graph import parse_shape
 from wqkit.lab.choose import resolve_kernel
 from wqkit.lab.topology import parse_topology
+from wqkit.lab.vm import reap_orphans
 from wqkit.runs.kinds import run_kind
 from wqkit.study.order import ScheduledRun
 from wqkit.study.transfer import describe, scratch_dir
@@ -48,9 +50,14 @@ _current: list[LabTarget] = []
 
 
 class SessionsPlugin(WorkerPlugin):
-    """Closes the worker's lab, if a boot is under way, when the worker closes."""
+    """Reaps this host's orphaned VMs when a worker starts (the VM of a worker killed before it,
+    whose nanny starts this one), and closes the worker's lab, if a boot is under way, when
+    the worker closes."""
 
     name = "wqkit-lab-sessions"
+
+    def setup(self, worker) -> None:
+        reap_orphans()
 
     def teardown(self, worker) -> None:
         close_sessions()
@@ -84,16 +91,49 @@ def received_runs(digest: str) -> set[str]:
     return {message["key"] for _, message in events if message.get("digest") == digest}
 
 
-def missing_kernels(kernels: list[str]) -> dict[str, str]:
-    """The kernel levels this worker's host cannot boot, with why (asked of every worker
-    before a study starts: a host without a lab kernel is named then, not at its first run)."""
-    missing = {}
+def address_towards(scheduler: str) -> str:
+    """This host's address on the route to ``scheduler`` (127.0.0.1 for a scheduler on this host):
+    what its workers listen on, so that they are reachable from the scheduler and no further."""
+    location = scheduler.split("://", 1)[-1]
+    host, _, port = location.rpartition(":")
+    if not host or not port.isdigit():
+        raise WqkitError(f"scheduler address {scheduler!r} is not tcp://HOST:PORT")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((host.strip("[]"), int(port)))     # UDP: no packet is sent
+        except OSError as exc:
+            raise WqkitError(f"scheduler address {scheduler!r}: {exc.strerror or exc}") from None
+        return probe.getsockname()[0]
+
+
+def worker_command(scheduler: str, slots: int, listen: str | None = None) -> list[str]:
+    """The ``dask worker`` command line of this host's study workers: one process per VM slot,
+    each with one ``VM`` and two threads (its boot's task, and the client's pulls of finished
+    runs), listening on ``listen`` (default: :func:`address_towards` the scheduler), no
+    dashboard, Dask's own files in the scratch space."""
+    if slots < 1:
+        raise WqkitError("--slots must be at least 1")
+    return [sys.executable, "-m", "distributed.cli.dask_worker", scheduler, "--nworkers", str(slots),
+            "--nthreads", "2", "--resources", "VM=1", "--host", listen or address_towards(scheduler),
+            "--no-dashboard", "--local-directory", str(scratch_dir("dask"))]
+
+
+def host_facts(kernels: list[str]) -> dict:
+    """What this worker's host brings to a study, asked of every worker before the study starts
+    (a host that lacks a lab kernel is named then, not at its first run): its name, cores,
+    accelerator, wqkit version, scratch space, and each kernel level's release or why it cannot
+    boot it."""
+    from wqkit import __version__
+
+    releases, missing = {}, {}
     for kernel in kernels:
         try:
-            resolve_kernel(kernel)
+            releases[kernel] = resolve_kernel(kernel).release
         except WqkitError as exc:
             missing[kernel] = str(exc)
-    return missing
+    return {"host": socket.gethostname(), "cores": os.cpu_count(), "user": os.environ.get("USER") or str(os.getuid()),
+            "accel": "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg", "wqkit": __version__,
+            "scratch": str(scratch_dir("")), "kernels": releases, "missing": missing}
 
 
 def run_boot(runs: list[ScheduledRun], study: dict, slots_by_host: dict[str, int]) -> dict[str, dict]:
