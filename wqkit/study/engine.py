@@ -92,6 +92,9 @@ def _slots_by_host(client, choice: ClusterChoice) -> dict[str, int]:
     hosts: dict[str, int] = {}
     for address, info in client.scheduler_info()["workers"].items():
         slots = int(info.get("resources", {}).get("VM", 0))
+        if slots and info.get("nthreads", 1) < slots + 1:
+            raise WqkitError(f"worker {address} has {info.get('nthreads')} thread(s) for {slots} VM slot(s): the "
+                             "client's pulls of finished runs need one more; start workers with `wqkit study worker`")
         if slots and address in names:
             hosts[names[address]] = hosts.get(names[address], 0) + slots
     if not hosts:
