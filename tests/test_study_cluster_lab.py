@@ -86,6 +86,7 @@ def test_a_study_on_workers_of_another_user_without_a_shared_disk(tmp_path, work
                              "--out", str(out), "--scheduler", scheduler],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     _wait_for(lambda: _ok(out) >= 1 or proc.poll() is not None, 900, "a first ok run")
+    assert proc.poll() is None, proc.communicate()[0]
     seen = len(_attempt_lines(out))
     victim: list[int] = []
     _wait_for(lambda: victim.extend(_started_after(out, seen)) or victim or proc.poll() is not None, 600,
