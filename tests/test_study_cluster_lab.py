@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from distributed import Client
 
 from test_study_lab import GRID, _attempt_lines, _ok, _started_after, _wait_for
 from wqkit.paths import cache_dir
@@ -67,6 +68,8 @@ def workers(worker_home, scheduler):
                                        "--slots", "2"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
+        with Client(scheduler) as client:
+            client.wait_for_workers(2, timeout=120)
         yield proc
     finally:
         proc.terminate()                # sudo relays it to the workers' nanny

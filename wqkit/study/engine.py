@@ -41,6 +41,8 @@ from wqkit.study.worker import (ATTEMPT_TOPIC, RECEIVED_TOPIC, RUN_TOPIC, RUNS_D
 STUDY_FILE = "study.toml"
 #: Seconds without a finished run after which a progress line says what still runs.
 HEARTBEAT_S = 30.0
+#: Seconds a study on an existing scheduler waits for its first worker.
+WORKERS_WAIT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,20 @@ def _client(study: Study, choice: ClusterChoice, progress: Callable[[str], None]
     if choice.scheduler:
         client = Client(choice.scheduler)
         cluster = None
-    else:
-        slots = local_slots(study, choice)
-        # Two threads: one for the boot's task, one for the client's pulls of finished runs.
-        cluster = LocalCluster(n_workers=slots, threads_per_worker=2, processes=True, resources={"VM": 1},
-                               dashboard_address="127.0.0.1:0", silence_logs=40,
-                               env={NO_BARS_ENV: "1"})     # workers' progress bars would interleave
-        client = Client(cluster)
+        try:
+            client.wait_for_workers(1, timeout=WORKERS_WAIT_S)
+        except TimeoutError:
+            client.close()
+            raise WqkitError(f"no worker joined {choice.scheduler} within {WORKERS_WAIT_S:g} s: start them with "
+                             f"`wqkit study worker {choice.scheduler}` on each lab host") from None
+        progress(f"Dask scheduler {choice.scheduler}, {len(client.scheduler_info()['workers'])} worker(s)")
+        return client, cluster
+    slots = local_slots(study, choice)
+    # Two threads: one for the boot's task, one for the client's pulls of finished runs.
+    cluster = LocalCluster(n_workers=slots, threads_per_worker=2, processes=True, resources={"VM": 1},
+                           dashboard_address="127.0.0.1:0", silence_logs=40,
+                           env={NO_BARS_ENV: "1"})     # workers' progress bars would interleave
+    client = Client(cluster)
     progress(f"Dask scheduler {client.scheduler.address}, dashboard {client.dashboard_link}")
     return client, cluster
 
