@@ -34,7 +34,7 @@ from wqkit.paths import write_atomically
 from wqkit.study.index import INDEX, STUDY_META, attempts, new_index, read_index, record_attempt, write_index
 from wqkit.study.order import boots, schedule
 from wqkit.study.spec import Study, check_kernels
-from wqkit.study.transfer import discard, receive
+from wqkit.study.transfer import clear_scratch, discard, receive
 from wqkit.study.worker import (ATTEMPT_TOPIC, RECEIVED_TOPIC, RUN_TOPIC, RUNS_DIR, SessionsPlugin, host_facts,
                                 run_boot)
 
@@ -231,6 +231,7 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
         for future in futures:
             future.cancel()
         _drain(events, record)
+        _clear_scratch(client, study.digest)
         index.loc[index["status"] == "running", "status"] = "pending"
         index["attempts"] = index["key"].map(attempts(out)).fillna(0).astype(int)
         write_index(out, index)
@@ -257,6 +258,14 @@ def _pulled(client, out: Path, key: str, row: dict, digest: str) -> dict:
     if row["status"] == "ok":
         client.log_event(RECEIVED_TOPIC, {"key": key, "digest": digest})
     return {**row, "run_dir": str(final.relative_to(out)), "bytes_moved": moved}
+
+
+def _clear_scratch(client, digest: str) -> None:
+    """Every worker deletes what is left of the study's runs in its scratch space."""
+    try:
+        client.run(clear_scratch, digest)
+    except Exception:  # noqa: BLE001  a worker gone or the cluster closing: its host keeps it until next time
+        pass
 
 
 def _discard(client, row: dict) -> None:

@@ -8,7 +8,9 @@ chunks of at most :data:`CHUNK` bytes, compressed on the worker (Dask tasks
 pinned to that worker, their results going from worker to client: no run is
 pickled whole, none passes through the scheduler), checks every hash, and
 renames the complete directory into ``runs/``; only then is the run recorded,
-and the worker told to delete its copy. The same path serves a LocalCluster.
+and the worker told to delete its copy. When the study ends, every worker
+deletes what is left of its runs (a killed worker's). The same path serves a
+LocalCluster.
 """
 
 from __future__ import annotations
@@ -59,6 +61,13 @@ def read_chunk(path: str, offset: int, size: int) -> bytes:
 def discard(path: str) -> None:
     """Delete a run directory from scratch once the client has it (runs on its worker)."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+def clear_scratch(digest: str) -> None:
+    """Delete what is left of a study's runs in this host's scratch space once the study ends
+    (runs the client has, or never will: the partial run of a worker killed before it finished,
+    a copy whose worker died before deleting it); the workers' logs stay."""
+    shutil.rmtree(scratch_dir(digest) / "runs", ignore_errors=True)
 
 
 def _free_name(runs_dir: Path, name: str) -> Path:
