@@ -52,7 +52,8 @@ def sshd(tmp_path):
     config = keys / "sshd_config"
     config.write_text(f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {keys / 'host'}\n"
                       f"AuthorizedKeysFile {keys / 'authorized_keys'}\nPidFile {keys / 'sshd.pid'}\n"
-                      "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n")
+                      # The keys are under /tmp, which StrictModes refuses (world-writable).
+                      "StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n")
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while True:
