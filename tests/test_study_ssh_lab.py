@@ -75,9 +75,11 @@ def test_a_study_on_an_ssh_cluster(tmp_path, sshd):
 
     port, key = sshd
     connect = {"port": port, "known_hosts": None, "client_keys": [str(key)]}
-    with SSHCluster(["127.0.0.1", "127.0.0.1"], connect_options=connect, remote_python=sys.executable,
-                    scheduler_options={"port": 0, "dashboard_address": "127.0.0.1:0"},
-                    worker_options={"nthreads": 2, "resources": {"VM": 1}}) as cluster:
+    # -P: the SSH session starts in the home directory, where a wqkit checkout (CI's ~/wqkit) would
+    # shadow the installed wqkit on sys.path.
+    with SSHCluster(["127.0.0.1", "127.0.0.1"], connect_options=connect, remote_python=f"{sys.executable} -P",
+                    scheduler_options={"host": "127.0.0.1", "port": 0, "dashboard_address": "127.0.0.1:0"},
+                    worker_options={"host": "127.0.0.1", "nthreads": 2, "resources": {"VM": 1}}) as cluster:
         (tmp_path / "study.toml").write_text(STUDY)
         out = tmp_path / "out"
         proc = subprocess.run([sys.executable, "-m", "wqkit.cli", "study", "run", str(tmp_path / "study.toml"),

@@ -113,7 +113,8 @@ def worker_command(scheduler: str, slots: int, listen: str | None = None) -> lis
     dashboard, Dask's own files in the scratch space."""
     if slots < 1:
         raise WqkitError("--slots must be at least 1")
-    return [sys.executable, "-m", "distributed.cli.dask_worker", scheduler, "--nworkers", str(slots),
+    # -P: the current directory is not put on sys.path (a wqkit checkout in it would shadow the installed wqkit).
+    return [sys.executable, "-P", "-m", "distributed.cli.dask_worker", scheduler, "--nworkers", str(slots),
             "--nthreads", "2", "--resources", "VM=1", "--host", listen or address_towards(scheduler),
             "--no-dashboard", "--local-directory", str(scratch_dir("dask"))]
 
