@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import socket
 import sys
 import time
@@ -132,7 +133,7 @@ def host_facts(kernels: list[str]) -> dict:
             releases[kernel] = resolve_kernel(kernel).release
         except WqkitError as exc:
             missing[kernel] = str(exc)
-    return {"host": socket.gethostname(), "cores": os.cpu_count(), "user": os.environ.get("USER") or str(os.getuid()),
+    return {"host": socket.gethostname(), "cores": os.cpu_count(), "user": pwd.getpwuid(os.getuid()).pw_name,
             "accel": "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg", "wqkit": __version__,
             "scratch": str(scratch_dir("")), "kernels": releases, "missing": missing}
 
