@@ -18,6 +18,8 @@ from wqkit.paths import cache_dir
 
 ACCELS = ("auto", "kvm", "tcg")
 PROBE_TIMEOUT = 120.0
+#: The KVM probe's verdict per host kernel and QEMU version, in the cache.
+VERDICTS = "kvm-probe.json"
 
 
 def qemu_version() -> str:
@@ -51,10 +53,23 @@ def choose_accel(requested: str, probe: Callable[[], bool]) -> str:
         return requested
     if not kvm_device_usable():
         return "tcg"
-    key = f"{platform.release()} | {qemu_version()}"
-    verdicts_file = cache_dir() / "kvm-probe.json"
-    verdicts = json.loads(verdicts_file.read_text()) if verdicts_file.exists() else {}
+    key, verdicts = _verdicts()
     if key not in verdicts:
         verdicts[key] = "kvm" if probe() else "tcg"
-        verdicts_file.write_text(json.dumps(verdicts, indent=1) + "\n")
+        (cache_dir() / VERDICTS).write_text(json.dumps(verdicts, indent=1) + "\n")
     return verdicts[key]
+
+
+def expected_accel() -> str:
+    """What ``auto`` chooses on this host, without probing: ``tcg``, ``kvm``, or ``kvm?`` (a
+    usable /dev/kvm whose probe has not run yet)."""
+    if not kvm_device_usable():
+        return "tcg"
+    key, verdicts = _verdicts()
+    return verdicts.get(key, "kvm?")
+
+
+def _verdicts() -> tuple[str, dict[str, str]]:
+    """This host kernel's and QEMU's key, and the cached probe verdicts."""
+    path = cache_dir() / VERDICTS
+    return f"{platform.release()} | {qemu_version()}", json.loads(path.read_text()) if path.exists() else {}

@@ -31,6 +31,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from wqkit.errors import WqkitError
 from wqkit.experiments.graph import parse_shape
+from wqkit.lab.accel import expected_accel
 from wqkit.lab.choose import resolve_kernel
 from wqkit.lab.topology import parse_topology
 from wqkit.lab.vm import reap_orphans
@@ -134,7 +135,7 @@ def host_facts(kernels: list[str]) -> dict:
         except WqkitError as exc:
             missing[kernel] = str(exc)
     return {"host": socket.gethostname(), "cores": os.cpu_count(), "user": pwd.getpwuid(os.getuid()).pw_name,
-            "accel": "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg", "wqkit": __version__,
+            "accel": expected_accel(), "wqkit": __version__,
             "scratch": str(scratch_dir("")), "kernels": releases, "missing": missing}
 
 
