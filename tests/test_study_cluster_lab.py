@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from distributed import Client
 
-from test_study_lab import GRID, _attempt_lines, _ok, _started_after, _wait_for
+from test_study_lab import GRID, _process_of_a_run_in_flight, _wait_for
 from wqkit.paths import cache_dir
 from wqkit.study.index import attempts, read_index
 
@@ -87,13 +87,8 @@ def test_a_study_on_workers_of_another_user_without_a_shared_disk(tmp_path, work
     proc = subprocess.Popen([sys.executable, "-m", "wqkit.cli", "study", "run", str(tmp_path / "study.toml"),
                              "--out", str(out), "--scheduler", scheduler],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    _wait_for(lambda: _ok(out) >= 1 or proc.poll() is not None, 900, "a first ok run")
-    assert proc.poll() is None, proc.communicate()[0]
-    seen = len(_attempt_lines(out))
-    victim: list[int] = []
-    _wait_for(lambda: victim.extend(_started_after(out, seen)) or victim or proc.poll() is not None, 600,
-              "a run started after the first ok one")
-    subprocess.run(["sudo", "-n", "kill", "-KILL", str(victim[0])], check=True)
+    victim = _process_of_a_run_in_flight(proc, out, 900)
+    subprocess.run(["sudo", "-n", "kill", "-KILL", str(victim)], check=True)
     output, _ = proc.communicate(timeout=1200)
     assert proc.returncode == 0, output
     index = read_index(out)

@@ -79,19 +79,28 @@ def _started_after(out: Path, seen: int) -> list[int]:
     return [record["pid"] for record in reversed(_attempt_lines(out)[seen:]) if record["key"] not in ok]
 
 
+def _process_of_a_run_in_flight(proc: subprocess.Popen, out: Path, first_ok_timeout: float) -> int:
+    """Once a run of the study ``proc`` runs is ok, the worker process of a run started after it
+    and not ok yet: killed now, it dies in the middle of that run."""
+    _wait_for(lambda: _ok(out) >= 1 or proc.poll() is not None, first_ok_timeout, "a first ok run")
+    assert proc.poll() is None, proc.communicate()[0]
+    seen = len(_attempt_lines(out))
+    victim: list[int] = []
+    _wait_for(lambda: victim.extend(_started_after(out, seen)) or victim or proc.poll() is not None, 600,
+              "a run started after the first ok one")
+    assert victim, proc.communicate()[0]
+    return victim[0]
+
+
 def test_a_grid_survives_a_killed_worker_and_nothing_is_lost(tmp_path):
     before = _qemus()
     proc, out = _study(tmp_path, GRID, "--slots", "2", "--allow-oversubscribe")
     # Once a run is ok, kill the worker that starts the next one (its VM is orphaned). A run that began
     # earlier may finish between the look and the kill, and then nothing would be tried again. The
     # study's boots all start at once (2 boots, 2 slots): the next run starts in a guest already up.
-    _wait_for(lambda: _ok(out) >= 1 or proc.poll() is not None, 600, "a first ok run")
+    victim = _process_of_a_run_in_flight(proc, out, 600)
     assert _qemus() - before, "the study's VMs are seen running"
-    seen = len(_attempt_lines(out))
-    victim: list[int] = []
-    _wait_for(lambda: victim.extend(_started_after(out, seen)) or victim or proc.poll() is not None, 600,
-              "a run started after the first ok one")
-    os.kill(victim[0], signal.SIGKILL)
+    os.kill(victim, signal.SIGKILL)
     output, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, output
     index = read_index(out)

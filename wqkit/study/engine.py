@@ -18,7 +18,6 @@ import json
 import os
 import queue
 import shutil
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,9 +94,9 @@ def _client(study: Study, choice: ClusterChoice, progress: Callable[[str], None]
     return client, cluster
 
 
-def _slots_by_host(client, choice: ClusterChoice) -> dict[str, int]:
-    """VM slots per host name (as the workers' hosts call themselves)."""
-    names = client.run(socket.gethostname)
+def _slots_by_host(client, choice: ClusterChoice, facts: dict[str, dict]) -> dict[str, int]:
+    """VM slots per host name (as the workers' hosts call themselves in their ``facts``)."""
+    names = {address: host["host"] for address, host in facts.items()}
     hosts: dict[str, int] = {}
     for address, info in client.scheduler_info()["workers"].items():
         slots = int(info.get("resources", {}).get("VM", 0))
@@ -199,8 +198,8 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
 
     try:
         client.register_plugin(SessionsPlugin())
-        slots = _slots_by_host(client, choice)
         hosts = _check_hosts(client, sorted({p.kernel for p in study.points}))
+        slots = _slots_by_host(client, choice, hosts)
         _record_session(out, {"slots_by_host": slots, "scheduler": choice.scheduler or "LocalCluster",
                               "workers": hosts, "started_at": iso(time.time()), "runs": len(todo)})
         settings = {"name": study.name, "digest": study.digest, "timeout": study.timeout, "memory": study.memory}
