@@ -18,17 +18,17 @@ import time
 
 from wqkit.experiments import kmod
 from wqkit.inspect import snapshot as snapshot_module
-from wqkit.inspect.lab import QmpInspector
+from wqkit.inspect.lab import HostInspector
 from wqkit.target import LabTarget
 
 
-def consistent_read(qmp: QmpInspector) -> tuple[float, int]:
+def consistent_read(qmp: HostInspector) -> tuple[float, int]:
     """One consistent snapshot: the guest's pause (s) and the number of pending items read."""
     snap = qmp.snapshot(consistent=True)
     return snap.paused_seconds, len(snap.pending)
 
 
-def baseline(qmp: QmpInspector) -> tuple[float, int]:
+def baseline(qmp: HostInspector) -> tuple[float, int]:
     """The same snapshot with a lookup for every pending item (as before the per-read names)."""
     cached = snapshot_module._symbol
     snapshot_module._symbol = snapshot_module._function_name
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=4)
     args = parser.parse_args()
     with LabTarget() as target:
-        qmp = QmpInspector.for_lab(target)
+        qmp = HostInspector.for_lab(target)
         qmp.snapshot()
         with kmod.loaded(target, "wq_fixture", {"max_active": 3}):
             target.run(f"(echo {args.items} > /sys/module/wq_fixture/parameters/run) >/dev/null 2>&1 &", check=True)

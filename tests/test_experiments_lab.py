@@ -28,8 +28,8 @@ def assert_lossless(meta, frame, expected):
     assert META_KEYS <= meta.keys()
     assert meta["samples"]["expected"] == meta["samples"]["produced"] == meta["samples"]["collected"] == expected
     assert meta["samples"]["dropped"] == 0
-    # In the lab the finished array is read from outside the guest, over QMP (nothing exported by debugfs).
-    assert meta["samples"]["collected_via"] == "qmp" and meta["samples"]["exported"] == 0
+    # In the lab the finished array is read from outside the guest, out of its RAM mapped on the host (nothing exported by debugfs).
+    assert meta["samples"]["collected_via"] == "ram" and meta["samples"]["exported"] == 0
     assert len(frame) == expected and list(frame["seq"]) == list(range(expected))
     assert (frame["cycles"] > 0).all()
 
@@ -185,7 +185,7 @@ def test_run_stopped_mid_way_is_kept_and_marked_failed(lab_target, tmp_path):
 
 def test_state_timeline_sampled_from_the_host_during_a_flood(lab_target, tmp_path):
     from wqkit import analysis
-    from wqkit.inspect.lab import QmpInspector
+    from wqkit.inspect.lab import HostInspector
 
     hz = 20
     path = run_experiment("new_worker", {"nr_work_max": 24, "delay": 20, "hold_ms": 500, "cpu": 0},
@@ -197,7 +197,7 @@ def test_state_timeline_sampled_from_the_host_during_a_flood(lab_target, tmp_pat
     assert analysis.load_state(run)["sample"].nunique() == info["samples"] == pools["t"].nunique()
     # The pool that ran the flood (CPU 0's normal per-CPU pool) had many workers busy at once
     # (each sleeping item holds one), as many as the samples' distinct kworkers at most.
-    cpu0 = next(p.id for p in QmpInspector.for_lab(lab_target).snapshot().pools
+    cpu0 = next(p.id for p in HostInspector.for_lab(lab_target).snapshot().pools
                 if p.cpu == 0 and p.nice == 0 and "bh" not in p.flag_names)
     pool = pools[pools["id"] == str(cpu0)].sort_values("t")
     busy = pool["workers"] - pool["idle"]
@@ -217,7 +217,7 @@ def test_samples_read_over_qmp_while_the_state_sampler_reads_too(lab_target, tmp
     path = run_experiment("insert_exec", {"nr": nr, "cpu": 0}, target=lab_target, out=tmp_path,
                           progress=lambda m: None, sample_state_hz=100)
     run = analysis.load_run(path)
-    assert run.ok and run.meta["samples"]["collected"] == nr and run.meta["samples"]["collected_via"] == "qmp"
+    assert run.ok and run.meta["samples"]["collected"] == nr and run.meta["samples"]["collected_via"] == "ram"
     seqs = run.samples["seq"].to_numpy()
     assert (seqs == np.arange(nr)).all()
     assert (run.samples["t1"] > run.samples["t0"]).all()

@@ -15,7 +15,7 @@ import pytest
 from wqkit.experiments import kmod
 from wqkit.inspect.helpers import (find_workqueue, for_each_pool, for_each_pool_worker, for_each_pwq,
                                    for_each_workqueue, pool_nr_pending, workqueue_name)
-from wqkit.inspect.lab import LabInspector, QmpInspector, vmcore_snapshot
+from wqkit.inspect.lab import LabInspector, HostInspector, vmcore_snapshot
 from wqkit.inspect.source import open_program
 from wqkit.inspect.text import pool_line
 from wqkit.lab.choose import resolve_kernel
@@ -28,7 +28,7 @@ WQKIT = [sys.executable, "-m", "wqkit.cli"]
 @pytest.fixture(scope="module")
 def inspector(lab_target):
     """The lab's default inspector: drgn on the host, reading the guest over QMP."""
-    return QmpInspector.for_lab(lab_target)
+    return HostInspector.for_lab(lab_target)
 
 
 def flat(snapshot) -> dict:
@@ -56,7 +56,7 @@ def flat(snapshot) -> dict:
 def test_a_consistent_qmp_snapshot_equals_the_guests_own_where_the_guest_is_quiet(lab_target):
     guest = LabInspector(lab_target)
     before = flat(guest.snapshot())
-    qmp = QmpInspector.for_lab(lab_target, consistent=True).snapshot()
+    qmp = HostInspector.for_lab(lab_target, consistent=True).snapshot()
     after = flat(guest.snapshot())
     seen = flat(qmp)
     # What did not change between the guest's two snapshots must be exactly what QMP read.
@@ -74,7 +74,7 @@ ROUNDS, ROUND_ITEMS = 5000, 200
 
 
 def test_live_qmp_reads_are_bracketed_by_consistent_ones(lab_target):
-    live = QmpInspector.for_lab(lab_target)
+    live = HostInspector.for_lab(lab_target)
     with kmod.loaded(lab_target, "wq_fixture", {"max_active": 3}):
         # Many short rounds: the lists stay short (a live walk of a list of 10^5 items changing
         # under it is torn, and taken again paused), the counters keep moving, and the

@@ -14,7 +14,7 @@ from wqkit.analysis.placement import PLACES
 from wqkit.errors import WqkitError
 from wqkit.experiments.runner import run_experiment
 from wqkit.runs.spec import release_tuple
-from wqkit.inspect.lab import QmpInspector
+from wqkit.inspect.lab import HostInspector
 from wqkit.inspect.snapshot import take_snapshot
 from wqkit.inspect.text import scope_lines
 from wqkit.lab.kernel_source import DEFAULT_SERIES, SOURCE_SUITES, source_package, source_tarball
@@ -80,7 +80,7 @@ def test_the_monitor_s_affinity_scopes_are_wq_dump_s(shaped, tmp_path):
     dump = shaped.run(f"{sys.executable} -m drgn -q -s {shaped.kernel.debug_vmlinux} {script}", check=True,
                       timeout=600).stdout
     theirs = _wq_dump_scopes(dump)
-    snap = take_snapshot(QmpInspector.for_lab(shaped).prog)
+    snap = take_snapshot(HostInspector.for_lab(shaped).prog)
     ours = {s.name: {"default": s.default, "pod_cpus": s.pod_cpus, "pod_node": s.pod_node, "cpu_pod": s.cpu_pod}
             for s in snap.scopes}
     assert ours == theirs and set(ours) >= {"cpu", "smt", "cache", "numa", "system"}

@@ -268,11 +268,11 @@ def test_interrupted_or_timed_out_tracers_detach_and_keep_what_they_saw(lab_targ
 def test_btf_offsets_equal_the_debug_info(lab_target, tmp_path):
     import drgn
 
-    from wqkit.inspect.lab import QmpInspector
+    from wqkit.inspect.lab import HostInspector
 
     btf = lab_target.copy_back("/sys/kernel/btf/vmlinux", tmp_path / "vmlinux.btf")
     offsets = bcc_run.btf_member_offsets(btf.read_bytes(), bcc_run.MEMBERS)
-    prog = QmpInspector.for_lab(lab_target).prog        # the DWARF of the lab kernel's debug vmlinux
+    prog = HostInspector.for_lab(lab_target).prog        # the DWARF of the lab kernel's debug vmlinux
     for (struct, member) in bcc_run.MEMBERS:
         assert offsets[f"{struct}__{member}"] == drgn.offsetof(prog.type(f"struct {struct}"), member)
 

@@ -98,7 +98,7 @@ def add_run_parser(sub, exp: Experiment) -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=RUN_TIMEOUT_S, metavar="S",
                    help="stop the run, keep what it measured and mark it failed after S seconds")
     p.add_argument("--sample-state", type=float, metavar="HZ",
-                   help=f"lab: sample pools and workqueues from the host (QMP) at HZ (up to {MAX_HZ:g}) into "
+                   help=f"lab: sample pools and workqueues from the host (guest RAM) at HZ (up to {MAX_HZ:g}) into "
                    "state.parquet")
     add_target_options(p)
     p.set_defaults(func=cmd_run)

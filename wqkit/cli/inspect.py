@@ -65,11 +65,12 @@ def add_commands(sub) -> None:
     mon.add_argument("--format", choices=FORMATS, default="text", help="text (the seed's layout), json or csv")
     mon.add_argument("--core", metavar="FILE", help="read a vmcore instead of a running kernel")
     mon.add_argument("--vmlinux", metavar="FILE", help="the kernel's debug vmlinux (for --core or local)")
-    mon.add_argument("--via", choices=VIAS, default="qmp",
-                     help="lab only: drgn on the host reading the guest over QMP (qmp, default: nothing runs "
-                     "in the guest), drgn inside the guest (guest), or a memory dump read on the host (vmcore)")
+    mon.add_argument("--via", choices=VIAS, default="ram",
+                     help="lab only: drgn on the host reading the guest's RAM mapped into it (ram, default: "
+                     "nothing runs in the guest) or over QMP (qmp), drgn inside the guest (guest), or a memory "
+                     "dump read on the host (vmcore)")
     mon.add_argument("--consistent", action="store_true",
-                     help="qmp: stop the guest's vCPUs around each read (the pause is reported)")
+                     help="ram, qmp: stop the guest's vCPUs around each read (the pause is reported)")
     mon.add_argument("--qmp", metavar="SOCKET", help="read any QEMU guest started with -qmp unix:SOCKET,server=on "
                      "and -device vmcoreinfo (with --vmlinux)")
     mon.add_argument("--qmp-control", metavar="SOCKET",

@@ -96,7 +96,7 @@ def check_sample_state(hz: float, target_name: str) -> None:
     if not 0 < hz <= MAX_HZ:
         raise WqkitError(f"--sample-state must be between 0 and {MAX_HZ:g} Hz, not {hz:g}")
     if target_name != "lab":
-        raise WqkitError("--sample-state reads the guest from outside over QMP: it needs --target lab")
+        raise WqkitError("--sample-state reads the guest from outside (its RAM, from the host): it needs --target lab")
 
 
 def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: dict,
@@ -106,11 +106,12 @@ def _measure(exp: Experiment, target: Target, params: dict, dest: Path, meta: di
     target.ensure_mounted("debugfs", "/sys/kernel/debug")
     sampler = None
     if sample_state_hz:
-        from wqkit.inspect.lab import QmpInspector
+        from wqkit.inspect.lab import HostInspector
         from wqkit.inspect.timeline import StateSampler
 
-        progress(f"sampling workqueue state at {sample_state_hz:g} Hz from the host (QMP)")
-        sampler = StateSampler(QmpInspector.for_lab(target), sample_state_hz)
+        inspector = HostInspector.for_lab(target)
+        progress(f"sampling workqueue state at {sample_state_hz:g} Hz from the host ({inspector.via})")
+        sampler = StateSampler(inspector, sample_state_hz)
         sampler.start()
     splats: kmod.KernelSplats | None = None
     before = kworkers(target)
@@ -160,7 +161,7 @@ def _write_graph(target: Target, graph: TaskGraph, module: kmod.LoadedModule, de
 
 def sample_counts(expected: int, stats: RecorderStats, frame: pd.DataFrame) -> dict:
     """What meta.json records of a recorder's samples: expected, produced, collected, dropped,
-    exported (records read through debugfs), and how they were collected (qmp or debugfs)."""
+    exported (records read through debugfs), and how they were collected (ram, qmp or debugfs)."""
     return {"expected": expected, "produced": stats.produced, "collected": len(frame),
             "dropped": stats.dropped, "exported": stats.exported, "recorder_state": stats.state,
             "collected_via": frame.attrs.get("collected_via", "debugfs")}
@@ -231,17 +232,18 @@ def _read_stats(exp: Experiment, target: Target) -> RecorderStats:
 
 def collect(exp: Experiment, target: Target, dest: Path, name: str = "samples",
             stats: RecorderStats | None = None) -> tuple[pd.DataFrame, str]:
-    """The sample array's valid records, stored as Parquet, and how they came (``qmp`` or ``debugfs``).
+    """The sample array's valid records, stored as Parquet, and how they came (``ram``, ``qmp``
+    or ``debugfs``).
 
     In the lab, once the producers are done, the array is read from the host
-    straight out of guest memory over QMP (``stats.buffer``): a few tens of
-    ms for 10^6 samples, against seconds through debugfs, the guest's 9p
-    share and a file. Elsewhere, or if that read fails, through debugfs.
+    straight out of guest memory (``stats.buffer``), from its RAM mapped on the
+    host (or over QMP): milliseconds for 10^6 samples, against seconds through
+    debugfs, the guest's 9p share and a file. Elsewhere, or if that read fails,
+    through debugfs.
     """
     raw, via = None, "debugfs"
     if isinstance(target, LabTarget) and stats is not None and stats.buffer and stats.state != "running":
-        raw = _read_guest(target, stats.buffer, stats.capacity * SAMPLE_DTYPE.itemsize)
-        via = "qmp" if raw is not None else via
+        raw, via = _read_guest(target, stats.buffer, stats.capacity * SAMPLE_DTYPE.itemsize) or (None, via)
     if raw is None:
         path = target.copy_back(f"{exp.debugfs_dir}/samples", dest / f"{name}.bin")
         raw = path.read_bytes()
@@ -249,15 +251,17 @@ def collect(exp: Experiment, target: Target, dest: Path, name: str = "samples",
     return parse_samples(raw, dest / f"{name}.parquet"), via
 
 
-def _read_guest(target: LabTarget, address: int, size: int) -> bytes | None:
-    """``size`` bytes of guest kernel memory at ``address``, read over QMP; None if that fails."""
+def _read_guest(target: LabTarget, address: int, size: int) -> tuple[bytes, str] | None:
+    """``size`` bytes of guest kernel memory at ``address`` read from the host, and how
+    (``ram`` or ``qmp``); None if that fails."""
     from drgn import FaultError
 
-    from wqkit.inspect.lab import QmpInspector
+    from wqkit.inspect.lab import HostInspector
 
     try:
-        with QmpInspector.for_lab(target).reading_memory() as prog:     # a state sampler may share it
-            return prog.read(address, size)
+        inspector = HostInspector.for_lab(target)
+        with inspector.reading_memory() as prog:     # a state sampler may share it
+            return prog.read(address, size), inspector.via
     except (WqkitError, FaultError, OSError):
         return None
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from wqkit.experiments import kmod
 from wqkit.runs.spec import module_spec
-from wqkit.inspect.lab import QmpInspector
+from wqkit.inspect.lab import HostInspector
 from wqkit.target import LabTarget
 
 
@@ -46,7 +46,7 @@ def run_smoke(target: LabTarget, nr: int | None = None, progress=print) -> Smoke
     with kmod.loaded(target, "wq_smoke", {"nr": nr}, progress=progress) as module:
         executed = _executed_count(module.dmesg())
     progress("listing workqueues with drgn on the host, reading the guest over QMP")
-    snapshot = QmpInspector.for_lab(target).snapshot()
+    snapshot = HostInspector.for_lab(target).snapshot()
     return SmokeReport(
         release=target.session.guest_release,
         accel=target.accel,

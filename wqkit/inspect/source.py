@@ -1,15 +1,20 @@
 """Where a drgn program comes from: the live kernel, a vmcore, or a running QEMU guest
-read from the host over QMP; always with the kernel's DWARF debug info."""
+read from the host (its RAM mapped directly, or over QMP); always with the kernel's DWARF debug info."""
 
 from __future__ import annotations
 
 import logging
 import os
+import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import drgn
 
 from wqkit.errors import WqkitError
+
+if TYPE_CHECKING:
+    from wqkit.lab.guest_ram import GuestRam
 
 
 def open_program(core: Path | None = None, vmlinux: Path | None = None) -> drgn.Program:
@@ -68,8 +73,54 @@ def attach_qmp(socket: Path) -> drgn.Program:
     return prog
 
 
+def attach_ram(ram: GuestRam, vmcoreinfo_paddr: int) -> drgn.Program:
+    """A drgn program on a running lab guest whose RAM the host has mapped
+    (wqkit.lab.guest_ram): every read is a copy out of the mapping, at memory speed.
+
+    ``vmcoreinfo_paddr`` is where the guest kernel keeps its VMCOREINFO note
+    (``/sys/kernel/vmcoreinfo``): drgn finds the kernel, its KASLR offset and its
+    page tables from it, as from a vmcore.
+    """
+    prog = drgn.Program(drgn.Platform(drgn.Architecture.X86_64,
+                                      drgn.PlatformFlags.IS_64_BIT | drgn.PlatformFlags.IS_LITTLE_ENDIAN))
+    for seg in ram.segments:
+        prog.add_memory_segment(seg.gpa, seg.size, _segment_reader(seg.view), physical=True)
+    try:
+        prog.set_linux_kernel_custom(vmcoreinfo_note(ram.read(vmcoreinfo_paddr, 4096)), True)
+    except ValueError as exc:
+        raise WqkitError(f"the guest's VMCOREINFO note at {vmcoreinfo_paddr:#x} does not parse ({exc})") from None
+    return prog
+
+
+def map_direct(prog: drgn.Program, ram: GuestRam) -> None:
+    """Give a program from :func:`attach_ram`, once its debug info is loaded, the kernel's direct
+    map of RAM as virtual segments: a read of a kmalloc'ed structure then goes straight to the
+    mapping instead of through a page-table walk (a snapshot: 1.0 ms to 0.6 ms here). Other
+    kernel addresses (the image, vmalloc, per-CPU areas) are still translated by drgn."""
+    page_offset = prog["page_offset_base"].value_()
+    for seg in ram.segments:
+        prog.add_memory_segment(page_offset + seg.gpa, seg.size, _segment_reader(seg.view), physical=False)
+
+
+def _segment_reader(view: memoryview):
+    """drgn's read callback for one mapped segment: a slice of the mapping (drgn copies it)."""
+    def read(_address: int, count: int, offset: int, _physical: bool) -> memoryview:
+        return view[offset:offset + count]
+    return read
+
+
+def vmcoreinfo_note(raw: bytes | memoryview) -> bytes:
+    """The text of an ELF ``VMCOREINFO`` note (its header first, as the kernel keeps it)."""
+    namesz, descsz, _type = struct.unpack_from("<III", raw)
+    name = bytes(raw[12:12 + namesz]).rstrip(b"\0")
+    if name != b"VMCOREINFO" or descsz > len(raw):
+        raise WqkitError(f"no VMCOREINFO note where the guest said (name {name[:16]!r}, {descsz} bytes)")
+    start = 12 + (namesz + 3) // 4 * 4
+    return bytes(raw[start:start + descsz])
+
+
 def load_vmlinux(prog: drgn.Program, vmlinux: Path) -> None:
-    """Load the guest kernel's debug vmlinux into a program from :func:`attach_qmp`."""
+    """Load the guest kernel's debug vmlinux into a program from :func:`attach_ram` or :func:`attach_qmp`."""
     if not Path(vmlinux).is_file():
         raise WqkitError(f"{vmlinux}: no such debug vmlinux")
     drgn_log = logging.getLogger("drgn")

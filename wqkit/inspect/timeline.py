@@ -1,7 +1,7 @@
 """A timeline of workqueue state sampled from the host while an experiment runs.
 
-A :class:`StateSampler` takes snapshots of the lab guest over QMP (nothing
-runs in the guest) at a fixed rate in a thread of its own, and keeps, per
+A :class:`StateSampler` takes snapshots of the lab guest from the host, out of
+its RAM mapped into this process (or over QMP; nothing runs in the guest) at a fixed rate in a thread of its own, and keeps, per
 sample, each pool's workers, idle workers, running workers and pending items
 and each workqueue's started and completed counters, with two guest clocks
 read in the same pass:
@@ -15,8 +15,8 @@ read in the same pass:
   and ``clock_s`` (the seconds from it until both clocks were read) it places
   each row on the samples' timeline (wqkit.analysis.state).
 - ``read_s``: how long the whole read took from ``host_time``: a row's
-  counters were read somewhere in that time (a few ms over QMP; more when
-  the host is busy).
+  counters were read somewhere in that time (under a millisecond from the
+  guest's RAM, a few ms over QMP; more when the host is busy).
 
 A period whose snapshot met lists changing under it on every attempt (a
 worklist under a flood) is counted as torn and left without a row.
@@ -33,11 +33,11 @@ import time
 import pandas as pd
 
 from wqkit.inspect.helpers import ListChanged, core_timekeeper
-from wqkit.inspect.lab import QmpInspector
+from wqkit.inspect.lab import HostInspector
 from wqkit.inspect.model import Snapshot
 from wqkit.inspect.snapshot import read_snapshot, retried
 
-MAX_HZ = 100.0
+MAX_HZ = 1000.0
 COLUMNS = ["sample", "host_time", "read_s", "clock_s", "jiffies", "tsc", "kind", "id", "workers", "idle", "running", "pending",
            "started", "completed"]
 
@@ -45,7 +45,7 @@ COLUMNS = ["sample", "host_time", "read_s", "clock_s", "jiffies", "tsc", "kind",
 class StateSampler:
     """Snapshots at ``hz`` in a thread, from :meth:`start` until :meth:`stop` returns the rows."""
 
-    def __init__(self, inspector: QmpInspector, hz: float) -> None:
+    def __init__(self, inspector: HostInspector, hz: float) -> None:
         if not 0 < hz <= MAX_HZ:
             raise ValueError(f"--sample-state must be between 0 and {MAX_HZ:g} Hz, not {hz:g}")
         self.inspector, self.hz = inspector, hz

@@ -214,12 +214,21 @@ def file_op(request: dict) -> dict:
             "errno": 0}
 
 
+def vmcoreinfo_paddr() -> int | None:
+    """Where the kernel keeps its VMCOREINFO note (guest-physical), for the host's readers of guest RAM."""
+    try:
+        return int(read_text("/sys/kernel/vmcoreinfo").split()[0], 16)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def main() -> None:
     reply({
         "ready": True,
         "release": os.uname().release,
         "boot_id": read_text("/proc/sys/kernel/random/boot_id"),
         "uptime": float(read_text("/proc/uptime").split()[0]),
+        "vmcoreinfo": vmcoreinfo_paddr(),
     })
     for line in sys.stdin:
         request = json.loads(line)

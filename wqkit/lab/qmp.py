@@ -51,6 +51,10 @@ class QmpClient:
             if "return" in reply:
                 return reply["return"]
 
+    def hmp(self, command_line: str) -> str:
+        """One human-monitor command (``info mtree -f``, ``gpa2hva ADDR``) and its output."""
+        return str(self.execute("human-monitor-command", {"command-line": command_line}))
+
     def paused(self) -> "PausedGuest":
         """A context manager that stops the vCPUs and continues them on exit, timing the pause."""
         return PausedGuest(self)

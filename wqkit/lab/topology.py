@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, fields
 
 from wqkit.errors import WqkitError
+from wqkit.lab.guest_ram import backend_options, machine_ram_options
 
 #: The keys a topology takes, in QEMU's -smp order, then the NUMA nodes.
 KEYS = ("sockets", "dies", "cores", "threads", "numa")
@@ -55,14 +56,17 @@ class Topology:
 
     def qemu_options(self, memory: str) -> list[str]:
         """QEMU's options for this shape: ``-smp``, and per NUMA node a memory backend of an equal
-        share of ``memory`` with its CPUs (``-numa node,memdev=``)."""
+        share of ``memory`` with its CPUs (``-numa node,memdev=``); one backend for all the RAM
+        without NUMA nodes. Every backend is one the host can map (wqkit.lab.guest_ram)."""
         options = ["-smp", f"{self.cpus},sockets={self.sockets},dies={self.dies},cores={self.cores},"
                            f"threads={self.threads}"]
         if self.numa > 1:
             share = memory_mib(memory) // self.numa
             for node, cpus in enumerate(self.node_cpus()):
-                options += ["-object", f"memory-backend-ram,id=wqkit-node{node},size={share}M",
+                options += [*backend_options(f"wqkit-node{node}", share),
                             "-numa", f"node,nodeid={node},cpus={cpus.start}-{cpus.stop - 1},memdev=wqkit-node{node}"]
+        else:
+            options += machine_ram_options(memory_mib(memory))
         return options
 
 

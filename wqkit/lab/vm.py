@@ -32,6 +32,7 @@ from wqkit.errors import LabCrash, LabError, LabTimeout, WqkitError
 from wqkit.lab.accel import PROBE_TIMEOUT, choose_accel
 from wqkit.lab.guest_init import PRIVATE_DIRS
 from wqkit.lab.kernel import LabKernel
+from wqkit.lab.guest_ram import GuestRam, machine_ram_options
 from wqkit.lab.qmp import QmpClient
 from wqkit.lab.splats import first_splat_line
 from wqkit.lab.topology import MAX_CPUS, Topology, memory_mib
@@ -146,6 +147,8 @@ class LabSession:
         self.shared_dir.mkdir()
         self.boot_id = ""
         self.guest_release = ""
+        #: Guest-physical address of the kernel's VMCOREINFO note (None: the kernel publishes none).
+        self.vmcoreinfo_paddr: int | None = None
         self.boot_seconds = 0.0
         #: The guest's uptime when its agent answered: the rest of boot_seconds is the host's
         #: (virtme-run's preparation, QEMU's start, firmware and kernel loading).
@@ -225,12 +228,16 @@ class LabSession:
         self.boot_id = hello["boot_id"]
         self.guest_uptime_at_hello = hello["uptime"]
         self.guest_release = hello["release"]
+        self.vmcoreinfo_paddr = hello.get("vmcoreinfo")
         self.progress(f"guest {self.guest_release} ready in {self.boot_seconds:.1f} s")
 
     def close(self) -> None:
         """Power the guest off (or kill it) and reap QEMU. Safe to call twice."""
         proc, self._proc = self._proc, None
+        ram = self.attachments.get("guest-ram")
         self.attachments.clear()
+        if ram is not None:
+            ram.close()     # unmapped now: a mapping would keep the guest's RAM alive after QEMU exits
         if proc is None:
             _LIVE_SESSIONS.discard(self.workdir)
             return
@@ -292,6 +299,17 @@ class LabSession:
         if not self.alive:
             raise LabError("the lab session is not running")
         return QmpClient(self.qmp_control_socket, timeout)
+
+    def guest_ram(self) -> GuestRam:
+        """The guest's RAM mapped into this process (once per boot, dropped when it closes)."""
+        ram = self.attachments.get("guest-ram")
+        if ram is None:
+            if not self.alive:
+                raise LabError("the lab session is not running")
+            with self.qmp() as qmp:
+                ram = GuestRam(self._proc.pid, qmp.hmp)
+            self.attachments["guest-ram"] = ram
+        return ram
 
     def dump_vmcore(self, dest: Path, timeout: float = 600.0) -> Path:
         """Dump the guest's memory as an ELF vmcore (QEMU dump-guest-memory) for drgn."""
@@ -406,8 +424,9 @@ class LabSession:
                      "-device", "vmcoreinfo"]
         if accel == "tcg" and self.tcg_threads == "single":
             qemu_opts += ["-accel", "tcg,thread=single"]
-        if self.topology is not None:
-            qemu_opts += self.topology.qemu_options(self.memory)
+        # Guest RAM in memfd backends the host maps (wqkit.lab.guest_ram), NUMA nodes or not.
+        qemu_opts += (self.topology.qemu_options(self.memory) if self.topology is not None
+                      else machine_ram_options(memory_mib(self.memory)))
         return cmd + ["--qemu-opts", *qemu_opts]     # last: it takes the rest of the line
 
     def _spawn(self, cmd: list[str]) -> None:
