@@ -1,5 +1,5 @@
-"""drgn inspection of the lab guest, from the host over QMP (the default), from inside the
-guest, and from vmcores: known workqueues, real kworkers, consistency, the CLI."""
+"""drgn inspection of the lab guest, from the host (its RAM mapped, the default, or over QMP),
+from inside the guest, and from vmcores: known workqueues, real kworkers, consistency, the CLI."""
 
 import json
 import re
@@ -19,6 +19,7 @@ from wqkit.inspect.lab import LabInspector, HostInspector, vmcore_snapshot
 from wqkit.inspect.source import open_program
 from wqkit.inspect.text import pool_line
 from wqkit.lab.choose import resolve_kernel
+from wqkit.lab.topology import memory_mib
 from wqkit.paths import SOURCE_DIR
 
 pytestmark = pytest.mark.lab
@@ -27,8 +28,10 @@ WQKIT = [sys.executable, "-m", "wqkit.cli"]
 
 @pytest.fixture(scope="module")
 def inspector(lab_target):
-    """The lab's default inspector: drgn on the host, reading the guest over QMP."""
-    return HostInspector.for_lab(lab_target)
+    """The lab's default inspector: drgn on the host, reading the guest's RAM mapped into it."""
+    found = HostInspector.for_lab(lab_target)
+    assert found.via == "ram", "the lab's RAM was not mapped: the inspector fell back to QMP"
+    return found
 
 
 def flat(snapshot) -> dict:
@@ -64,6 +67,30 @@ def test_a_consistent_qmp_snapshot_equals_the_guests_own_where_the_guest_is_quie
     assert len(quiet) > 0.8 * len(before)
     assert {k: seen.get(k) for k in quiet} == {k: before[k] for k in quiet}
     assert qmp.paused_seconds is not None and 0 < qmp.paused_seconds < 5
+
+
+def test_the_mapped_ram_reads_what_qemu_reads_with_the_guest_stopped(lab_target, inspector):
+    from wqkit.inspect.counters import read_counters
+    from wqkit.inspect.snapshot import take_snapshot
+    from wqkit.lab.qmp import QmpClient
+
+    qmp = HostInspector.for_lab(lab_target, via="qmp")
+    # Every byte of the guest's RAM is mapped (the firmware ROM is not RAM).
+    assert qmp.via == "qmp" and inspector.ram.size == memory_mib(lab_target.session.memory) << 20
+    with QmpClient(lab_target.session.qmp_control_socket) as control, control.paused():
+        with qmp.reading() as over_qmp, inspector.reading() as over_ram:
+            by_qmp, by_ram = take_snapshot(over_qmp), take_snapshot(over_ram)
+            pools, workqueues = read_counters(over_ram)
+            # Bulk memory (a 16 MiB span of the kernel's direct map) reads the same both ways.
+            start = over_ram["page_offset_base"].value_() + (1 << 24)
+            assert over_ram.read(start, 1 << 24) == over_qmp.read(start, 1 << 24)
+    assert by_ram.kernel_release == lab_target.release
+    assert flat(by_ram) == flat(by_qmp)
+    # The timeline's counters-only read agrees with the full snapshot of the same moment.
+    assert [tuple(p) for p in pools] == [(p.id, p.nr_workers, p.nr_idle, p.nr_running, p.nr_pending)
+                                         for p in by_ram.pools]
+    assert [tuple(w) for w in workqueues] == [(w.name, w.nr_active, w.started, w.completed)
+                                              for w in by_ram.workqueues]
 
 
 def _fixture_pwqs(snap):
@@ -191,7 +218,7 @@ def test_vmcore_read_on_the_host_matches_the_live_guest(lab_target, inspector, t
         vmcore.unlink(missing_ok=True)
 
 
-@pytest.mark.parametrize("via", ["qmp", "guest"])
+@pytest.mark.parametrize("via", ["ram", "guest"])
 def test_monitor_cli_in_the_lab(via):
     proc = subprocess.run([*WQKIT, "monitor", "--target", "lab", "--via", via, "events", "-v", "-i", "1", "-m", "2"],
                           capture_output=True, text=True, timeout=900)

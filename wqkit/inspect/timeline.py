@@ -27,17 +27,20 @@ from __future__ import annotations
 import gc
 import os
 import statistics
+import sys
 import threading
 import time
 
 import pandas as pd
 
+from wqkit.inspect.counters import PoolCounters, WorkqueueCounters, read_counters
 from wqkit.inspect.helpers import ListChanged, core_timekeeper
 from wqkit.inspect.lab import HostInspector
-from wqkit.inspect.model import Snapshot
-from wqkit.inspect.snapshot import read_snapshot, retried
+from wqkit.inspect.snapshot import retried
 
 MAX_HZ = 1000.0
+#: The interpreter's thread switch interval while a sampler runs (seconds), a fifth of its 1 kHz period.
+SWITCH_INTERVAL_S = 0.0002
 COLUMNS = ["sample", "host_time", "read_s", "clock_s", "jiffies", "tsc", "kind", "id", "workers", "idle", "running", "pending",
            "started", "completed"]
 
@@ -57,6 +60,7 @@ class StateSampler:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._started = 0.0
+        self._switch_interval = sys.getswitchinterval()
 
     def start(self) -> None:
         prog = self.inspector.prog     # attach and load debug info before the experiment starts
@@ -65,6 +69,9 @@ class StateSampler:
         # The heap that exists now (drgn's types, pandas...) is never garbage: keep the
         # collector's full passes, which would stall the sampler, off it.
         gc.freeze()
+        # The sampler shares the GIL with the run's own thread; by default a thread waiting for
+        # it waits up to 5 ms, five periods at 1 kHz. Sampling, the holder hands it over sooner.
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL_S))
         self._thread = threading.Thread(target=self._run, name="wqkit-state-sampler", daemon=True)
         self._started = time.monotonic()
         self._thread.start()
@@ -94,24 +101,25 @@ class StateSampler:
         except BaseException as exc:     # reported by stop(): the experiment itself goes on
             self._error = exc
 
-    def _read(self, prog) -> tuple[float, float, int, int, Snapshot]:
+    def _read(self, prog) -> tuple[float, float, int, int, list[PoolCounters], list[WorkqueueCounters]]:
         host = time.time()       # when the guest's clocks are read, then its state
         jiffies, tsc = (prog.read_u64(address) for address in self._clock)
-        return host, time.time() - host, jiffies, tsc, read_snapshot(prog)
+        return host, time.time() - host, jiffies, tsc, *read_counters(prog)
 
     def _take(self, prog, sample: int) -> None:
-        host, clock, jiffies, tsc, snap = retried(self._read, prog)
+        host, clock, jiffies, tsc, pools, workqueues = retried(self._read, prog)
         read = time.time() - host        # the row's counters were read within this time after host
-        for pool in snap.pools:
-            self._rows.append((sample, host, read, clock, jiffies, tsc, "pool", str(pool.id), pool.nr_workers,
-                               pool.nr_idle, pool.nr_running, pool.nr_pending, None, None))
+        rows = self._rows
+        for pool in pools:
+            rows.append((sample, host, read, clock, jiffies, tsc, "pool", str(pool.id), pool.workers,
+                         pool.idle, pool.running, pool.pending, None, None))
         seen: dict[str, int] = {}
-        for wq in snap.workqueues:
+        for wq in workqueues:
             # Names are not unique (6.12.95 has two "events"): the second is "events#1".
             occurrence = seen[wq.name] = seen.get(wq.name, -1) + 1
             name = wq.name if not occurrence else f"{wq.name}#{occurrence}"
-            self._rows.append((sample, host, read, clock, jiffies, tsc, "workqueue", name, None, None, None,
-                               wq.nr_active, wq.started, wq.completed))
+            rows.append((sample, host, read, clock, jiffies, tsc, "workqueue", name, None, None, None,
+                         wq.nr_active, wq.started, wq.completed))
 
     def stop(self) -> tuple[pd.DataFrame, dict]:
         """Stop sampling; return the rows and what meta.json says of them (rate, missed periods, jitter)."""
@@ -119,6 +127,7 @@ class StateSampler:
         if self._thread is not None:
             self._thread.join()
         gc.unfreeze()
+        sys.setswitchinterval(self._switch_interval)
         seconds = time.monotonic() - self._started
         frame = pd.DataFrame(self._rows, columns=COLUMNS)
         samples = int(frame["sample"].nunique()) if len(frame) else 0
