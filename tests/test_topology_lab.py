@@ -18,7 +18,7 @@ from wqkit.inspect.lab import HostInspector
 from wqkit.inspect.snapshot import take_snapshot
 from wqkit.inspect.text import scope_lines
 from wqkit.lab.kernel_source import DEFAULT_SERIES, SOURCE_SUITES, source_package, source_tarball
-from wqkit.lab.topology import parse_topology
+from wqkit.lab.topology import memory_mib, parse_topology
 from wqkit.target import LabTarget
 
 pytestmark = pytest.mark.lab
@@ -80,7 +80,11 @@ def test_the_monitor_s_affinity_scopes_are_wq_dump_s(shaped, tmp_path):
     dump = shaped.run(f"{sys.executable} -m drgn -q -s {shaped.kernel.debug_vmlinux} {script}", check=True,
                       timeout=600).stdout
     theirs = _wq_dump_scopes(dump)
-    snap = take_snapshot(HostInspector.for_lab(shaped).prog)
+    inspector = HostInspector.for_lab(shaped)
+    # Each NUMA node's memory is a backend of its own; the host maps both (its RAM, all of it).
+    assert inspector.via == "ram" and {s.region for s in inspector.ram.segments} == {"wqkit-node0", "wqkit-node1"}
+    assert inspector.ram.size == memory_mib(shaped.session.memory) << 20
+    snap = take_snapshot(inspector.prog)
     ours = {s.name: {"default": s.default, "pod_cpus": s.pod_cpus, "pod_node": s.pod_node, "cpu_pod": s.cpu_pod}
             for s in snap.scopes}
     assert ours == theirs and set(ours) >= {"cpu", "smt", "cache", "numa", "system"}
