@@ -17,14 +17,17 @@ def test_a_topology_is_its_keys_or_a_name():
     assert all(parse_topology(name).cpus <= CPUS_RANGE[1] for name in SHAPES)
 
 
-def test_qemu_gets_the_shape_and_one_memory_backend_per_node():
+def test_qemu_gets_the_shape_and_one_mappable_memory_backend_per_node():
     options = parse_topology("sockets=2,cores=2,numa=2").qemu_options("2G")
     assert options == ["-smp", "4,sockets=2,dies=1,cores=2,threads=1",
-                       "-object", "memory-backend-ram,id=wqkit-node0,size=1024M",
+                       "-object", "memory-backend-memfd,id=wqkit-node0,size=1024M,share=on",
                        "-numa", "node,nodeid=0,cpus=0-1,memdev=wqkit-node0",
-                       "-object", "memory-backend-ram,id=wqkit-node1,size=1024M",
+                       "-object", "memory-backend-memfd,id=wqkit-node1,size=1024M,share=on",
                        "-numa", "node,nodeid=1,cpus=2-3,memdev=wqkit-node1"]
-    assert parse_topology("cores=4,threads=2").qemu_options("2G") == ["-smp", "8,sockets=1,dies=1,cores=4,threads=2"]
+    # Without NUMA nodes, one backend is the machine's memory.
+    assert parse_topology("cores=4,threads=2").qemu_options("2G") == [
+        "-smp", "8,sockets=1,dies=1,cores=4,threads=2",
+        "-object", "memory-backend-memfd,id=wqkit-ram,size=2048M,share=on", "-machine", "memory-backend=wqkit-ram"]
 
 
 @pytest.mark.parametrize("text, message", [

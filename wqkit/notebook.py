@@ -164,7 +164,7 @@ def _outliers(run: Run) -> None:
 
 
 def _state(run: Run) -> None:
-    _section("The pool growing and shrinking", "Pools and workqueues sampled from the host over QMP.")
+    _section("The pool growing and shrinking", "Pools and workqueues sampled from the host, out of the guest's RAM.")
     _show(analysis.plot_state(run))
 
 

@@ -1,4 +1,4 @@
-"""Workqueue state over a run: what the host sampled over QMP while the experiment ran
+"""Workqueue state over a run: what the host sampled from the guest's memory while the experiment ran
 (``wqkit run ... --sample-state HZ``, ``state.parquet``).
 
 Each sample carries the guest's TSC at its last tick (see wqkit.inspect.timeline),

@@ -8,7 +8,7 @@ follows its progress, collects every sample, unloads it and writes::
     RUN_DIR/samples.parquet    the samples (schema in wqkit.experiments.samples)
     RUN_DIR/calibration.parquet  calibrated experiments: back-to-back timestamp pairs
     RUN_DIR/phases.parquet     on a CONFIG_WQ_MEASURE kernel: the kernel's timestamps per item
-    RUN_DIR/state.parquet      with sample_state_hz: pools and workqueues over time (QMP)
+    RUN_DIR/state.parquet      with sample_state_hz: pools and workqueues over time (from the host)
     RUN_DIR/graph.txt          graph experiments (kserver): the task graph that ran
     RUN_DIR/dmesg.txt          the kernel log of the run, from loading to unloading
     RUN_DIR/splats.txt         what the kernel reported, if anything (KASAN, lockdep, WARN, leaks...):
@@ -56,8 +56,8 @@ def run_experiment(name: str, values: Mapping[str, object], *, target: Target | 
 
     ``target`` may be an open target (a notebook's lab session); otherwise
     one is made from ``target_name`` and closed at the end. With
-    ``sample_state_hz``, pools and workqueues are sampled from the host over
-    QMP during the run (lab only) into ``state.parquet``. ``graph`` is the task
+    ``sample_state_hz``, pools and workqueues are sampled from the host
+    during the run (lab only) into ``state.parquet``. ``graph`` is the task
     graph of a graph experiment (kserver), checked before anything boots and
     saved as ``graph.txt``. ``annotations`` go into meta.json as they are (a study's point).
     Raises WqkitError (or KeyboardInterrupt) after

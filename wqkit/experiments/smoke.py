@@ -45,7 +45,7 @@ def run_smoke(target: LabTarget, nr: int | None = None, progress=print) -> Smoke
         nr = int(module_spec("wq_smoke").param("nr").default)
     with kmod.loaded(target, "wq_smoke", {"nr": nr}, progress=progress) as module:
         executed = _executed_count(module.dmesg())
-    progress("listing workqueues with drgn on the host, reading the guest over QMP")
+    progress("listing workqueues with drgn on the host, reading the guest's RAM")
     snapshot = HostInspector.for_lab(target).snapshot()
     return SmokeReport(
         release=target.session.guest_release,

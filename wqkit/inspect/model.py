@@ -172,7 +172,7 @@ class Snapshot:
     pools: list[PoolInfo]
     workers: list[WorkerInfo]
     missing_fields: list[str] = field(default_factory=list)  # fields this kernel lacks
-    #: A consistent read over QMP: how long the guest's vCPUs were stopped for it.
+    #: A consistent read from the host: how long the guest's vCPUs were stopped for it.
     paused_seconds: float | None = None
     #: Every waiting work item, pool by pool.
     pending: list[PendingWork] = field(default_factory=list)

@@ -1,8 +1,9 @@
 """A timeline of workqueue state sampled from the host while an experiment runs.
 
-A :class:`StateSampler` takes snapshots of the lab guest from the host, out of
-its RAM mapped into this process (or over QMP; nothing runs in the guest) at a fixed rate in a thread of its own, and keeps, per
-sample, each pool's workers, idle workers, running workers and pending items
+A :class:`StateSampler` reads the lab guest's workqueue counters from the host
+(wqkit.inspect.counters), out of its RAM mapped into this process (or over
+QMP; nothing runs in the guest), at a fixed rate in a thread of its own, and
+keeps, per sample, each pool's workers, idle workers, running workers and pending items
 and each workqueue's started and completed counters, with two guest clocks
 read in the same pass:
 

@@ -49,7 +49,8 @@ PRIVATE_DIRS = ("/var/log", "/var/tmp", "/var/cache", "/var/lib/apt")
 NINEP_OPTIONS = "version=9p2000.L,trans=virtio,access=any,msize=524288"
 DEFAULT_PATH = "/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin"
 #: Modules udev would have loaded that the lab uses: qemu_fw_cfg hands the kernel's
-#: vmcoreinfo to QEMU, which drgn on the host needs to read the guest over QMP.
+#: vmcoreinfo to QEMU, which drgn on the host reads through QMP (the agent also reports
+#: /sys/kernel/vmcoreinfo, for the readers of the mapped guest RAM).
 GUEST_MODULES = ("qemu_fw_cfg",)
 #: Script I/O ports: (virtio port name, file descriptor in the script).
 SCRIPT_PORTS = (("virtme.stdin", 0), ("virtme.stdout", 1), ("virtme.stderr", 2))

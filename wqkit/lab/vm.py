@@ -156,7 +156,7 @@ class LabSession:
         #: One line per boot attempt that crashed before the agent answered (then retried).
         self.failed_boots: list[str] = []
         #: Objects tied to this boot, shared by its users and dropped when it closes
-        #: (the host-side drgn program that holds the QMP socket, see wqkit.inspect.lab).
+        #: (the host-side drgn program, the mapped guest RAM, see wqkit.inspect.lab).
         self.attachments: dict[str, object] = {}
 
     def _use_workdir(self, workdir: Path) -> None:

@@ -299,8 +299,8 @@ def probed_functions(probes: list[str]) -> list[str]:
 
 def read_kprobe_misses(target: Target, functions: list[str]) -> dict:
     """Per function, the kprobes and kretprobes registered on it and the hits and returns they
-    missed (:func:`wqkit.inspect.kprobes.kprobe_misses`), read from the kernel's memory: over
-    QMP in the lab, /proc/kcore on a local kernel. ``{"not_read": why}`` when it cannot be read."""
+    missed (:func:`wqkit.inspect.kprobes.kprobe_misses`), read from the kernel's memory: from
+    the guest's RAM in the lab, /proc/kcore on a local kernel. ``{"not_read": why}`` when it cannot be read."""
     if not functions:
         return {}
     from drgn import FaultError
