@@ -30,7 +30,7 @@ from wqkit.command import CommandResult
 from wqkit.console import progress_line
 from wqkit.errors import LabCrash, LabError, LabTimeout, WqkitError
 from wqkit.lab.accel import PROBE_TIMEOUT, choose_accel
-from wqkit.lab.guest_init import PRIVATE_DIRS
+from wqkit.lab.guest_init import PRIVATE_DIRS, guest_init, init_options
 from wqkit.lab.kernel import LabKernel
 from wqkit.lab.guest_ram import GuestRam, machine_ram_options
 from wqkit.lab.qmp import QmpClient
@@ -40,7 +40,6 @@ from wqkit.paths import SOURCE_DIR, cache_dir
 
 AGENT = Path(__file__).with_name("agent.py")
 #: The guest's PID 1 (see its docstring): virtme-ng's set-up without udev.
-GUEST_INIT = Path(__file__).with_name("guest_init.py")
 #: The agent's interpreter in the guest: Debian's, on the shared root (stdlib only).
 GUEST_PYTHON = "/usr/bin/python3"
 AGENT_PREFIX = "@wqkit "
@@ -358,12 +357,12 @@ class LabSession:
         ``virtme-run --dry-run`` (virtme-ng's engine, what ``vng --run`` calls)
         writes the initramfs into the session directory and prints its QEMU
         command. The lab runs that command itself, with the guest's ``init=``
-        changed from virtme-ng-init to wqkit/lab/guest_init.py, which boots
-        without udev (see its docstring); virtme-ng's initramfs runs the last
-        ``init=``, which virtme-run writes after every ``--kopt``: hence here.
+        changed from virtme-ng-init to wqkit's (wqkit/lab/guest_init.c), which
+        boots without udev (see its comment), and the init's own words before
+        it; virtme-ng's initramfs runs the last ``init=``, which virtme-run
+        writes after every ``--kopt``: hence here.
         """
-        if not os.access(GUEST_INIT, os.X_OK):
-            raise LabError(f"{GUEST_INIT} is not executable (the guest runs it as init): chmod +x it")
+        init = guest_init()
         initramfs = self.workdir / "initramfs.img"
         initramfs.unlink(missing_ok=True)
         virtme_run = self._virtme_run_command(accel, guest_cmd)
@@ -378,7 +377,8 @@ class LabSession:
             raise LabError(f"virtme-ng could not prepare the lab VM: {detail}")
         qemu = shlex.split(lines[-1])
         append = qemu.index("-append") + 1
-        qemu[append], replaced = re.subn(r"(^|\s)init=\S+$", rf"\1init={GUEST_INIT}", qemu[append])
+        words = " ".join([*init_options(), f"init={init}"])
+        qemu[append], replaced = re.subn(r"(^|\s)init=\S+$", lambda m: m.group(1) + words, qemu[append])
         if replaced != 1:
             raise LabError(f"virtme-ng's kernel command line does not end with init=: {qemu[append]}")
         return qemu
