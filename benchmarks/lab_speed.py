@@ -34,7 +34,7 @@ from wqkit.paths import SOURCE_DIR
 #: virtme-ng-init (the baseline).
 BOOT = {"kernel": "Run /init as init process", "initramfs": "virtme initramfs: done; switching to real root"}
 MARKS = {**BOOT, "init started": "wqkit-init: kernel file systems mounted",
-         "init set-up": "wqkit-init: set-up done; starting script"}
+         "agent started": "wqkit-init: script started", "init set-up done": "wqkit-init: set-up done"}
 BASELINE_MARKS = {**BOOT, "init basic set-up": "virtme-ng-init: basic initialization done",
                   "udev settled": "virtme-ng-init: udev is done", "script started": "virtme-ng-init: starting script"}
 

@@ -111,4 +111,5 @@ def test_the_guest_boots_without_udev_and_still_names_its_ports(lab):
     assert init.split()[-1] == str(guest_init())     # the static init, not a Python script
     assert (udevd, run_udev) == ("no-udevd", "no-run-udev")
     assert stdin_port.startswith("/dev/vport")
-    assert "wqkit-init: set-up done; starting script" in lab.console()
+    console = lab.console()
+    assert console.index("wqkit-init: script started") < console.index("wqkit-init: set-up done")

@@ -222,7 +222,17 @@ def vmcoreinfo_paddr() -> int | None:
         return None
 
 
+def wait_for_init(timeout: float = 120.0) -> None:
+    """Wait until the guest's init has finished its set-up (the file it names in WQKIT_INIT_DONE):
+    the init starts the agent early, so that Python's start overlaps the modules loading."""
+    done = os.environ.get("WQKIT_INIT_DONE")
+    deadline = time.monotonic() + timeout
+    while done and not os.path.exists(done) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def main() -> None:
+    wait_for_init()
     reply({
         "ready": True,
         "release": os.uname().release,

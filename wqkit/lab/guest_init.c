@@ -56,15 +56,27 @@ static const struct kernel_mount kernel_mounts[] = {
 	{ "debugfs", "/sys/kernel/debug", "debugfs", 0, "" },
 	{ "tracefs", "/sys/kernel/tracing", "tracefs", 0, "" },
 	{ "cgroup2", "/sys/fs/cgroup", "cgroup2", 0, "" },
-	{ "bpf", "/sys/fs/bpf", "bpf", 0, "" },
 	{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "" },
 	{ "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "" },
 };
+
+/*
+ * Mounted by a child while the rest goes on: on a kernel with CONFIG_BPF_PRELOAD the
+ * mount asks for the bpf_preload module through a modprobe helper (half a second under TCG).
+ */
+static const struct kernel_mount bpf_mount = { "bpf", "/sys/fs/bpf", "bpf", 0, "" };
 
 /* virtme-ng's 9p options for the directories it exports. */
 #define NINEP_OPTIONS "version=9p2000.L,trans=virtio,access=any,msize=524288"
 #define DEFAULT_PATH "/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin"
 #define PORTS "/sys/class/virtio-ports"
+/*
+ * Made when the set-up is complete. The script starts before that (its Python
+ * interpreter's start over 9p, the longest step of a boot, overlaps the modules
+ * loading); the lab's agent waits for this file before it answers
+ * (WQKIT_INIT_DONE in its environment).
+ */
+#define INIT_DONE "/run/wqkit-init.done"
 
 /* Script I/O ports: virtio port name and the descriptor it becomes in the script. */
 static const struct {
@@ -143,6 +155,17 @@ static void write_file(const char *path, const char *text)
 	if (write(fd, text, strlen(text)) < 0)
 		log_line("write %s: %s", path, strerror(errno));
 	close(fd);
+}
+
+/* Create an empty file at PATH. */
+static void write_file_new(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		log_line("create %s: %s", path, strerror(errno));
+	else
+		close(fd);
 }
 
 /* Whether NAME is PREFIX followed by digits only (virtme_initmount0, not ..._fstype). */
@@ -290,7 +313,17 @@ static pid_t start_modprobe(const char *modules)
 	return pid;
 }
 
-/* Wait for modprobe (before the script: the host may read vmcoreinfo at once). */
+/* Mount M in a child; its pid, or -1. */
+static pid_t start_mount(const struct kernel_mount *m)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(do_mount(m->source, m->target, m->type, m->flags, m->data) ? 1 : 0);
+	return pid;
+}
+
+/* Wait for modprobe (before the agent answers: the host may read vmcoreinfo over QMP at once). */
 static void wait_modprobe(pid_t pid, const char *modules)
 {
 	int status;
@@ -464,7 +497,7 @@ static pid_t start_script(const char *script)
 	}
 	for (i = 0; i < 3; i++)
 		fds[i] = open(dev[i], O_RDWR);
-	for (e = environ; *e && n < 124; e++) {
+	for (e = environ; *e && n < 123; e++) {
 		if (!strncmp(*e, "virtme_", 7) || !strncmp(*e, "wqkit_", 6) || !strncmp(*e, "nr_open=", 8) ||
 		    !strncmp(*e, "PATH=", 5))
 			continue;
@@ -472,6 +505,7 @@ static pid_t start_script(const char *script)
 		envp[n++] = *e;
 	}
 	envp[n++] = "PATH=" DEFAULT_PATH;
+	envp[n++] = "WQKIT_INIT_DONE=" INIT_DONE;
 	if (!has_home)
 		envp[n++] = "HOME=/root";
 	envp[n] = NULL;
@@ -526,7 +560,7 @@ int main(void)
 	static char script[49152];
 	const char *value;
 	size_t i;
-	pid_t modprobe;
+	pid_t modprobe, bpf, child = -1;
 	int code;
 
 	for (i = 0; i < sizeof(kernel_mounts) / sizeof(kernel_mounts[0]); i++) {
@@ -537,6 +571,7 @@ int main(void)
 			do_mount(m->source, m->target, m->type, m->flags, m->data);
 	}
 	log_line("kernel file systems mounted");
+	bpf = start_mount(&bpf_mount);
 	value = getenv("nr_open");
 	if (value)
 		write_file("/proc/sys/fs/nr_open", value);
@@ -545,15 +580,22 @@ int main(void)
 	mount_overlays();
 	for_each_listed(getenv("wqkit_private_dirs"), mount_private);
 	link_modules();
-	modprobe = start_modprobe(getenv("wqkit_modules"));	/* loads while the rest is set up */
+	modprobe = start_modprobe(getenv("wqkit_modules"));	/* loads while the rest goes on */
 	mount_host_dirs();
 	link_dev();
-	wait_modprobe(modprobe, getenv("wqkit_modules"));
 	if (!script_from_cmdline(script, sizeof(script))) {
 		log_line("failed: no virtme.exec= on the kernel command line");
 	} else {
-		log_line("set-up done; starting script");
-		code = wait_for(start_script(script));
+		child = start_script(script);
+		log_line("script started");
+	}
+	wait_modprobe(modprobe, getenv("wqkit_modules"));
+	if (bpf > 0)
+		waitpid(bpf, NULL, 0);
+	write_file_new(INIT_DONE);
+	log_line("set-up done");
+	if (child > 0) {
+		code = wait_for(child);
 		log_line("script exited with code %d", code);
 		report_exit(code);
 	}

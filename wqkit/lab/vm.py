@@ -30,6 +30,7 @@ from wqkit.command import CommandResult
 from wqkit.console import progress_line
 from wqkit.errors import LabCrash, LabError, LabTimeout, WqkitError
 from wqkit.lab.accel import PROBE_TIMEOUT, choose_accel
+from wqkit.lab.firmware import direct_boot
 from wqkit.lab.guest_init import PRIVATE_DIRS, guest_init, init_options
 from wqkit.lab.kernel import LabKernel
 from wqkit.lab.guest_ram import GuestRam, machine_ram_options
@@ -146,6 +147,8 @@ class LabSession:
         self.shared_dir.mkdir()
         self.boot_id = ""
         self.guest_release = ""
+        #: How QEMU entered the kernel: ``pvh+qboot`` or ``bzimage`` (wqkit.lab.firmware).
+        self.boot_path = ""
         #: Guest-physical address of the kernel's VMCOREINFO note (None: the kernel publishes none).
         self.vmcoreinfo_paddr: int | None = None
         self.boot_seconds = 0.0
@@ -356,7 +359,8 @@ class LabSession:
 
         ``virtme-run --dry-run`` (virtme-ng's engine, what ``vng --run`` calls)
         writes the initramfs into the session directory and prints its QEMU
-        command. The lab runs that command itself, with the guest's ``init=``
+        command. The lab runs that command itself (entering the kernel through
+        its PVH entry when it can, wqkit.lab.firmware), with the guest's ``init=``
         changed from virtme-ng-init to wqkit's (wqkit/lab/guest_init.c), which
         boots without udev (see its comment), and the init's own words before
         it; virtme-ng's initramfs runs the last ``init=``, which virtme-run
@@ -381,6 +385,7 @@ class LabSession:
         qemu[append], replaced = re.subn(r"(^|\s)init=\S+$", lambda m: m.group(1) + words, qemu[append])
         if replaced != 1:
             raise LabError(f"virtme-ng's kernel command line does not end with init=: {qemu[append]}")
+        qemu, self.boot_path = direct_boot(qemu, self.kernel.debug_vmlinux)
         return qemu
 
     def _virtme_run_command(self, accel: str, guest_cmd: list[str]) -> list[str]:
