@@ -7,14 +7,13 @@ import subprocess
 from pathlib import Path
 
 from wqkit.lab.guest_init import GUEST_MODULES, PRIVATE_DIRS, guest_init
-from wqkit.lab.agent_bundle import agent_bundle
-from wqkit.lab.vm import GUEST_PYTHON, LabSession
+from wqkit.lab.vm import AGENT, GUEST_PYTHON, LabSession
 
 
 def test_the_qemu_command_boots_wqkit_init_with_virtme_ngs_initramfs_and_ports():
     session = LabSession(accel="tcg")
     try:
-        qemu = session._qemu_command("tcg", [GUEST_PYTHON, "-IS", str(agent_bundle(GUEST_PYTHON))])
+        qemu = session._qemu_command("tcg", [GUEST_PYTHON, "-IS", str(AGENT)])
     finally:
         session.close()
     assert "qemu-system" in qemu[0]
@@ -68,21 +67,3 @@ def test_preparing_a_boot_leaves_nothing_in_tmp(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     (ret,) = [arg.split("path=")[1] for arg in qemu if arg.startswith("file,id=ret,")]
     assert Path(ret).parent == session.workdir
-
-
-def test_the_agent_runs_from_its_bundle_and_imports_from_it(tmp_path, monkeypatch):
-    import json
-    import zipfile
-
-    monkeypatch.setenv("WQKIT_CACHE", str(tmp_path))
-    bundle = agent_bundle(GUEST_PYTHON)
-    names = set(zipfile.ZipFile(bundle).namelist())
-    assert "__main__.py" in names and {"json/decoder.pyc", "subprocess.pyc", "socket.pyc"} <= names
-    assert agent_bundle(GUEST_PYTHON) == bundle      # cached
-    # The guest's interpreter runs it: the hello, then a command; json comes from the zip.
-    request = json.dumps({"id": 1, "cmd": "echo hi", "timeout": 10}) + "\n"
-    proc = subprocess.run([GUEST_PYTHON, "-IS", "-v", str(bundle)], input=request,
-                          capture_output=True, text=True, timeout=30)
-    answers = [json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines() if line.startswith("@wqkit ")]
-    assert answers[0]["ready"] and answers[1]["id"] == 1 and answers[1]["stdout"] == "hi\n"
-    assert re.search(r"^import 'json\.decoder' # <zipimporter object \"" + re.escape(str(bundle)), proc.stderr, re.M)

@@ -30,7 +30,6 @@ from wqkit.command import CommandResult
 from wqkit.console import progress_line
 from wqkit.errors import LabCrash, LabError, LabTimeout, WqkitError
 from wqkit.lab.accel import PROBE_TIMEOUT, choose_accel
-from wqkit.lab.agent_bundle import agent_bundle
 from wqkit.lab.firmware import direct_boot
 from wqkit.lab.guest_init import PRIVATE_DIRS, guest_init, init_options
 from wqkit.lab.kernel import LabKernel
@@ -40,6 +39,7 @@ from wqkit.lab.splats import first_splat_line
 from wqkit.lab.topology import MAX_CPUS, Topology, memory_mib
 from wqkit.paths import SOURCE_DIR, cache_dir
 
+AGENT = Path(__file__).with_name("agent.py")
 #: The guest's PID 1 (see its docstring): virtme-ng's set-up without udev.
 #: The agent's interpreter in the guest: Debian's, on the shared root (stdlib only).
 GUEST_PYTHON = "/usr/bin/python3"
@@ -222,7 +222,7 @@ class LabSession:
         self._messages = queue.Queue()
         # -IS: isolated, no site (the agent needs the standard library only; site's scan of
         # dist-packages reads directories over 9p, slow in a guest that just booted).
-        guest = ["/bin/sh", "-c", "echo c > /proc/sysrq-trigger"] if crash else [GUEST_PYTHON, "-IS", str(agent_bundle(GUEST_PYTHON))]
+        guest = ["/bin/sh", "-c", "echo c > /proc/sysrq-trigger"] if crash else [GUEST_PYTHON, "-IS", str(AGENT)]
         self._spawn(self._qemu_command(self.accel, guest))
         hello = self._receive(self.boot_timeout, "boot")
         self.boot_seconds = time.monotonic() - start
