@@ -406,7 +406,11 @@ class LabSession:
                # host delays: under TCG it marks the TSC unstable (skews of 0.1% seen) and moves
                # the kernel's clock to the HPET, whose rate no longer matches tsc_khz. The guest's
                # TSC is the host's; kept as clocksource, BPF's ns and the modules' TSC deltas agree.
-               "--kopt", "tsc=reliable"]
+               "--kopt", "tsc=reliable",
+               # Boot time under TCG (guest up to `Run /init`: 3.1 s to 2.35, benchmarks/lab_speed.py):
+               # no crypto self-tests (each asks for an algorithm's module through a modprobe
+               # helper), and no check of the IO-APIC timer (QEMU's works; the check waits on it).
+               "--kopt", "cryptomgr.notests", "--kopt", "no_timer_check"]
         cmd += [arg for option in VARIANT_KOPTS.get(self.kernel.variant or "", ()) for arg in ("--kopt", option)]
         for d in GUEST_OVERLAYS:
             cmd += ["--overlay-rwdir", d]
