@@ -42,6 +42,8 @@ def test_kept_lab_serves_runs_of_other_processes_then_stops(tmp_path):
             assert "attached to the kept lab" in run.stderr
             meta = _meta(tmp_path / name)
             assert meta["status"] == "ok" and meta["samples"]["collected"] == 300
+            # Read out of the kept lab's RAM, which this other process maps too.
+            assert meta["samples"]["collected_via"] == "ram"
             assert (meta["lab"]["boot_id"], meta["lab"]["kept"]) == (record["boot_id"], True)
         guest = _wqkit("lab", "run", "--", "cat", "/proc/sys/kernel/random/boot_id")
         assert guest.returncode == 0 and guest.stdout.strip() == record["boot_id"]

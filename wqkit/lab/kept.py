@@ -84,6 +84,8 @@ class AttachedSession(LabSession):
         self.boot_seconds = record["boot_seconds"]
         self.guest_uptime_at_hello = record["guest_uptime_at_hello"]
         self.failed_boots = record["failed_boots"]
+        self.vmcoreinfo_paddr = record.get("vmcoreinfo_paddr")
+        self.boot_path = record.get("boot_path", "")
         self.attachments: dict[str, object] = {}
 
     def start(self) -> None:
@@ -103,6 +105,11 @@ class AttachedSession(LabSession):
     @property
     def alive(self) -> bool:
         return self._conn is not None and running() is not None
+
+    @property
+    def qemu_pid(self) -> int | None:
+        """The kept lab's QEMU (a child of the kept lab's process; this one maps its RAM too)."""
+        return self.record.get("qemu_pid")
 
     def close(self) -> None:
         with self._lock:
@@ -187,7 +194,9 @@ def _record(session: LabSession) -> dict:
             "tcg_threads": session.tcg_threads, "topology": session.topology.text if session.topology else None,
             "workdir": str(session.workdir), "boot_id": session.boot_id,
             "release": session.guest_release, "boot_seconds": session.boot_seconds,
-            "guest_uptime_at_hello": session.guest_uptime_at_hello, "failed_boots": session.failed_boots}
+            "guest_uptime_at_hello": session.guest_uptime_at_hello, "failed_boots": session.failed_boots,
+            "qemu_pid": session.qemu_pid, "vmcoreinfo_paddr": session.vmcoreinfo_paddr,
+            "boot_path": session.boot_path}
 
 
 def up(kernel: str | None = None, cpus: int = LabSession.cpus, memory: str = LabSession.memory,

@@ -302,14 +302,21 @@ class LabSession:
             raise LabError("the lab session is not running")
         return QmpClient(self.qmp_control_socket, timeout)
 
+    @property
+    def qemu_pid(self) -> int | None:
+        """The pid of the guest's QEMU (the lab runs QEMU itself, as its child)."""
+        return self._proc.pid if self._proc is not None else None
+
     def guest_ram(self) -> GuestRam:
         """The guest's RAM mapped into this process (once per boot, dropped when it closes)."""
         ram = self.attachments.get("guest-ram")
         if ram is None:
             if not self.alive:
                 raise LabError("the lab session is not running")
+            if self.qemu_pid is None:
+                raise LabError("the lab's QEMU process is not known here")
             with self.qmp() as qmp:
-                ram = GuestRam(self._proc.pid, qmp.hmp)
+                ram = GuestRam(self.qemu_pid, qmp.hmp)
             self.attachments["guest-ram"] = ram
         return ram
 
