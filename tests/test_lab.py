@@ -109,6 +109,7 @@ def test_the_guest_boots_without_udev_and_still_names_its_ports(lab):
                   "test -e /run/udev || echo no-run-udev; readlink /dev/virtio-ports/virtme.stdin", check=True)
     init, udevd, run_udev, stdin_port = out.stdout.splitlines()
     assert init.split()[-1] == str(guest_init())     # the static init, not a Python script
+    assert lab.boot_path == "pvh+qboot"              # QEMU entered the vmlinux directly
     assert (udevd, run_udev) == ("no-udevd", "no-run-udev")
     assert stdin_port.startswith("/dev/vport")
     console = lab.console()
