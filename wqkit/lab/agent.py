@@ -222,11 +222,15 @@ def vmcoreinfo_paddr() -> int | None:
         return None
 
 
-def wait_for_init(timeout: float = 120.0) -> None:
+#: Seconds the agent waits for the init's set-up before it answers anyway (the host then sees what is missing).
+INIT_WAIT_S = 120.0
+
+
+def wait_for_init() -> None:
     """Wait until the guest's init has finished its set-up (the file it names in WQKIT_INIT_DONE):
     the init starts the agent early, so that Python's start overlaps the modules loading."""
     done = os.environ.get("WQKIT_INIT_DONE")
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + INIT_WAIT_S
     while done and not os.path.exists(done) and time.monotonic() < deadline:
         time.sleep(0.005)
 
