@@ -67,3 +67,13 @@ def test_preparing_a_boot_leaves_nothing_in_tmp(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     (ret,) = [arg.split("path=")[1] for arg in qemu if arg.startswith("file,id=ret,")]
     assert Path(ret).parent == session.workdir
+
+
+def test_builders_racing_for_the_init_each_end_with_the_same_whole_binary(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("WQKIT_CACHE", str(tmp_path))
+    with ThreadPoolExecutor(4) as pool:
+        built = set(pool.map(lambda _: guest_init(), range(4)))
+    (binary,) = built
+    assert os.access(binary, os.X_OK) and not list(binary.parent.glob("*.partial"))

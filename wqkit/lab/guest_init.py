@@ -10,8 +10,10 @@ kernel command line (:func:`init_options`); the rest is in its own comment.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from wqkit.errors import LabError
@@ -42,7 +44,8 @@ def guest_init() -> Path:
     if compiler is None:
         raise LabError("no C compiler to build the lab's guest init: run `make setup` (build-essential)")
     binary.parent.mkdir(parents=True, exist_ok=True)
-    partial = binary.with_suffix(".partial")
+    # Study workers of one host may build it at the same moment: each into its own file, renamed whole.
+    partial = binary.with_name(f"init.{os.getpid()}.{threading.get_ident()}.partial")
     proc = subprocess.run([compiler, *CFLAGS, "-o", str(partial), str(SOURCE)], capture_output=True, text=True)
     if proc.returncode != 0:
         detail = next((line for line in proc.stderr.splitlines() if "error" in line), proc.stderr.strip()[-200:])
