@@ -41,6 +41,8 @@
 
 extern char **environ;
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 struct kernel_mount {
 	const char *source, *target, *type;
 	unsigned long flags;
@@ -256,7 +258,7 @@ static void mount_host_dirs(void)
 }
 
 /* Each entry of a colon-separated list (wqkit_private_dirs=/var/log:/var/tmp) through FN. */
-static void for_each_listed(const char *list, void (*fn)(const char *item))
+static void apply_to_list(const char *list, void (*fn)(const char *item))
 {
 	char buf[4096];
 	char *item, *save = NULL;
@@ -360,7 +362,7 @@ static int port_name(const char *vport, char *text, size_t size)
  * Each named virtio port through FN(name, device); stops at the first FN that returns
  * nonzero, and returns that value.
  */
-static int for_each_port(int (*fn)(const char *name, const char *dev, void *arg), void *arg)
+static int visit_ports(int (*fn)(const char *name, const char *dev, void *arg), void *arg)
 {
 	char name[256], dev[300];
 	struct dirent *d;
@@ -400,7 +402,7 @@ static int port_device(const char *name, char *dev, size_t size)
 {
 	struct port_query q = { name, dev, size };
 
-	return for_each_port(match_port, &q);
+	return visit_ports(match_port, &q);
 }
 
 static int link_port(const char *name, const char *dev, void *arg)
@@ -421,10 +423,10 @@ static void link_dev(void)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(links); i++)
 		symlink(links[i][0], links[i][1]);
 	make_dirs("/dev/virtio-ports");
-	for_each_port(link_port, NULL);
+	visit_ports(link_port, NULL);
 }
 
 static int base64_value(char c)
@@ -563,7 +565,7 @@ int main(void)
 	pid_t modprobe, bpf, child = -1;
 	int code;
 
-	for (i = 0; i < sizeof(kernel_mounts) / sizeof(kernel_mounts[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(kernel_mounts); i++) {
 		const struct kernel_mount *m = &kernel_mounts[i];
 
 		/* Without an initramfs (wqkit's built kernels) the kernel has mounted /dev already. */
@@ -578,7 +580,7 @@ int main(void)
 	value = getenv("virtme_hostname");
 	write_file("/proc/sys/kernel/hostname", value ? value : "virtme-ng");
 	mount_overlays();
-	for_each_listed(getenv("wqkit_private_dirs"), mount_private);
+	apply_to_list(getenv("wqkit_private_dirs"), mount_private);
 	link_modules();
 	modprobe = start_modprobe(getenv("wqkit_modules"));	/* loads while the rest goes on */
 	mount_host_dirs();
