@@ -16,7 +16,6 @@ from typing import NamedTuple
 
 from drgn import Program
 
-from wqkit.inspect.helpers import MAX_LIST_ENTRIES, ListChanged
 from wqkit.inspect.layout import StructLayout, cstr
 from wqkit.inspect.model import PWQ_STATS
 from wqkit.inspect.snapshot import _entries, _kernel, _pool_addresses
@@ -63,18 +62,6 @@ def _layouts(prog: Program) -> _Layouts:
     return prog.cache["wqkit.inspect.counters"]
 
 
-def _list_length(prog: Program, head: int, first: int) -> int:
-    """Entries of a kernel list, following next pointers only (ListChanged as in _entries)."""
-    count, position, seen = 0, first, set()
-    while position != head:
-        if position in seen or count >= MAX_LIST_ENTRIES:
-            raise ListChanged(f"the list at {head:#x} changed while being counted (after {count} entries)")
-        seen.add(position)
-        count += 1
-        position = int.from_bytes(prog.read(position, 8), "little")
-    return count
-
-
 def read_counters(prog: Program) -> tuple[list[PoolCounters], list[WorkqueueCounters]]:
     """Every pool's and workqueue's counters, one pass, not retried (see snapshot.retried)."""
     lay = _layouts(prog)
@@ -83,7 +70,7 @@ def read_counters(prog: Program) -> tuple[list[PoolCounters], list[WorkqueueCoun
     for address in _pool_addresses(kernel):
         pool = lay.pool.read(address)
         head = address + kernel.pool_worklist
-        pending = 0 if pool["worklist"] == head else _list_length(prog, head, pool["worklist"])
+        pending = 0 if pool["worklist"] == head else len(_entries(kernel.work, head, pool["worklist"], "entry"))
         pools.append(PoolCounters(pool["id"], pool["nr_workers"], pool["nr_idle"], pool["nr_running"], pending))
     workqueues = []
     first = int.from_bytes(prog.read(kernel.workqueues, 8), "little")
