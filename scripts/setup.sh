@@ -39,7 +39,7 @@ root_step() {
 apt_packages=(
 	qemu-system-x86 busybox-static            # the lab VM (virtme-ng)
 	build-essential bc bison flex libelf-dev libssl-dev dwarves kmod cpio patch ccache git
-	bpftrace bpfcc-tools python3-bpfcc bpftool # tracers (BCC for /usr/bin/python3); bpftool checks they detach
+	bpftrace bpftool clang libbpf-dev          # tracers: bpftrace; the bcc engine's CO-RE programs (clang, bpftool, libbpf)
 	python3-venv python3-dev zstd xz-utils
 	chromium                                   # the browser tests: JupyterLab and reports, through Playwright
 )
@@ -104,11 +104,10 @@ if [ ! -e "$backports_file" ] || [ "${#need[@]}" -gt 0 ]; then
 		|| die "the apt step changed /boot or the installed kernels; this must never happen (please report)"
 fi
 
-# The venv sees Debian's site-packages so that `import bcc` works.
 stamp="$venv/.wqkit-installed"
 if [ ! -x "$venv/bin/python" ]; then
-	step "creating $venv from /usr/bin/python3 (with system site-packages, for bcc)"
-	/usr/bin/python3 -m venv --system-site-packages "$venv"
+	step "creating $venv from /usr/bin/python3"
+	/usr/bin/python3 -m venv "$venv"
 fi
 if [ ! -e "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
 	step "installing wqkit and its Python dependencies into $venv"

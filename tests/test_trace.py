@@ -1,11 +1,12 @@
-"""BPF tracers (bpftrace and BCC): worker creation and death checked against the guest's own task
+"""BPF tracers (bpftrace and the C programs of the bcc engine): worker creation and death checked against the guest's own task
 list, the two engines against each other on the same load, and the tracepoints' queue→execute
 latency against the insert_exec module's, item by item, in one run."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +20,9 @@ from wqkit.analysis import latency as analysis_latency
 from wqkit.analysis import workers as analysis_workers
 from wqkit.analysis.load import load_run
 from wqkit.paths import SOURCE_DIR
-from wqkit.trace import engine, latency, workers
+from wqkit.trace import compiled, engine, latency, workers
 
 from conftest import assert_flood_workers_traced, assert_pool_deaths_traced
-
-spec = importlib.util.spec_from_file_location("bcc_run", engine.PROGRAM_DIR / "bcc" / "run.py")
-bcc_run = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bcc_run)
 
 #: Under TCG each engine's probe handlers (BPF programs, perf output) cost about 0.1-0.3 ms and
 #: run inside the other engine's interval when both trace the same call: their per-worker
@@ -260,21 +257,29 @@ def test_interrupted_or_timed_out_tracers_detach_and_keep_what_they_saw(lab_targ
     assert meta["tracers"]["bpftrace"]["counts"].get("FLOOD") == 1
     assert _bpf_programs(lab_target) == before
     assert "create_worker" not in lab_target.run("cat /sys/kernel/debug/kprobes/list").stdout
-    assert lab_target.run("pgrep -f '[b]pftrace|[b]cc/run.py'").returncode == 1
+    assert lab_target.run("pgrep -f '[b]pftrace|[b]pf/loader/'").returncode == 1
     assert not lab_target.run("lsmod | grep -w wq_new_worker").stdout
 
 
 @pytest.mark.lab
-def test_btf_offsets_equal_the_debug_info(lab_target, tmp_path):
-    import drgn
-
-    from wqkit.inspect.lab import HostInspector
-
-    btf = lab_target.copy_back("/sys/kernel/btf/vmlinux", tmp_path / "vmlinux.btf")
-    offsets = bcc_run.btf_member_offsets(btf.read_bytes(), bcc_run.MEMBERS)
-    prog = HostInspector.for_lab(lab_target).prog        # the DWARF of the lab kernel's debug vmlinux
-    for (struct, member) in bcc_run.MEMBERS:
-        assert offsets[f"{struct}__{member}"] == drgn.offsetof(prog.type(f"struct {struct}"), member)
+def test_the_loader_prints_every_item_and_its_histogram_and_refuses_bad_parameters(lab_target):
+    # The C program built on the host for the lab kernel, loaded by the loader in the guest.
+    obj = compiled.bpf_object(compiled.BCC_DIR / "queue_latency.c", lab_target.btf)
+    load = compiled.loader()
+    refused = lab_target.run(f"{load} {obj} NOPE=1")
+    assert refused.returncode == 2 and refused.stderr.strip() == "wqkit: error: the program has no parameter NOPE"
+    too_long = lab_target.run(f"{load} {obj} WQ0={'x' * 40}")
+    assert too_long.returncode == 2 and "is longer than 31 bytes" in too_long.stderr
+    out = lab_target.run(f"{load} {obj} WQ0=events > /tmp/loader.out 2>&1 & pid=$!; "
+                         "until grep -q ATTACHED /tmp/loader.out; do sleep 0.1; done; "
+                         "for i in $(seq 20); do echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null; done; sleep 1; "
+                         "kill -INT $pid; wait $pid; cat /tmp/loader.out; rm /tmp/loader.out", check=True).stdout
+    items = latency.parse_items(out)[0]
+    assert len(items) > 0 and set(items["workqueue"]) == {"events"}
+    assert (items["start_ns"] >= items["queue_ns"]).all() and (items["end_ns"] >= items["start_ns"]).all()
+    assert not items["symbol"].isin(["", "[unknown]"]).any()
+    # Each item counted once in the histogram printed at the end, in bpftrace's layout.
+    assert sum(engine.parse_histogram(out).values()) == len(items)
 
 
 def test_bad_tracer_input_is_a_one_line_error(tmp_path):
@@ -301,7 +306,7 @@ def test_bad_tracer_input_is_a_one_line_error(tmp_path):
 class _UserTarget(Target):
     """A local kernel reached as an ordinary user."""
 
-    name, release, kbuild_dir, accel = "local", "6.12.0", Path("/nonexistent"), "bare metal"
+    name, release, kbuild_dir, btf, accel = "local", "6.12.0", Path("/nonexistent"), Path("/nonexistent"), "bare metal"
 
     def run(self, command: str, timeout: float = 600.0, check: bool = False) -> CommandResult:
         return CommandResult(command, 0, "1000\n" if command == "id -u" else "", "", 0.0)
@@ -339,28 +344,48 @@ def test_tracing_a_local_kernel_needs_root():
         engine.check_root(_UserTarget())
 
 
-def test_bcc_runner_reads_struct_offsets_from_btf(tmp_path):
+def _host_btf() -> Path:
     btf = Path("/sys/kernel/btf/vmlinux")
     if not btf.exists():
         pytest.skip("this kernel has no BTF")
-    offsets = bcc_run.btf_member_offsets(btf.read_bytes(), bcc_run.MEMBERS)
-    assert set(offsets) == {"worker__task", "worker__pool", "worker_pool__id"}
-    assert all(0 <= value < 4096 for value in offsets.values())
-    with pytest.raises(SystemExit, match="no worker.nosuch"):
-        bcc_run.btf_member_offsets(btf.read_bytes(), (("worker", "nosuch"),))
-    assert bcc_run.cflags(["WQ0=events", "N=-3"], {"worker__task": 8}) == \
-        ["-Dworker__task=8", '-DWQ0="events"', "-DN=-3"]
+    return btf
 
 
-def test_both_engines_print_histograms_the_same_way(capsys):
-    class Slot:
-        def __init__(self, value):
-            self.value = value
+class _StockKernel(_UserTarget):
+    """A kernel without the patched dying tracepoints, with set_worker_dying()."""
 
-    bcc_run.print_histogram("duration_ns", {Slot(11): Slot(3), Slot(13): Slot(1), Slot(0): Slot(0)})
-    printed = capsys.readouterr().out
-    # Slot k holds [2^(k-1), 2^k): bpftrace's [1K, 2K) and [4K, 8K) buckets, empty ones between.
-    assert engine.parse_histogram(printed) == {1024: 3, 2048: 0, 4096: 1}
+    def exists(self, path: str) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("name", ["creation", "die", "latency"])
+def test_each_c_program_is_built_once_with_a_section_per_declared_probe(name, monkeypatch, tmp_path):
+    monkeypatch.setenv("WQKIT_CACHE", str(tmp_path))
+    program = latency.latency_program([]) if name == "latency" else workers.worker_program(_StockKernel(), name)
+    obj = compiled.bpf_object(program.source("bcc"), _host_btf())
+    built = obj.stat().st_mtime_ns
+    assert compiled.bpf_object(program.source("bcc"), _host_btf()) == obj and obj.stat().st_mtime_ns == built
+    sections = subprocess.run(["readelf", "-SW", str(obj)], capture_output=True, text=True, check=True).stdout
+    # The probes wqkit reads kprobe misses for (and a report names) are the ones the object attaches.
+    attached = {f"{'tracepoint' if kind == 'tp' else kind}:{point.replace('/', ':')}"
+                for kind, point in re.findall(r"\] (kprobe|kretprobe|tp)/(\S+)", sections)}
+    assert attached == set(program.probes)
+
+
+def test_a_c_program_that_does_not_build_is_a_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("WQKIT_CACHE", str(tmp_path))
+    bad = tmp_path / "bad.c"
+    bad.write_text('#include "wqkit.bpf.h"\nSEC("tp/workqueue/no_such_event")\n'
+                   "int f(struct trace_event_raw_no_such_event *ctx) { return ctx->pid; }\n")
+    with pytest.raises(WqkitError, match=r"^building bad.c for this kernel failed: .*error: ") as raised:
+        compiled.bpf_object(bad, _host_btf())
+    assert "\n" not in str(raised.value) and not list(tmp_path.glob("bpf/*/bad-*"))
+
+
+def test_histograms_are_parsed_in_bpftraces_layout():
+    # Slot k holds [2^(k-1), 2^k): the loader prints [1024, 2048), bpftrace [1K, 2K).
+    assert engine.parse_histogram("[1024, 2048)               3 |@@@|\n[2048, 4096)  0 ||\n"
+                                  "[4096, 8192)  1 |@|") == {1024: 3, 2048: 0, 4096: 1}
     assert engine.parse_histogram("[1K, 2K)               3 |@@@   |\n[4K, 8K)  1 |@|") == {1024: 3, 4096: 1}
 
 

@@ -51,6 +51,11 @@ class Target(ABC):
 
     @property
     @abstractmethod
+    def btf(self) -> Path:
+        """A host file holding the kernel's BTF (its types): what BPF programs are compiled against."""
+
+    @property
+    @abstractmethod
     def accel(self) -> str:
         """How the target kernel runs: ``kvm``, ``tcg`` or ``bare metal``."""
 
@@ -178,6 +183,11 @@ class LabTarget(Target):
         return self.kernel.build_dir
 
     @property
+    def btf(self) -> Path:
+        self.kernel.check_debug_info()
+        return self.kernel.debug_vmlinux           # its .BTF section (bpftool reads an ELF vmlinux)
+
+    @property
     def accel(self) -> str:
         self._ensure_started()
         return self.session.accel
@@ -244,6 +254,14 @@ class LocalTarget(Target):
             raise WqkitError(f"--target local: no Kbuild directory at {build}; "
                              f"install the headers of {self.release}")
         return build
+
+    @property
+    def btf(self) -> Path:
+        btf = Path("/sys/kernel/btf/vmlinux")
+        if not btf.is_file():
+            raise WqkitError(f"--target local: {self.release} has no {btf} (CONFIG_DEBUG_INFO_BTF is off): "
+                             "the bcc engine's programs are compiled against it; use --engine bpftrace")
+        return btf
 
     @property
     def accel(self) -> str:

@@ -10,14 +10,11 @@ kernel command line (:func:`init_options`); the rest is in its own comment.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
-import threading
 from pathlib import Path
 
 from wqkit.errors import LabError
-from wqkit.paths import cache_dir
+from wqkit.paths import build_atomically, cache_dir
 
 SOURCE = Path(__file__).with_name("guest_init.c")
 #: Host directories the guest must not write through to (tmpfs in the guest).
@@ -38,17 +35,8 @@ def guest_init() -> Path:
     source = SOURCE.read_bytes()
     digest = hashlib.sha256(source + " ".join(CFLAGS).encode()).hexdigest()[:16]
     binary = cache_dir() / "guest-init" / digest / "init"
-    if binary.is_file():
-        return binary
     compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
+    if compiler is None and not binary.is_file():
         raise LabError("no C compiler to build the lab's guest init: run `make setup` (build-essential)")
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    # Study workers of one host may build it at the same moment: each into its own file, renamed whole.
-    partial = binary.with_name(f"init.{os.getpid()}.{threading.get_ident()}.partial")
-    proc = subprocess.run([compiler, *CFLAGS, "-o", str(partial), str(SOURCE)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        detail = next((line for line in proc.stderr.splitlines() if "error" in line), proc.stderr.strip()[-200:])
-        raise LabError(f"building the lab's guest init failed: {detail}")
-    partial.replace(binary)
-    return binary
+    return build_atomically(binary, lambda out: [str(compiler), *CFLAGS, "-o", str(out), str(SOURCE)],
+                            "the lab's guest init")

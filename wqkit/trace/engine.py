@@ -1,9 +1,11 @@
 """Running a tracer in the target, the same way for both engines.
 
-A tracer program exists twice under one name: ``bpftrace/NAME.bt`` and
-``bcc/NAME.c`` (run by ``bcc/run.py`` with the target's system Python, which
-has BCC). Both print the same lines; arguments are given in order, as
-bpftrace's positional parameters ($1, $2...) and as BCC ``-D`` macros.
+A tracer program exists twice under one name: ``bpftrace/NAME.bt``, which
+bpftrace compiles and runs in the target, and ``bcc/NAME.c``, a CO-RE program
+built on the host and loaded in the target by ``bcc/load.c``
+(:mod:`wqkit.trace.compiled`). Both print the same lines; arguments are given
+in order, as bpftrace's positional parameters ($1, $2...) and as the C
+program's ``const volatile`` globals of the same names.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 from wqkit.errors import LabError, WqkitError
 from wqkit.runs.kinds import RunKind, runner, tracer_param
 from wqkit.target import LabTarget, Target
+from wqkit.trace.compiled import bpf_object, loader
 
 #: What a tracer's ``engine`` takes (one engine, or both at once on the same load) and the engine
 #: it uses when none is named: declared in tracer_params.toml.
@@ -28,10 +31,9 @@ DEFAULT_ENGINE = str(tracer_param("engine").default)
 ENGINES = tuple(e for e in ENGINE_CHOICES if e != "both")
 PROGRAM_DIR = Path(__file__).parent
 TRACEFS = "/sys/kernel/tracing"
-BCC_PYTHON = "/usr/bin/python3"
-#: Seconds to wait for a tracer to attach (compiling takes 3-15 s under TCG, about a minute on a busy
-#: machine); longer by the kernel's slowdown on a kernel built with sanitizers (the verifier and the
-#: probes' registration run instrumented).
+#: Seconds to wait for a tracer to attach (bpftrace compiles in the target: 8-15 s under TCG, about
+#: a minute on a busy machine); longer by the kernel's slowdown on a kernel built with sanitizers
+#: (the verifier and the probes' registration run instrumented).
 ATTACH_TIMEOUT = 300.0
 #: Before stopping a tracer, how long its output must stay the same (it has printed what the
 #: kernel emitted), and the longest wait for that.
@@ -148,15 +150,16 @@ class GuestTracer:
         if self.engine == "bpftrace":
             return (f"env BPFTRACE_PERF_RB_PAGES={BPFTRACE_PERF_RB_PAGES} BPFTRACE_MAP_KEYS_MAX={self.program.map_keys} "
                     f"bpftrace {source} " + " ".join(quote(v) for v in self.program.args.values()))
-        runner = quote(str(PROGRAM_DIR / "bcc" / "run.py"))
         args = {**self.program.args, "MAP_KEYS": self.program.map_keys}
-        return f"{BCC_PYTHON} -u {runner} {source} " + " ".join(quote(f"{k}={v}") for k, v in args.items())
+        return f"{quote(str(loader()))} {source} " + " ".join(quote(f"{k}={v}") for k, v in args.items())
 
     def start(self) -> None:
         self.started = time.monotonic()
         self.directory = self.target.run("mktemp -d /tmp/wqkit-trace.XXXXXXXX", check=True).stdout.strip()
         source = self.program.source(self.engine)
-        if self.program.directory is not None:      # a declared tracer's program: wherever it is on the host
+        if self.engine == "bcc":                    # built on the host into the cache, which the target sees
+            self.guest_source = str(bpf_object(source, self.target.btf))
+        elif self.program.directory is not None:    # a declared tracer's program: wherever it is on the host
             self.guest_source = f"{self.directory}/{source.name}"
             self.target.write(self.guest_source, source.read_text(), create=True)
         pid = self.target.run(f"setsid {self.command()} > {self.output} 2>&1 < /dev/null & echo $!",
@@ -192,7 +195,7 @@ class GuestTracer:
     def wait_attached(self) -> None:
         """Until the tracer prints ATTACHED (after every probe is attached: bpftrace 0.17's
         BEGIN fires before the attach loop, but its printf reaches the output only through the
-        polling that starts after it; BCC's runner prints it once BPF() has attached); a one-line error if
+        polling that starts after it; the C programs' loader prints it once every link exists); a one-line error if
         it dies or takes too long. Polled with the target's reads: a shell command per poll
         would compete with the tracer for the guest's CPUs."""
         timeout = attach_timeout(self.target)
@@ -267,8 +270,9 @@ class Tracing:
         keep_kprobe_trampoline(self.target)
         try:
             for tracer in self.tracers:
-                self.progress(f"starting {tracer.engine} {self.program.name} (compiling and attaching: "
-                              "seconds to a minute under TCG)")
+                self.progress(f"starting {tracer.engine} {self.program.name} ("
+                              + ("compiled on the host, loading" if tracer.engine == "bcc" else
+                                 "compiling and attaching: seconds to a minute under TCG") + ")")
                 tracer.start()
             for tracer in self.tracers:
                 tracer.wait_attached()

@@ -1,9 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What every wqkit BCC program sends to run.py: one struct wqkit_event per
- * line of output (run.py prints it as the matching bpftrace program would).
- * run.py puts this file in front of the program's own text.
+ * What wqkit's C tracer programs send to their loader (load.c): one record
+ * per event, printed by the loader as the bpftrace programs print it.
+ * Included by the BPF programs (after vmlinux.h) and by the loader (after
+ * <linux/types.h>).
  */
-#include <linux/sched.h>
+#ifndef WQKIT_EVENTS_H
+#define WQKIT_EVENTS_H
 
 enum wqkit_event_kind {
 	EV_FLOOD = 1,	/* v[0]: ns of the flood's first queue_work */
@@ -16,47 +19,16 @@ enum wqkit_event_kind {
 	EV_QUEUED,	/* v[0]: ns a flood item was queued */
 };
 
+/* The longest workqueue name the programs keep (WQ_NAME_LEN is 32 since 6.9, 24 before). */
+#define WQKIT_NAME_LEN 32
+
 struct wqkit_event {
-	u64 v[6];
-	u32 kind;
-	s32 pid;
-	s32 pool;
-	u32 cpu;
-	char name[32];
+	__u64 v[6];
+	__u32 kind;
+	__s32 pid;
+	__s32 pool;
+	__u32 cpu;
+	char name[WQKIT_NAME_LEN];
 };
 
-BPF_PERF_OUTPUT(events);
-
-/* log2 slot: 0 holds 0, slot k >= 1 holds [2^(k-1), 2^k), as bpftrace's hist(). */
-static inline int wqkit_slot(u64 value)
-{
-	return value ? bpf_log2l(value) : 0;
-}
-
-/* A kernel pointer stored at @base + @offset. */
-static inline void *wqkit_read_ptr(void *base, int offset)
-{
-	void *value = NULL;
-
-	bpf_probe_read_kernel(&value, sizeof(value), base + offset);
-	return value;
-}
-
-/* The pid of the task that struct worker @worker runs as. */
-static inline s32 wqkit_worker_pid(void *worker)
-{
-	struct task_struct *task = wqkit_read_ptr(worker, worker__task);
-	s32 pid = 0;
-
-	bpf_probe_read_kernel(&pid, sizeof(pid), &task->pid);
-	return pid;
-}
-
-/* The id of struct worker_pool @pool. */
-static inline s32 wqkit_pool_id(void *pool)
-{
-	s32 id = -1;
-
-	bpf_probe_read_kernel(&id, sizeof(id), pool + worker_pool__id);
-	return id;
-}
+#endif

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: GPL-2.0
 /*
- * Queue -> execute latency from the workqueue tracepoints (BCC twin of
+ * Queue -> execute latency from the workqueue tracepoints (the C twin of
  * ../bpftrace/queue_latency.bt): for each work item queued on one of the
  * workqueues WQ0..WQ7 (all of them when WQ0 is "*"; unused ones are "-"),
  * the times of workqueue_queue_work, _activate_work, _execute_start and
@@ -9,11 +10,21 @@
  * Updates that do not fit the maps (MAP_KEYS items between queue and end)
  * are counted in "missed".
  */
+#include "wqkit.bpf.h"
+
+const volatile char WQ0[WQKIT_NAME_LEN] = "*";
+const volatile char WQ1[WQKIT_NAME_LEN] = "-";
+const volatile char WQ2[WQKIT_NAME_LEN] = "-";
+const volatile char WQ3[WQKIT_NAME_LEN] = "-";
+const volatile char WQ4[WQKIT_NAME_LEN] = "-";
+const volatile char WQ5[WQKIT_NAME_LEN] = "-";
+const volatile char WQ6[WQKIT_NAME_LEN] = "-";
+const volatile char WQ7[WQKIT_NAME_LEN] = "-";
 
 struct pending_item {
 	u64 queued;
 	u64 activated;
-	char name[32];
+	char name[WQKIT_NAME_LEN];
 };
 
 struct running_item {
@@ -21,83 +32,89 @@ struct running_item {
 	u64 started;
 };
 
-BPF_HASH(pending, u64, struct pending_item, MAP_KEYS);
-BPF_HASH(running, u64, struct running_item, MAP_KEYS);
-BPF_ARRAY(missed, u64, 1);
-BPF_HISTOGRAM(latency_ns, int, 64);
+WQKIT_HASH(pending, u64, struct pending_item);
+WQKIT_HASH(running, u64, struct running_item);
+WQKIT_HISTOGRAM(latency_ns);
 
-static inline void count_missed(void)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} missed SEC(".maps");
+
+static __always_inline void count_missed(void)
 {
-	int zero = 0;
-	u64 *count = missed.lookup(&zero);
+	u32 zero = 0;
+	u64 *count = bpf_map_lookup_elem(&missed, &zero);
 
 	if (count)
 		__sync_fetch_and_add(count, 1);
 }
 
-#define WQKIT_IS(want) ({						\
-	const char __want[] = want;					\
-	int __same = 1;							\
-	for (int __i = 0; __i < sizeof(__want); __i++)			\
-		if (item.name[__i] != __want[__i]) {			\
-			__same = 0;					\
-			break;						\
-		}							\
-	__same; })
-
-TRACEPOINT_PROBE(workqueue, workqueue_queue_work)
+static __always_inline bool traced(const char *name)
 {
-	const char all[] = WQ0;
-	struct pending_item item = {};
-	u64 work = (u64)args->work;
+	return WQ0[0] == '*' && !WQ0[1] ? true :
+		wqkit_same_name(name, WQ0) || wqkit_same_name(name, WQ1) ||
+		wqkit_same_name(name, WQ2) || wqkit_same_name(name, WQ3) ||
+		wqkit_same_name(name, WQ4) || wqkit_same_name(name, WQ5) ||
+		wqkit_same_name(name, WQ6) || wqkit_same_name(name, WQ7);
+}
 
-	TP_DATA_LOC_READ_STR(item.name, workqueue, sizeof(item.name));
-	if (all[0] != '*' &&
-	    !(WQKIT_IS(WQ0) || WQKIT_IS(WQ1) || WQKIT_IS(WQ2) || WQKIT_IS(WQ3) ||
-	      WQKIT_IS(WQ4) || WQKIT_IS(WQ5) || WQKIT_IS(WQ6) || WQKIT_IS(WQ7)))
+SEC("tp/workqueue/workqueue_queue_work")
+int queue_work(struct trace_event_raw_workqueue_queue_work *ctx)
+{
+	struct pending_item item = {};
+	u64 work = (u64)ctx->work;
+
+	WQKIT_READ_DATA_LOC(item.name, ctx, workqueue);
+	if (!traced(item.name))
 		return 0;
 	item.queued = bpf_ktime_get_ns();
-	if (pending.update(&work, &item))
+	if (bpf_map_update_elem(&pending, &work, &item, BPF_ANY))
 		count_missed();
 	return 0;
 }
 
-TRACEPOINT_PROBE(workqueue, workqueue_activate_work)
+SEC("tp/workqueue/workqueue_activate_work")
+int activate_work(struct trace_event_raw_workqueue_activate_work *ctx)
 {
-	u64 work = (u64)args->work;
-	struct pending_item *item = pending.lookup(&work);
+	u64 work = (u64)ctx->work;
+	struct pending_item *item = bpf_map_lookup_elem(&pending, &work);
 
 	if (item)
 		item->activated = bpf_ktime_get_ns();
 	return 0;
 }
 
-TRACEPOINT_PROBE(workqueue, workqueue_execute_start)
+SEC("tp/workqueue/workqueue_execute_start")
+int execute_start(struct trace_event_raw_workqueue_execute_start *ctx)
 {
-	u64 work = (u64)args->work;
-	struct pending_item *item = pending.lookup(&work);
+	u64 work = (u64)ctx->work;
+	struct pending_item *item = bpf_map_lookup_elem(&pending, &work);
 	struct running_item run = {};
 
 	if (!item)
 		return 0;
 	run.started = bpf_ktime_get_ns();
 	__builtin_memcpy(&run.at, item, sizeof(*item));
-	if (running.update(&work, &run))
+	if (bpf_map_update_elem(&running, &work, &run, BPF_ANY))
 		count_missed();
-	pending.delete(&work);
+	bpf_map_delete_elem(&pending, &work);
 	return 0;
 }
 
-TRACEPOINT_PROBE(workqueue, workqueue_execute_end)
+SEC("tp/workqueue/workqueue_execute_end")
+int execute_end(struct trace_event_raw_workqueue_execute_end *ctx)
 {
-	u64 work = (u64)args->work;
-	struct running_item *run = running.lookup(&work);
+	u64 work = (u64)ctx->work;
+	struct running_item *run = bpf_map_lookup_elem(&running, &work);
 	struct wqkit_event ev = { .kind = EV_ITEM };
 
 	if (!run)
 		return 0;
 	ev.v[0] = work;
-	ev.v[1] = (u64)args->function;
+	ev.v[1] = (u64)ctx->function;
 	ev.v[2] = run->at.queued;
 	ev.v[3] = run->at.activated;
 	ev.v[4] = run->started;
@@ -105,8 +122,8 @@ TRACEPOINT_PROBE(workqueue, workqueue_execute_end)
 	ev.cpu = bpf_get_smp_processor_id();
 	ev.pid = bpf_get_current_pid_tgid();
 	__builtin_memcpy(ev.name, run->at.name, sizeof(ev.name));
-	latency_ns.increment(wqkit_slot(ev.v[4] - ev.v[2]));
-	events.perf_submit(args, &ev, sizeof(ev));
-	running.delete(&work);
+	wqkit_count(&hist_latency_ns, ev.v[4] - ev.v[2]);
+	wqkit_emit(ctx, &ev);
+	bpf_map_delete_elem(&running, &work);
 	return 0;
 }

@@ -1,32 +1,44 @@
+// SPDX-License-Identifier: GPL-2.0
 /*
- * Worker creation (BCC twin of ../bpftrace/worker_creation.bt): each
+ * Worker creation (the C twin of ../bpftrace/worker_creation.bt): each
  * create_worker() call (entry -> return), the new worker's pid and pool, and
- * the time from the start of the flood (the first item queued on FLOOD_WQ)
- * to each new worker's first work item; when each flood item was queued.
+ * each worker's first item since the trace began; when each item of the
+ * flood (queued on FLOOD_WQ) was queued, and when the first one was.
  */
-BPF_HASH(started, u32, u64);
-BPF_HASH(pool_of, u32, s32);
-BPF_HASH(seen, u32, u8);
-BPF_ARRAY(flood, u64, 1);
-BPF_HISTOGRAM(duration_ns, int, 64);
+#include "wqkit.bpf.h"
 
-int kprobe__create_worker(struct pt_regs *ctx, void *pool)
+const volatile char FLOOD_WQ[WQKIT_NAME_LEN] = "";
+
+WQKIT_HASH(started, u32, u64);
+WQKIT_HASH(pool_of, u32, s32);
+WQKIT_HASH(seen, u32, u8);
+WQKIT_HISTOGRAM(duration_ns);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} flood SEC(".maps");
+
+SEC("kprobe/create_worker")
+int BPF_KPROBE(create_worker_entry, struct worker_pool *pool)
 {
 	u32 tid = bpf_get_current_pid_tgid();
 	u64 now = bpf_ktime_get_ns();
-	s32 id = wqkit_pool_id(pool);
+	s32 id = BPF_CORE_READ(pool, id);
 
-	started.update(&tid, &now);
-	pool_of.update(&tid, &id);
+	bpf_map_update_elem(&started, &tid, &now, BPF_ANY);
+	bpf_map_update_elem(&pool_of, &tid, &id, BPF_ANY);
 	return 0;
 }
 
-int kretprobe__create_worker(struct pt_regs *ctx)
+SEC("kretprobe/create_worker")
+int BPF_KRETPROBE(create_worker_exit, struct worker *worker)
 {
 	u32 tid = bpf_get_current_pid_tgid();
-	u64 *t0 = started.lookup(&tid);
-	s32 *pool = pool_of.lookup(&tid);
-	void *worker = (void *)PT_REGS_RC(ctx);
+	u64 *t0 = bpf_map_lookup_elem(&started, &tid);
+	s32 *pool = bpf_map_lookup_elem(&pool_of, &tid);
 	struct wqkit_event ev = {};
 
 	if (!t0 || !pool)
@@ -37,56 +49,51 @@ int kretprobe__create_worker(struct pt_regs *ctx)
 	ev.pool = *pool;
 	if (worker) {
 		ev.kind = EV_CREATE;
-		ev.pid = wqkit_worker_pid(worker);
+		ev.pid = BPF_CORE_READ(worker, task, pid);
 	} else {
 		ev.kind = EV_FAILED;
 	}
-	duration_ns.increment(wqkit_slot(ev.v[0]));
-	events.perf_submit(ctx, &ev, sizeof(ev));
-	started.delete(&tid);
-	pool_of.delete(&tid);
+	wqkit_count(&hist_duration_ns, ev.v[0]);
+	wqkit_emit(ctx, &ev);
+	bpf_map_delete_elem(&started, &tid);
+	bpf_map_delete_elem(&pool_of, &tid);
 	return 0;
 }
 
-TRACEPOINT_PROBE(workqueue, workqueue_queue_work)
+SEC("tp/workqueue/workqueue_queue_work")
+int queue_work(struct trace_event_raw_workqueue_queue_work *ctx)
 {
-	const char want[] = FLOOD_WQ;
-	char name[sizeof(want)] = {};
+	char name[WQKIT_NAME_LEN] = {};
 	struct wqkit_event ev = { .kind = EV_FLOOD };
-	int zero = 0;
-	u64 *first = flood.lookup(&zero);
+	u32 zero = 0;
+	u64 *first = bpf_map_lookup_elem(&flood, &zero);
 
 	if (!first)
 		return 0;
-	TP_DATA_LOC_READ_STR(name, workqueue, sizeof(name));
-	for (int i = 0; i < sizeof(want); i++)
-		if (name[i] != want[i])
-			return 0;
+	WQKIT_READ_DATA_LOC(name, ctx, workqueue);
+	if (!wqkit_same_name(name, FLOOD_WQ))
+		return 0;
 	ev.v[0] = bpf_ktime_get_ns();
 	if (!*first) {
 		*first = ev.v[0];
-		events.perf_submit(args, &ev, sizeof(ev));
+		wqkit_emit(ctx, &ev);
 	}
 	ev.kind = EV_QUEUED;
-	events.perf_submit(args, &ev, sizeof(ev));
+	wqkit_emit(ctx, &ev);
 	return 0;
 }
 
-/*
- * Each worker's first item since the trace began (wqkit keeps those of the
- * workers created). Not keyed on the kretprobe: create_worker() wakes the new
- * worker before it returns, and the worker may run its first item first.
- */
-TRACEPOINT_PROBE(workqueue, workqueue_execute_start)
+SEC("tp/workqueue/workqueue_execute_start")
+int execute_start(struct trace_event_raw_workqueue_execute_start *ctx)
 {
 	u32 tid = bpf_get_current_pid_tgid();
 	struct wqkit_event ev = { .kind = EV_FIRST, .pid = tid };
 	u8 one = 1;
 
-	if (seen.lookup(&tid))
+	if (bpf_map_lookup_elem(&seen, &tid))
 		return 0;
-	seen.update(&tid, &one);
+	bpf_map_update_elem(&seen, &tid, &one, BPF_ANY);
 	ev.v[0] = bpf_ktime_get_ns();
-	events.perf_submit(args, &ev, sizeof(ev));
+	wqkit_emit(ctx, &ev);
 	return 0;
 }
