@@ -330,12 +330,13 @@ int main(int argc, char **argv)
 		}
 		fflush(stdout);
 	}
+	/* Detached first: what is printed next (events, then maps) is then all there will be. */
+	while (nr_links--)
+		bpf_link__destroy(links[nr_links]);
 	perf_buffer__consume(events);
 	print_maps(obj);
 	fflush(stdout);
 	perf_buffer__free(events);
-	while (nr_links--)
-		bpf_link__destroy(links[nr_links]);
 	bpf_object__close(obj);
 	return 0;
 }
