@@ -13,6 +13,10 @@ int BPF_KPROBE(set_worker_dying, struct worker *worker)
 	return 0;
 }
 
+/*
+ * Read through sched_process_template's record: since 6.16 sched_process_exit
+ * has an event of its own (with group_dead), kept a superset of that template.
+ */
 SEC("tp/sched/sched_process_exit")
 int process_exit(struct trace_event_raw_sched_process_template *ctx)
 {
