@@ -18,6 +18,8 @@ from wqkit.target import LabTarget
 
 #: Test files that need a kernel wqkit builds: it is built in the background from the start.
 NEEDS_BUILD = {"test_patched_lab.py": "patched", "test_debug_kernel.py": "debug"}
+#: Kernel variants (comma-separated) to build in the background after those this run needs.
+PREBUILD_ENV = "WQKIT_PREBUILD"
 _background_builds: list[subprocess.Popen] = []
 
 
@@ -42,7 +44,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     variants = {NEEDS_BUILD.get(Path(str(item.fspath)).name) for item in session.items}
     if any(item.get_closest_marker("lab") for item in session.items):
         variants.add(session.config.getoption("--lab-kernel"))
-    missing = [v for v in sorted(variants & set(VARIANTS)) if not KernelBuild.of(v).complete.is_file()]
+    # Kernels the next command will need (CI's `make test-debug-kernel`), built after this run's own.
+    later = [v for v in os.environ.get(PREBUILD_ENV, "").split(",") if v]
+    if set(later) - set(VARIANTS):
+        raise pytest.UsageError(f"{PREBUILD_ENV}={','.join(later)}: variants are {', '.join(VARIANTS)}")
+    wanted = [*sorted(variants & set(VARIANTS)), *(v for v in later if v not in variants)]
+    missing = [v for v in wanted if not KernelBuild.of(v).complete.is_file()]
     if not missing:
         return
     # One build at a time, in one background shell: with two at once beside the tests, a
