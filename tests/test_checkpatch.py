@@ -14,12 +14,14 @@ pytestmark = pytest.mark.network
 
 def test_modules_and_patches_pass_checkpatch(tmp_path):
     """The modules, the headers generated from their declarations, the skeleton of
-    `wqkit new-experiment` and its header, the patches, and the lab guest's init."""
+    `wqkit new-experiment` and its header, the patches, the lab guest's init, and the bcc engine's
+    programs and their loader."""
     home = new_experiment("style_probe", tmp_path)
     specs = [*spec.modules().values(), spec.read_spec(home / "style_probe.toml")]
     cgen.write(home, specs)
     files = sorted(MODULES_DIR.glob("*.[ch]")) + sorted(home.glob("*.[ch]")) \
-        + sorted((SOURCE_DIR / "linux_patch_exp").glob("*.patch")) + [SOURCE_DIR / "wqkit" / "lab" / "guest_init.c"]
+        + sorted((SOURCE_DIR / "linux_patch_exp").glob("*.patch")) + [SOURCE_DIR / "wqkit" / "lab" / "guest_init.c"] \
+        + sorted((SOURCE_DIR / "wqkit" / "trace" / "bcc").glob("*.[ch]"))
     assert home / "style_probe_params.h" in files and home / "kserver_params.h" in files
     assert files
     result = run_checkpatch(files)

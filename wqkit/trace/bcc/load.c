@@ -33,6 +33,7 @@
 #define POLL_MS 200
 #define HIST_SLOTS 64
 #define HIST_PREFIX "hist_"
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 struct ksym {
 	unsigned long long addr;
@@ -304,7 +305,7 @@ int main(int argc, char **argv)
 	printf("Attaching %d probes...\n", nr_progs);
 	fflush(stdout);
 	bpf_object__for_each_program(prog, obj) {
-		if (nr_links == sizeof(links) / sizeof(links[0]))
+		if (nr_links == ARRAY_SIZE(links))
 			break;
 		links[nr_links] = bpf_program__attach(prog);
 		if (!links[nr_links]) {

@@ -51,16 +51,14 @@ static __always_inline u32 wqkit_slot(u64 v)
 {
 	u32 slot = 0;
 
-	if (!v)
-		return 0;
-	if (v >> 32) { v >>= 32; slot += 32; }
-	if (v >> 16) { v >>= 16; slot += 16; }
-	if (v >> 8) { v >>= 8; slot += 8; }
-	if (v >> 4) { v >>= 4; slot += 4; }
-	if (v >> 2) { v >>= 2; slot += 2; }
-	if (v >> 1)
-		slot += 1;
-	return slot + 1;
+	/* A binary search over the bit position: BPF has no count-leading-zeros instruction. */
+	for (u32 shift = 32; shift; shift >>= 1) {
+		if (v >> shift) {
+			v >>= shift;
+			slot += shift;
+		}
+	}
+	return v ? slot + 1 : 0;
 }
 
 static __always_inline void wqkit_count(void *histogram, u64 value)
