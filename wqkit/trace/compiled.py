@@ -20,6 +20,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from wqkit.errors import WqkitError
@@ -79,7 +80,7 @@ def vmlinux_header(btf: Path) -> Path:
             raise WqkitError(f"bpftool could not read the BTF of {btf}: "
                              f"{(dump.stderr.strip() or 'no output').splitlines()[-1]}")
         header.parent.mkdir(parents=True, exist_ok=True)
-        partial = header.with_name(f"vmlinux.h.{os.getpid()}.partial")
+        partial = header.with_name(f"vmlinux.h.{os.getpid()}.{threading.get_ident()}.partial")
         partial.write_text(dump.stdout)
         partial.replace(header)
     return header
