@@ -331,10 +331,15 @@ int main(int argc, char **argv)
 		}
 		fflush(stdout);
 	}
-	/* Detached first: what is printed next (events, then maps) is then all there will be. */
+	/*
+	 * Detached first, then drained until a poll finds nothing: a handler that was running
+	 * when its link went away still counts and sends its event, and what is printed (events,
+	 * then maps) must then be all there will be.
+	 */
 	while (nr_links--)
 		bpf_link__destroy(links[nr_links]);
-	perf_buffer__consume(events);
+	while (perf_buffer__poll(events, POLL_MS) > 0)
+		;
 	print_maps(obj);
 	fflush(stdout);
 	perf_buffer__free(events);
