@@ -300,6 +300,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wqkit: error: loading %s failed: %s\n", argv[1], strerror(-err));
 		return 1;
 	}
+	/* Opened before anything is attached: an event sent with no buffer open is lost unseen. */
+	events = perf_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "events")), PERF_PAGES,
+				  on_event, on_lost, NULL, NULL);
+	if (!events) {
+		fprintf(stderr, "wqkit: error: no perf buffer for the events map: %s\n", strerror(errno));
+		return 1;
+	}
 	bpf_object__for_each_program(prog, obj)
 		nr_progs++;
 	printf("Attaching %d probes...\n", nr_progs);
@@ -314,12 +321,6 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		nr_links++;
-	}
-	events = perf_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "events")), PERF_PAGES,
-				  on_event, on_lost, NULL, NULL);
-	if (!events) {
-		fprintf(stderr, "wqkit: error: no perf buffer for the events map: %s\n", strerror(errno));
-		return 1;
 	}
 	printf("ATTACHED\n");
 	fflush(stdout);
