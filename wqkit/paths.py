@@ -28,8 +28,9 @@ def cache_dir() -> Path:
 
 def write_atomically(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` so that a reader (or a resumed study after a crash) sees the
-    old file or the new one, never half of one: a temporary file beside it, then a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    old file or the new one, never half of one: a temporary file beside it (one per process and
+    thread, so that two writers never share one), then a rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
     return path

@@ -20,11 +20,11 @@ import hashlib
 import os
 import shutil
 import subprocess
-import threading
+from functools import cache
 from pathlib import Path
 
 from wqkit.errors import WqkitError
-from wqkit.paths import build_atomically, cache_dir
+from wqkit.paths import build_atomically, cache_dir, write_atomically
 
 BCC_DIR = Path(__file__).parent / "bcc"
 LOADER_SOURCE = BCC_DIR / "load.c"
@@ -55,7 +55,9 @@ def _btf_key(btf: Path) -> str:
     return _digest(str(btf.resolve()).encode(), str(stat.st_size).encode(), str(stat.st_mtime_ns).encode())
 
 
+@cache
 def _compiler_version(compiler: str) -> bytes:
+    """What ``compiler --version`` says, asked once per process (it is part of every cache key)."""
     return subprocess.run([compiler, "--version"], capture_output=True).stdout
 
 
@@ -80,9 +82,7 @@ def vmlinux_header(btf: Path) -> Path:
             raise WqkitError(f"bpftool could not read the BTF of {btf}: "
                              f"{(dump.stderr.strip() or 'no output').splitlines()[-1]}")
         header.parent.mkdir(parents=True, exist_ok=True)
-        partial = header.with_name(f"vmlinux.h.{os.getpid()}.{threading.get_ident()}.partial")
-        partial.write_text(dump.stdout)
-        partial.replace(header)
+        write_atomically(header, dump.stdout)
     return header
 
 
