@@ -7,6 +7,11 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,8 @@ NEEDS_BUILD = {"test_patched_lab.py": "patched", "test_debug_kernel.py": "debug"
 #: Kernel variants (comma-separated) to build in the background after those this run needs.
 PREBUILD_ENV = "WQKIT_PREBUILD"
 _background_builds: list[subprocess.Popen] = []
+#: The runs of the tests marked ``early`` (by test id), and the lab each runs on.
+_early_runs: dict[str, EarlyRun] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,6 +43,53 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly:
+        return
+    _start_kernel_builds(session)
+    _start_early_runs(session)
+
+
+def _start_early_runs(session: pytest.Session) -> None:
+    """Start each selected ``early`` test's run on a lab of its own (--lab-kernel), in a thread:
+    its boot and waits overlap the tests before it instead of holding the suite up."""
+    for item in session.items:
+        marker = item.get_closest_marker("early")
+        if marker is not None:
+            early = _early_runs[item.nodeid] = EarlyRun(marker.kwargs["run"])
+            threading.Thread(target=early.run_on_own_lab, args=(session.config.getoption("--lab-kernel"),),
+                             daemon=True, name=f"early {item.name}").start()
+
+
+@dataclass
+class EarlyRun:
+    """A test's lab run, started in a thread when the session starts."""
+
+    run: Callable[[LabTarget, Path], object]
+    future: Future = field(default_factory=Future)
+    lab: LabSession | None = None
+
+    def run_on_own_lab(self, kernel_spec: str) -> None:
+        try:
+            self.lab = LabSession(kernel=lab_kernel(kernel_spec), progress=lambda m: None)
+            with self.lab:
+                out = Path(tempfile.mkdtemp(prefix="wqkit-early-"))
+                self.future.set_result(self.run(LabTarget(session=self.lab), out))
+        except BaseException as error:  # noqa: BLE001  the test raises it
+            self.future.set_exception(error)
+
+    def stop(self) -> None:
+        """Power its lab off if it is still running (the run then fails)."""
+        if not self.future.done() and self.lab is not None:
+            self.lab.close()
+
+
+@pytest.fixture
+def early_result(request: pytest.FixtureRequest):
+    """The result of this test's ``early`` run (waiting for it to end)."""
+    return _early_runs[request.node.nodeid].future.result()
+
+
+def _start_kernel_builds(session: pytest.Session) -> None:
     """Start building each kernel a selected test needs (or --lab-kernel names) that is not cached,
     at the lowest CPU priority (SCHED_IDLE: it only takes what the tests leave idle, and never
     delays a lab guest's vCPU). The tests' own build_kernel() waits for it (the build's lock)."""
@@ -64,7 +118,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """A background build still running when the tests end (a -k run, an interruption) is stopped."""
+    """A background build or early run still going when the tests end (a -k run, an interruption)
+    is stopped."""
+    for early in _early_runs.values():
+        early.stop()
     for proc in _background_builds:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

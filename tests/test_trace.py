@@ -93,13 +93,18 @@ def test_death_tracers_report_exactly_the_workers_that_went_away(lab_target, tmp
     assert (both["bcc"] - both["bpftrace"]).abs().median() < ENGINE_GAP_NS
 
 
+def _idle_culling_trace(target: Target, out: Path) -> Path:
+    """The kernel's own path (idle_cull_fn): a pool grown to 6 workers, left idle for
+    IDLE_WORKER_TIMEOUT; the surplus is culled, the rest dies with the pool. Five idle minutes:
+    run early, on a lab of its own, beside the other tests."""
+    return workers.trace_workers("die", engine="bpftrace", trigger="idle", workers=6, target=target,
+                                 out=out, progress=lambda m: None)
+
+
 @pytest.mark.lab
-def test_idle_culling_kills_surplus_workers_and_the_tracer_sees_them_die(lab_target, tmp_path):
-    # The kernel's own path (idle_cull_fn): a pool grown to 6 workers, left idle for
-    # IDLE_WORKER_TIMEOUT; the surplus is culled, the rest dies with the pool.
-    path = workers.trace_workers("die", engine="bpftrace", trigger="idle", workers=6, target=lab_target,
-                                 out=tmp_path, progress=lambda m: None)
-    trace = load_run(path)
+@pytest.mark.early(run=_idle_culling_trace)
+def test_idle_culling_kills_surplus_workers_and_the_tracer_sees_them_die(early_result):
+    trace = load_run(early_result)
     meta, events = trace.meta, trace.events
     truth = meta["truth"]
     assert meta["status"] == "ok" and meta["load"]["trigger"] == "idle"
