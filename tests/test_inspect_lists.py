@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import pytest
 
 from wqkit.inspect.helpers import ListChanged
@@ -54,3 +58,30 @@ def test_worklist_age_is_never_negative_nor_wrapped():
     # jiffies starts 5 minutes before the 32-bit wrap and is unsigned 64-bit: still plain differences.
     assert jiffies_since(2**64 - 10, 2**64 - 30) == 20
     assert jiffies_since(5, 2**64 - 5) == 10
+
+
+def test_the_state_sampler_s_thread_gets_the_shortest_slice_the_scheduler_takes():
+    # The kernel's own account of the thread (/proc/thread-self/sched, se.slice on 6.12+), not the
+    # value wqkit set: a slice the kernel ignored would not be there.
+    import threading
+
+    from wqkit.inspect import timeline
+
+    seen: list = []
+
+    def sampler_thread() -> None:
+        sched = timeline._raise_priority()
+        fields = dict(map(str.strip, line.split(":", 1)) for line in Path("/proc/thread-self/sched").read_text().splitlines()
+                      if line.count(":") == 1)
+        seen.append((sched, int(fields["se.slice"]) if "se.slice" in fields else None))
+
+    thread = threading.Thread(target=sampler_thread)
+    thread.start()
+    thread.join()
+    (sched, kernel_slice), = seen
+    assert sched["nice"] in (0, timeline.SAMPLER_NICE)        # an ordinary user's, root's
+    # What the run's metadata says is what the kernel did.
+    assert (sched["slice_ns"] is not None) == (kernel_slice == timeline.SAMPLER_SLICE_NS), (sched, kernel_slice)
+    release = tuple(int(n) for n in re.match(r"(\d+)\.(\d+)", os.uname().release).groups())
+    if release >= (6, 12):      # EEVDF's custom slices: this machine's kernel, and CI's
+        assert kernel_slice == timeline.SAMPLER_SLICE_NS

@@ -25,9 +25,11 @@ worklist under a flood) is counted as torn and left without a row.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import statistics
+import struct
 import sys
 import threading
 import time
@@ -135,7 +137,7 @@ class StateSampler:
         info = {"hz": self.hz, "samples": samples, "seconds": round(seconds, 3),
                 "achieved_hz": round(samples / seconds, 2) if seconds else 0.0, "missed_periods": self._missed,
                 "torn_periods": self._torn,
-                "sampler_nice": getattr(self, "_priority", None),
+                "sampler_sched": getattr(self, "_priority", None),
                 "lateness_median_ms": round(statistics.median(self._late) * 1e3, 3) if self._late else None,
                 "clock": "tsc = the core timekeeper's tkr_mono.cycle_last (the last timekeeping update before "
                          "the read at host_time)",
@@ -143,16 +145,45 @@ class StateSampler:
         return frame, info
 
 
-#: The sampler thread's nice value when allowed (root): ahead of the lab's QEMU threads, which
-#: share the host's CPUs with it under TCG.
+#: The sampler thread's nice value when allowed (root): ahead of the other threads of its own
+#: process. Not of the lab's QEMU threads when the host groups sessions (autogroup): each QEMU is a
+#: session of its own, and nice values weigh threads only within a group.
 SAMPLER_NICE = -10
+#: The sampler thread's time slice under EEVDF (Linux 6.12 and later: a SCHED_OTHER thread's
+#: sched_attr.sched_runtime, which any user may set on their own threads), the shortest the kernel
+#: takes. A woken thread with a shorter slice than the running one's (the QEMU vCPU threads keep
+#: the default, 0.75 ms times a factor for the CPU count) preempts it at once, instead of waiting
+#: for it to use its slice up: the difference, on a host whose CPUs all run vCPUs, between a period
+#: taken in time and one missed.
+SAMPLER_SLICE_NS = 100_000
+#: sched_setattr and sched_getattr by machine.
+_SYS_SCHED_ATTR = {"x86_64": (314, 315), "aarch64": (274, 275)}
+#: struct sched_attr, SCHED_ATTR_SIZE_VER0: size, policy, flags, nice, priority, runtime, deadline, period.
+_SCHED_ATTR = struct.Struct("IIQiIQQQ")
 
 
-def _raise_priority() -> int:
-    """Give the calling thread nice SAMPLER_NICE when permitted; its nice value."""
+def _raise_priority() -> dict:
+    """Give the calling thread nice SAMPLER_NICE when permitted, and a SAMPLER_SLICE_NS slice
+    when the kernel takes custom slices; what it has then (meta.json's ``sampler_sched``)."""
     tid = threading.get_native_id()
     try:
         os.setpriority(os.PRIO_PROCESS, tid, SAMPLER_NICE)
     except PermissionError:
         pass
-    return os.getpriority(os.PRIO_PROCESS, tid)
+    nice = os.getpriority(os.PRIO_PROCESS, tid)
+    return {"nice": nice, "slice_ns": SAMPLER_SLICE_NS if _set_slice(nice, SAMPLER_SLICE_NS) else None}
+
+
+def _set_slice(nice: int, slice_ns: int) -> bool:
+    """Set the calling thread's EEVDF slice (SCHED_OTHER, its nice kept); whether the kernel took it."""
+    numbers = _SYS_SCHED_ATTR.get(os.uname().machine)
+    if numbers is None:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = ctypes.create_string_buffer(_SCHED_ATTR.pack(_SCHED_ATTR.size, os.SCHED_OTHER, 0, nice, 0, slice_ns, 0, 0))
+    if libc.syscall(numbers[0], 0, attr, 0) != 0:
+        return False
+    # Kernels before 6.12 accept the call but ignore a SCHED_OTHER thread's runtime (and read it back as 0).
+    back = ctypes.create_string_buffer(_SCHED_ATTR.size)
+    return (libc.syscall(numbers[1], 0, back, _SCHED_ATTR.size, 0) == 0
+            and _SCHED_ATTR.unpack(back.raw)[5] == slice_ns)
