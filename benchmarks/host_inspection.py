@@ -11,7 +11,8 @@ with the accelerator and the ratio ram/qmp:
   consistent one with its pause;
 - the StateSampler of --sample-state for --seconds, idle and under insert_exec
   bursts: achieved rate, missed and torn periods (qmp at 100 Hz, its old limit;
-  ram at 1 kHz, target 0 missed);
+  ram at 1 kHz, target 0 missed), and the floor: the same thread and schedule
+  with no read (what the host's own stalls make it miss);
 - reading an insert_exec run's --samples sample array out of guest memory
   (samples/s; target >= 100M/s for ram), and that read plus parsing and
   writing Parquet;
@@ -111,9 +112,17 @@ def snapshot_figures(inspector: HostInspector) -> dict:
             "pause_ms": statistics.median(pauses) * 1e3}
 
 
+class ScheduleOnly(StateSampler):
+    """The sampler's thread, priority and schedule with no read: the periods this machine alone
+    makes it miss (the host's own stalls; this machine is itself a VM), the floor of the real one's."""
+
+    def _take(self, prog, sample: int) -> None:
+        pass
+
+
 def sampler_figures(target: LabTarget, inspector: HostInspector, hz: float, seconds: float, busy: bool,
-                    out: Path) -> dict:
-    sampler = StateSampler(inspector, hz)
+                    out: Path, sampler_class: type[StateSampler] = StateSampler) -> dict:
+    sampler = sampler_class(inspector, hz)
     sampler.start()
     if busy:
         ends = time.monotonic() + seconds
@@ -175,13 +184,17 @@ def main() -> None:
             print(f"{label:48}: qmp {qmp:8.3f} {unit}, ram {ram:8.3f} {unit}, ratio ram/qmp {ram / qmp:.3f}"
                   + (" (target ram <= 1 ms)" if key == "median_ms" else ""), flush=True)
         for busy in (False, True):
+            load = "insert_exec bursts" if busy else "idle guest"
             for via, inspector in inspectors.items():
                 info = sampler_figures(target, inspector, SAMPLER_HZ[via], args.seconds, busy, out)
-                print(f"StateSampler {via} at {SAMPLER_HZ[via]} Hz, {'insert_exec bursts' if busy else 'idle guest'}, "
+                print(f"StateSampler {via} at {SAMPLER_HZ[via]} Hz, {load}, "
                       f"{info['seconds']:g} s: {info['samples']} samples, {info['achieved_hz']} Hz, "
                       f"{info['missed_periods']} missed and {info['torn_periods']} torn periods, lateness median "
-                      f"{info['lateness_median_ms']} ms, sampler nice {info['sampler_nice']}"
+                      f"{info['lateness_median_ms']} ms, sampler {info['sampler_sched']}"
                       + (" (target: 0 missed at 1 kHz)" if via == "ram" else ""), flush=True)
+            floor = sampler_figures(target, inspectors["ram"], SAMPLER_HZ["ram"], args.seconds, busy, out, ScheduleOnly)
+            print(f"the same schedule, no read (this machine's floor), {load}, "
+                  f"{floor['seconds']:g} s: {floor['missed_periods']} missed periods", flush=True)
         reads = sample_read_figures(target, inspectors, args.samples, out)
         for via, fig in reads.items():
             print(f"{fig['rows']:,} samples out of guest memory, {via}: read {args.samples / fig['read_s'] / 1e6:,.1f}M "
