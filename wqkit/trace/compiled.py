@@ -29,7 +29,10 @@ from wqkit.paths import build_atomically, cache_dir, write_atomically
 BCC_DIR = Path(__file__).parent / "bcc"
 LOADER_SOURCE = BCC_DIR / "load.c"
 LOADER_FLAGS = ("-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror")
-BPF_FLAGS = ("-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall", "-Werror")
+#: -fms-extensions as the kernel has built with since 6.19: its structs embed others without a
+#: member name (struct ns_common's ``struct ns_tree;`` in 7.x), which bpftool dumps as written.
+BPF_FLAGS = ("-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall", "-Werror", "-fms-extensions",
+             "-Wno-microsoft-anon-tag")
 #: Where the tools are: bpftool is in /usr/sbin, which an ordinary user's PATH may not hold.
 TOOL_PATH = os.pathsep.join((os.environ.get("PATH", ""), "/usr/sbin", "/sbin"))
 #: A BTF file smaller than this is hashed whole for its cache key; a larger one (a vmlinux with

@@ -14,12 +14,22 @@ int BPF_KPROBE(set_worker_dying, struct worker *worker)
 }
 
 /*
- * Read through sched_process_template's record: since 6.16 sched_process_exit
- * has an event of its own (with group_dead), kept a superset of that template.
+ * Since 6.16 sched_process_exit has a record of its own (with group_dead), and
+ * sched_process_template's comm is a dynamic string in 7.x: the pid is at
+ * another offset in each. Which record this kernel has is asked of its BTF
+ * (the ___exit flavour matches trace_event_raw_sched_process_exit); the branch
+ * the kernel lacks is dead code to the verifier.
  */
+struct trace_event_raw_sched_process_exit___exit {
+	pid_t pid;
+} __attribute__((preserve_access_index));
+
 SEC("tp/sched/sched_process_exit")
-int process_exit(struct trace_event_raw_sched_process_template *ctx)
+int process_exit(void *ctx)
 {
-	died(ctx, ctx->pid);
+	if (bpf_core_type_exists(struct trace_event_raw_sched_process_exit___exit))
+		died(ctx, ((struct trace_event_raw_sched_process_exit___exit *)ctx)->pid);
+	else
+		died(ctx, ((struct trace_event_raw_sched_process_template *)ctx)->pid);
 	return 0;
 }
