@@ -387,6 +387,23 @@ def test_a_c_program_that_does_not_build_is_a_one_line_error(monkeypatch, tmp_pa
     assert "\n" not in str(raised.value) and not list(tmp_path.glob("bpf/*/bad-*"))
 
 
+def test_a_kernel_whose_structs_embed_others_without_a_member_name_builds(monkeypatch, tmp_path):
+    # Kernels since 6.19 are built with -fms-extensions: 7.x's struct ns_common embeds `struct ns_tree;`,
+    # which bpftool dumps as written into vmlinux.h. A BTF with such a struct, made here as the
+    # kernel's build makes it (clang -g), and a program reading a member of the embedded struct.
+    monkeypatch.setenv("WQKIT_CACHE", str(tmp_path))
+    types = tmp_path / "types.c"
+    types.write_text("struct ns_tree { int id; };\nstruct ns_common { struct ns_tree; int count; };\n"
+                     "struct ns_common keep;\n")
+    btf = tmp_path / "types.o"
+    subprocess.run(["clang", "-g", "-target", "bpf", "-fms-extensions", "-Wno-microsoft-anon-tag", "-c",
+                    str(types), "-o", str(btf)], check=True)
+    assert "\tstruct ns_tree;\n" in compiled.vmlinux_header(btf).read_text()
+    program = tmp_path / "embedded.c"
+    program.write_text('#include "vmlinux.h"\nint id_of(struct ns_common *ns)\n{\n\treturn ns->id;\n}\n')
+    assert compiled.bpf_object(program, btf).stat().st_size > 0
+
+
 def test_histograms_are_parsed_in_bpftraces_layout():
     # Slot k holds [2^(k-1), 2^k): the loader prints [1024, 2048), bpftrace [1K, 2K).
     assert engine.parse_histogram("[1024, 2048)               3 |@@@|\n[2048, 4096)  0 ||\n"
