@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 from wqkit.lab import LabSession, kept
-from wqkit.lab.vm import AGENT, AGENT_PREFIX, GUEST_PYTHON
+from wqkit.lab.agent_bundle import guest_command
+from wqkit.lab.vm import AGENT_PREFIX
 from wqkit.paths import SOURCE_DIR
 
 #: Console lines that mark the guest's boot phases, in order: with wqkit's init, and with
@@ -70,7 +71,7 @@ def boot_wqkit() -> tuple[float, dict[str, float], str]:
 def boot_baseline(accel: str) -> tuple[float, dict[str, float]]:
     """One boot with virtme-ng's own init (udev included): virtme-run runs the agent as its script."""
     session = LabSession(accel=accel, progress=quiet)
-    cmd = session._virtme_run_command(accel, [GUEST_PYTHON, "-IS", str(AGENT)])
+    cmd = session._virtme_run_command(accel, guest_command())
     start = time.monotonic()
     with open(session.console_log, "wb") as console:
         # TMPDIR: virtme-run's exit-code file goes into the session, not /tmp (it is killed, no clean-up).

@@ -7,13 +7,14 @@ import subprocess
 from pathlib import Path
 
 from wqkit.lab.guest_init import GUEST_MODULES, PRIVATE_DIRS, guest_init
-from wqkit.lab.vm import AGENT, GUEST_PYTHON, LabSession
+from wqkit.lab.agent_bundle import guest_command
+from wqkit.lab.vm import LabSession
 
 
 def test_the_qemu_command_boots_wqkit_init_with_virtme_ngs_initramfs_and_ports():
     session = LabSession(accel="tcg")
     try:
-        qemu = session._qemu_command("tcg", [GUEST_PYTHON, "-IS", str(AGENT)])
+        qemu = session._qemu_command("tcg", guest_command())
     finally:
         session.close()
     assert "qemu-system" in qemu[0]

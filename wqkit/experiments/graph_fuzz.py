@@ -35,7 +35,7 @@ from wqkit.errors import WqkitError
 from wqkit.experiments import graph as g
 from wqkit.experiments import kmod
 from wqkit.experiments.runner import GRAPH_DIR
-from wqkit.lab.vm import GUEST_PYTHON
+from wqkit.lab.agent_bundle import GUEST_PYTHON
 from wqkit.target import Target
 
 FEEDER = Path(__file__).with_name("fuzz_guest.py")

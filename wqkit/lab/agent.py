@@ -12,16 +12,14 @@ unloads a module, or reads the kernel log (:func:`file_op`), in the agent itself
 starts a process, which costs a quarter of a second under TCG. Other output on stdout is
 ignored by the host. EOF on stdin (the host went away) ends the
 agent, which powers the guest off. Standard library only: it runs under the
-guest's /usr/bin/python3.
+guest's /usr/bin/python3, started from one file of its code and imports
+(agent_start.py). What only some requests need (subprocess, socket, ctypes) is
+imported at their first use: its import at the start would delay every boot's first answer.
 """
 
-import ctypes
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
 
@@ -34,11 +32,14 @@ def reply(message: dict) -> None:
 
 
 def read_text(path: str) -> str:
-    with open(path, encoding="ascii") as f:
+    with open(path, encoding="utf-8") as f:     # its codec is loaded at the interpreter's start, ascii's is not
         return f.read().strip()
 
 
 def run(cmd: str, timeout: float) -> dict:
+    import signal
+    import subprocess
+
     start = time.monotonic()
     proc = subprocess.Popen(
         ["/bin/sh", "-c", cmd],
@@ -73,6 +74,8 @@ def exited(pid_file: str | None) -> str | None:
 
 
 def ask(path: str, line: str, timeout: float, pid_file: str | None = None) -> dict:
+    import socket
+
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -104,6 +107,8 @@ KMSG_ESCAPE = re.compile(rb"\\x([0-9a-f]{2})")
 
 def syscall(number: int, *args) -> int:
     """Make a system call; 0 or its errno."""
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     return 0 if libc.syscall(number, *args) == 0 else ctypes.get_errno()
 

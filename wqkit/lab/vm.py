@@ -30,6 +30,7 @@ from wqkit.command import CommandResult
 from wqkit.console import progress_line
 from wqkit.errors import LabCrash, LabError, LabTimeout, WqkitError
 from wqkit.lab.accel import PROBE_TIMEOUT, choose_accel
+from wqkit.lab.agent_bundle import guest_command
 from wqkit.lab.firmware import direct_boot
 from wqkit.lab.guest_init import PRIVATE_DIRS, guest_init, init_options
 from wqkit.lab.kernel import LabKernel
@@ -39,10 +40,6 @@ from wqkit.lab.splats import first_splat_line
 from wqkit.lab.topology import MAX_CPUS, Topology, memory_mib
 from wqkit.paths import SOURCE_DIR, cache_dir
 
-AGENT = Path(__file__).with_name("agent.py")
-#: The guest's PID 1 (see its docstring): virtme-ng's set-up without udev.
-#: The agent's interpreter in the guest: Debian's, on the shared root (stdlib only).
-GUEST_PYTHON = "/usr/bin/python3"
 AGENT_PREFIX = "@wqkit "
 #: Host paths the guest does not see as the host does: tmpfs in the guest, or a
 #: writable overlay whose writes stay in the guest (virtme-ng's /tmp).
@@ -220,9 +217,7 @@ class LabSession:
         """One boot attempt: spawn the VM and wait for the agent's hello."""
         start = time.monotonic()
         self._messages = queue.Queue()
-        # -IS: isolated, no site (the agent needs the standard library only; site's scan of
-        # dist-packages reads directories over 9p, slow in a guest that just booted).
-        guest = ["/bin/sh", "-c", "echo c > /proc/sysrq-trigger"] if crash else [GUEST_PYTHON, "-IS", str(AGENT)]
+        guest = ["/bin/sh", "-c", "echo c > /proc/sysrq-trigger"] if crash else guest_command()
         self._spawn(self._qemu_command(self.accel, guest))
         hello = self._receive(self.boot_timeout, "boot")
         self.boot_seconds = time.monotonic() - start
