@@ -15,6 +15,7 @@ import pytest
 from wqkit.experiments import kmod
 from wqkit.inspect.helpers import (find_workqueue, for_each_pool, for_each_pool_worker, for_each_pwq,
                                    for_each_workqueue, pool_nr_pending, workqueue_name)
+from wqkit.inspect.kworkers import kworkers
 from wqkit.inspect.lab import LabInspector, HostInspector, vmcore_snapshot
 from wqkit.inspect.source import open_program
 from wqkit.inspect.text import pool_line
@@ -164,6 +165,19 @@ def test_every_worker_is_a_kworker_of_the_guest(lab_target, inspector):
                            check=True).stdout.split()
     assert len(comms) >= len(pids) - 2 and len(pids) > 0
     assert all(comm.startswith("kworker/") for comm in comms), comms
+
+
+def test_the_kworker_listing_of_runs_is_ps_s_and_holds_the_kernels_workers(lab_target, inspector):
+    # kworkers() (every run's meta.json counts kworkers with it, before and after) against ps and
+    # against the kernel's own pool worker lists, read by drgn. Rescuers are kworkers in no pool.
+    for _ in range(3):      # kworkers come and go; an idle guest settles
+        listed = kworkers(lab_target)
+        snap = inspector.snapshot(consistent=True)
+        ps = dict(line.split(None, 1) for line in lab_target.run("ps -e -o pid=,comm=", check=True).stdout.splitlines())
+        if set(kworkers(lab_target)) == set(listed):
+            break
+    assert {int(pid) for pid, comm in ps.items() if comm.startswith("kworker/")} == set(listed)
+    assert {w.pid for w in snap.workers if w.pid is not None} <= set(listed) and len(listed) > 0
 
 
 def test_workers_per_cpu_match_the_kworkers_bound_to_it(lab_target, inspector):

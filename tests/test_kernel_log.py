@@ -86,6 +86,8 @@ def test_the_agents_file_operations_answer_or_name_the_error(tmp_path):
         [[True, None], [False, f"{missing}: No such file or directory"]]
     assert agent.file_op({"op": "size", "paths": [str(tmp_path / "params" / "cpu"), missing]})["answers"] == \
         [[3, None], [None, f"{missing}: No such file or directory"]]
+    assert agent.file_op({"op": "list", "path": str(tmp_path)}) == {"names": ["control", "params"]}
+    assert agent.file_op({"op": "list", "path": missing})["errno"] == 2
     assert agent.file_op({"op": "read_dir", "path": str(tmp_path / "params")}) == \
         {"files": {"cpu": "-1\n", "nr": "1000\n"}}
     big = "task 1 busy 10\n" * 20000

@@ -112,6 +112,10 @@ class Target(ABC):
             raise WqkitError(f"could not stat {error} on the {self.name} target")
         return size
 
+    def list_dir(self, path: str) -> list[str]:
+        """The names in directory ``path``, sorted (``/proc``'s pids: no process started to list them)."""
+        return self._op({"op": "list", "path": path})["names"]
+
     def read_dir(self, path: str) -> dict[str, str]:
         """The text of every file in directory ``path``, by name."""
         return self._op({"op": "read_dir", "path": path})["files"]
