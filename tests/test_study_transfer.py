@@ -3,6 +3,9 @@ chunked, compressed, every hash checked, nothing left behind on failure."""
 
 import hashlib
 import os
+import re
+import threading
+import time
 
 import pytest
 from distributed import Client, LocalCluster
@@ -66,3 +69,23 @@ def test_a_changed_file_or_a_gone_worker_is_an_error_and_leaves_nothing(client, 
     with pytest.raises(WqkitError, match="refused file name '../escape'"):
         transfer.receive(client, _worker(client), bad, runs)
     assert list(runs.iterdir()) == [] and not (tmp_path / "out" / "escape").exists()
+
+
+def test_a_pull_from_a_worker_that_leaves_fails_at_once(tmp_path, monkeypatch):
+    # A worker killed just after its run finished: the pull pinned to it would wait for it until
+    # PULL_TIMEOUT_S (a cluster study once stalled 300 s so). Here the worker's one thread is busy
+    # when the pull is queued behind it, then the worker closes.
+    monkeypatch.setattr(transfer, "PULL_TIMEOUT_S", 120.0)
+    run = _run_dir(tmp_path / "scratch")
+    described = transfer.describe(run)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as dask:
+        leaving = next(iter(cluster.workers.values()))
+        busy = dask.submit(time.sleep, 3, workers=[leaving.address], pure=False)
+        threading.Timer(1.0, lambda: dask.sync(leaving.close)).start()
+        start = time.monotonic()
+        with pytest.raises(WqkitError, match=f"pulling .* from {re.escape(leaving.address)} failed .*left the cluster"):
+            transfer.receive(dask, leaving.address, described, tmp_path / "out" / "runs")
+        assert time.monotonic() - start < 30
+        busy.cancel()
+    assert list((tmp_path / "out" / "runs").iterdir()) == []

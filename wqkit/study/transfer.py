@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 import zlib
 from pathlib import Path
 
@@ -28,6 +29,9 @@ from wqkit.paths import cache_dir
 CHUNK = 8 << 20
 #: Seconds a pull of one chunk may take before its run counts as lost with its worker.
 PULL_TIMEOUT_S = 300.0
+#: Seconds between a waiting pull's checks that its worker is still in the cluster: a task pinned
+#: to a worker that has left waits for it, and would hold the study up for PULL_TIMEOUT_S.
+PULL_CHECK_S = 1.0
 SCRATCH = "study-scratch"
 
 
@@ -84,6 +88,20 @@ def _safe(relative: str) -> bool:
     return bool(parts) and not Path(relative).is_absolute() and ".." not in parts
 
 
+def _chunk(client, future, worker: str) -> bytes:
+    """What the pull ``future`` brings from ``worker``; an error once that worker has left the
+    cluster (killed just after its run) or after PULL_TIMEOUT_S."""
+    deadline = time.monotonic() + PULL_TIMEOUT_S
+    while True:
+        try:
+            return future.result(timeout=PULL_CHECK_S)
+        except TimeoutError:
+            if worker not in client.scheduler_info()["workers"]:
+                raise LookupError("the worker left the cluster") from None
+            if time.monotonic() > deadline:
+                raise
+
+
 def receive(client, worker: str, transfer: dict, runs_dir: Path) -> tuple[Path, int]:
     """Pull a run directory that ``worker`` described (:func:`describe`) into ``runs_dir``;
     return where it is and the bytes that moved. A worker gone, a pull that times out or a
@@ -106,7 +124,7 @@ def receive(client, worker: str, transfer: dict, runs_dir: Path) -> tuple[Path, 
                     future = client.submit(read_chunk, f"{transfer['path']}/{relative}", offset, CHUNK,
                                            workers=[worker], allow_other_workers=False, pure=False)
                     try:
-                        packed = future.result(timeout=PULL_TIMEOUT_S)
+                        packed = _chunk(client, future, worker)
                     except Exception as exc:  # noqa: BLE001  the worker died or the file went: lost
                         future.cancel()
                         raise WqkitError(f"run {transfer['name']}: pulling {relative} from {worker} failed "
