@@ -145,9 +145,12 @@ def run(declared: RunKind, own: Mapping[str, object], flood: Mapping[str, object
         program = worker_program(run.target, kind)
         meta["program"], meta["probes"] = program.name, program.probes
         tracing = Tracing(run.target, engines, program, run.progress)
+        # Listed before the tracers attach too: a kworker culled while they attach is traced dying
+        # and is gone from the listing after it, yet it was no worker of the load.
+        before_attach = set(kworkers(run.target))
         try:
             with tracing:
-                meta["truth"] = _run_load(run.target, kind, load, timeout, run.progress)
+                meta["truth"] = _run_load(run.target, kind, load, timeout, run.progress, before_attach)
         finally:
             events = keep_outputs(tracing, run.path, meta, parse_trace)
             events.to_parquet(run.path / "events.parquet", index=False)
@@ -155,11 +158,14 @@ def run(declared: RunKind, own: Mapping[str, object], flood: Mapping[str, object
     return run.final
 
 
-def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: Callable[[str], None]) -> dict:
-    """Run the load the tracers watch; what the guest saw (kworkers that appeared or went away)."""
+def _run_load(target: Target, kind: str, load: dict, timeout: float, progress: Callable[[str], None],
+              before_attach: set[int]) -> dict:
+    """Run the load the tracers watch; what the guest saw (kworkers that appeared or went away).
+    ``before_attach``: the kworkers listed before the tracers attached."""
     # The tracers attach before this listing: a kworker the kernel creates meanwhile is traced and
-    # listed, so it is not the load's; one idle for IDLE_WORKER_TIMEOUT may die and is listed too.
-    before = set(kworkers(target))
+    # listed, so it is not the load's; one idle for IDLE_WORKER_TIMEOUT may die at any time, and
+    # is in one of the two listings.
+    before = before_attach | set(kworkers(target))
     listed = {"kworkers_before": sorted(before)}
     if kind == "die":
         return listed | _trigger_death(target, load, progress, before)
