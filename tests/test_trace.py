@@ -19,8 +19,6 @@ from wqkit.target import Target
 from wqkit.analysis import latency as analysis_latency
 from wqkit.analysis import workers as analysis_workers
 from wqkit.analysis.load import load_run
-from wqkit.inspect.snapshot import take_snapshot
-from wqkit.inspect.sources import target_program
 from wqkit.paths import SOURCE_DIR
 from wqkit.trace import compiled, engine, latency, workers
 
@@ -38,13 +36,9 @@ def _per_worker(events: pd.DataFrame, event: str) -> pd.DataFrame:
 
 @pytest.mark.lab
 def test_creation_tracers_see_every_new_kworker_and_agree(lab_target, tmp_path):
-    # Items one every 20 ms, each sleeping until the last is queued: all at once, 24 more than the
-    # idle workers an earlier test left on CPU 0's pool (idle workers live 5 minutes; a flood of
-    # the module-parameter test leaves tens), so the pool must create workers.
-    with target_program(lab_target) as prog:
-        idle = max(pool.nr_idle for pool in take_snapshot(prog).pools if pool.cpu == 0 and pool.nice == 0)
-    items = idle + 24
-    load = {"delay": 20, "nr_work_max": items, "hold_ms": items * 20 + 500}
+    # 40 items sleeping 1 s, one every 20 ms: 40 at once, more than any earlier test's flood left
+    # idle on this pool (at most 24; idle workers live 5 minutes), so the pool must create workers.
+    load = {"delay": 20, "nr_work_max": 40, "hold_ms": 1000}
     path = workers.trace_workers("creation", engine="both", load=load, target=lab_target, out=tmp_path,
                                  progress=lambda m: None)
     trace = load_run(path)
