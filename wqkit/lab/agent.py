@@ -172,8 +172,8 @@ def kmsg_records(since: int) -> tuple[list[list], int]:
 def file_op(request: dict) -> dict:
     """One operation without a process: ``read`` (``paths``: each file's text, or its error),
     ``exists`` (``paths``), ``size`` (``paths``: each file's size in bytes), ``list`` (the
-    names in directory ``path``), ``read_dir`` (every file of ``path``), ``write`` (``text`` into ``path``, in as few write(2) calls as
-    the file takes; a new file with ``create``),
+    names in directory ``path``), ``read_dir`` (every file of ``path``), ``write`` (``text``
+    into ``path``, in as few write(2) calls as the file takes; a new file with ``create``),
     ``load`` (module ``path`` with ``params``), ``unload`` (module ``name``), ``kmsg`` (the
     kernel log from record ``since``). A failure answers ``error`` and ``errno``."""
     op = request["op"]

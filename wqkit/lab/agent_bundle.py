@@ -50,4 +50,5 @@ def guest_command() -> list[str]:
         bundle.unlink(missing_ok=True)
     build_atomically(bundle, lambda out: [GUEST_PYTHON, "-IS", str(AGENT_START), "build", str(out), str(AGENT),
                                           *agent_imports()], "the lab agent's bundle")
+    # -IS: isolated, no site (site's scan of dist-packages reads directories over 9p).
     return [GUEST_PYTHON, "-IS", str(AGENT_START), "run", str(bundle)]
