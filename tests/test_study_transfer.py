@@ -2,6 +2,7 @@
 chunked, compressed, every hash checked, nothing left behind on failure."""
 
 import hashlib
+import json
 import os
 import re
 import threading
@@ -89,3 +90,47 @@ def test_a_pull_from_a_worker_that_leaves_fails_at_once(tmp_path, monkeypatch):
         assert time.monotonic() - start < 30
         busy.cancel()
     assert list((tmp_path / "out" / "runs").iterdir()) == []
+
+
+class _FakeGuest:
+    alive = True
+    session = type("Session", (), {"boot_id": "fake-boot"})()
+
+
+def _runs_reusing_one_name(params, target, out, annotations, **_):
+    """A run kind whose every run takes the same scratch name once the last one's copy is gone:
+    what two short runs started in the same second get (RunDirectory's names have a 1 s stamp)."""
+    path = out / "insert_exec-20261207-100000"
+    deadline = time.monotonic() + 30
+    while path.exists() and time.monotonic() < deadline:   # the client pulls it, then its worker deletes it
+        time.sleep(0.05)
+    path.mkdir(parents=True)
+    (path / "meta.json").write_text(json.dumps({"study": annotations["study"]}))
+    return path
+
+
+def test_two_runs_of_a_boot_with_the_same_scratch_name_are_both_recorded(tmp_path, monkeypatch):
+    # A study once ended with a run pending and no error: its boot's next run reused the
+    # scratch name of the run just pulled and deleted, and was taken for that run again.
+    from wqkit import __version__
+    from wqkit.study import engine, worker
+    from wqkit.study.index import read_index
+    from wqkit.study.spec import read_study
+
+    monkeypatch.setenv("WQKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(engine, "check_kernels", lambda study: None)
+    monkeypatch.setattr(engine, "reap_orphans", lambda: [])
+    monkeypatch.setattr(engine, "host_facts", lambda kernels: {"host": "here", "missing": {}, "wqkit": __version__})
+    monkeypatch.setattr(worker, "_boot", lambda point, study, log: _FakeGuest())
+    monkeypatch.setattr(worker, "run_kind", lambda name: type("Kind", (), {"run": staticmethod(_runs_reusing_one_name)}))
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "same_name"\nseed = 1\nboots = 2\nruns_per_boot = 2\n'
+                    '[[experiment]]\nname = "insert_exec"\nparams = { nr = 10 }\n')
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
+                      resources={"VM": 1}) as cluster:
+        index = engine.run_study(read_study(spec), tmp_path / "out", engine.ClusterChoice(scheduler=cluster.scheduler_address),
+                                 progress=lambda line: None)
+    assert (index["status"] == "ok").all() and len(index) == 4
+    orders = sorted(json.loads((tmp_path / "out" / d / "meta.json").read_text())["study"]["order"]
+                    for d in read_index(tmp_path / "out")["run_dir"])
+    assert orders == sorted(index["order"])

@@ -178,17 +178,19 @@ def run_study(study: Study, out: Path, choice: ClusterChoice = ClusterChoice(), 
 
     def record(key: str, row: dict) -> None:
         """A finished run into ``out`` and the index (once: its event and its task's result both
-        bring it; a failed run made ok by its boot's retry, after its worker died, becomes ok)."""
-        transfer = row.get("transfer")
-        if transfer and transfer["path"] in received:
+        bring it, known by its attempt id, not its scratch path, which the next run may reuse once
+        this one is pulled and deleted; a failed run made ok by its boot's retry, after its worker
+        died, becomes ok)."""
+        attempt = row.get("attempt")
+        if attempt in received:
             return
         status = index.at[key, "status"]
         if status == "ok" or (status == "failed" and row["status"] != "ok"):
             _discard(client, row)       # a run made twice (its first worker died after sending it)
             return
         row = _pulled(client, out, key, row, study.digest)
-        if transfer:
-            received.add(transfer["path"])
+        if attempt:
+            received.add(attempt)
         tally["failed"] -= status == "failed"
         _set_row(index, key, row)
         index["attempts"] = index["key"].map(attempts(out)).fillna(0).astype(int)

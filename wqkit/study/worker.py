@@ -198,8 +198,8 @@ def _run_one(run: ScheduledRun, scratch: Path, study: dict, slots_by_host: dict[
                 point.params, target=target, out=scratch / RUNS_DIR, timeout=study["timeout"], progress=log,
                 annotations=annotations, graph=parse_shape(point.shape) if point.shape else None)
             return {"status": "ok", "run_dir": str(path.relative_to(scratch)), "boot_id": target.session.boot_id,
-                    "host": host, "worker": worker, "duration_s": round(time.monotonic() - started, 3),
-                    "error": None, "transfer": describe(path)}, target
+                    "host": host, "worker": worker, "attempt": attempt_id,
+                    "duration_s": round(time.monotonic() - started, 3), "error": None, "transfer": describe(path)}, target
         except WqkitError as exc:
             error = str(exc)
             log(f"attempt {attempt + 1} failed: {error}")
@@ -210,7 +210,7 @@ def _run_one(run: ScheduledRun, scratch: Path, study: dict, slots_by_host: dict[
             target = None
     return {"status": "failed", "run_dir": str(path.relative_to(scratch)) if path else None,
             "boot_id": target.session.boot_id if target is not None else None, "host": host, "worker": worker,
-            "duration_s": round(time.monotonic() - started, 3), "error": error,
+            "attempt": attempt_id, "duration_s": round(time.monotonic() - started, 3), "error": error,
             "transfer": describe(path) if path else None}, target
 
 
