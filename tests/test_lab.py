@@ -1,6 +1,9 @@
 """The lab VM, on one shared boot: kernel, accelerator, sessions, timeouts."""
 
+import hashlib
+import os
 import shlex
+import shutil
 import threading
 import time
 
@@ -9,6 +12,8 @@ import pytest
 from wqkit.errors import LabError, LabTimeout
 from wqkit.lab import LabKernel
 from wqkit.lab.guest_init import guest_init
+from wqkit.lab.vm import guest_visible
+from wqkit.paths import cache_dir
 
 pytestmark = pytest.mark.lab
 
@@ -114,3 +119,29 @@ def test_the_guest_boots_without_udev_and_still_names_its_ports(lab):
     assert stdin_port.startswith("/dev/vport")
     console = lab.console()
     assert console.index("wqkit-init: script started") < console.index("wqkit-init: set-up done")
+
+
+def test_the_root_is_mounted_cached_yet_a_file_the_host_rewrites_reads_new(lab):
+    # 9p's cache=mmap (wqkit.lab.root_mount): readahead and a page cache, yet every open asks the
+    # host. The hardest case: the file rewritten in place, same size, same second (QEMU's qid
+    # version is mtime in seconds and the size), read by read() and by mmap.
+    options = lab.run("awk '$3 == \"9p\" && $2 == \"/\" {print $4}' /proc/mounts", check=True).stdout.split()
+    assert len(options) == 1 and {"cache=0x5", "cache=mmap"} & set(options[0].split(",")), options
+    probe = cache_dir() / "probe-root-mount" / "file"
+    assert guest_visible(probe)
+    probe.parent.mkdir(parents=True, exist_ok=True)
+    read_both = (f"cat {shlex.quote(str(probe))} | md5sum; python3 -c 'import mmap, hashlib, sys; "
+                 f"f = open(sys.argv[1], \"rb\"); print(hashlib.md5(mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)).hexdigest())' "
+                 f"{shlex.quote(str(probe))}")
+    try:
+        for fill in (b"A", b"B"):
+            first = probe.stat() if probe.exists() else None
+            with open(probe, "r+b" if first else "wb") as f:
+                f.write(fill * (1 << 20))
+            if first:       # same inode, same size, and the first write's times: the same qid version
+                os.utime(probe, ns=(first.st_atime_ns, first.st_mtime_ns))
+            digest = hashlib.md5(fill * (1 << 20)).hexdigest()
+            seen = lab.run(read_both, check=True).stdout.split()
+            assert seen == [digest, "-", digest], fill
+    finally:
+        shutil.rmtree(probe.parent, ignore_errors=True)

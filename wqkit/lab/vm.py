@@ -36,6 +36,7 @@ from wqkit.lab.guest_init import PRIVATE_DIRS, guest_init, init_options
 from wqkit.lab.kernel import LabKernel
 from wqkit.lab.guest_ram import GuestRam, machine_ram_options
 from wqkit.lab.qmp import QmpClient
+from wqkit.lab.root_mount import cache_root_in_command_line, cache_root_in_initramfs
 from wqkit.lab.splats import first_splat_line
 from wqkit.lab.topology import MAX_CPUS, Topology, memory_mib
 from wqkit.paths import SOURCE_DIR, cache_dir
@@ -366,7 +367,8 @@ class LabSession:
         changed from virtme-ng-init to wqkit's (wqkit/lab/guest_init.c), which
         boots without udev (see its comment), and the init's own words before
         it; virtme-ng's initramfs runs the last ``init=``, which virtme-run
-        writes after every ``--kopt``: hence here.
+        writes after every ``--kopt``: hence here. The root is mounted with
+        9p's page cache (wqkit.lab.root_mount).
         """
         init = guest_init()
         initramfs = self.workdir / "initramfs.img"
@@ -387,6 +389,9 @@ class LabSession:
         qemu[append], replaced = re.subn(r"(^|\s)init=\S+$", lambda m: m.group(1) + words, qemu[append])
         if replaced != 1:
             raise LabError(f"virtme-ng's kernel command line does not end with init=: {qemu[append]}")
+        if initramfs.is_file():
+            cache_root_in_initramfs(initramfs)
+        qemu[append] = cache_root_in_command_line(qemu[append])
         qemu, self.boot_path = direct_boot(qemu, self.kernel.debug_vmlinux)
         return qemu
 
