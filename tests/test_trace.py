@@ -19,6 +19,8 @@ from wqkit.target import Target
 from wqkit.analysis import latency as analysis_latency
 from wqkit.analysis import workers as analysis_workers
 from wqkit.analysis.load import load_run
+from wqkit.inspect.snapshot import take_snapshot
+from wqkit.inspect.sources import target_program
 from wqkit.paths import SOURCE_DIR
 from wqkit.trace import compiled, engine, latency, workers
 
@@ -28,6 +30,8 @@ from conftest import assert_flood_workers_traced, assert_pool_deaths_traced
 #: run inside the other engine's interval when both trace the same call: their per-worker
 #: durations differ by that much, not more (measured: median 0.23 ms for creation).
 ENGINE_GAP_NS = 1_000_000
+#: new_worker's workqueue's max_active (WQ_MAX_ACTIVE, modules/new_worker.c): more items wait inactive.
+WQ_MAX_ACTIVE = 512
 
 
 def _per_worker(events: pd.DataFrame, event: str) -> pd.DataFrame:
@@ -36,9 +40,14 @@ def _per_worker(events: pd.DataFrame, event: str) -> pd.DataFrame:
 
 @pytest.mark.lab
 def test_creation_tracers_see_every_new_kworker_and_agree(lab_target, tmp_path):
-    # 40 items sleeping 1 s, one every 20 ms: 40 at once, more than any earlier test's flood left
-    # idle on this pool (at most 24; idle workers live 5 minutes), so the pool must create workers.
-    load = {"delay": 20, "nr_work_max": 40, "hold_ms": 1000}
+    # A pool makes a worker only when work waits and none of its workers is idle, and idle workers
+    # live 5 minutes: an earlier flood on CPU 0's pool may have left many. So the flood comes all at
+    # once (delay 0, each item sleeping 1 s), 24 items more than that pool has idle workers.
+    with target_program(lab_target) as prog:
+        idle, = [pool.nr_idle for pool in take_snapshot(prog).pools
+                 if pool.cpu == 0 and pool.nice == 0 and "bh" not in pool.flag_names]
+    load = {"delay": 0, "nr_work_max": idle + 24, "hold_ms": 1000}
+    assert load["nr_work_max"] <= WQ_MAX_ACTIVE, f"CPU 0's pool has {idle} idle workers: too many to flood"
     path = workers.trace_workers("creation", engine="both", load=load, target=lab_target, out=tmp_path,
                                  progress=lambda m: None)
     trace = load_run(path)
