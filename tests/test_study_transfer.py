@@ -122,6 +122,9 @@ def test_two_runs_of_a_boot_with_the_same_scratch_name_are_both_recorded(tmp_pat
     monkeypatch.setattr(engine, "reap_orphans", lambda: [])
     monkeypatch.setattr(engine, "host_facts", lambda kernels: {"host": "here", "missing": {}, "wqkit": __version__})
     monkeypatch.setattr(worker, "_boot", lambda point, study, log: _FakeGuest())
+    # Nothing received before this task: and the worker's own client (get_client), in this process,
+    # would outlive the cluster and fail loudly at exit.
+    monkeypatch.setattr(worker, "received_runs", lambda digest: set())
     monkeypatch.setattr(worker, "run_kind", lambda name: type("Kind", (), {"run": staticmethod(_runs_reusing_one_name)}))
     spec = tmp_path / "s.toml"
     spec.write_text('name = "same_name"\nseed = 1\nboots = 2\nruns_per_boot = 2\n'
