@@ -1,12 +1,14 @@
 """The guest's root over 9p with its page cache: virtme-ng's own initramfs and command line, changed in one option."""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 from virtme import mkinitramfs
 
 from wqkit.errors import LabError
 from wqkit.lab.root_mount import ROOT_CACHE, cache_root_in_command_line, cache_root_in_initramfs
+from wqkit.lab.vm import read_fresh
 
 
 def _virtme_initramfs(path):
@@ -54,3 +56,9 @@ def test_the_command_line_s_9p_root_flags_gain_the_cache_and_nothing_else_change
     assert cache_root_in_command_line(cache_root_in_command_line(line)) == cache_root_in_command_line(line)
     disk = "root=/dev/vda rootflags=discard console=ttyS0"
     assert cache_root_in_command_line(disk) == disk
+
+
+def test_only_what_no_overlay_covers_is_read_fresh_through_the_cached_root():
+    assert read_fresh(Path("/root/.cache/wqkit/modules")) and read_fresh(Path("/work/wqkit"))
+    assert not read_fresh(Path("/home/user/.cache/wqkit/modules"))      # under the /home overlay
+    assert not read_fresh(Path("/tmp/wqkit"))                           # masked: the guest's own /tmp

@@ -9,8 +9,14 @@ mapped and read files with readahead of ``msize`` bytes, and nothing more: it
 does not cache metadata (``cache=loose`` would), so each open still asks the
 host, and a file the host replaced is a new inode in the guest (QEMU's qid
 version changes), never stale pages. The root is mounted read-only, so no
-write is ever cached. Measured under TCG in benchmarks/lab_speed.py and
-benchmarks/tracers.py (README).
+write is ever cached. One exception: what the guest reads through an overlay
+(/home, /usr...: wqkit.lab.vm.GUEST_OVERLAYS) keeps its 9p dentry, and so its
+pages, as long as overlayfs keeps its own, with no question to the host. So
+wqkit's sources and the cache's parts the guest reads are 9p mounts of their
+own there, uncached (wqkit.lab.vm.read_fresh); other files under an overlay
+that the host rewrites while a lab is up (a system library upgraded under a
+kept lab) may be read as they were. Measured under TCG in
+benchmarks/lab_speed.py and benchmarks/tracers.py (README).
 
 virtme-ng's options are in two places: the ``/init`` script of its initramfs
 (Debian's kernels, whose 9p is a module) and ``rootflags=`` on the kernel's

@@ -88,10 +88,22 @@ def stderr_progress(message: str) -> None:
     progress_line(message, prefix="lab")
 
 
+def _under(path: Path, dirs: Sequence[str]) -> bool:
+    resolved = str(path.resolve())
+    return any(resolved == d or resolved.startswith(d + "/") for d in dirs)
+
+
 def guest_visible(path: Path) -> bool:
     """Whether the guest sees a host path through the shared root file system."""
-    resolved = str(path.resolve())
-    return not any(resolved == m or resolved.startswith(m + "/") for m in GUEST_MASKED)
+    return not _under(path, GUEST_MASKED)
+
+
+def read_fresh(path: Path) -> bool:
+    """Whether the guest reads what the host last wrote at ``path`` through the shared root: not
+    under an overlay (GUEST_OVERLAYS). overlayfs keeps the root's dentry of a file, and with it
+    the 9p page cache (wqkit.lab.root_mount), as long as it keeps its own, never asking the host
+    again: a file the host rewrote there could be read as it was."""
+    return guest_visible(path) and not _under(path, GUEST_OVERLAYS)
 
 
 @dataclass
@@ -422,11 +434,13 @@ class LabSession:
         for d in GUEST_OVERLAYS:
             cmd += ["--overlay-rwdir", d]
         # The guest must see wqkit's sources and venv, and the cache's kernels and
-        # built modules, at their host paths. Only those parts of the cache are
-        # mounted: virtme-ng mounts read-only directories after the writable
-        # ones, so a read-only cache would hide the shared directory inside it.
+        # built modules, at their host paths, as the host last wrote them: each is a
+        # 9p mount of its own (uncached) unless the shared root shows it fresh. Only
+        # those parts of the cache are mounted: virtme-ng mounts read-only directories
+        # after the writable ones, so a read-only cache would hide the shared
+        # directory inside it.
         for d in (SOURCE_DIR, *(cache_dir() / name for name in GUEST_CACHE_DIRS)):
-            if not guest_visible(d):
+            if not read_fresh(d):
                 d.mkdir(parents=True, exist_ok=True)
                 cmd += ["--rodir", str(d.resolve())]
         for d in (self.shared_dir, *self.rwdirs):
