@@ -276,6 +276,26 @@ def test_interrupted_or_timed_out_tracers_detach_and_keep_what_they_saw(lab_targ
 
 
 @pytest.mark.lab
+def test_the_loader_names_work_functions_of_a_module_unloaded_before_it_printed(lab_target, tmp_path):
+    # CI once saw every bcc item named ftrace_trampoline: its loader, starved of CPU under TCG,
+    # printed them after insert_exec was unloaded, and looked the address up in /proc/kallsyms
+    # then. Here the loader is stopped for the whole run (load, items, unload) and printed after.
+    from wqkit.experiments.runner import run_experiment
+
+    with engine.Tracing(lab_target, ["bcc"], latency.latency_program(["insert_exec"]), lambda m: None) as tracing:
+        loader = tracing.tracers[0].pid
+        lab_target.run(f"kill -STOP {loader}", check=True)
+        try:
+            run_experiment("insert_exec", {"nr": 50, "cpu": 0}, target=lab_target, out=tmp_path,
+                           progress=lambda m: None)
+            assert not lab_target.run("lsmod | grep -w wq_insert_exec").stdout
+        finally:
+            lab_target.run(f"kill -CONT {loader}", check=True)
+    items, _ = latency.parse_items(tracing.tracers[0].text)
+    assert len(items) == 50 and (items["symbol"] == "insert_exec_work_fn").all(), items["symbol"].unique()
+
+
+@pytest.mark.lab
 def test_the_loader_prints_every_item_and_its_histogram_and_refuses_bad_parameters(lab_target):
     # The C program built on the host for the lab kernel, loaded by the loader in the guest.
     obj = compiled.bpf_object(compiled.BCC_DIR / "queue_latency.c", lab_target.btf)

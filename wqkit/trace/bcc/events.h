@@ -15,12 +15,14 @@ enum wqkit_event_kind {
 	EV_FIRST,	/* pid, v[0]: ns of a new worker's first work item */
 	EV_DYING,	/* pid, pool, v[0]: ns the worker was told to die */
 	EV_DEAD,	/* pid, v[0]: told to die -> task exit */
-	EV_ITEM,	/* v: work, function, queue, activate, start, end ns; cpu, pid, name */
+	EV_ITEM,	/* v: work, function, queue, activate, start, end ns; cpu, pid, name, symbol */
 	EV_QUEUED,	/* v[0]: ns a flood item was queued */
 };
 
 /* The longest workqueue name the programs keep (WQ_NAME_LEN is 32 since 6.9, 24 before). */
 #define WQKIT_NAME_LEN 32
+/* The longest work function symbol kept, with its " [module]" (KSYM_NAME_LEN is 512). */
+#define WQKIT_SYMBOL_LEN 96
 
 struct wqkit_event {
 	__u64 v[6];
@@ -29,6 +31,12 @@ struct wqkit_event {
 	__s32 pool;
 	__u32 cpu;
 	char name[WQKIT_NAME_LEN];
+	/*
+	 * EV_ITEM: the work function's symbol, resolved by the kernel when the item
+	 * ended (bpf_snprintf's "%ps"), while its module is surely loaded: the loader
+	 * may print it after the module is gone, when /proc/kallsyms no longer has it.
+	 */
+	char symbol[WQKIT_SYMBOL_LEN];
 };
 
 #endif

@@ -35,15 +35,7 @@
 #define HIST_PREFIX "hist_"
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-struct ksym {
-	unsigned long long addr;
-	char *name;
-};
-
 static volatile sig_atomic_t stopping;
-static struct ksym *ksyms;
-static size_t nr_ksyms;
-static bool ksyms_read;
 
 static void on_signal(int signum)
 {
@@ -53,62 +45,6 @@ static void on_signal(int signum)
 static int print_libbpf(enum libbpf_print_level level, const char *format, va_list args)
 {
 	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, format, args);
-}
-
-static int by_address(const void *a, const void *b)
-{
-	const struct ksym *x = a, *y = b;
-
-	return x->addr < y->addr ? -1 : x->addr > y->addr;
-}
-
-/* /proc/kallsyms, read at the first lookup (as BCC does): modules loaded since are in it. */
-static void read_ksyms(void)
-{
-	FILE *file = fopen("/proc/kallsyms", "r");
-	size_t cap = 0;
-	unsigned long long addr;
-	char type, name[256];
-
-	ksyms_read = true;
-	if (!file)
-		return;
-	while (fscanf(file, "%llx %c %255s%*[^\n]", &addr, &type, name) == 3) {
-		if (nr_ksyms == cap) {
-			struct ksym *more;
-
-			cap = cap ? 2 * cap : 65536;
-			more = realloc(ksyms, cap * sizeof(*ksyms));
-			if (!more)
-				break;
-			ksyms = more;
-		}
-		ksyms[nr_ksyms].addr = addr;
-		ksyms[nr_ksyms].name = strdup(name);
-		if (ksyms[nr_ksyms].name)
-			nr_ksyms++;
-	}
-	fclose(file);
-	qsort(ksyms, nr_ksyms, sizeof(*ksyms), by_address);
-}
-
-/* The name of the kernel symbol at or below addr, "[unknown]" when there is none. */
-static const char *ksym(unsigned long long addr)
-{
-	size_t low = 0, high;
-
-	if (!ksyms_read)
-		read_ksyms();
-	high = nr_ksyms;
-	while (low < high) {
-		size_t mid = low + (high - low) / 2;
-
-		if (ksyms[mid].addr <= addr)
-			low = mid + 1;
-		else
-			high = mid;
-	}
-	return low && addr ? ksyms[low - 1].name : "[unknown]";
 }
 
 static void on_event(void *ctx, int cpu, void *data, __u32 size)
@@ -137,10 +73,14 @@ static void on_event(void *ctx, int cpu, void *data, __u32 size)
 	case EV_DEAD:
 		printf("DEAD %d %llu\n", ev->pid, v[0]);
 		break;
-	case EV_ITEM:
-		printf("ITEM %llu %llu %llu %llu %llu %llu %u %d %s %.*s\n", v[0], v[1], v[2], v[3], v[4],
-		       v[5], ev->cpu, ev->pid, ksym(v[1]), WQKIT_NAME_LEN, ev->name);
+	case EV_ITEM: {
+		/* The kernel's "%ps": "name" or "name [module]"; the name alone, as bpftrace's ksym(). */
+		const char *symbol = ev->symbol[0] ? ev->symbol : "[unknown]";
+
+		printf("ITEM %llu %llu %llu %llu %llu %llu %u %d %.*s %.*s\n", v[0], v[1], v[2], v[3], v[4],
+		       v[5], ev->cpu, ev->pid, (int)strcspn(symbol, " "), symbol, WQKIT_NAME_LEN, ev->name);
 		break;
+	}
 	case EV_QUEUED:
 		printf("QUEUED %llu\n", v[0]);
 		break;

@@ -115,6 +115,7 @@ int execute_end(struct trace_event_raw_workqueue_execute_end *ctx)
 		return 0;
 	ev.v[0] = work;
 	ev.v[1] = (u64)ctx->function;
+	bpf_snprintf(ev.symbol, sizeof(ev.symbol), "%ps", &ev.v[1], sizeof(ev.v[1]));
 	ev.v[2] = run->at.queued;
 	ev.v[3] = run->at.activated;
 	ev.v[4] = run->started;
