@@ -7,8 +7,8 @@ trip under emulation: bpftrace's first start faulted in 8,628 pages of
 libLLVM and libclang one by one. ``cache=mmap`` keeps the page cache for
 mapped and read files with readahead of ``msize`` bytes, and nothing more: it
 does not cache metadata (``cache=loose`` would), so each open still asks the
-host, and a file the host replaced is a new inode in the guest (QEMU's qid
-version changes), never stale pages. The root is mounted read-only, so no
+host, and a guest inode is dropped with its last user (fs/9p's
+v9fs_drop_inode), so a file opened again is read as the host has it now. The root is mounted read-only, so no
 write is ever cached. One exception: what the guest reads through an overlay
 (/home, /usr...: wqkit.lab.vm.GUEST_OVERLAYS) keeps its 9p dentry, and so its
 pages, as long as overlayfs keeps its own, with no question to the host. So
@@ -35,8 +35,8 @@ from wqkit.errors import LabError
 
 #: What the root's 9p options gain.
 ROOT_CACHE = "cache=mmap"
-#: An option of virtme-ng's 9p mount of the root, how the mount is found in its /init.
-_LAST_OPTION = "msize=524288"
+#: An option of virtme-ng's 9p mount of the root: how that mount is found in its /init.
+_ROOT_MOUNT_MARK = "msize=524288"
 _NEWC_MAGIC = b"070701"
 _NEWC_HEADER = 110
 _TRAILER = "TRAILER!!!"
@@ -78,11 +78,11 @@ def cache_root_in_initramfs(path: Path) -> None:
     if init is None:
         raise LabError(f"virtme-ng's initramfs {path} has no /init")
     fields, script = init
-    changed, count = re.subn(rb"(-o\s+)(\S*" + _LAST_OPTION.encode() + rb"\S*)(\s+/dev/root\s)",
+    changed, count = re.subn(rb"(-o\s+)(\S*" + _ROOT_MOUNT_MARK.encode() + rb"\S*)(\s+/dev/root\s)",
                              lambda m: m.group(1) + _with_cache(m.group(2).decode()).encode() + m.group(3), script)
     if count != 1:
         raise LabError("virtme-ng's /init does not mount /dev/root over 9p as wqkit knows it "
-                       f"(options with {_LAST_OPTION}): its root would stay uncached")
+                       f"(options with {_ROOT_MOUNT_MARK}): its root would stay uncached")
     second = _newc_member("init", fields[1], changed) + _newc_member(_TRAILER, 0, b"")
     path.write_bytes(archive + second + b"\0" * (-len(second) % 512))
 
