@@ -103,7 +103,7 @@ def read_fresh(path: Path) -> bool:
     under an overlay (GUEST_OVERLAYS). overlayfs keeps the root's dentry of a file, and with it
     the 9p page cache (wqkit.lab.root_mount), as long as it keeps its own, never asking the host
     again: a file the host rewrote there could be read as it was."""
-    return guest_visible(path) and not _under(path, GUEST_OVERLAYS)
+    return not _under(path, (*GUEST_MASKED, *GUEST_OVERLAYS))
 
 
 @dataclass
